@@ -1,0 +1,94 @@
+import type { Config } from './types.js';
+
+const S = 1000;
+const M = 60 * S;
+const H = 60 * M;
+
+/**
+ * Embedded defaults: the reference system's defaults (reference-system.md §1.3) where it has
+ * one, design.md's decisions elsewhere (SQLite on, metrics on, loopback-only syslog and API).
+ * Returns a fresh object each call so callers may mutate it.
+ */
+export function defaultConfig(): Config {
+  return {
+    syslog: {
+      address: '127.0.0.1:514',
+      protocol: 'udp',
+      patterns: [],
+      allowed_sources: ['127.0.0.0/8', '::1/128'],
+      max_line_length: 8192,
+      batch_size: 512,
+      batch_delay: 5,
+      max_queued_batches: 256,
+    },
+    spoa: {
+      address: '0.0.0.0',
+      port: 12345,
+      max_clients: 100,
+      read_timeout: 30 * S,
+      enabled: true,
+      var_scope: 'sess',
+      set_reason: false,
+      set_ttl: false,
+      max_frame_size: 65536,
+    },
+    envoy: {
+      address: '0.0.0.0',
+      port: 9001,
+      enabled: true,
+      trust_headers: false,
+      trusted_proxies: ['127.0.0.0/8', '::1/128'],
+      deny_status: 403,
+      allowed_headers: true,
+      missing_ip_policy: 'allow',
+    },
+    nginx: {
+      address: '0.0.0.0',
+      port: 8888,
+      enabled: true,
+      read_timeout: 10 * S,
+      write_timeout: 10 * S,
+      return_json: false,
+      trusted_proxies: ['127.0.0.0/8', '::1/128'],
+      missing_ip_policy: 'allow',
+    },
+    ban: {
+      initial_ban_time: 5 * M,
+      max_ban_time: 24 * H,
+      escalation_factor: 2.0,
+      max_attempts: 5,
+      time_window: 10 * M,
+      cleanup_interval: 1 * M,
+      max_memory_ttl: 72 * H,
+      ignore_ips: ['127.0.0.0/8', '::1/128'],
+      ipv6_prefix: 64,
+      max_tracked: 1_000_000,
+    },
+    database: {
+      enabled: true,
+      driver: 'sqlite3',
+      dsn: './fail2ban.db',
+      refresh_interval: 5 * M,
+      max_retries: 3,
+      retry_delay: 5 * S,
+      flush_interval: 1 * S,
+    },
+    prometheus: {
+      enabled: true,
+      address: '0.0.0.0',
+      port: 2112,
+      path: '/metrics',
+    },
+    api: {
+      enabled: true,
+      allowed_ips: ['127.0.0.1/32', '::1/128'],
+      basic_auth: { enabled: false, username: 'admin', password: '', users: {} },
+      tokens: [],
+      rate_limiting: { enabled: true, requests_per_minute: 60 },
+    },
+    workers: { count: 0 },
+    log: { level: 'info' },
+    blacklist: [],
+    whitelist: [],
+  };
+}

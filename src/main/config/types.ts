@@ -1,0 +1,152 @@
+/**
+ * The resolved configuration: the key tree of the reference system (reference-system.md §1.3)
+ * plus edgeban's own keys. Durations are resolved to milliseconds; addresses and CIDRs stay
+ * strings as written (validated by the loader).
+ */
+
+export interface PatternConfig {
+  name: string;
+  regex: string;
+  ip_group: number | string;
+  severity: number;
+  description: string;
+  enabled: boolean;
+  /** Match the raw syslog line instead of `tag: message`. */
+  raw: boolean;
+}
+
+export interface SyslogConfig {
+  /** `host:port`, IPv6 as `[::1]:514`. */
+  address: string;
+  /** `udp`, `tcp`, or `both` (also `udp4`/`udp6` for compatibility). */
+  protocol: string;
+  patterns: PatternConfig[];
+  /** CIDRs allowed to send syslog; loopback by default. */
+  allowed_sources: string[];
+  /** Longest line or datagram accepted (bytes); longer ones are cut and counted. */
+  max_line_length: number;
+  /** Lines per batch handed to the matcher pool. */
+  batch_size: number;
+  /** Longest a line waits for its batch to fill (ms). */
+  batch_delay: number;
+  /** Batches queued for the pool before new ones are shed. */
+  max_queued_batches: number;
+}
+
+export interface SpoaConfig {
+  address: string;
+  port: number;
+  max_clients: number;
+  /** Idle / slow-frame timeout (ms), not an absolute deadline. */
+  read_timeout: number;
+  enabled: boolean;
+  /** Scope of the SET-VAR actions: proc, sess, txn, req, res. */
+  var_scope: string;
+  /** Also set `ban_reason` (string). */
+  set_reason: boolean;
+  /** Also set `ban_ttl` (seconds left). */
+  set_ttl: boolean;
+  /** Largest frame the agent accepts (bytes). */
+  max_frame_size: number;
+}
+
+export interface EnvoyConfig {
+  address: string;
+  port: number;
+  enabled: boolean;
+  /** Believe x-forwarded-for / x-real-ip headers in Check requests. */
+  trust_headers: boolean;
+  /** Proxies whose hops are skipped when reading x-forwarded-for right to left. */
+  trusted_proxies: string[];
+  /** HTTP status of the denied_response. */
+  deny_status: number;
+  /** Add `x-fail2ban-status: allowed` to ok_response. */
+  allowed_headers: boolean;
+  /** Verdict when no valid client address is found: `allow` or `deny`. */
+  missing_ip_policy: string;
+}
+
+export interface NginxConfig {
+  address: string;
+  port: number;
+  enabled: boolean;
+  read_timeout: number;
+  write_timeout: number;
+  return_json: boolean;
+  /** Peers whose forwarding headers are believed (loopback by default). */
+  trusted_proxies: string[];
+  /** Verdict when no valid client address is found: `allow` or `deny`. */
+  missing_ip_policy: string;
+}
+
+export interface BanConfig {
+  initial_ban_time: number;
+  max_ban_time: number;
+  escalation_factor: number;
+  max_attempts: number;
+  time_window: number;
+  cleanup_interval: number;
+  max_memory_ttl: number;
+  /** Addresses and CIDRs never banned (fail2ban's ignoreip). */
+  ignore_ips: string[];
+  /** IPv6 failures are counted and banned per this prefix length. */
+  ipv6_prefix: number;
+  /** Cap on addresses tracked by the engine. */
+  max_tracked: number;
+}
+
+export interface DatabaseConfig {
+  enabled: boolean;
+  driver: string;
+  dsn: string;
+  refresh_interval: number;
+  max_retries: number;
+  retry_delay: number;
+  /** Longest a log-made ban waits before it is written (ms). */
+  flush_interval: number;
+}
+
+export interface PrometheusConfig {
+  enabled: boolean;
+  address: string;
+  port: number;
+  path: string;
+}
+
+export interface BasicAuthConfig {
+  enabled: boolean;
+  username: string;
+  password: string;
+  users: Record<string, string>;
+}
+
+export interface ApiConfig {
+  enabled: boolean;
+  allowed_ips: string[];
+  basic_auth: BasicAuthConfig;
+  /** Bearer tokens accepted in `Authorization: Bearer …`. */
+  tokens: string[];
+  rate_limiting: { enabled: boolean; requests_per_minute: number };
+}
+
+export interface ListEntryConfig {
+  ip: string;
+  reason: string;
+}
+
+export interface Config {
+  syslog: SyslogConfig;
+  spoa: SpoaConfig;
+  envoy: EnvoyConfig;
+  nginx: NginxConfig;
+  ban: BanConfig;
+  database: DatabaseConfig;
+  prometheus: PrometheusConfig;
+  api: ApiConfig;
+  workers: { count: number };
+  log: { level: string };
+  /** Static permanent bans (addresses or CIDRs). */
+  blacklist: ListEntryConfig[];
+  /** Static never-ban entries (addresses or CIDRs). */
+  whitelist: ListEntryConfig[];
+}

@@ -1,0 +1,101 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric edgeban exports. Names and labels of the reference system (reference-system.md §10)
+ * are kept exactly; edgeban's own metrics use the `edgeban_` prefix. One instance per process
+ * (tests may create their own to stay isolated).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  // --- reference §10 names -------------------------------------------------------------
+  readonly requests = new Counter({
+    name: 'fail2ban_requests_total',
+    help: 'Ban-state questions answered, by proxy protocol and result (allowed/denied)',
+    labelNames: ['service', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly bans = new Counter({
+    name: 'fail2ban_bans_total',
+    help: 'Bans started, by the pattern that caused them (manual for API bans)',
+    labelNames: ['pattern'] as const,
+    registers: [this.registry],
+  });
+  readonly currentBans = new Gauge({
+    name: 'fail2ban_current_bans',
+    help: 'Temporary bans currently active, by pattern',
+    labelNames: ['pattern'] as const,
+    registers: [this.registry],
+  });
+  readonly banDuration = new Histogram({
+    name: 'fail2ban_ban_duration_seconds',
+    help: 'Length of bans started',
+    labelNames: ['pattern'] as const,
+    buckets: [300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200],
+    registers: [this.registry],
+  });
+  readonly patternMatches = new Counter({
+    name: 'fail2ban_pattern_matches_total',
+    help: 'Log lines matched, by pattern and severity',
+    labelNames: ['pattern', 'severity'] as const,
+    registers: [this.registry],
+  });
+  readonly serviceRequests = new Counter({
+    name: 'fail2ban_service_requests_total',
+    help: 'Requests served per protocol service and status',
+    labelNames: ['service', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly serviceRequestDuration = new Histogram({
+    name: 'fail2ban_service_request_duration_seconds',
+    help: 'Time to answer a proxy request',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+  readonly databaseOperations = new Counter({
+    name: 'fail2ban_database_operations_total',
+    help: 'Database operations by kind and outcome',
+    labelNames: ['operation', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly databaseConnectionsActive = new Gauge({
+    name: 'fail2ban_database_connections_active',
+    help: 'Open database connections',
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'fail2ban_config_reloads_total',
+    help: 'Configuration reloads by source and outcome',
+    labelNames: ['source', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly configPatternsLoaded = new Gauge({
+    name: 'fail2ban_config_patterns_loaded',
+    help: 'Patterns currently active',
+    registers: [this.registry],
+  });
+  private readonly startedAt = Date.now();
+  readonly uptime = new Gauge({
+    name: 'fail2ban_uptime_seconds',
+    help: 'Seconds since the process started',
+    registers: [this.registry],
+    collect: () => {
+      this.uptime.set((Date.now() - this.startedAt) / 1000);
+    },
+  });
+  readonly buildInfo = new Gauge({
+    name: 'fail2ban_build_info',
+    help: 'Build information (value 1)',
+    labelNames: ['version', 'commit', 'go_version'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean; version?: string; commit?: string } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // `go_version` is the reference's label name; here it carries the Node.js version.
+    this.buildInfo.set(
+      { version: opts.version ?? '0.0.0', commit: opts.commit ?? 'unknown', go_version: process.version },
+      1,
+    );
+  }
+}
