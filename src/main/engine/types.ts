@@ -1,0 +1,106 @@
+/**
+ * Contract between the ban engine (issue #5), the store (issue #6), the REST API (issue #7) and
+ * the fleet. The engine is the single writer of ban state: everything that changes a ban goes
+ * through it, and it reports every change as a `BanEvent` so the store can persist it and the
+ * API can stream it (`/api/events`).
+ */
+
+export type BanKind = 'temp' | 'blacklist' | 'whitelist';
+
+/** One ban or list entry, as persisted and as shown by the API. Times are unix milliseconds. */
+export interface BanRecord {
+  /** Canonical address (`1.2.3.4`, `2001:db8::1`) or canonical CIDR (`10.0.0.0/8`, `2001:db8::/64`). */
+  target: string;
+  kind: BanKind;
+  reason: string;
+  /** Pattern name for bans made from log matches; null for manual ones. */
+  pattern: string | null;
+  createdAt: number;
+  /** null = permanent (list entries). */
+  expiresAt: number | null;
+  /** `engine` for log-made bans; the API user / peer / `config` otherwise. */
+  createdBy: string;
+  /** How many bans this target has had (escalation level), this one included. */
+  offences: number;
+  /** Fleet node that made it. */
+  node: string;
+}
+
+/** Escalation memory for one target (address, or IPv6 prefix). */
+export interface OffenceRecord {
+  target: string;
+  banCount: number;
+  /** unix ms of the last offence; forgotten `max_memory_ttl` after it. */
+  lastOffence: number;
+}
+
+export type BanEvent =
+  | { type: 'ban'; record: BanRecord }
+  | { type: 'unban'; target: string; kind: BanKind; by: string; reason: string; at: number }
+  | { type: 'offence'; record: OffenceRecord }
+  | { type: 'forget'; target: string; at: number };
+
+/** Escalation and counting policy (config `ban.*` or the `ban_config` row), durations in ms. */
+export interface BanPolicy {
+  initialBanTime: number;
+  maxBanTime: number;
+  escalationFactor: number;
+  maxAttempts: number;
+  timeWindow: number;
+  cleanupInterval: number;
+  maxMemoryTtl: number;
+}
+
+/** What `status()` says about one address (GET /api/bans/{ip}). */
+export interface AddressStatus {
+  ip: string;
+  banned: boolean;
+  /** Deciding entry kind, or null when nothing matched. */
+  kind: BanKind | null;
+  /** Target of the deciding entry (address or CIDR). */
+  matched: string | null;
+  reason: string | null;
+  expiresAt: number | null;
+  offences: number;
+  /** Failures counted in the current window. */
+  failures: number;
+}
+
+export interface ListPage {
+  total: number;
+  items: BanRecord[];
+}
+
+export interface ListQuery {
+  offset?: number;
+  limit?: number;
+  /** Substring or CIDR filter on the target. */
+  filter?: string;
+}
+
+/** Operations the REST API and the store use. All are synchronous (in memory); persistence follows events. */
+export interface BanEngineApi {
+  /** Manual ban. `permanent` → blacklist. Throws InvalidAddressError. */
+  ban(
+    target: string,
+    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean },
+  ): BanRecord;
+  /** Lifts a temporary ban and/or a blacklist entry for exactly this target. */
+  unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean };
+  /** Adds a whitelist entry (address or CIDR) and lifts every current ban it covers. */
+  whitelistAdd(target: string, opts: { reason?: string; createdBy?: string }): { record: BanRecord; added: boolean };
+  whitelistRemove(target: string, opts: { by?: string; reason?: string }): boolean;
+  blacklistAdd(target: string, opts: { reason?: string; createdBy?: string }): { record: BanRecord; added: boolean };
+  blacklistRemove(target: string, opts: { by?: string; reason?: string }): boolean;
+  list(kind: BanKind, query: ListQuery): ListPage;
+  status(ip: string): AddressStatus;
+  /** Lifts every active temporary ban; returns how many (expired ones are not counted). */
+  purgeTempBans(by: string): number;
+  setPolicy(policy: BanPolicy): void;
+  getPolicy(): BanPolicy;
+  /** Start-up: put persisted state back (bans with their remaining time, offence memory). */
+  restore(bans: BanRecord[], offences: OffenceRecord[]): void;
+  /** Replace the list entries that came from a given source (config file or database). */
+  replaceLists(source: 'config' | 'database', entries: BanRecord[]): void;
+  onEvent(listener: (e: BanEvent) => void): () => void;
+}

@@ -1,0 +1,85 @@
+import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
+
+/** A row of the reference `patterns` table (reference-system.md §9.2). */
+export interface PatternRow {
+  id: number;
+  name: string;
+  regex: string;
+  ip_group: number;
+  severity: number;
+  description: string;
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A row of the reference `ban_config` table, durations in seconds as the columns are. */
+export interface BanConfigRow {
+  name: string;
+  initial_ban_time_seconds: number;
+  max_ban_time_seconds: number;
+  escalation_factor: number;
+  max_attempts: number;
+  time_window_seconds: number;
+  cleanup_interval_seconds: number;
+  max_memory_ttl_seconds: number;
+  enabled: boolean;
+}
+
+export type ConfigSourceName = 'file' | 'database' | 'database_cached';
+
+/** GET /database/status (reference §8.5). */
+export interface DatabaseStatus {
+  enabled: boolean;
+  connected: boolean;
+  driver: string;
+  failure_count: number;
+  last_successful_load: string | null;
+  has_cached_config: boolean;
+  last_error?: string;
+}
+
+/** GET /config/source (reference §8.5). */
+export interface ConfigSourceStatus {
+  patterns_source: ConfigSourceName;
+  ban_config_source: ConfigSourceName;
+  database_enabled: boolean;
+  database_connected: boolean;
+}
+
+/** Policy read from the database, handed to the matcher pool and the engine on reload. */
+export interface PolicySnapshot {
+  patterns: PatternRow[];
+  banConfig: BanConfigRow | null;
+  blacklist: BanRecord[];
+  whitelist: BanRecord[];
+}
+
+/**
+ * The store (issue #6). With `database.enabled: false` a no-op implementation answers the same
+ * calls (flush resolves at once, loads return empty).
+ */
+export interface Store {
+  /** Connect and migrate. Does not throw when the database is down: status says so and it retries. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Queue an engine event for a batched write (log-made bans, within database.flush_interval). */
+  enqueue(e: BanEvent): void;
+  /** Resolves once every event enqueued so far is written (or journaled when the DB is down). */
+  flush(): Promise<{ durable: boolean }>;
+  /** Active bans and offence memory for start-up. */
+  loadState(nowMs: number): Promise<{ bans: BanRecord[]; offences: OffenceRecord[] }>;
+  /** Re-read patterns, ban_config and lists now (after an API change). */
+  reloadNow(): Promise<void>;
+  onPolicy(listener: (p: PolicySnapshot) => void): () => void;
+
+  listPatterns(): Promise<PatternRow[]>;
+  createPattern(p: Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>): Promise<PatternRow>;
+  updatePattern(id: number, p: Partial<Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>>): Promise<PatternRow | null>;
+  deletePattern(id: number): Promise<boolean>;
+  getBanConfig(name?: string): Promise<BanConfigRow | null>;
+  putBanConfig(row: BanConfigRow): Promise<BanConfigRow>;
+
+  databaseStatus(): DatabaseStatus;
+  configSource(): ConfigSourceStatus;
+}
