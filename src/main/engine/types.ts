@@ -80,6 +80,12 @@ export interface ListQuery {
 
 /** Operations the REST API and the store use. All are synchronous (in memory); persistence follows events. */
 export interface BanEngineApi {
+  /**
+   * One failure seen in a log line (the matcher's output): `addr` holds 4 or 16 bytes in network
+   * order (canonical, v4-mapped already folded to IPv4). `timeMs` is receive time for live lines,
+   * the line's own timestamp for replays. Returns the ban when this failure started one.
+   */
+  recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null;
   /** Manual ban. `permanent` → blacklist. Throws InvalidAddressError. */
   ban(
     target: string,
