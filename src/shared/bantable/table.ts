@@ -1,0 +1,845 @@
+import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { pack, unpack } from 'msgpackr';
+import { EdgebanError } from '../errors.js';
+import { FAMILY_V4, FAMILY_V6, isV4Mapped, parseIpInto, v4ToU32 } from '../ip/parse.js';
+import { Kind, type KindCode, type LookupResult, Verdict, type VerdictCode } from './api.js';
+import {
+  BITMAP_WORDS,
+  C_GEN,
+  C_V4MASK,
+  C_V6MASK,
+  C_WORDS,
+  F_BLACK,
+  F_TEMP,
+  F_WHITE,
+  M_KINDS,
+  M_LEN_SHIFT,
+  M_OCC,
+  M_OFF_MAX,
+  M_OFF_SHIFT,
+  M_REASON_SHIFT,
+  M_TOMB,
+  metaLen,
+  metaReason,
+  REASON_MAX,
+  V4_EXP,
+  V4_KEY,
+  V4_META,
+  V4_SEQ,
+  V4_WORDS,
+  V6_EXP,
+  V6_META,
+  V6_OFF,
+  V6_SEQ,
+  V6_WORDS,
+} from './layout.js';
+
+/** The SharedArrayBuffers of one generation; plain data, safe to postMessage to a worker. */
+export interface BanTableHandle {
+  control: SharedArrayBuffer;
+  v4: SharedArrayBuffer;
+  v6: SharedArrayBuffer;
+  bits4: SharedArrayBuffer;
+  bits6: SharedArrayBuffer;
+  generation: number;
+}
+
+export interface BanTableEntry {
+  bytes: Uint8Array;
+  family: 4 | 6;
+  prefixLen: number;
+  kind: KindCode;
+  expiresAt: number;
+  offences: number;
+  reasonId: number;
+}
+
+export interface BanTableStats {
+  exact: number;
+  ranges: number;
+  capacity: number;
+  sabBytes: number;
+  generation: number;
+  tombstones: number;
+}
+
+const MAX_LOAD = 0.75;
+const KIND_FLAG = [0, F_TEMP, F_BLACK, F_WHITE];
+const FLAG_KINDS: KindCode[] = [Kind.TEMP_BAN, Kind.BLACKLIST, Kind.WHITELIST];
+
+function log2(n: number): number {
+  return 31 - Math.clz32(n);
+}
+
+function nextPow2(n: number): number {
+  return n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n));
+}
+
+/** Fibonacci hashing of an IPv4 key and its prefix length. */
+function hash4(key: number, len: number): number {
+  return Math.imul(key ^ Math.imul(len + 1, 0x85ebca6b), 0x9e3779b1);
+}
+
+function hash6(k0: number, k1: number, k2: number, k3: number, len: number): number {
+  let h = Math.imul(k0, 0x9e3779b1) ^ k1;
+  h = Math.imul(h, 0x85ebca6b) ^ k2;
+  h = Math.imul(h, 0xc2b2ae35) ^ k3;
+  return Math.imul(h ^ Math.imul(len + 1, 0x27d4eb2f), 0x9e3779b1);
+}
+
+/** IPv4 netmask for a prefix length, as an int32. */
+function mask4(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) | 0;
+}
+
+/** Mask of word `w` (0..3) of an IPv6 address for a prefix length. */
+function mask6(len: number, w: number): number {
+  const keep = len - w * 32;
+  if (keep >= 32) return -1;
+  if (keep <= 0) return 0;
+  return (0xffffffff << (32 - keep)) | 0;
+}
+
+function readWordBE(b: Uint8Array, off: number): number {
+  return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
+
+/**
+ * Read side of the ban table: usable in any thread. Lookups are synchronous, allocation-free
+ * and never wait: a slot being rewritten (odd seqlock) is simply read again, and a reader that
+ * notices a new generation pulls its buffers from its port with `receiveMessageOnPort`.
+ */
+export class BanTableReader {
+  protected ctrl: Int32Array;
+  protected t4!: Int32Array;
+  protected t6!: Int32Array;
+  protected b4!: Int32Array;
+  protected b6!: Int32Array;
+  protected shift4 = 0;
+  protected cap4 = 0;
+  protected shift6 = 0;
+  protected cap6 = 0;
+  protected gen = 0;
+  protected h!: BanTableHandle;
+  private readonly port: MessagePort | null;
+  private readonly scratch = new Uint8Array(16);
+
+  protected constructor(h: BanTableHandle, port: MessagePort | null) {
+    this.ctrl = new Int32Array(h.control);
+    this.port = port;
+    this.install(h);
+  }
+
+  /**
+   * Attach to a table from another thread: `handle` and `port` come from the writer's
+   * `attachReader()` (post both to the worker; transfer the port).
+   */
+  static attach(handle: BanTableHandle, port?: MessagePort): BanTableReader {
+    return new BanTableReader(handle, port ?? null);
+  }
+
+  protected install(h: BanTableHandle): void {
+    this.h = h;
+    this.t4 = new Int32Array(h.v4);
+    this.t6 = new Int32Array(h.v6);
+    this.b4 = new Int32Array(h.bits4);
+    this.b6 = new Int32Array(h.bits6);
+    this.cap4 = this.t4.length / V4_WORDS;
+    this.cap6 = this.t6.length / V6_WORDS;
+    this.shift4 = 32 - log2(this.cap4);
+    this.shift6 = 32 - log2(this.cap6);
+    this.gen = h.generation;
+  }
+
+  /** Move to the newest generation if the writer published one (readers in other threads). */
+  protected sync(): void {
+    if (Atomics.load(this.ctrl, C_GEN) === this.gen || this.port === null) return;
+    for (;;) {
+      const m = receiveMessageOnPort(this.port);
+      if (m === undefined) return;
+      const h = m.message as BanTableHandle;
+      if (h.generation > this.gen) this.install(h);
+    }
+  }
+
+  /** Verdict for an IPv4 address given as an unsigned 32-bit number. */
+  checkV4(addr: number, now: number, out: LookupResult): VerdictCode {
+    this.sync();
+    out.reset();
+    const key = addr | 0;
+    this.visit4(key, 32, now, out);
+    let m = Atomics.load(this.ctrl, C_V4MASK);
+    while (m !== 0 && out.kind !== Kind.WHITELIST) {
+      const len = 31 - Math.clz32(m);
+      m &= ~(1 << len);
+      const masked = key & mask4(len);
+      const idx = masked >>> 16;
+      if ((this.b4[len * BITMAP_WORDS + (idx >>> 5)] & (1 << (idx & 31))) !== 0)
+        this.visit4(masked, len, now, out);
+    }
+    return this.decide(out);
+  }
+
+  /** Verdict for 16 bytes of IPv6 at `off` (IPv4-mapped addresses are looked up as IPv4). */
+  checkV6(bytes: Uint8Array, off: number, now: number, out: LookupResult): VerdictCode {
+    if (isV4Mapped(bytes, off)) return this.checkV4(v4ToU32(bytes, off + 12), now, out);
+    this.sync();
+    out.reset();
+    const k0 = readWordBE(bytes, off);
+    const k1 = readWordBE(bytes, off + 4);
+    const k2 = readWordBE(bytes, off + 8);
+    const k3 = readWordBE(bytes, off + 12);
+    this.visit6(k0, k1, k2, k3, 128, now, out);
+    for (let w = 3; w >= 0 && out.kind !== Kind.WHITELIST; w--) {
+      let m = Atomics.load(this.ctrl, C_V6MASK + w);
+      while (m !== 0 && (out.kind as number) !== Kind.WHITELIST) {
+        const bit = 31 - Math.clz32(m);
+        m &= ~(1 << bit);
+        const len = w * 32 + bit;
+        const m0 = k0 & mask6(len, 0);
+        const idx = m0 >>> 16;
+        if ((this.b6[len * BITMAP_WORDS + (idx >>> 5)] & (1 << (idx & 31))) === 0) continue;
+        this.visit6(m0, k1 & mask6(len, 1), k2 & mask6(len, 2), k3 & mask6(len, 3), len, now, out);
+      }
+    }
+    return this.decide(out);
+  }
+
+  /** Verdict for 4 or 16 address bytes (as HAProxy sends them). */
+  checkBytes(bytes: Uint8Array, off: number, len: 4 | 16, now: number, out: LookupResult): VerdictCode {
+    if (len === 4) return this.checkV4(v4ToU32(bytes, off), now, out);
+    return this.checkV6(bytes, off, now, out);
+  }
+
+  /** Verdict for an address in text; -1 when it is not an address (nothing is looked up). */
+  checkString(s: string, now: number, out: LookupResult): VerdictCode | -1 {
+    const fam = parseIpInto(s, this.scratch);
+    if (fam === FAMILY_V4) return this.checkV4(v4ToU32(this.scratch, 0), now, out);
+    if (fam === FAMILY_V6) return this.checkV6(this.scratch, 0, now, out);
+    out.reset();
+    return -1;
+  }
+
+  private decide(out: LookupResult): VerdictCode {
+    out.verdict = out.kind === Kind.BLACKLIST || out.kind === Kind.TEMP_BAN ? Verdict.DENY : Verdict.ALLOW;
+    return out.verdict;
+  }
+
+  /** Fold the entry (key, len), if present, into `out` by precedence. */
+  private visit4(key: number, len: number, now: number, out: LookupResult): void {
+    const t = this.t4;
+    const mask = this.cap4 - 1;
+    let i = hash4(key, len) >>> this.shift4;
+    for (;;) {
+      const b = i * V4_WORDS;
+      const s1 = Atomics.load(t, b + V4_SEQ);
+      const meta = t[b + V4_META];
+      const k = t[b + V4_KEY];
+      const exp = t[b + V4_EXP] >>> 0;
+      if (s1 !== Atomics.load(t, b + V4_SEQ) || (s1 & 1) !== 0) continue; // being written: read again
+      if (meta === 0) return;
+      if ((meta & M_OCC) !== 0 && k === key && metaLen(meta) === len) {
+        this.fold(meta, exp, (meta >>> M_OFF_SHIFT) & M_OFF_MAX, len, now, out);
+        return;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  private visit6(
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    len: number,
+    now: number,
+    out: LookupResult,
+  ): void {
+    const t = this.t6;
+    const mask = this.cap6 - 1;
+    let i = hash6(k0, k1, k2, k3, len) >>> this.shift6;
+    for (;;) {
+      const b = i * V6_WORDS;
+      const s1 = Atomics.load(t, b + V6_SEQ);
+      const meta = t[b + V6_META];
+      const match = t[b] === k0 && t[b + 1] === k1 && t[b + 2] === k2 && t[b + 3] === k3;
+      const exp = t[b + V6_EXP] >>> 0;
+      const off = t[b + V6_OFF];
+      if (s1 !== Atomics.load(t, b + V6_SEQ) || (s1 & 1) !== 0) continue;
+      if (meta === 0) return;
+      if ((meta & M_OCC) !== 0 && match && metaLen(meta) === len) {
+        this.fold(meta, exp, off, len, now, out);
+        return;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  private fold(
+    meta: number,
+    exp: number,
+    offences: number,
+    len: number,
+    now: number,
+    out: LookupResult,
+  ): void {
+    const flags = meta & M_KINDS;
+    if ((flags & F_WHITE) !== 0) {
+      this.assign(out, Kind.WHITELIST, 0, 0, meta, len);
+    } else if ((flags & F_BLACK) !== 0 && out.kind < Kind.BLACKLIST) {
+      this.assign(out, Kind.BLACKLIST, 0, offences, meta, len);
+    } else if ((flags & F_TEMP) !== 0 && out.kind === Kind.NONE && exp > now) {
+      this.assign(out, Kind.TEMP_BAN, exp, offences, meta, len);
+    }
+  }
+
+  private assign(
+    out: LookupResult,
+    kind: KindCode,
+    exp: number,
+    offences: number,
+    meta: number,
+    len: number,
+  ): void {
+    out.kind = kind;
+    out.expiresAt = exp;
+    out.offences = offences;
+    out.reasonId = metaReason(meta);
+    out.prefixLen = len;
+  }
+}
+
+/**
+ * The writer: the one thread (the main thread's ban engine) that changes ban state. Slot
+ * changes are published under a per-slot seqlock; growth and compaction build a new generation
+ * in new buffers and swap it in, so readers never wait.
+ */
+export class BanTable extends BanTableReader {
+  private count4 = 0;
+  private tomb4 = 0;
+  private count6 = 0;
+  private tomb6 = 0;
+  private readonly lenCount4 = new Int32Array(33);
+  private readonly lenCount6 = new Int32Array(129);
+  private readonly ports: MessagePort[] = [];
+  private readonly reasons: string[] = [''];
+  private readonly reasonIds = new Map<string, number>();
+  private readonly minCap: number;
+
+  constructor(opts: { initialCapacity?: number } = {}) {
+    const cap = nextPow2(Math.max(16, opts.initialCapacity ?? 1024));
+    super(BanTable.allocate(new SharedArrayBuffer(C_WORDS * 4), cap, cap, 1), null);
+    this.minCap = cap;
+    Atomics.store(this.ctrl, C_GEN, 1);
+  }
+
+  private static allocate(
+    control: SharedArrayBuffer,
+    cap4: number,
+    cap6: number,
+    generation: number,
+  ): BanTableHandle {
+    return {
+      control,
+      v4: new SharedArrayBuffer(cap4 * V4_WORDS * 4),
+      v6: new SharedArrayBuffer(cap6 * V6_WORDS * 4),
+      bits4: new SharedArrayBuffer(32 * BITMAP_WORDS * 4),
+      bits6: new SharedArrayBuffer(128 * BITMAP_WORDS * 4),
+      generation,
+    };
+  }
+
+  /** The current generation's buffers. */
+  handle(): BanTableHandle {
+    return this.h;
+  }
+
+  /**
+   * What a worker thread needs to attach: post `handle` and transfer `port`, then call
+   * `BanTableReader.attach(handle, port)` in the worker. New generations arrive on the port.
+   */
+  attachReader(): { handle: BanTableHandle; port: MessagePort } {
+    const { port1, port2 } = new MessageChannel();
+    port1.unref();
+    this.ports.push(port1);
+    return { handle: this.h, port: port2 };
+  }
+
+  /** Intern a reason text; 0 is "no reason". Past the id space, new texts share id 0. */
+  reasonId(text: string): number {
+    if (text === '') return 0;
+    const known = this.reasonIds.get(text);
+    if (known !== undefined) return known;
+    if (this.reasons.length > REASON_MAX) return 0;
+    const id = this.reasons.length;
+    this.reasons.push(text);
+    this.reasonIds.set(text, id);
+    return id;
+  }
+
+  reasonText(id: number): string {
+    return this.reasons[id] ?? '';
+  }
+
+  /**
+   * Add `kind` to the entry for (address, prefixLen), creating it if needed. The address is
+   * masked to the prefix. For TEMP_BAN, `expiresAt` (unix s) is the ban's end.
+   */
+  set(
+    bytes: Uint8Array,
+    family: 4 | 6,
+    prefixLen: number,
+    kind: KindCode,
+    expiresAt: number,
+    offences: number,
+    reasonId: number,
+  ): void {
+    const flag = KIND_FLAG[kind];
+    if (flag === undefined || flag === 0) throw new EdgebanError('E_BANTABLE', `invalid kind ${kind}`);
+    if (family === 4) this.set4(bytes, prefixLen, flag, expiresAt, offences, reasonId);
+    else this.set6(bytes, prefixLen, flag, expiresAt, offences, reasonId);
+  }
+
+  /** Remove `kind` from the entry; the slot is freed when no kind is left. */
+  delete(bytes: Uint8Array, family: 4 | 6, prefixLen: number, kind: KindCode): boolean {
+    const flag = KIND_FLAG[kind];
+    if (flag === undefined || flag === 0) return false;
+    if (family === 4) {
+      checkLen(prefixLen, 32);
+      const key = v4ToU32(bytes, 0) & mask4(prefixLen);
+      const b = this.find4(key, prefixLen);
+      if (b < 0) return false;
+      const meta = this.t4[b + V4_META];
+      if ((meta & flag) === 0) return false;
+      this.clearFlag4(b, meta, flag, prefixLen);
+      return true;
+    }
+    checkLen(prefixLen, 128);
+    const [k0, k1, k2, k3] = key6(bytes, prefixLen);
+    const b = this.find6(k0, k1, k2, k3, prefixLen);
+    if (b < 0) return false;
+    const meta = this.t6[b + V6_META];
+    if ((meta & flag) === 0) return false;
+    this.clearFlag6(b, meta, flag, prefixLen);
+    return true;
+  }
+
+  /** Drop temporary bans that ended at or before `now`; returns how many. */
+  sweep(now: number): number {
+    let removed = 0;
+    for (let s = 0; s < this.cap4; s++) {
+      const b = s * V4_WORDS;
+      const meta = this.t4[b + V4_META];
+      if ((meta & M_OCC) !== 0 && (meta & F_TEMP) !== 0 && this.t4[b + V4_EXP] >>> 0 <= now) {
+        this.clearFlag4(b, meta, F_TEMP, metaLen(meta));
+        removed++;
+      }
+    }
+    for (let s = 0; s < this.cap6; s++) {
+      const b = s * V6_WORDS;
+      const meta = this.t6[b + V6_META];
+      if ((meta & M_OCC) !== 0 && (meta & F_TEMP) !== 0 && this.t6[b + V6_EXP] >>> 0 <= now) {
+        this.clearFlag6(b, meta, F_TEMP, metaLen(meta));
+        removed++;
+      }
+    }
+    this.maybeCompact();
+    return removed;
+  }
+
+  stats(): BanTableStats {
+    let ranges = 0;
+    for (let l = 0; l < 32; l++) ranges += this.lenCount4[l];
+    for (let l = 0; l < 128; l++) ranges += this.lenCount6[l];
+    const h = this.h;
+    return {
+      exact: this.lenCount4[32] + this.lenCount6[128],
+      ranges,
+      capacity: this.cap4 + this.cap6,
+      sabBytes:
+        h.control.byteLength + h.v4.byteLength + h.v6.byteLength + h.bits4.byteLength + h.bits6.byteLength,
+      generation: this.gen,
+      tombstones: this.tomb4 + this.tomb6,
+    };
+  }
+
+  /** Every entry, one per kind present (a blacklisted and temp-banned address yields two). */
+  *entries(): Iterable<BanTableEntry> {
+    for (let s = 0; s < this.cap4; s++) {
+      const b = s * V4_WORDS;
+      const meta = this.t4[b + V4_META];
+      if ((meta & M_OCC) === 0) continue;
+      const k = this.t4[b + V4_KEY];
+      const bytes = new Uint8Array([k >>> 24, (k >>> 16) & 255, (k >>> 8) & 255, k & 255]);
+      yield* expand(bytes, 4, meta, this.t4[b + V4_EXP] >>> 0, (meta >>> M_OFF_SHIFT) & M_OFF_MAX);
+    }
+    for (let s = 0; s < this.cap6; s++) {
+      const b = s * V6_WORDS;
+      const meta = this.t6[b + V6_META];
+      if ((meta & M_OCC) === 0) continue;
+      const bytes = new Uint8Array(16);
+      const dv = new DataView(bytes.buffer);
+      for (let w = 0; w < 4; w++) dv.setInt32(w * 4, this.t6[b + w]);
+      yield* expand(bytes, 6, meta, this.t6[b + V6_EXP] >>> 0, this.t6[b + V6_OFF]);
+    }
+  }
+
+  /** All entries and reason texts, for a fast restart (the raw slot arrays, msgpack-framed). */
+  snapshot(): Uint8Array {
+    return pack({
+      v: 1,
+      v4: Buffer.from(this.h.v4.slice(0)),
+      v6: Buffer.from(this.h.v6.slice(0)),
+      reasons: this.reasons,
+    });
+  }
+
+  static fromSnapshot(buf: Uint8Array): BanTable {
+    const snap = unpack(buf) as { v: number; v4: Uint8Array; v6: Uint8Array; reasons: string[] };
+    if (snap.v !== 1 || !(snap.v4 instanceof Uint8Array) || !(snap.v6 instanceof Uint8Array)) {
+      throw new EdgebanError('E_SNAPSHOT', 'not a ban table snapshot (version 1)');
+    }
+    const cap4 = snap.v4.byteLength / (V4_WORDS * 4);
+    const cap6 = snap.v6.byteLength / (V6_WORDS * 4);
+    if (nextPow2(cap4) !== cap4 || nextPow2(cap6) !== cap6) {
+      throw new EdgebanError('E_SNAPSHOT', 'ban table snapshot has a corrupt size');
+    }
+    const t = new BanTable({ initialCapacity: 16 });
+    const h = BanTable.allocate(t.h.control, cap4, cap6, t.gen + 1);
+    new Uint8Array(h.v4).set(snap.v4);
+    new Uint8Array(h.v6).set(snap.v6);
+    t.install(h);
+    t.recount();
+    for (let i = 1; i < snap.reasons.length; i++) t.reasonId(snap.reasons[i]);
+    Atomics.store(t.ctrl, C_GEN, t.gen);
+    return t;
+  }
+
+  // --- internals ------------------------------------------------------------------------
+
+  /** Rebuild counts, masks and bitmaps from the slots (after loading raw slot arrays). */
+  private recount(): void {
+    this.count4 = this.tomb4 = this.count6 = this.tomb6 = 0;
+    this.lenCount4.fill(0);
+    this.lenCount6.fill(0);
+    for (let s = 0; s < this.cap4; s++) {
+      const b = s * V4_WORDS;
+      const meta = this.t4[b + V4_META];
+      this.t4[b + V4_SEQ] = 0;
+      if ((meta & M_TOMB) !== 0) this.tomb4++;
+      if ((meta & M_OCC) === 0) continue;
+      this.count4++;
+      this.noteLen4(metaLen(meta), this.t4[b + V4_KEY]);
+    }
+    for (let s = 0; s < this.cap6; s++) {
+      const b = s * V6_WORDS;
+      const meta = this.t6[b + V6_META];
+      this.t6[b + V6_SEQ] = 0;
+      if ((meta & M_TOMB) !== 0) this.tomb6++;
+      if ((meta & M_OCC) === 0) continue;
+      this.count6++;
+      this.noteLen6(metaLen(meta), this.t6[b]);
+    }
+  }
+
+  private noteLen4(len: number, key: number): void {
+    this.lenCount4[len]++;
+    if (len < 32) {
+      const idx = key >>> 16;
+      Atomics.or(this.b4, len * BITMAP_WORDS + (idx >>> 5), 1 << (idx & 31));
+      Atomics.or(this.ctrl, C_V4MASK, 1 << len);
+    }
+  }
+
+  private noteLen6(len: number, k0: number): void {
+    this.lenCount6[len]++;
+    if (len < 128) {
+      const idx = k0 >>> 16;
+      Atomics.or(this.b6, len * BITMAP_WORDS + (idx >>> 5), 1 << (idx & 31));
+      Atomics.or(this.ctrl, C_V6MASK + (len >>> 5), 1 << (len & 31));
+    }
+  }
+
+  private dropLen4(len: number): void {
+    if (--this.lenCount4[len] === 0 && len < 32) Atomics.and(this.ctrl, C_V4MASK, ~(1 << len));
+  }
+
+  private dropLen6(len: number): void {
+    if (--this.lenCount6[len] === 0 && len < 128)
+      Atomics.and(this.ctrl, C_V6MASK + (len >>> 5), ~(1 << (len & 31)));
+  }
+
+  private find4(key: number, len: number): number {
+    const t = this.t4;
+    const mask = this.cap4 - 1;
+    let i = hash4(key, len) >>> this.shift4;
+    for (;;) {
+      const b = i * V4_WORDS;
+      const meta = t[b + V4_META];
+      if (meta === 0) return -1;
+      if ((meta & M_OCC) !== 0 && t[b + V4_KEY] === key && metaLen(meta) === len) return b;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private find6(k0: number, k1: number, k2: number, k3: number, len: number): number {
+    const t = this.t6;
+    const mask = this.cap6 - 1;
+    let i = hash6(k0, k1, k2, k3, len) >>> this.shift6;
+    for (;;) {
+      const b = i * V6_WORDS;
+      const meta = t[b + V6_META];
+      if (meta === 0) return -1;
+      if (
+        (meta & M_OCC) !== 0 &&
+        t[b] === k0 &&
+        t[b + 1] === k1 &&
+        t[b + 2] === k2 &&
+        t[b + 3] === k3 &&
+        metaLen(meta) === len
+      ) {
+        return b;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  private set4(
+    bytes: Uint8Array,
+    len: number,
+    flag: number,
+    exp: number,
+    offences: number,
+    reasonId: number,
+  ): void {
+    checkLen(len, 32);
+    const key = v4ToU32(bytes, 0) & mask4(len);
+    const off = Math.min(Math.max(offences, 0), M_OFF_MAX);
+    const reason = reasonId > REASON_MAX || reasonId < 0 ? 0 : reasonId;
+    let b = this.find4(key, len);
+    if (b >= 0) {
+      const t = this.t4;
+      const meta = t[b + V4_META];
+      const expNext = flag === F_TEMP ? exp : t[b + V4_EXP];
+      const next =
+        M_OCC |
+        (meta & M_KINDS) |
+        flag |
+        (len << M_LEN_SHIFT) |
+        (off << M_OFF_SHIFT) |
+        (reason << M_REASON_SHIFT);
+      Atomics.add(t, b + V4_SEQ, 1);
+      t[b + V4_EXP] = expNext;
+      t[b + V4_META] = next;
+      Atomics.add(t, b + V4_SEQ, 1);
+      return;
+    }
+    if (this.count4 + this.tomb4 + 1 > this.cap4 * MAX_LOAD)
+      this.rebuild(Math.max(this.cap4, nextPow2((this.count4 + 1) * 2)), this.cap6);
+    b = this.freeSlot4(key, len);
+    const t = this.t4;
+    if ((t[b + V4_META] & M_TOMB) !== 0) this.tomb4--;
+    Atomics.add(t, b + V4_SEQ, 1);
+    t[b + V4_KEY] = key;
+    t[b + V4_EXP] = flag === F_TEMP ? exp : 0;
+    t[b + V4_META] = M_OCC | flag | (len << M_LEN_SHIFT) | (off << M_OFF_SHIFT) | (reason << M_REASON_SHIFT);
+    Atomics.add(t, b + V4_SEQ, 1);
+    this.count4++;
+    this.noteLen4(len, key);
+  }
+
+  private set6(
+    bytes: Uint8Array,
+    len: number,
+    flag: number,
+    exp: number,
+    offences: number,
+    reasonId: number,
+  ): void {
+    checkLen(len, 128);
+    if (bytes.length !== 16) throw new EdgebanError('E_BANTABLE', 'an IPv6 entry needs 16 bytes');
+    const [k0, k1, k2, k3] = key6(bytes, len);
+    const reason = reasonId > REASON_MAX || reasonId < 0 ? 0 : reasonId;
+    let b = this.find6(k0, k1, k2, k3, len);
+    if (b >= 0) {
+      const t = this.t6;
+      const meta = t[b + V6_META];
+      Atomics.add(t, b + V6_SEQ, 1);
+      if (flag === F_TEMP) t[b + V6_EXP] = exp;
+      t[b + V6_OFF] = offences;
+      t[b + V6_META] = M_OCC | (meta & M_KINDS) | flag | (len << M_LEN_SHIFT) | (reason << M_REASON_SHIFT);
+      Atomics.add(t, b + V6_SEQ, 1);
+      return;
+    }
+    if (this.count6 + this.tomb6 + 1 > this.cap6 * MAX_LOAD)
+      this.rebuild(this.cap4, Math.max(this.cap6, nextPow2((this.count6 + 1) * 2)));
+    b = this.freeSlot6(k0, k1, k2, k3, len);
+    const t = this.t6;
+    if ((t[b + V6_META] & M_TOMB) !== 0) this.tomb6--;
+    Atomics.add(t, b + V6_SEQ, 1);
+    t[b] = k0;
+    t[b + 1] = k1;
+    t[b + 2] = k2;
+    t[b + 3] = k3;
+    t[b + V6_EXP] = flag === F_TEMP ? exp : 0;
+    t[b + V6_OFF] = offences;
+    t[b + V6_META] = M_OCC | flag | (len << M_LEN_SHIFT) | (reason << M_REASON_SHIFT);
+    Atomics.add(t, b + V6_SEQ, 1);
+    this.count6++;
+    this.noteLen6(len, k0);
+  }
+
+  /** First tombstone or empty slot on the probe path of a key known to be absent. */
+  private freeSlot4(key: number, len: number): number {
+    const mask = this.cap4 - 1;
+    let i = hash4(key, len) >>> this.shift4;
+    for (;;) {
+      const b = i * V4_WORDS;
+      if ((this.t4[b + V4_META] & M_OCC) === 0) return b;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private freeSlot6(k0: number, k1: number, k2: number, k3: number, len: number): number {
+    const mask = this.cap6 - 1;
+    let i = hash6(k0, k1, k2, k3, len) >>> this.shift6;
+    for (;;) {
+      const b = i * V6_WORDS;
+      if ((this.t6[b + V6_META] & M_OCC) === 0) return b;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private clearFlag4(b: number, meta: number, flag: number, len: number): void {
+    const t = this.t4;
+    const rest = meta & M_KINDS & ~flag;
+    Atomics.add(t, b + V4_SEQ, 1);
+    if (rest === 0) t[b + V4_META] = M_TOMB;
+    else t[b + V4_META] = (meta & ~M_KINDS) | rest;
+    if (flag === F_TEMP) t[b + V4_EXP] = 0;
+    Atomics.add(t, b + V4_SEQ, 1);
+    if (rest === 0) {
+      this.count4--;
+      this.tomb4++;
+      this.dropLen4(len);
+    }
+  }
+
+  private clearFlag6(b: number, meta: number, flag: number, len: number): void {
+    const t = this.t6;
+    const rest = meta & M_KINDS & ~flag;
+    Atomics.add(t, b + V6_SEQ, 1);
+    if (rest === 0) t[b + V6_META] = M_TOMB;
+    else t[b + V6_META] = (meta & ~M_KINDS) | rest;
+    if (flag === F_TEMP) t[b + V6_EXP] = 0;
+    Atomics.add(t, b + V6_SEQ, 1);
+    if (rest === 0) {
+      this.count6--;
+      this.tomb6++;
+      this.dropLen6(len);
+    }
+  }
+
+  /** Compact when tombstones take a quarter of a table (they lengthen probe paths). */
+  private maybeCompact(): void {
+    if (this.tomb4 > this.cap4 / 4 || this.tomb6 > this.cap6 / 4) {
+      const cap4 = Math.max(this.minCap, nextPow2(this.count4 * 2));
+      const cap6 = Math.max(this.minCap, nextPow2(this.count6 * 2));
+      this.rebuild(cap4, cap6);
+    }
+  }
+
+  /**
+   * Copy-on-write: build the next generation in new buffers, then publish it. Readers keep
+   * reading the old buffers (never written again) until they notice the new generation.
+   */
+  private rebuild(cap4: number, cap6: number): void {
+    const old4 = this.t4;
+    const old6 = this.t6;
+    const oldCap4 = this.cap4;
+    const oldCap6 = this.cap6;
+    const next = BanTable.allocate(this.h.control, cap4, cap6, this.gen + 1);
+    // Build into the new arrays while the masks in the shared control block stay as they are:
+    // the new generation only adds bitmap bits, never drops a length still in use.
+    this.t4 = new Int32Array(next.v4);
+    this.t6 = new Int32Array(next.v6);
+    this.b4 = new Int32Array(next.bits4);
+    this.b6 = new Int32Array(next.bits6);
+    this.cap4 = cap4;
+    this.cap6 = cap6;
+    this.shift4 = 32 - log2(cap4);
+    this.shift6 = 32 - log2(cap6);
+    this.tomb4 = this.tomb6 = 0;
+    for (let s = 0; s < oldCap4; s++) {
+      const ob = s * V4_WORDS;
+      const meta = old4[ob + V4_META];
+      if ((meta & M_OCC) === 0) continue;
+      const key = old4[ob + V4_KEY];
+      const b = this.freeSlot4(key, metaLen(meta));
+      this.t4[b + V4_KEY] = key;
+      this.t4[b + V4_EXP] = old4[ob + V4_EXP];
+      this.t4[b + V4_META] = meta;
+      const len = metaLen(meta);
+      if (len < 32) {
+        const idx = key >>> 16;
+        this.b4[len * BITMAP_WORDS + (idx >>> 5)] |= 1 << (idx & 31);
+      }
+    }
+    for (let s = 0; s < oldCap6; s++) {
+      const ob = s * V6_WORDS;
+      const meta = old6[ob + V6_META];
+      if ((meta & M_OCC) === 0) continue;
+      const len = metaLen(meta);
+      const b = this.freeSlot6(old6[ob], old6[ob + 1], old6[ob + 2], old6[ob + 3], len);
+      for (let w = 0; w < V6_WORDS; w++) this.t6[b + w] = old6[ob + w];
+      this.t6[b + V6_SEQ] = 0;
+      if (len < 128) {
+        const idx = old6[ob] >>> 16;
+        this.b6[len * BITMAP_WORDS + (idx >>> 5)] |= 1 << (idx & 31);
+      }
+    }
+    this.h = next;
+    this.gen = next.generation;
+    for (const p of this.ports) p.postMessage(next);
+    Atomics.store(this.ctrl, C_GEN, this.gen);
+  }
+}
+
+function checkLen(len: number, max: number): void {
+  if (!Number.isInteger(len) || len < 0 || len > max) {
+    throw new EdgebanError('E_BANTABLE', `prefix length ${len} out of range 0..${max}`);
+  }
+}
+
+function key6(bytes: Uint8Array, len: number): [number, number, number, number] {
+  return [
+    readWordBE(bytes, 0) & mask6(len, 0),
+    readWordBE(bytes, 4) & mask6(len, 1),
+    readWordBE(bytes, 8) & mask6(len, 2),
+    readWordBE(bytes, 12) & mask6(len, 3),
+  ];
+}
+
+function* expand(
+  bytes: Uint8Array,
+  family: 4 | 6,
+  meta: number,
+  exp: number,
+  offences: number,
+): Iterable<BanTableEntry> {
+  const len = metaLen(meta);
+  const reasonId = metaReason(meta);
+  for (let k = 0; k < 3; k++) {
+    if ((meta & (1 << k)) === 0) continue;
+    const kind = FLAG_KINDS[k];
+    yield {
+      bytes,
+      family,
+      prefixLen: len,
+      kind,
+      expiresAt: kind === Kind.TEMP_BAN ? exp : 0,
+      offences,
+      reasonId,
+    };
+  }
+}
