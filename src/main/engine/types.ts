@@ -94,9 +94,15 @@ export interface BanEngineApi {
   /** Lifts a temporary ban and/or a blacklist entry for exactly this target. */
   unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean };
   /** Adds a whitelist entry (address or CIDR) and lifts every current ban it covers. */
-  whitelistAdd(target: string, opts: { reason?: string; createdBy?: string }): { record: BanRecord; added: boolean };
+  whitelistAdd(
+    target: string,
+    opts: { reason?: string; createdBy?: string },
+  ): { record: BanRecord; added: boolean };
   whitelistRemove(target: string, opts: { by?: string; reason?: string }): boolean;
-  blacklistAdd(target: string, opts: { reason?: string; createdBy?: string }): { record: BanRecord; added: boolean };
+  blacklistAdd(
+    target: string,
+    opts: { reason?: string; createdBy?: string },
+  ): { record: BanRecord; added: boolean };
   blacklistRemove(target: string, opts: { by?: string; reason?: string }): boolean;
   list(kind: BanKind, query: ListQuery): ListPage;
   status(ip: string): AddressStatus;

@@ -14,5 +14,8 @@ export function createLogger(level: string, opts: { pretty?: boolean; destinatio
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } },
     });
   }
-  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: opts.destination ?? 1, sync: false }));
+  return pino(
+    { level, base: { pid: process.pid } },
+    pino.destination({ dest: opts.destination ?? 1, sync: false }),
+  );
 }

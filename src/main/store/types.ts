@@ -75,7 +75,10 @@ export interface Store {
 
   listPatterns(): Promise<PatternRow[]>;
   createPattern(p: Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>): Promise<PatternRow>;
-  updatePattern(id: number, p: Partial<Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>>): Promise<PatternRow | null>;
+  updatePattern(
+    id: number,
+    p: Partial<Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>>,
+  ): Promise<PatternRow | null>;
   deletePattern(id: number): Promise<boolean>;
   getBanConfig(name?: string): Promise<BanConfigRow | null>;
   putBanConfig(row: BanConfigRow): Promise<BanConfigRow>;

@@ -1,0 +1,166 @@
+import { PatternError } from './errors.js';
+import { enableLinearRegexpEngine } from './regexp-engine.js';
+import { translatePattern } from './translate.js';
+
+/** A pattern as configured (config `syslog.patterns`, the database, or a preset). */
+export interface PatternSpec {
+  name: string;
+  regex: string;
+  /** Capture group holding the address: index (0 = whole match) or group name. */
+  ip_group: number | string;
+  severity: number;
+  description: string;
+  enabled: boolean;
+  /** Match the raw syslog line instead of `tag: message`. */
+  raw: boolean;
+}
+
+export interface CompiledPattern {
+  /** Position in the set (match records carry it). */
+  readonly id: number;
+  readonly name: string;
+  readonly severity: number;
+  readonly description: string;
+  readonly raw: boolean;
+  readonly re: RegExp;
+  /** Capture index of the address, or -1 when `ipName` is used. */
+  readonly ipIndex: number;
+  readonly ipName: string | null;
+  /** A substring every match contains (cheap pre-check), or null. */
+  readonly literal: string | null;
+}
+
+/** Fill in the optional fields of a loosely written pattern (config, API, JSON). */
+export function normalizeSpec(p: Partial<PatternSpec> & { name?: unknown; regex?: unknown }): PatternSpec {
+  const name = typeof p.name === 'string' ? p.name : '';
+  if (name.trim() === '') throw new PatternError(String(p.name ?? ''), 'name is empty');
+  if (typeof p.regex !== 'string' || p.regex === '') throw new PatternError(name, 'regex is empty');
+  return {
+    name,
+    regex: p.regex,
+    ip_group: p.ip_group ?? 1,
+    severity: typeof p.severity === 'number' ? p.severity : 1,
+    description: typeof p.description === 'string' ? p.description : '',
+    enabled: p.enabled !== false,
+    raw: p.raw === true,
+  };
+}
+
+/**
+ * Compiles one pattern for matching. Throws PatternError naming the pattern when the regex does
+ * not compile, cannot run on V8's linear-time engine (so the ReDoS fallback would be impossible),
+ * or `ip_group` names a group the regex does not have.
+ */
+export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
+  enableLinearRegexpEngine();
+  const name = spec.name;
+  const t = translatePattern(name, spec.regex);
+  let re: RegExp;
+  try {
+    re = new RegExp(t.source, t.flags);
+  } catch (err) {
+    throw new PatternError(name, `invalid regex: ${(err as Error).message}`);
+  }
+  try {
+    new RegExp(t.source, `${t.flags}l`);
+  } catch {
+    throw new PatternError(
+      name,
+      'regex cannot run in linear time: backreferences, lookahead/lookbehind and counted repetition ' +
+        'above {,16} (nested counts multiply) are not allowed, as in RE2',
+    );
+  }
+  const probe = new RegExp(`${t.source}|`, t.flags).exec('') as RegExpExecArray;
+  const groups = probe.length - 1;
+  const names = probe.groups ? Object.keys(probe.groups) : [];
+  let ipIndex = -1;
+  let ipName: string | null = null;
+  const g = spec.ip_group;
+  if (typeof g === 'number' || /^\d+$/.test(g)) {
+    ipIndex = Number(g);
+    if (!Number.isInteger(ipIndex) || ipIndex < 0 || ipIndex > groups) {
+      throw new PatternError(name, `ip_group ${g} is out of range: the regex has ${groups} capture group(s)`);
+    }
+  } else {
+    if (!names.includes(g)) {
+      throw new PatternError(
+        name,
+        `ip_group "${g}" is not a named group of the regex (named groups: ${names.join(', ') || 'none'})`,
+      );
+    }
+    ipName = g;
+  }
+  return {
+    id,
+    name,
+    severity: spec.severity,
+    description: spec.description,
+    raw: spec.raw,
+    re,
+    ipIndex,
+    ipName,
+    literal: t.caseInsensitive || t.flags.includes('m') ? null : requiredLiteral(t.source),
+  };
+}
+
+const SPECIAL = new Set(['.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '^', '$']);
+
+/**
+ * The longest run of plain characters at the top level of the regex that every match contains
+ * (none when the top level has an alternation). Used to skip the regex on lines that cannot match.
+ */
+export function requiredLiteral(src: string): string | null {
+  let best = '';
+  let cur = '';
+  let depth = 0;
+  const flush = () => {
+    if (cur.length > best.length) best = cur;
+    cur = '';
+  };
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (c === '\\') {
+      const n = src[i + 1];
+      // an escaped punctuation character is a literal; \d, \w, \b … are not
+      if (n !== undefined && depth === 0 && !/[0-9A-Za-z]/.test(n)) {
+        if (isQuantifier(src[i + 2])) flush();
+        else cur += n;
+      } else if (depth === 0) flush();
+      i++;
+      continue;
+    }
+    if (c === '[') {
+      if (depth === 0) flush();
+      let j = i + 1;
+      while (j < src.length && src[j] !== ']') j += src[j] === '\\' ? 2 : 1;
+      i = j;
+      continue;
+    }
+    if (c === '(') {
+      if (depth === 0) flush();
+      depth++;
+      continue;
+    }
+    if (c === ')') {
+      depth--;
+      continue;
+    }
+    if (c === '|' && depth === 0) return null;
+    if (depth > 0) continue;
+    if (SPECIAL.has(c)) {
+      flush();
+      continue;
+    }
+    if (isQuantifier(src[i + 1])) {
+      flush();
+      continue;
+    }
+    cur += c;
+  }
+  flush();
+  return best.length >= 3 ? best : null;
+}
+
+function isQuantifier(c: string | undefined): boolean {
+  return c === '*' || c === '?' || c === '{' || c === '+';
+}

@@ -1,0 +1,52 @@
+/**
+ * Messages between the main thread and the matcher workers (piscina tasks). Lines travel as one
+ * UTF-8 buffer joined by `\n` (transferred, not copied); matches come back as fixed-size records
+ * in one buffer, so a batch of 512 lines is one message each way.
+ */
+
+/** One pattern-set version as the workers receive it (JSON in `MatchTask.patterns`). */
+export interface PatternSetPayload {
+  version: number;
+  specs: import('./compile.js').PatternSpec[];
+  /** Ids (positions among enabled patterns) quarantined in this version. */
+  skip: number[];
+}
+
+export interface MatchTask {
+  /** Pattern-set version; the worker compiles it once and caches it. */
+  version: number;
+  /** JSON of PatternSetPayload for `version` (parsed only by workers that lack it). */
+  patterns: string;
+  /** Lines joined by `\n`. */
+  buf: Uint8Array;
+  count: number;
+  /** Receive time (unix ms) of the batch; the time of every match unless `lineTime`. */
+  timeMs: number;
+  /** Use each line's own timestamp (replay); `timeMs` is the reference for year-less ones. */
+  lineTime: boolean;
+  /** Longest the batch may take (ms) before the worker profiles its patterns. */
+  budgetMs: number;
+}
+
+/** Bytes per match record: u16 pattern id, u8 family, u8 0, 16 address bytes, u32 line, f64 time. */
+export const RECORD_SIZE = 32;
+export const REC_PATTERN = 0;
+export const REC_FAMILY = 2;
+export const REC_ADDR = 4;
+export const REC_LINE = 20;
+export const REC_TIME = 24;
+
+export interface MatchResult {
+  version: number;
+  lines: number;
+  /** `matches * RECORD_SIZE` bytes of records, in line order. */
+  records: Uint8Array;
+  matches: number;
+  /** Matches per pattern id. */
+  perPattern: Uint32Array;
+  /** Lines without a recognisable syslog header (matched as plain text). */
+  parseFailures: number;
+  elapsedMs: number;
+  /** Pattern ids that used more than half the batch budget while profiling: quarantine them. */
+  slow: number[];
+}

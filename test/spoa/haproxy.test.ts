@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request } from 'node:http';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { HaproxyProcess } from '../helpers/haproxy.js';
+import { freePort } from '../helpers/net.js';
+import { findBinary, peerMissing } from '../helpers/peers.js';
+import { startAgent } from './agent.js';
+
+const skip = peerMissing('haproxy');
+const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
+
+function get(port: number, localAddress: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Connect to a TCP frontend and report whether the backend's banner came through. */
+function tcpBanner(port: number, localAddress: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const s = connect({ host: '127.0.0.1', port, localAddress }, () => s.write('a1 CAPABILITY\r\n'));
+    s.on('data', (d) => {
+      got += d;
+      if (got.includes('\n')) s.destroy();
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    setTimeout(() => s.destroy(), 3000).unref();
+  });
+}
+
+/** Rewrite the shipped example to private ports and files in `dir`. */
+function exampleConfig(
+  dir: string,
+  ports: { web: number; imap: number; smtp: number; agent: number; app: number; banner: number },
+): string {
+  writeFileSync(join(dir, 'edgeban-spoe.conf'), readFileSync(join(examples, 'edgeban-spoe.conf')));
+  const map: Record<string, number> = {
+    '8080': ports.web,
+    '1143': ports.imap,
+    '1587': ports.smtp,
+    '8081': ports.app,
+    '143': ports.banner,
+    '587': ports.banner,
+    '12345': ports.agent,
+  };
+  return readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
+    .replaceAll('/etc/haproxy/edgeban-spoe.conf', join(dir, 'edgeban-spoe.conf'))
+    .replace(/127\.0\.0\.1:(\d+)/g, (m, p: string) => (map[p] ? `127.0.0.1:${map[p]}` : m))
+    .replace('dst_port 1587', `dst_port ${ports.smtp}`)
+    .replace('check inter 5s', 'check inter 300ms')
+    .replace('option spop-check', 'option spop-check\n    option log-health-checks');
+}
+
+test('the shipped HAProxy examples pass haproxy -c', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-hapc-'));
+  const cfg = exampleConfig(dir, { web: 8080, imap: 1143, smtp: 1587, agent: 12345, app: 8081, banner: 143 });
+  writeFileSync(join(dir, 'haproxy.cfg'), cfg);
+  const out = execFileSync(findBinary('haproxy') ?? 'haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], {
+    encoding: 'utf8',
+  });
+  assert.match(out, /Configuration file is valid/);
+});
+
+describe('with a real HAProxy 2.6', { skip }, () => {
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  let hap: HaproxyProcess;
+  const ports = { web: 0, imap: 0, smtp: 0, agent: 0, app: 0, banner: 0 };
+  const app = createHttpServer((_req, res) => res.end('app'));
+  const banner = createServer((s) => {
+    s.on('error', () => {});
+    s.end('* OK IMAP ready\r\n');
+  });
+
+  before(async () => {
+    for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
+    await new Promise<void>((r) => banner.listen(ports.banner, '127.0.0.1', r));
+    await new Promise<void>((r) => app.listen(ports.app, '127.0.0.1', r));
+    agent = await startAgent({ set_reason: true, set_ttl: true }, ports.agent);
+    agent.ban('127.0.0.2');
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-hap-'));
+    hap = await HaproxyProcess.start(
+      {
+        'haproxy.cfg': exampleConfig(dir, ports),
+        'edgeban-spoe.conf': readFileSync(join(examples, 'edgeban-spoe.conf'), 'utf8'),
+      },
+      [ports.web, ports.imap],
+    );
+    await hap.waitForLog(/Health check for server edgeban-spoa\/edgeban1 succeeded|Layer7 check passed/);
+  });
+
+  after(async () => {
+    await hap?.stop();
+    await agent?.server.close(200);
+    banner.close();
+    app.close();
+  });
+
+  test("the agent passes HAProxy's spop-check health check", () => {
+    assert.match(hap.log, /Layer7 check passed/);
+    assert.ok(agent.server.healthchecks >= 1);
+  });
+
+  test('HTTP: a banned client gets 403, others 200', async () => {
+    assert.equal((await get(ports.web, '127.0.0.2')).status, 403);
+    const ok = await get(ports.web, '127.0.0.1');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, 'app');
+  });
+
+  test('HTTP: unbanning and banning take effect on the next request', async () => {
+    agent.unban('127.0.0.2');
+    assert.equal((await get(ports.web, '127.0.0.2')).status, 200);
+    agent.ban('127.0.0.4');
+    assert.equal((await get(ports.web, '127.0.0.4')).status, 403);
+    agent.ban('127.0.0.2');
+    assert.equal((await get(ports.web, '127.0.0.2')).status, 403);
+  });
+
+  test('TCP: a banned client is cut before the backend speaks; others get the banner', async () => {
+    assert.equal(await tcpBanner(ports.imap, '127.0.0.2'), '');
+    assert.match(await tcpBanner(ports.imap, '127.0.0.1'), /^\* OK IMAP ready/);
+    assert.match(await tcpBanner(ports.smtp, '127.0.0.3'), /^\* OK/);
+  });
+
+  test("HAProxy's NOTIFYs caused no protocol error", () => {
+    assert.equal(agent.server.errors.size, 0, JSON.stringify([...agent.server.errors]));
+    assert.ok(agent.server.answerer.counters.denied >= 3);
+  });
+
+  test('restarting the agent while HAProxy runs recovers', async () => {
+    await agent.server.close(200);
+    // agent down: HAProxy fails open (set-on-error), the request is not refused by us
+    assert.notEqual((await get(ports.web, '127.0.0.2')).status, 403);
+    const table = agent.table;
+    agent = await startAgent({}, ports.agent);
+    agent.ban('127.0.0.2');
+    assert.ok(table !== agent.table);
+    const end = Date.now() + 8000;
+    let status = 0;
+    while (Date.now() < end) {
+      status = (await get(ports.web, '127.0.0.2')).status;
+      if (status === 403) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(status, 403);
+  });
+
+  test('a soft stop (SIGUSR1) is handled: HAProxy disconnects, the agent answers, no protocol error', async () => {
+    const before = agent.server.connections.size;
+    assert.ok(before >= 1);
+    await hap.stop('SIGUSR1');
+    const end = Date.now() + 3000;
+    while (agent.server.connections.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(agent.server.connections.size, 0);
+    assert.equal(agent.server.errors.size, 0);
+  });
+});
