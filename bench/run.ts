@@ -32,7 +32,12 @@ const repoRoot = join(here, '..', '..');
 
 function machine(): Record<string, unknown> {
   const c = cpus();
-  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
 }
 
 export function printTable(report: BenchReport): void {
@@ -41,7 +46,9 @@ export function printTable(report: BenchReport): void {
   console.log('|---|---:|---|---|---|');
   for (const r of report.rows) {
     const base = r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : '';
-    console.log(`| ${r.name} | ${fmt(r.value)} | ${r.unit}${r.stat ? ` (${r.stat})` : ''} | ${base} | ${r.target ?? ''} |`);
+    console.log(
+      `| ${r.name} | ${fmt(r.value)} | ${r.unit}${r.stat ? ` (${r.stat})` : ''} | ${base} | ${r.target ?? ''} |`,
+    );
   }
 }
 

@@ -55,6 +55,12 @@ export class SpoaConnection {
   private inLen = 0;
   private out: Buffer;
   private outLen = 0;
+  private flushScheduled = false;
+  /** Bound once per connection: the deferred flush of everything produced in this loop turn. */
+  private readonly flushNow = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   constructor(socket: Socket, host: ConnectionHost, now: number) {
     this.socket = socket;
@@ -131,7 +137,11 @@ export class SpoaConnection {
     } else if (this.partialSince === 0) {
       this.partialSince = nowMs;
     }
-    this.flush();
+    // libuv reads a busy socket several times per poll phase: answer them all in one write
+    if (this.outLen > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
   }
 
   private append(chunk: Buffer): void {

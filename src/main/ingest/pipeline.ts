@@ -1,0 +1,205 @@
+import type { Counter } from 'prom-client';
+import {
+  type MatchResult,
+  REC_ADDR,
+  REC_FAMILY,
+  REC_PATTERN,
+  RECORD_SIZE,
+} from '../../shared/patterns/protocol.js';
+import type { BanRecord } from '../engine/types.js';
+import type { Logger } from '../log/logger.js';
+import type { SyslogStats } from '../syslog/stats.js';
+import type { MatcherPool } from './pool.js';
+
+/** Where failures go: the ban engine (`BanEngineApi.recordFailure`). */
+export interface FailureSink {
+  recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null;
+}
+
+/** One failure as delivered (for replay summaries and tests). */
+export interface MatchEvent {
+  pattern: string;
+  family: 4 | 6;
+  addr: Uint8Array;
+  timeMs: number;
+  ban: BanRecord | null;
+}
+
+export interface PipelineOptions {
+  pool: MatcherPool;
+  sink: FailureSink | null;
+  stats: SyslogStats;
+  log: Logger;
+  /** Batches waiting for a worker before new ones are shed (`syslog.max_queued_batches`). */
+  maxQueued: number;
+  /** Use each line's own timestamp (replay) instead of the receive time. */
+  lineTime?: boolean;
+  /** `fail2ban_pattern_matches_total{pattern,severity}`. */
+  matchesCounter?: Counter<'pattern' | 'severity'>;
+  /** Called for every delivered match, in line order. */
+  onMatch?: (e: MatchEvent) => void;
+}
+
+interface Pending {
+  buf: Uint8Array;
+  count: number;
+  timeMs: number;
+  seq: number;
+}
+
+/**
+ * Batches → matcher pool → engine. At most `threads × 2` batches are with the workers; up to
+ * `maxQueued` more wait here; beyond that new batches are shed (counted, logged at most every
+ * 10 s) so memory stays bounded when the pool falls behind. Results are delivered to the engine
+ * in batch order, whatever order the workers finish in, so counting follows the log.
+ */
+export class IngestPipeline {
+  private readonly queue: Pending[] = [];
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private seq = 0;
+  private nextDeliver = 0;
+  private readonly done = new Map<number, MatchResult | null>();
+  private idleWaiters: (() => void)[] = [];
+  private roomWaiters: (() => void)[] = [];
+  private lastShedLog = 0;
+  private shedSinceLog = 0;
+  linesMatched = 0;
+  linesProcessed = 0;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.maxInFlight = Math.max(2, o.pool.threads * 2);
+  }
+
+  /** Hands a batch over; returns false when it was shed. Never blocks. */
+  readonly submit = (buf: Uint8Array, count: number, timeMs: number): boolean => {
+    if (this.inFlight < this.maxInFlight) {
+      this.dispatch({ buf, count, timeMs, seq: this.seq++ });
+      return true;
+    }
+    if (this.queue.length < this.o.maxQueued) {
+      this.queue.push({ buf, count, timeMs, seq: this.seq++ });
+      return true;
+    }
+    this.shed(count);
+    return false;
+  };
+
+  /** For replays: waits until the batch fits instead of shedding it. */
+  async submitWait(buf: Uint8Array, count: number, timeMs: number): Promise<void> {
+    while (this.inFlight >= this.maxInFlight && this.queue.length >= this.o.maxQueued) {
+      await new Promise<void>((r) => this.roomWaiters.push(r));
+    }
+    this.submit(buf, count, timeMs);
+  }
+
+  /** Resolves when every submitted batch has been delivered. */
+  idle(): Promise<void> {
+    if (this.nextDeliver === this.seq) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  private shed(lines: number): void {
+    const st = this.o.stats;
+    st.shedLines += lines;
+    st.shedBatches++;
+    this.shedSinceLog += lines;
+    const now = Date.now();
+    if (now - this.lastShedLog >= 10_000) {
+      this.o.log.warn(
+        { shed: this.shedSinceLog, shedTotal: st.shedLines, queued: this.queue.length },
+        'matcher pool behind: syslog lines shed',
+      );
+      this.lastShedLog = now;
+      this.shedSinceLog = 0;
+    }
+  }
+
+  private dispatch(p: Pending): void {
+    this.inFlight++;
+    this.o.pool.run(p.buf, p.count, p.timeMs, this.o.lineTime === true).then(
+      (r) => this.finish(p.seq, r),
+      (err: unknown) => {
+        this.o.log.error({ err }, 'matcher batch failed');
+        this.finish(p.seq, null);
+      },
+    );
+  }
+
+  private finish(seq: number, r: MatchResult | null): void {
+    this.inFlight--;
+    this.done.set(seq, r);
+    while (this.done.has(this.nextDeliver)) {
+      const res = this.done.get(this.nextDeliver) ?? null;
+      this.done.delete(this.nextDeliver);
+      this.nextDeliver++;
+      if (res !== null) this.deliver(res);
+    }
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) this.dispatch(this.queue.shift()!);
+    if (this.roomWaiters.length > 0 && this.queue.length < this.o.maxQueued) {
+      const w = this.roomWaiters;
+      this.roomWaiters = [];
+      for (const f of w) f();
+    }
+    if (this.nextDeliver === this.seq && this.idleWaiters.length > 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  private deliver(r: MatchResult): void {
+    const o = this.o;
+    o.stats.parseFailures += r.parseFailures;
+    this.linesProcessed += r.lines;
+    this.linesMatched += r.matches;
+    const v = o.pool.versionInfo(r.version);
+    if (v === undefined) return; // a version long gone: nothing to name the matches with
+    const pats = v.set.patterns;
+    if (o.matchesCounter) {
+      for (let i = 0; i < r.perPattern.length; i++) {
+        if (r.perPattern[i] > 0) {
+          o.matchesCounter.inc(
+            { pattern: pats[i].name, severity: String(pats[i].severity) },
+            r.perPattern[i],
+          );
+        }
+      }
+    }
+    const rec = r.records;
+    const times = new Float64Array(rec.buffer, rec.byteOffset, (r.matches * RECORD_SIZE) / 8);
+    for (let k = 0; k < r.matches; k++) {
+      const off = k * RECORD_SIZE;
+      const id = rec[off + REC_PATTERN] | (rec[off + REC_PATTERN + 1] << 8);
+      const family = rec[off + REC_FAMILY] as 4 | 6;
+      const addr = rec.slice(off + REC_ADDR, off + REC_ADDR + (family === 4 ? 4 : 16));
+      const timeMs = times[k * 4 + 3];
+      const name = pats[id]?.name ?? `#${id}`;
+      let ban: BanRecord | null = null;
+      if (o.sink !== null) {
+        try {
+          ban = o.sink.recordFailure(addr, family, name, timeMs);
+        } catch (err) {
+          o.log.error({ err, pattern: name }, 'ban engine refused a failure');
+        }
+      }
+      if (o.onMatch) o.onMatch({ pattern: name, family, addr, timeMs, ban });
+    }
+    // quarantine only against the set that was measured; a reload in between starts afresh
+    if (r.slow.length > 0 && o.pool.current.version === v.version) {
+      for (const id of r.slow) {
+        const name = pats[id]?.name ?? `#${id}`;
+        o.pool.quarantine(id);
+        o.stats.quarantined++;
+        o.log.error(
+          { pattern: name, elapsedMs: Math.round(r.elapsedMs), lines: r.lines },
+          'pattern quarantined: it used most of a batch time budget even with the linear-time regexp fallback',
+        );
+      }
+    }
+  }
+}

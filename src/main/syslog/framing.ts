@@ -1,0 +1,174 @@
+import { type LineBatcher, splitLines } from './batcher.js';
+
+const MODE_UNKNOWN = 0;
+const MODE_OCTET = 1;
+const MODE_LF = 2;
+
+/** Longest `MSG-LEN` prefix accepted (digits). */
+const MAX_LEN_DIGITS = 9;
+
+export interface FramerCounters {
+  lines: number;
+  truncated: number;
+  framingErrors: number;
+}
+
+/**
+ * RFC 6587 framing of one TCP syslog connection, detected from its first byte: a digit means
+ * octet counting (`LEN SP MSG`), anything else newline-delimited (non-transparent) framing.
+ * Frames and lines may be split across reads at any byte; lines longer than `maxLen` are cut
+ * (counted) and the rest of them skipped. A broken octet count returns false: the caller closes
+ * the connection, since the stream can no longer be resynchronised.
+ */
+export class SyslogFramer {
+  private mode = MODE_UNKNOWN;
+  /** Partial line (LF mode) or partial frame (octet mode), at most maxLen bytes kept. */
+  private carry: Buffer;
+  private carryLen = 0;
+  /** LF mode: skipping the rest of an over-long line. */
+  private skipping = false;
+  /** Octet mode: bytes of the current frame still to read (-1 while reading the length). */
+  private remaining = -1;
+  private lenValue = 0;
+  private lenDigits = 0;
+  private frameLen = 0;
+
+  constructor(
+    private readonly maxLen: number,
+    private readonly batcher: LineBatcher,
+    private readonly counters: FramerCounters,
+  ) {
+    this.carry = Buffer.allocUnsafe(Math.min(maxLen, 64 * 1024));
+  }
+
+  push(chunk: Buffer): boolean {
+    if (this.mode === MODE_UNKNOWN && chunk.length > 0) {
+      this.mode = chunk[0] >= 48 && chunk[0] <= 57 ? MODE_OCTET : MODE_LF;
+    }
+    return this.mode === MODE_OCTET ? this.pushOctet(chunk) : this.pushLf(chunk);
+  }
+
+  /** End of stream: a final unterminated line still counts. */
+  end(): void {
+    if (this.mode === MODE_LF && this.carryLen > 0 && !this.skipping) this.emit(this.carry, 0, this.carryLen);
+    this.carryLen = 0;
+  }
+
+  private emit(buf: Buffer, start: number, end: number): void {
+    const r = splitLines(buf, start, end, this.maxLen, this.batcher);
+    this.counters.lines += r.lines;
+    this.counters.truncated += r.truncated;
+  }
+
+  private keep(chunk: Buffer, start: number, end: number): void {
+    const room = this.maxLen - this.carryLen;
+    const n = Math.min(room, end - start);
+    if (n <= 0) return;
+    if (this.carryLen + n > this.carry.length) {
+      const bigger = Buffer.allocUnsafe(
+        Math.min(this.maxLen, Math.max(this.carry.length * 2, this.carryLen + n)),
+      );
+      this.carry.copy(bigger, 0, 0, this.carryLen);
+      this.carry = bigger;
+    }
+    chunk.copy(this.carry, this.carryLen, start, start + n);
+    this.carryLen += n;
+  }
+
+  private pushLf(chunk: Buffer): boolean {
+    let i = 0;
+    const end = chunk.length;
+    while (i < end) {
+      const nl = chunk.indexOf(10, i);
+      if (nl < 0) {
+        if (this.skipping) return true;
+        if (this.carryLen + (end - i) > this.maxLen) {
+          // an over-long line: keep its first maxLen bytes, emit them now, skip to the next LF
+          this.keep(chunk, i, end);
+          this.emitCut();
+          this.skipping = true;
+          return true;
+        }
+        this.keep(chunk, i, end);
+        return true;
+      }
+      if (this.skipping) {
+        this.skipping = false;
+      } else if (this.carryLen > 0) {
+        if (this.carryLen + (nl - i) > this.maxLen) {
+          this.keep(chunk, i, nl);
+          this.emitCut();
+        } else {
+          this.keep(chunk, i, nl);
+          this.emit(this.carry, 0, this.carryLen);
+        }
+        this.carryLen = 0;
+      } else {
+        this.emit(chunk, i, nl);
+      }
+      i = nl + 1;
+    }
+    return true;
+  }
+
+  private emitCut(): void {
+    this.emit(this.carry, 0, this.carryLen);
+    this.counters.truncated++;
+    this.carryLen = 0;
+  }
+
+  private pushOctet(chunk: Buffer): boolean {
+    let i = 0;
+    const end = chunk.length;
+    while (i < end) {
+      if (this.remaining < 0) {
+        const c = chunk[i];
+        if (c >= 48 && c <= 57) {
+          if (++this.lenDigits > MAX_LEN_DIGITS || (this.lenDigits === 1 && c === 48)) return this.broken();
+          this.lenValue = this.lenValue * 10 + (c - 48);
+          i++;
+          continue;
+        }
+        if (c === 32 && this.lenDigits > 0) {
+          this.remaining = this.lenValue;
+          this.frameLen = this.lenValue;
+          this.lenValue = 0;
+          this.lenDigits = 0;
+          this.carryLen = 0;
+          i++;
+          if (this.remaining === 0) this.remaining = -1;
+          continue;
+        }
+        // LF between frames is tolerated (some senders add one)
+        if ((c === 10 || c === 13) && this.lenDigits === 0) {
+          i++;
+          continue;
+        }
+        return this.broken();
+      }
+      const take = Math.min(this.remaining, end - i);
+      if (this.carryLen === 0 && take === this.remaining) {
+        this.emit(chunk, i, i + take);
+      } else {
+        this.keep(chunk, i, i + take);
+        if (take === this.remaining) {
+          // collected across reads; keep() stored at most maxLen bytes of it
+          if (this.frameLen > this.maxLen) this.counters.truncated++;
+          this.emit(this.carry, 0, this.carryLen);
+        }
+      }
+      this.remaining -= take;
+      i += take;
+      if (this.remaining === 0) {
+        this.remaining = -1;
+        this.carryLen = 0;
+      }
+    }
+    return true;
+  }
+
+  private broken(): boolean {
+    this.counters.framingErrors++;
+    return false;
+  }
+}
