@@ -1,0 +1,164 @@
+import type { PatternSpec } from '../../shared/patterns/compile.js';
+import { effectivePatterns } from '../../shared/patterns/presets/index.js';
+import type { Config } from '../config/types.js';
+import type { AppContext, Service } from '../service.js';
+import { parseListenAddress, transports, unprivilegedFallback } from '../syslog/address.js';
+import { LineBatcher } from '../syslog/batcher.js';
+import { TcpReceiver, UdpReceiver } from '../syslog/receivers.js';
+import { SourceFilter } from '../syslog/sources.js';
+import { registerSyslogMetrics, SyslogStats } from '../syslog/stats.js';
+import { type FailureSink, IngestPipeline, type MatchEvent } from './pipeline.js';
+import { MatcherPool } from './pool.js';
+
+export interface IngestOptions {
+  /** Overrides `workers.count` (tests). */
+  threads?: number;
+  /** Port used when the configured one needs privileges (EACCES); default port + 5000. */
+  fallbackPort?: number;
+  onMatch?: (e: MatchEvent) => void;
+}
+
+/**
+ * The syslog → ban pipeline as one Service: UDP/TCP receivers on `syslog.address`, line
+ * batching, the matcher pool and delivery to the ban engine. `reload` swaps patterns (new
+ * version, no restart) and the allowed sources.
+ */
+export class IngestService implements Service {
+  readonly name = 'syslog';
+  readonly stats = new SyslogStats();
+  pool: MatcherPool | null = null;
+  pipeline: IngestPipeline | null = null;
+  /** Bound ports after start (0 = transport off). */
+  udpPort = 0;
+  tcpPort = 0;
+  host = '';
+  private config: Config;
+  private sources: SourceFilter;
+  private batcher: LineBatcher | null = null;
+  private udp: UdpReceiver | null = null;
+  private tcp: TcpReceiver | null = null;
+  private patterns: readonly PatternSpec[];
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly sink: FailureSink | null,
+    private readonly opts: IngestOptions = {},
+  ) {
+    this.config = ctx.config;
+    this.sources = new SourceFilter(ctx.config.syslog.allowed_sources);
+    this.patterns = effectivePatterns(ctx.config.syslog.patterns);
+    registerSyslogMetrics(ctx.metrics.registry, () => this.stats);
+  }
+
+  async start(): Promise<void> {
+    const { ctx } = this;
+    const cfg = this.config.syslog;
+    const want = transports(cfg.protocol);
+    const addr = parseListenAddress(cfg.address);
+    this.pool = new MatcherPool({ threads: this.opts.threads ?? ctx.config.workers.count, patterns: this.patterns });
+    ctx.metrics.configPatternsLoaded.set(this.pool.current.set.patterns.length);
+    this.pipeline = new IngestPipeline({
+      pool: this.pool,
+      sink: this.sink,
+      stats: this.stats,
+      log: ctx.log,
+      maxQueued: cfg.max_queued_batches,
+      matchesCounter: ctx.metrics.patternMatches,
+      onMatch: this.opts.onMatch,
+    });
+    this.batcher = new LineBatcher(cfg.batch_size, cfg.batch_delay, this.pipeline.submit);
+    const deps = {
+      batcher: this.batcher,
+      stats: this.stats,
+      sources: () => this.sources,
+      maxLineLength: () => this.config.syslog.max_line_length,
+      log: ctx.log,
+    };
+    this.host = addr.host;
+    try {
+      await this.bindAll(want, addr.host, addr.port, deps);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const fallback = this.opts.fallbackPort ?? unprivilegedFallback(addr.port);
+      if (e.code !== 'EACCES' || fallback === addr.port) {
+        await this.stop();
+        throw err;
+      }
+      await this.closeReceivers();
+      ctx.log.warn(
+        { port: addr.port, fallbackPort: fallback, host: addr.host },
+        `syslog: binding port ${addr.port} needs privileges (EACCES); listening on unprivileged port ${fallback} instead`,
+      );
+      await this.bindAll(want, addr.host, fallback, deps);
+    }
+    ctx.log.info(
+      {
+        host: addr.host,
+        udp: this.udpPort || undefined,
+        tcp: this.tcpPort || undefined,
+        patterns: this.pool.current.set.patterns.map((p) => p.name),
+        workers: this.pool.threads,
+      },
+      'Syslog reader started',
+    );
+  }
+
+  private async bindAll(
+    want: { udp: boolean; tcp: boolean },
+    host: string,
+    port: number,
+    deps: ConstructorParameters<typeof UdpReceiver>[0],
+  ): Promise<void> {
+    if (want.udp) {
+      this.udp = new UdpReceiver(deps);
+      this.udpPort = await this.udp.listen(host, port);
+    }
+    if (want.tcp) {
+      this.tcp = new TcpReceiver(deps);
+      // port 0 (tests): TCP takes the same number as UDP when it can
+      this.tcpPort = await this.tcp.listen(host, port === 0 && this.udpPort ? this.udpPort : port).catch(() =>
+        this.tcp!.listen(host, port),
+      );
+    }
+  }
+
+  private async closeReceivers(): Promise<void> {
+    await this.udp?.close();
+    await this.tcp?.close();
+    this.udp = null;
+    this.tcp = null;
+    this.udpPort = 0;
+    this.tcpPort = 0;
+  }
+
+  /** New patterns (config reload, store) without a restart; throws PatternError and keeps the old set. */
+  setPatterns(specs: readonly PatternSpec[]): void {
+    const eff = effectivePatterns(specs);
+    if (this.pool) {
+      const v = this.pool.setPatterns(eff);
+      this.ctx.metrics.configPatternsLoaded.set(v.set.patterns.length);
+      this.ctx.log.info({ version: v.version, patterns: v.set.patterns.length }, 'syslog patterns reloaded');
+    }
+    this.patterns = eff;
+  }
+
+  reload(config: Config): void {
+    this.sources = new SourceFilter(config.syslog.allowed_sources);
+    this.config = config;
+    this.setPatterns(config.syslog.patterns);
+  }
+
+  /** Flushes the open batch and waits until every line received so far reached the engine. */
+  async drain(): Promise<void> {
+    this.batcher?.flush();
+    await this.pipeline?.idle();
+  }
+
+  async stop(): Promise<void> {
+    await this.closeReceivers();
+    this.batcher?.close();
+    await this.pipeline?.idle();
+    await this.pool?.close();
+    this.pool = null;
+  }
+}
