@@ -1,0 +1,174 @@
+/**
+ * Real-format log lines for the built-in presets: every line in `match` must be counted for the
+ * named pattern with the given address; every line in `noMatch` must not count at all. Lines are
+ * as a syslog daemon writes them to a file (RFC 3164 without `<PRI>`); the tests also send them
+ * with headers.
+ */
+export interface MatchFixture {
+  line: string;
+  pattern: string;
+  ip: string;
+}
+
+export const match: MatchFixture[] = [
+  // Dovecot: login process disconnects after failed auth (2.2 and 2.3 wording)
+  {
+    line: 'Nov 24 16:05:41 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<alice@example.com>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.10, TLS, session=<x7dK1Y3Z0tLLwKhq>',
+    pattern: 'dovecot-auth-failed',
+    ip: '203.0.113.5',
+  },
+  {
+    line: 'Nov 24 16:05:42 mail dovecot[812]: pop3-login: Disconnected: Connection closed (auth failed, 3 attempts in 15 secs): user=<bob>, method=LOGIN, rip=2001:db8:1:2::5, lip=2001:db8::10, TLS, session=<abc>',
+    pattern: 'dovecot-auth-failed',
+    ip: '2001:db8:1:2::5',
+  },
+  {
+    line: 'Oct 15 10:30:15 mail dovecot: auth failed, 1 attempts in 0 secs: user=test@example.com, method=PLAIN, rip=192.168.1.100',
+    pattern: 'dovecot-auth-failed',
+    ip: '192.168.1.100',
+  },
+  {
+    line: 'Nov 24 16:05:43 mail dovecot: imap-login: Aborted login (auth failed, 2 attempts in 6 secs): user=<carol>, method=PLAIN, rip=::ffff:198.51.100.23, lip=::ffff:192.0.2.10, session=<q>',
+    pattern: 'dovecot-auth-failed',
+    ip: '198.51.100.23',
+  },
+  // Dovecot: password mismatch / unknown user from the auth process
+  {
+    line: 'Nov 24 16:05:44 mail dovecot: auth: passwd-file(alice@example.com,203.0.113.7,<x7dK1Y3Z0tLLwKhq>): Password mismatch',
+    pattern: 'dovecot-password-mismatch',
+    ip: '203.0.113.7',
+  },
+  {
+    line: 'Nov 24 16:05:45 mail dovecot: auth-worker(4711): sql(bob@example.com,2001:db8::77,<Yq2k>): Password mismatch',
+    pattern: 'dovecot-password-mismatch',
+    ip: '2001:db8::77',
+  },
+  {
+    line: 'Nov 24 16:05:45 mail dovecot: auth-worker(4711): pam(bob,198.51.100.9,<Yq2k>): pam_authenticate() failed: Authentication failure (password mismatch?)',
+    pattern: 'dovecot-password-mismatch',
+    ip: '198.51.100.9',
+  },
+  {
+    line: 'Nov 24 16:05:46 mail dovecot: auth: passwd-file(nobody@example.com,203.0.113.8): unknown user',
+    pattern: 'dovecot-unknown-user',
+    ip: '203.0.113.8',
+  },
+  {
+    line: 'Nov 24 16:05:46 mail dovecot: auth-worker(4711): sql(ghost@example.com,2001:db8:0:0:0:0:0:9,<Yq2k>): unknown user',
+    pattern: 'dovecot-unknown-user',
+    ip: '2001:db8::9',
+  },
+  // Postfix
+  {
+    line: 'Nov 24 16:05:47 mail postfix/smtpd[2211]: warning: unknown[203.0.113.20]: SASL LOGIN authentication failed: UGFzc3dvcmQ6',
+    pattern: 'postfix-sasl-failed',
+    ip: '203.0.113.20',
+  },
+  {
+    line: 'Nov 24 16:05:47 mail postfix/submission/smtpd[2212]: warning: host.example.net[2001:db8:5::20]: SASL PLAIN authentication failed: authentication failure',
+    pattern: 'postfix-sasl-failed',
+    ip: '2001:db8:5::20',
+  },
+  {
+    line: 'Nov 24 16:05:48 mail postfix/smtpd[2213]: NOQUEUE: reject: RCPT from unknown[198.51.100.30]: 554 5.7.1 <victim@example.org>: Relay access denied; from=<spam@example.com> to=<victim@example.org> proto=ESMTP helo=<x>',
+    pattern: 'postfix-relay-denied',
+    ip: '198.51.100.30',
+  },
+  {
+    line: 'Nov 24 16:05:48 mail postfix/smtpd[2213]: NOQUEUE: reject: RCPT from unknown[2001:db8::30]: 554 5.7.1 <victim@example.org>: Relay access denied; from=<spam@example.com> to=<victim@example.org> proto=ESMTP helo=<x>',
+    pattern: 'postfix-relay-denied',
+    ip: '2001:db8::30',
+  },
+  {
+    line: 'Nov 24 16:05:49 mail postfix/smtpd[2214]: lost connection after AUTH from unknown[203.0.113.40]',
+    pattern: 'postfix-lost-after-auth',
+    ip: '203.0.113.40',
+  },
+  {
+    line: 'Nov 24 16:05:49 mail postfix/submission/smtpd[2215]: lost connection after AUTH from client.example.net[2001:db8::40]',
+    pattern: 'postfix-lost-after-auth',
+    ip: '2001:db8::40',
+  },
+  // SOGo
+  {
+    line: "Nov 24 16:05:50 mail sogod [3253]: SOGoRootPage Login from '203.0.113.50' for user 'alice' might not have worked - password policy: 65535  grace: -1  expire: -1  bound: 0",
+    pattern: 'sogo-login-failed',
+    ip: '203.0.113.50',
+  },
+  {
+    line: "Nov 24 16:05:50 mail sogod[3253]: SOGoRootPage Login from '10.0.0.2, 2001:db8::50' for user 'bob' might not have worked - password policy: 65535  grace: -1  expire: -1  bound: 0",
+    pattern: 'sogo-login-failed',
+    ip: '2001:db8::50',
+  },
+  // sshd
+  {
+    line: 'Nov 24 16:05:51 gw sshd[9001]: Failed password for root from 203.0.113.60 port 52144 ssh2',
+    pattern: 'sshd-failed-password',
+    ip: '203.0.113.60',
+  },
+  {
+    line: 'Nov 24 16:05:51 gw sshd[9002]: Failed password for invalid user admin from 2001:db8::60 port 40022 ssh2',
+    pattern: 'sshd-failed-password',
+    ip: '2001:db8::60',
+  },
+  {
+    line: 'Oct 15 10:30:17 ssh sshd: Failed password for root from 172.16.0.100 port 22 ssh2',
+    pattern: 'sshd-failed-password',
+    ip: '172.16.0.100',
+  },
+  {
+    line: 'Nov 24 16:05:52 gw sshd[9003]: Invalid user oracle from 198.51.100.61 port 33410',
+    pattern: 'sshd-invalid-user',
+    ip: '198.51.100.61',
+  },
+  {
+    line: 'Nov 24 16:05:52 gw sshd[9003]: Invalid user test from 2001:db8::61 port 33411',
+    pattern: 'sshd-invalid-user',
+    ip: '2001:db8::61',
+  },
+  // nginx (error log sent to syslog, and the plain error.log format for replays)
+  {
+    line: 'Nov 24 16:05:53 web nginx: 2026/11/24 16:05:53 [error] 1234#1234: *5 user "alice": password mismatch, client: 203.0.113.70, server: example.com, request: "GET /admin/ HTTP/1.1", host: "example.com"',
+    pattern: 'nginx-auth-basic',
+    ip: '203.0.113.70',
+  },
+  {
+    line: '2026/11/24 16:05:54 [error] 1234#1234: *6 user "mallory" was not found in "/etc/nginx/.htpasswd", client: 2001:db8::70, server: example.com, request: "GET /admin/ HTTP/2.0", host: "example.com"',
+    pattern: 'nginx-auth-basic',
+    ip: '2001:db8::70',
+  },
+  {
+    line: 'Nov 24 16:05:55 web nginx: 2026/11/24 16:05:55 [error] 1234#1234: *7 limiting requests, excess: 10.500 by zone "one", client: 203.0.113.80, server: example.com, request: "POST /login HTTP/1.1", host: "example.com"',
+    pattern: 'nginx-limit-req',
+    ip: '203.0.113.80',
+  },
+  {
+    line: '2026/11/24 16:05:56 [warn] 1234#1234: *8 limiting requests, excess: 0.960 by zone "api", client: 2001:db8::80, server: api.example.com, request: "GET /v1/x HTTP/1.1", host: "api.example.com"',
+    pattern: 'nginx-limit-req',
+    ip: '2001:db8::80',
+  },
+];
+
+/** Lines that must not count: successes, lookalikes, invalid addresses and injection attempts. */
+export const noMatch: string[] = [
+  'Nov 24 16:06:01 mail dovecot: imap-login: Login: user=<alice@example.com>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.10, mpid=4242, TLS, session=<x>',
+  'Oct 15 10:30:15 mail dovecot: auth failed, rip=invalid.ip.address',
+  'Oct 15 10:30:15 mail dovecot: successful login for user@example.com',
+  // a user name carrying a failure-looking text must not plant an address in a success line
+  'Nov 24 16:06:02 mail dovecot: imap-login: Login: user=<(auth failed, 1 attempts in 2 secs): x, rip=6.6.6.6>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.10',
+  'Nov 24 16:06:03 mail dovecot: imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=203.0.113.5, lip=192.0.2.10, TLS handshaking: Connection closed',
+  'Nov 24 16:06:04 mail dovecot: auth: passwd-file(alice@example.com,203.0.113.7,<x>): Password ok',
+  'Nov 24 16:06:05 mail postfix/smtpd[2211]: connect from unknown[203.0.113.20]',
+  'Nov 24 16:06:05 mail postfix/smtpd[2211]: disconnect from unknown[203.0.113.20] ehlo=1 auth=0/1 quit=1 commands=2/3',
+  'Nov 24 16:06:06 mail postfix/smtpd[2211]: lost connection after DATA from unknown[203.0.113.21]',
+  'Nov 24 16:06:06 mail postfix/smtpd[2211]: 4F2C81A2B3: client=mail.example.net[198.51.100.1], sasl_method=PLAIN, sasl_username=alice',
+  'Nov 24 16:06:07 mail postfix/smtp[2300]: 4F2C81A2B3: to=<bob@example.org>, relay=mx.example.org[192.0.2.25]:25, delay=0.5, dsn=2.0.0, status=sent (250 OK)',
+  "Nov 24 16:06:08 mail sogod [3253]: SOGoRootPage successful login from '203.0.113.50' for user 'alice' - expire: -1  grace: -1",
+  'Nov 24 16:06:09 gw sshd[9001]: Accepted publickey for deploy from 203.0.113.60 port 52144 ssh2: ED25519 SHA256:abc',
+  'Nov 24 16:06:09 gw sshd[9001]: Connection closed by authenticating user root 203.0.113.60 port 52144 [preauth]',
+  'Nov 24 16:06:10 gw sshd[9004]: Failed password for root from 999.1.1.1 port 22 ssh2',
+  'Nov 24 16:06:11 web nginx: 2026/11/24 16:06:11 [error] 1234#1234: *9 no user/password was provided for basic authentication, client: 203.0.113.70, server: example.com, request: "GET /admin/ HTTP/1.1", host: "example.com"',
+  'Nov 24 16:06:12 web nginx: 2026/11/24 16:06:12 [error] 1234#1234: *10 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.71, server: example.com, request: "GET /favicon.ico HTTP/1.1"',
+  'Nov 24 16:06:13 web kernel: [12345.678] IN=eth0 OUT= SRC=203.0.113.90 DST=192.0.2.1 LEN=60 PROTO=TCP DPT=22',
+  '\u0000\u0001garbage \uFFFD\uFFFD rip=1.2.3.4 not a real line',
+];
