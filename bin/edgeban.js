@@ -4,10 +4,11 @@ import { main } from '../dist/src/main/cli.js';
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (typeof code === 'number') process.exitCode = code;
+    // worker threads and sockets may still hold the loop: the command decided, exit now
+    process.exit(typeof code === 'number' ? code : 0);
   },
   (err) => {
     console.error(`edgeban: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

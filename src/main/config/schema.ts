@@ -1,0 +1,385 @@
+import type { InvalidAddressError } from '../../shared/errors.js';
+import { parseCidr } from '../../shared/ip/parse.js';
+import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
+import { parseDuration } from './duration.js';
+
+/**
+ * The configuration schema: one entry per leaf key, declaring its type and constraints. The
+ * loader validates every value through it, so adding a key is adding one line here (and its
+ * default in defaults.ts).
+ */
+export type ValueKind =
+  | 'bool'
+  | 'int'
+  | 'number'
+  | 'string'
+  | 'duration'
+  | 'stringList'
+  | 'cidrList'
+  | 'patterns'
+  | 'userMap'
+  | 'listEntries';
+
+export interface KeySpec {
+  kind: ValueKind;
+  min?: number;
+  max?: number;
+  /** Strictly greater than. */
+  gt?: number;
+  oneOf?: string[];
+  /** Extra format check on strings. */
+  format?: 'hostport' | 'host' | 'path';
+  /** Masked by check-config. */
+  secret?: boolean;
+  doc: string;
+}
+
+const port = { kind: 'int', min: 1, max: 65535 } as const;
+const positive = { kind: 'duration', gt: 0 } as const;
+
+export const SCHEMA: Record<string, KeySpec> = {
+  'syslog.address': {
+    kind: 'string',
+    format: 'hostport',
+    doc: 'host:port of the syslog receivers ([::1]:514 for IPv6)',
+  },
+  'syslog.protocol': {
+    kind: 'string',
+    oneOf: ['udp', 'tcp', 'both', 'udp4', 'udp6', 'tcp4', 'tcp6'],
+    doc: 'udp, tcp or both',
+  },
+  'syslog.patterns': { kind: 'patterns', doc: 'failure patterns; none = the built-in presets' },
+  'syslog.allowed_sources': { kind: 'cidrList', doc: 'who may send syslog (CIDRs)' },
+  'syslog.max_line_length': {
+    kind: 'int',
+    min: 512,
+    max: 1 << 20,
+    doc: 'longest line or datagram accepted (bytes)',
+  },
+  'syslog.batch_size': {
+    kind: 'int',
+    min: 1,
+    max: 65536,
+    doc: 'lines per batch handed to the matcher workers',
+  },
+  'syslog.batch_delay': { kind: 'duration', min: 0, max: 1000, doc: 'longest a line waits for its batch' },
+  'syslog.max_queued_batches': { kind: 'int', min: 1, doc: 'batches queued before new ones are shed' },
+  'spoa.address': { kind: 'string', format: 'host', doc: 'SPOA listen address' },
+  'spoa.port': { ...port, doc: 'SPOA listen port' },
+  'spoa.max_clients': { kind: 'int', min: 1, doc: 'most HAProxy connections at once' },
+  'spoa.read_timeout': { ...positive, doc: 'idle / incomplete-frame timeout' },
+  'spoa.enabled': { kind: 'bool', doc: 'serve HAProxy (SPOP)' },
+  'spoa.var_scope': {
+    kind: 'string',
+    oneOf: ['proc', 'sess', 'txn', 'req', 'res'],
+    doc: 'scope of the variables set in HAProxy',
+  },
+  'spoa.set_reason': { kind: 'bool', doc: 'also set ban_reason' },
+  'spoa.set_ttl': { kind: 'bool', doc: 'also set ban_ttl (seconds left, -1 = permanent)' },
+  'spoa.max_frame_size': { kind: 'int', min: 256, max: 16 << 20, doc: 'largest SPOP frame accepted (bytes)' },
+  'envoy.address': { kind: 'string', format: 'host', doc: 'gRPC ext_authz listen address' },
+  'envoy.port': { ...port, doc: 'gRPC ext_authz listen port' },
+  'envoy.enabled': { kind: 'bool', doc: 'serve Envoy (ext_authz)' },
+  'envoy.trust_headers': { kind: 'bool', doc: 'believe x-forwarded-for / x-real-ip in Check requests' },
+  'envoy.trusted_proxies': { kind: 'cidrList', doc: 'hops skipped in x-forwarded-for' },
+  'envoy.deny_status': { kind: 'int', min: 200, max: 599, doc: 'HTTP status of denied responses' },
+  'envoy.allowed_headers': { kind: 'bool', doc: 'add x-fail2ban-status: allowed to allowed requests' },
+  'envoy.missing_ip_policy': {
+    kind: 'string',
+    oneOf: ['allow', 'deny'],
+    doc: 'verdict without a usable address',
+  },
+  'nginx.address': { kind: 'string', format: 'host', doc: 'HTTP listen address (auth_request and API)' },
+  'nginx.port': { ...port, doc: 'HTTP listen port' },
+  'nginx.enabled': { kind: 'bool', doc: 'serve Nginx auth_request and the REST API' },
+  'nginx.read_timeout': { ...positive, doc: 'HTTP read timeout' },
+  'nginx.write_timeout': { ...positive, doc: 'HTTP write timeout' },
+  'nginx.return_json': { kind: 'bool', doc: 'JSON body on denied /auth' },
+  'nginx.trusted_proxies': { kind: 'cidrList', doc: 'peers whose forwarding headers are believed' },
+  'nginx.missing_ip_policy': {
+    kind: 'string',
+    oneOf: ['allow', 'deny'],
+    doc: 'verdict without a usable address',
+  },
+  'ban.initial_ban_time': { ...positive, doc: 'first ban length' },
+  'ban.max_ban_time': { ...positive, doc: 'longest ban' },
+  'ban.escalation_factor': { kind: 'number', gt: 1, doc: 'each ban lasts this much longer than the last' },
+  'ban.max_attempts': { kind: 'int', min: 1, doc: 'failures within time_window that ban' },
+  'ban.time_window': { ...positive, doc: 'window in which failures are counted' },
+  'ban.cleanup_interval': { ...positive, doc: 'how often expired bans are swept' },
+  'ban.max_memory_ttl': { ...positive, doc: 'offences forgotten after this long without one' },
+  'ban.ignore_ips': { kind: 'cidrList', doc: 'never banned (like fail2ban ignoreip)' },
+  'ban.ipv6_prefix': {
+    kind: 'int',
+    min: 32,
+    max: 128,
+    doc: 'IPv6 failures are counted and banned per prefix',
+  },
+  'ban.max_tracked': { kind: 'int', min: 1000, doc: 'addresses tracked at most' },
+  'database.enabled': { kind: 'bool', doc: 'keep bans and policy in SQL' },
+  'database.driver': {
+    kind: 'string',
+    oneOf: ['sqlite3', 'sqlite', 'postgres', 'mysql'],
+    doc: 'sqlite3, postgres or mysql',
+  },
+  'database.dsn': { kind: 'string', secret: true, doc: 'file (sqlite3) or connection URL' },
+  'database.refresh_interval': { ...positive, doc: 'policy re-read interval' },
+  'database.max_retries': { kind: 'int', min: 0, doc: 'retries per reload' },
+  'database.retry_delay': { kind: 'duration', min: 0, doc: 'first delay between retries' },
+  'database.flush_interval': {
+    kind: 'duration',
+    gt: 0,
+    max: 60_000,
+    doc: 'longest a log-made ban waits to be written',
+  },
+  'prometheus.enabled': { kind: 'bool', doc: 'serve metrics' },
+  'prometheus.address': { kind: 'string', format: 'host', doc: 'metrics listen address' },
+  'prometheus.port': { ...port, doc: 'metrics listen port' },
+  'prometheus.path': { kind: 'string', format: 'path', doc: 'metrics path' },
+  'api.enabled': { kind: 'bool', doc: 'serve the REST API (false = no /api routes at all)' },
+  'api.allowed_ips': { kind: 'cidrList', doc: 'peers allowed to use the API' },
+  'api.basic_auth.enabled': { kind: 'bool', doc: 'require Basic auth' },
+  'api.basic_auth.username': { kind: 'string', doc: 'Basic auth user' },
+  'api.basic_auth.password': { kind: 'string', secret: true, doc: 'Basic auth password' },
+  'api.basic_auth.users': { kind: 'userMap', secret: true, doc: 'more users: name → password' },
+  'api.tokens': { kind: 'stringList', secret: true, doc: 'bearer tokens' },
+  'api.rate_limiting.enabled': { kind: 'bool', doc: 'limit requests per peer' },
+  'api.rate_limiting.requests_per_minute': { kind: 'int', min: 1, doc: 'requests per minute per peer' },
+  'workers.count': {
+    kind: 'int',
+    min: 0,
+    max: 256,
+    doc: 'matcher threads; 0 = the CPUs this process may use',
+  },
+  'log.level': {
+    kind: 'string',
+    oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    doc: 'log level',
+  },
+  blacklist: { kind: 'listEntries', doc: 'static permanent bans (addresses or CIDRs)' },
+  whitelist: { kind: 'listEntries', doc: 'static never-ban entries (addresses or CIDRs)' },
+};
+
+/** A problem found in a value: what was expected. */
+export type Check = { ok: true; value: unknown } | { ok: false; expected: string };
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+export { describe as describeValue };
+
+function bounds(spec: KeySpec, n: number, unit = ''): string | null {
+  if (spec.gt !== undefined && !(n > spec.gt)) return `a value greater than ${spec.gt}${unit}`;
+  if (spec.min !== undefined && n < spec.min) return `a value of at least ${spec.min}${unit}`;
+  if (spec.max !== undefined && n > spec.max) return `a value of at most ${spec.max}${unit}`;
+  return null;
+}
+
+function hostOk(h: string): boolean {
+  if (h === '' || h === '*') return false;
+  if (h.includes(':')) {
+    try {
+      parseCidr(h.replace(/^\[|\]$/g, ''));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return /^[A-Za-z0-9.-]+$/.test(h);
+}
+
+/** Validate and convert one value against its spec. `fromEnv` values are strings to be parsed. */
+export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check {
+  let v = raw;
+  switch (spec.kind) {
+    case 'bool': {
+      if (fromEnv && typeof v === 'string') {
+        const s = v.toLowerCase();
+        v = ['true', '1', 'yes', 'on'].includes(s)
+          ? true
+          : ['false', '0', 'no', 'off'].includes(s)
+            ? false
+            : v;
+      }
+      return typeof v === 'boolean' ? { ok: true, value: v } : { ok: false, expected: 'true or false' };
+    }
+    case 'int':
+    case 'number': {
+      if (fromEnv && typeof v === 'string' && v.trim() !== '') v = Number(v);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        return { ok: false, expected: spec.kind === 'int' ? 'a whole number' : 'a number' };
+      if (spec.kind === 'int' && !Number.isInteger(v)) return { ok: false, expected: 'a whole number' };
+      const b = bounds(spec, v);
+      return b ? { ok: false, expected: b } : { ok: true, value: v };
+    }
+    case 'duration': {
+      const ms = parseDuration(v);
+      if (ms === null)
+        return { ok: false, expected: 'a duration such as 30s, 5m, 1h30m (a bare number is seconds)' };
+      if (ms < 0) return { ok: false, expected: 'a duration that is not negative' };
+      const b = bounds(spec, ms, ' ms');
+      return b ? { ok: false, expected: b } : { ok: true, value: ms };
+    }
+    case 'string': {
+      if (typeof v === 'number' && !spec.oneOf) v = String(v);
+      if (typeof v !== 'string') return { ok: false, expected: 'a string' };
+      const s = spec.oneOf ? v.toLowerCase() : v;
+      if (spec.oneOf && !spec.oneOf.includes(s))
+        return { ok: false, expected: `one of ${spec.oneOf.join(', ')}` };
+      if (spec.format === 'host' && !hostOk(s)) return { ok: false, expected: 'an IP address or host name' };
+      if (spec.format === 'path' && !s.startsWith('/'))
+        return { ok: false, expected: 'a path starting with /' };
+      if (spec.format === 'hostport') {
+        const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
+        if (!m || !hostOk(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+          return { ok: false, expected: 'host:port (IPv6 in brackets: [::1]:514)' };
+        }
+      }
+      return { ok: true, value: s };
+    }
+    case 'stringList':
+    case 'cidrList': {
+      if (fromEnv && typeof v === 'string')
+        v = v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+      if (typeof v === 'string') v = [v];
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+        return { ok: false, expected: 'a list of strings' };
+      if (spec.kind === 'cidrList') {
+        for (const x of v as string[]) {
+          try {
+            parseCidr(x);
+          } catch (err) {
+            return { ok: false, expected: `addresses or CIDRs (${(err as InvalidAddressError).message})` };
+          }
+        }
+      }
+      return { ok: true, value: v };
+    }
+    case 'userMap': {
+      if (fromEnv && typeof v === 'string') {
+        const m: Record<string, string> = {};
+        for (const pair of v.split(',')) {
+          const i = pair.indexOf(':');
+          if (i <= 0) return { ok: false, expected: 'user:password pairs separated by commas' };
+          m[pair.slice(0, i).trim()] = pair.slice(i + 1);
+        }
+        v = m;
+      }
+      if (v === null) return { ok: true, value: {} };
+      if (
+        typeof v !== 'object' ||
+        Array.isArray(v) ||
+        Object.values(v as object).some((x) => typeof x !== 'string')
+      ) {
+        return { ok: false, expected: 'a mapping of user name to password' };
+      }
+      return { ok: true, value: v };
+    }
+    case 'listEntries': {
+      if (v === null) return { ok: true, value: [] };
+      if (fromEnv && typeof v === 'string')
+        v = v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+      if (!Array.isArray(v))
+        return { ok: false, expected: 'a list of addresses/CIDRs or {ip, reason} entries' };
+      const out: { ip: string; reason: string }[] = [];
+      for (const e of v) {
+        const ip =
+          typeof e === 'string'
+            ? e
+            : typeof e === 'object' && e !== null
+              ? (e as Record<string, unknown>).ip
+              : undefined;
+        if (typeof ip !== 'string')
+          return { ok: false, expected: 'entries that are an address/CIDR or {ip, reason}' };
+        try {
+          parseCidr(ip);
+        } catch (err) {
+          return { ok: false, expected: `addresses or CIDRs (${(err as Error).message})` };
+        }
+        const reason =
+          typeof e === 'object' && e !== null ? (e as Record<string, unknown>).reason : undefined;
+        out.push({ ip, reason: typeof reason === 'string' ? reason : '' });
+      }
+      return { ok: true, value: out };
+    }
+    case 'patterns':
+      return { ok: true, value: v }; // validated field by field by the loader (errors per pattern)
+  }
+}
+
+export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'description', 'enabled', 'raw'];
+
+/** Problems of one pattern entry (each a message naming the field). */
+export function checkPattern(p: unknown): {
+  value?: Record<string, unknown>;
+  problems: { field: string; expected: string; found: string }[];
+} {
+  const problems: { field: string; expected: string; found: string }[] = [];
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) {
+    return {
+      problems: [{ field: '', expected: 'a mapping with name, regex, ip_group', found: describe(p) }],
+    };
+  }
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) o[k.toLowerCase()] = v;
+  const name = o.name;
+  if (typeof name !== 'string' || name.trim() === '')
+    problems.push({ field: 'name', expected: 'a non-empty string', found: describe(name) });
+  const regex = o.regex;
+  if (typeof regex !== 'string' || regex === '')
+    problems.push({ field: 'regex', expected: 'a non-empty regex', found: describe(regex) });
+  const group = o.ip_group ?? 1;
+  if (
+    !(typeof group === 'string' && group !== '') &&
+    !(typeof group === 'number' && Number.isInteger(group) && group >= 0)
+  ) {
+    problems.push({ field: 'ip_group', expected: 'a capture group number or name', found: describe(group) });
+  }
+  const sev = o.severity ?? 1;
+  if (typeof sev !== 'number' || !Number.isInteger(sev) || sev < 0 || sev > 10)
+    problems.push({ field: 'severity', expected: 'a whole number 0..10', found: describe(sev) });
+  for (const k of Object.keys(o))
+    if (!PATTERN_FIELDS.includes(k))
+      problems.push({
+        field: k,
+        expected: `one of the fields ${PATTERN_FIELDS.join(', ')}`,
+        found: 'an unknown field',
+      });
+  for (const f of ['enabled', 'raw'])
+    if (o[f] !== undefined && typeof o[f] !== 'boolean')
+      problems.push({ field: f, expected: 'true or false', found: describe(o[f]) });
+  if (o.description !== undefined && typeof o.description !== 'string')
+    problems.push({ field: 'description', expected: 'a string', found: describe(o.description) });
+  const spec: PatternSpec = {
+    name: String(name ?? ''),
+    regex: String(regex ?? ''),
+    ip_group: group as number | string,
+    severity: typeof sev === 'number' ? sev : 1,
+    description: typeof o.description === 'string' ? o.description : '',
+    enabled: o.enabled !== false,
+    raw: o.raw === true,
+  };
+  if (problems.length === 0) {
+    try {
+      // exactly what the matcher will do: translate, compile, check linear-time and ip_group
+      compilePattern(spec, 0);
+    } catch (err) {
+      problems.push({
+        field: 'regex',
+        expected: 'a regex the matcher can use',
+        found: (err as Error).message,
+      });
+    }
+  }
+  return { value: spec as unknown as Record<string, unknown>, problems };
+}
