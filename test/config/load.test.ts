@@ -246,3 +246,10 @@ test('check-config masks secrets', () => {
   assert.equal(m.database.dsn, 'postgres://edge:********@db/fail2ban');
   assert.equal(c.api.basic_auth.password, 'hunter2', 'the running config is untouched');
 });
+
+test('examples/config.yaml lists every key with its default', () => {
+  const path = join(import.meta.dirname, '..', '..', '..', 'examples', 'config.yaml');
+  const r = loadConfig({ path, env: {} });
+  assert.deepEqual(r.warnings, []);
+  assert.deepEqual(r.config, defaultConfig());
+});

@@ -123,10 +123,16 @@ export class BanTableReader {
   protected h!: BanTableHandle;
   private readonly port: MessagePort | null;
   private readonly scratch = new Uint8Array(16);
+  /**
+   * False for the writer itself: on the writer's thread no write can interleave with a read,
+   * so its lookups (the servers on the main thread) skip the seqlock's atomic loads.
+   */
+  protected concurrent: boolean;
 
-  protected constructor(h: BanTableHandle, port: MessagePort | null) {
+  protected constructor(h: BanTableHandle, port: MessagePort | null, concurrent = true) {
     this.ctrl = new Int32Array(h.control);
     this.port = port;
+    this.concurrent = concurrent;
     this.install(h);
   }
 
@@ -153,7 +159,9 @@ export class BanTableReader {
 
   /** Move to the newest generation if the writer published one (readers in other threads). */
   protected sync(): void {
-    if (Atomics.load(this.ctrl, C_GEN) === this.gen || this.port === null) return;
+    // A plain read is enough: a stale generation number only delays the move to the new
+    // buffers, and the old ones stay consistent (they are never written again).
+    if (this.port === null || this.ctrl[C_GEN] === this.gen) return;
     for (;;) {
       const m = receiveMessageOnPort(this.port);
       if (m === undefined) return;
@@ -168,7 +176,7 @@ export class BanTableReader {
     out.reset();
     const key = addr | 0;
     this.visit4(key, 32, now, out);
-    let m = Atomics.load(this.ctrl, C_V4MASK);
+    let m = this.ctrl[C_V4MASK]; // one aligned word: never torn; a stale mask only misses a range being added
     while (m !== 0 && out.kind !== Kind.WHITELIST) {
       const len = 31 - Math.clz32(m);
       m &= ~(1 << len);
@@ -191,7 +199,7 @@ export class BanTableReader {
     const k3 = readWordBE(bytes, off + 12);
     this.visit6(k0, k1, k2, k3, 128, now, out);
     for (let w = 3; w >= 0 && out.kind !== Kind.WHITELIST; w--) {
-      let m = Atomics.load(this.ctrl, C_V6MASK + w);
+      let m = this.ctrl[C_V6MASK + w];
       while (m !== 0 && (out.kind as number) !== Kind.WHITELIST) {
         const bit = 31 - Math.clz32(m);
         m &= ~(1 << bit);
@@ -230,6 +238,18 @@ export class BanTableReader {
     const t = this.t4;
     const mask = this.cap4 - 1;
     let i = hash4(key, len) >>> this.shift4;
+    if (!this.concurrent) {
+      for (;;) {
+        const b = i * V4_WORDS;
+        const meta = t[b + V4_META];
+        if (meta === 0) return;
+        if ((meta & M_OCC) !== 0 && t[b + V4_KEY] === key && metaLen(meta) === len) {
+          this.fold(meta, t[b + V4_EXP] >>> 0, (meta >>> M_OFF_SHIFT) & M_OFF_MAX, len, now, out);
+          return;
+        }
+        i = (i + 1) & mask;
+      }
+    }
     for (;;) {
       const b = i * V4_WORDS;
       const s1 = Atomics.load(t, b + V4_SEQ);
@@ -258,6 +278,25 @@ export class BanTableReader {
     const t = this.t6;
     const mask = this.cap6 - 1;
     let i = hash6(k0, k1, k2, k3, len) >>> this.shift6;
+    if (!this.concurrent) {
+      for (;;) {
+        const b = i * V6_WORDS;
+        const meta = t[b + V6_META];
+        if (meta === 0) return;
+        if (
+          (meta & M_OCC) !== 0 &&
+          t[b] === k0 &&
+          t[b + 1] === k1 &&
+          t[b + 2] === k2 &&
+          t[b + 3] === k3 &&
+          metaLen(meta) === len
+        ) {
+          this.fold(meta, t[b + V6_EXP] >>> 0, t[b + V6_OFF], len, now, out);
+          return;
+        }
+        i = (i + 1) & mask;
+      }
+    }
     for (;;) {
       const b = i * V6_WORDS;
       const s1 = Atomics.load(t, b + V6_SEQ);
@@ -328,7 +367,7 @@ export class BanTable extends BanTableReader {
 
   constructor(opts: { initialCapacity?: number } = {}) {
     const cap = nextPow2(Math.max(16, opts.initialCapacity ?? 1024));
-    super(BanTable.allocate(new SharedArrayBuffer(C_WORDS * 4), cap, cap, 1), null);
+    super(BanTable.allocate(new SharedArrayBuffer(C_WORDS * 4), cap, cap, 1), null, false);
     this.minCap = cap;
     Atomics.store(this.ctrl, C_GEN, 1);
   }

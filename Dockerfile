@@ -1,0 +1,33 @@
+# edgeban: two stages, the runtime one without compilers or dev dependencies.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 builds from source when no prebuilt binary can be fetched
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    # unprivileged in the container: syslog on 5514 (map 514 to it), reachable from the network
+    FAIL2BAN_SYSLOG_ADDRESS=0.0.0.0:5514 \
+    FAIL2BAN_SYSLOG_PROTOCOL=both
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY package.json ./
+COPY bin ./bin
+COPY examples/config.yaml ./examples/config.yaml
+RUN useradd --system --uid 10001 --home-dir /data --create-home edgeban
+USER edgeban
+# the SQLite database (./fail2ban.db) and the policy cache live in the working folder
+WORKDIR /data
+VOLUME ["/data"]
+# SPOA, Envoy gRPC, Nginx auth_request + REST API, metrics, syslog
+EXPOSE 12345 9001 8888 2112 5514/udp 5514/tcp
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:2112/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/bin/edgeban.js"]
+CMD ["serve"]
