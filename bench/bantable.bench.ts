@@ -87,11 +87,10 @@ async function exactOnly(table: BanTable, keys: Keys, quick: boolean): Promise<{
       for (let i = 0; i < BATCH; i++) sink += table.checkV6(keys.v6, (idx[i] % v6n) * 16, NOW, out);
     });
   await bench.run();
-  const ns = (n: string) =>
-    (((bench.tasks.find((t) => t.name === n)?.result as { latency?: { p50: number } }).latency?.p50 ??
-      Number.NaN) *
-      1e6) /
-    BATCH;
+  const ns = (n: string): number => {
+    const res = bench.tasks.find((t) => t.name === n)?.result as { latency?: { p50: number } } | undefined;
+    return res?.latency ? (res.latency.p50 * 1e6) / BATCH : Number.NaN;
+  };
   if (sink === 42) console.log('');
   return { v4: ns('v4'), v6: ns('v6') };
 }
