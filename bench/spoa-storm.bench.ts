@@ -136,7 +136,7 @@ export async function run(args: string[]): Promise<BenchReport> {
     target?: string;
     peer?: { name: string; value: number };
   }[] = [
-    { name: '8×1', conns: 8, window: 1, mode: 'stream', target: 'p99 ≤ 1 ms' },
+    { name: '8×1', conns: 8, window: 1, mode: 'stream', latTarget: 'p99 ≤ 1 ms' },
     {
       name: '8×32',
       conns: 8,

@@ -170,3 +170,45 @@ describe('with a real HAProxy 2.6', { skip }, () => {
     assert.equal(agent.server.errors.size, 0);
   });
 });
+
+describe('recording a real HAProxy session and replaying it', { skip }, () => {
+  test('every NOTIFY of the recording gets its ACK, at recorded pace and at full speed', async () => {
+    const { startRelay, replay } = await import('../../bench/spoa/recording.js');
+    const agent = await startAgent();
+    agent.ban('127.0.0.2');
+    const relayPort = await freePort();
+    const relay = await startRelay(relayPort, agent.port);
+    const ports = {
+      web: await freePort(),
+      imap: await freePort(),
+      smtp: await freePort(),
+      agent: relayPort,
+      app: await freePort(),
+      banner: await freePort(),
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-rec-'));
+    const hap = await HaproxyProcess.start(
+      {
+        'haproxy.cfg': exampleConfig(dir, ports),
+        'edgeban-spoe.conf': readFileSync(join(examples, 'edgeban-spoe.conf'), 'utf8'),
+      },
+      [ports.web],
+    );
+    try {
+      for (let i = 0; i < 6; i++) await get(ports.web, i % 2 ? '127.0.0.2' : '127.0.0.1');
+    } finally {
+      await hap.stop();
+    }
+    const rec = await relay.stop();
+    assert.ok(rec.chunks.length > 0);
+    const atPace = await replay(rec, agent.port, 1);
+    assert.ok(atPace.notifies >= 6, JSON.stringify(atPace));
+    assert.equal(atPace.acks, atPace.notifies);
+    assert.ok(atPace.agentHellos >= 1 && atPace.agentHellos === atPace.hellos, JSON.stringify(atPace));
+    const fast = await replay(rec, agent.port, 0);
+    assert.equal(fast.acks, fast.notifies);
+    assert.equal(fast.notifies, atPace.notifies);
+    assert.equal(agent.server.errors.size, 0);
+    await agent.server.close(200);
+  });
+});
