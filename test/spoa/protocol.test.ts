@@ -323,3 +323,35 @@ function hostFor() {
     helloDone() {},
   };
 }
+
+test('a failing lookup costs the ACK its actions, never the connection', async () => {
+  const { NotifyAnswerer } = await import('../../src/main/spoa/notify.js');
+  const throwing = {
+    checkV4(): never {
+      throw new Error('lookup exploded');
+    },
+  } as unknown as ConstructorParameters<typeof NotifyAnswerer>[0];
+  const answerer = new NotifyAnswerer(throwing, { scope: 1, setReason: false, setTtl: false }, () => '');
+  const written: Buffer[] = [];
+  const conn = new SpoaConnection(fakeSocket(written) as never, { ...hostFor(), answerer }, Date.now());
+  conn.onData(
+    Buffer.concat([
+      hello26(),
+      notify(5, 1, [['check-client-ip', [['src', ipv4('127.0.0.2')]]]]),
+      notify(6, 1, [['m', [['src', ipv4('127.0.0.3')]]]]),
+    ]),
+  );
+  await new Promise((r) => setImmediate(r));
+  const out = Buffer.concat(written);
+  // AGENT-HELLO, then two ACKs with their ids and no action
+  const acks: string[] = [];
+  let p = 0;
+  while (p < out.length) {
+    const len = out.readUInt32BE(p);
+    if (out[p + 4] === 0x67) acks.push(out.subarray(p, p + 4 + len).toString('hex'));
+    p += 4 + len;
+  }
+  assert.deepEqual(acks, ['000000076700000001' + '0501', '000000076700000001' + '0601']);
+  assert.equal(answerer.counters.handlerErrors, 2);
+  assert.ok(conn.ready, 'the connection stays up');
+});
