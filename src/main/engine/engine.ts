@@ -1,0 +1,613 @@
+import { Counter, Gauge } from 'prom-client';
+import { type BanTable, Kind, type KindCode, LookupResult } from '../../shared/bantable/index.js';
+import { formatIp, maskInPlace, type ParsedCidr, parseCidr, parseIp } from '../../shared/ip/parse.js';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type {
+  AddressStatus,
+  BanEngineApi,
+  BanEvent,
+  BanKind,
+  BanPolicy,
+  BanRecord,
+  ListPage,
+  ListQuery,
+  OffenceRecord,
+} from './types.js';
+
+export interface BanEngineOptions {
+  table: BanTable;
+  policy: BanPolicy;
+  /** Never banned (fail2ban's ignoreip): addresses or CIDRs. */
+  ignoreIps: string[];
+  /** IPv6 failures are counted and banned per this prefix. */
+  ipv6Prefix: number;
+  maxTracked: number;
+  nodeId: string;
+  /** Clock in unix ms (tests inject one). */
+  now?: () => number;
+  log?: Logger;
+  metrics?: Metrics;
+}
+
+/** Failures of one target inside the window: a ring of at most max_attempts timestamps. */
+interface Tracker {
+  times: number[];
+}
+
+type ListSource = 'api' | 'config' | 'database';
+
+const KIND_CODE: Record<BanKind, KindCode> = {
+  temp: Kind.TEMP_BAN,
+  blacklist: Kind.BLACKLIST,
+  whitelist: Kind.WHITELIST,
+};
+
+/** Canonical text of an address or CIDR: a full-length prefix is written as the bare address. */
+function canonical(c: ParsedCidr): string {
+  const full = c.family === 4 ? 32 : 128;
+  return c.prefixLen === full ? formatIp(c.bytes, c.family) : c.text;
+}
+
+/** True when `inner` lies inside `outer` (same family, longer or equal prefix, same leading bits). */
+function covers(outer: ParsedCidr, inner: ParsedCidr): boolean {
+  if (outer.family !== inner.family || inner.prefixLen < outer.prefixLen) return false;
+  const b = inner.bytes.slice();
+  maskInPlace(b, outer.prefixLen);
+  for (let i = 0; i < b.length; i++) if (b[i] !== outer.bytes[i]) return false;
+  return true;
+}
+
+/**
+ * The ban engine (design.md "Decisions"): the single writer of ban state. Counts failures per
+ * address (per `ipv6Prefix` for IPv6) in `timeWindow`, bans at `maxAttempts` for
+ * min(initial × factor^(n−1), max), restarts the count after a ban, remembers offences for
+ * `maxMemoryTtl`, never bans ignored or whitelisted addresses, and reports every change as a
+ * BanEvent for the store, the fleet and the API's event stream.
+ */
+export class BanEngine implements BanEngineApi {
+  readonly table: BanTable;
+  private policy: BanPolicy;
+  private ignore: ParsedCidr[];
+  private readonly ipv6Prefix: number;
+  private readonly maxTracked: number;
+  private readonly nodeId: string;
+  private readonly now: () => number;
+  private readonly log?: Logger;
+  private readonly trackers = new Map<string, Tracker>();
+  private readonly offences = new Map<string, OffenceRecord>();
+  private readonly temp = new Map<string, BanRecord>();
+  private readonly lists = {
+    blacklist: new Map<string, BanRecord & { source: ListSource }>(),
+    whitelist: new Map<string, BanRecord & { source: ListSource }>(),
+  };
+  private readonly listeners = new Set<(e: BanEvent) => void>();
+  private readonly out = new LookupResult();
+  private readonly scratch = new Uint8Array(16);
+  private timer: NodeJS.Timeout | null = null;
+  evictions = 0;
+  private readonly m?: {
+    metrics: Metrics;
+    tracked: Gauge;
+    evictions: Counter;
+  };
+
+  constructor(opts: BanEngineOptions) {
+    this.table = opts.table;
+    this.policy = { ...opts.policy };
+    this.ignore = opts.ignoreIps.map((c) => parseCidr(c));
+    this.ipv6Prefix = opts.ipv6Prefix;
+    this.maxTracked = opts.maxTracked;
+    this.nodeId = opts.nodeId;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log;
+    if (opts.metrics) {
+      const registers = [opts.metrics.registry];
+      this.m = {
+        metrics: opts.metrics,
+        tracked: new Gauge({
+          name: 'edgeban_engine_tracked_addresses',
+          help: 'Addresses (IPv6 prefixes) with failures being counted',
+          registers,
+          collect: () => this.m?.tracked.set(this.trackers.size),
+        }),
+        evictions: new Counter({
+          name: 'edgeban_engine_tracking_evictions_total',
+          help: 'Tracked addresses dropped because ban.max_tracked was reached',
+          registers,
+        }),
+      };
+    }
+  }
+
+  static policyFromConfig(ban: Config['ban']): BanPolicy {
+    return {
+      initialBanTime: ban.initial_ban_time,
+      maxBanTime: ban.max_ban_time,
+      escalationFactor: ban.escalation_factor,
+      maxAttempts: ban.max_attempts,
+      timeWindow: ban.time_window,
+      cleanupInterval: ban.cleanup_interval,
+      maxMemoryTtl: ban.max_memory_ttl,
+    };
+  }
+
+  /** Start the periodic sweep (expired bans, forgotten offences, idle trackers). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sweep(), this.policy.cleanupInterval);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Ban n lasts min(initial × factor^(n−1), max). */
+  durationFor(n: number): number {
+    const p = this.policy;
+    return Math.min(p.initialBanTime * p.escalationFactor ** Math.max(0, n - 1), p.maxBanTime);
+  }
+
+  // --- failures from log lines -----------------------------------------------------------
+
+  recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null {
+    if (this.ignored(addr, family)) return null;
+    const target = this.targetOf(addr, family);
+    if (this.isWhitelisted(target.cidr)) return null;
+    if (this.lists.blacklist.has(target.key)) return null;
+    const active = this.temp.get(target.key);
+    if (active && (active.expiresAt ?? 0) > timeMs) return null; // banned: no extension, no escalation
+    let t = this.trackers.get(target.key);
+    if (t === undefined) {
+      if (this.trackers.size >= this.maxTracked) this.evictOldest();
+      t = { times: [] };
+    } else {
+      this.trackers.delete(target.key); // re-insert: Map order doubles as least-recently-seen order
+    }
+    this.trackers.set(target.key, t);
+    const from = timeMs - this.policy.timeWindow;
+    t.times = t.times.filter((x) => x > from);
+    t.times.push(timeMs);
+    if (t.times.length > this.policy.maxAttempts) t.times.splice(0, t.times.length - this.policy.maxAttempts);
+    if (t.times.length < this.policy.maxAttempts) return null;
+    const count = t.times.length;
+    this.trackers.delete(target.key); // the count starts again after a ban
+    const offences = this.nextOffence(target.key, timeMs);
+    const duration = this.durationFor(offences);
+    const record: BanRecord = {
+      target: target.key,
+      kind: 'temp',
+      reason: `${count} failures (${pattern})`,
+      pattern,
+      createdAt: timeMs,
+      expiresAt: timeMs + duration,
+      createdBy: 'engine',
+      offences,
+      node: this.nodeId,
+    };
+    this.putTemp(record, target.cidr);
+    this.log?.info(
+      {
+        ip: target.key,
+        pattern,
+        violations: count,
+        duration: duration / 1000,
+        ban_count: offences,
+        expires: new Date(record.expiresAt ?? 0).toISOString(),
+      },
+      'IP banned',
+    );
+    return record;
+  }
+
+  // --- operations for the API ------------------------------------------------------------
+
+  ban(
+    target: string,
+    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean },
+  ): BanRecord {
+    if (opts.permanent)
+      return this.blacklistAdd(target, { reason: opts.reason, createdBy: opts.createdBy }).record;
+    const cidr = parseCidr(target);
+    const key = canonical(cidr);
+    const now = this.now();
+    const offences = this.nextOffence(key, now);
+    const duration = opts.durationMs && opts.durationMs > 0 ? opts.durationMs : this.durationFor(offences);
+    const record: BanRecord = {
+      target: key,
+      kind: 'temp',
+      reason: opts.reason || 'Manual ban via API',
+      pattern: null,
+      createdAt: now,
+      expiresAt: now + duration,
+      createdBy: opts.createdBy || 'api',
+      offences,
+      node: this.nodeId,
+    };
+    this.putTemp(record, cidr);
+    this.log?.info(
+      { ip: key, duration: duration / 1000, by: record.createdBy, reason: record.reason },
+      'Manual ban applied',
+    );
+    return record;
+  }
+
+  unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean } {
+    const cidr = parseCidr(target);
+    const key = canonical(cidr);
+    const temp = this.dropTemp(key, opts.by ?? 'api', opts.reason ?? 'Manual unban via API');
+    const blacklist = this.blacklistRemove(key, opts);
+    this.trackers.delete(key);
+    if (temp || blacklist)
+      this.log?.info({ ip: key, by: opts.by ?? 'api', temp, blacklist }, 'Manual unban applied');
+    return { temp, blacklist };
+  }
+
+  whitelistAdd(
+    target: string,
+    opts: { reason?: string; createdBy?: string },
+  ): { record: BanRecord; added: boolean } {
+    const r = this.listAdd('whitelist', target, opts, 'api');
+    // whitelisting lifts every current ban it covers
+    for (const [key, rec] of [...this.temp]) {
+      if (covers(r.cidr, parseCidr(rec.target))) this.dropTemp(key, opts.createdBy ?? 'api', 'whitelisted');
+    }
+    return { record: r.record, added: r.added };
+  }
+
+  whitelistRemove(target: string, opts: { by?: string; reason?: string }): boolean {
+    return this.listRemove('whitelist', target, opts);
+  }
+
+  blacklistAdd(
+    target: string,
+    opts: { reason?: string; createdBy?: string },
+  ): { record: BanRecord; added: boolean } {
+    const r = this.listAdd('blacklist', target, opts, 'api');
+    return { record: r.record, added: r.added };
+  }
+
+  blacklistRemove(target: string, opts: { by?: string; reason?: string }): boolean {
+    return this.listRemove('blacklist', target, opts);
+  }
+
+  list(kind: BanKind, query: ListQuery): ListPage {
+    const offset = Math.max(0, query.offset ?? 0);
+    const limit = Math.max(0, query.limit ?? 100);
+    const now = this.now();
+    const source: Iterable<BanRecord> = kind === 'temp' ? this.temp.values() : this.lists[kind].values();
+    const filter = query.filter?.trim() ? this.filterOf(query.filter.trim()) : null;
+    const items: BanRecord[] = [];
+    let total = 0;
+    for (const rec of source) {
+      if (kind === 'temp' && (rec.expiresAt ?? 0) <= now) continue;
+      if (filter && !filter(rec.target)) continue;
+      if (total >= offset && items.length < limit) items.push(stripSource(rec));
+      total++;
+      // without a filter the total is known: stop walking once the page is full
+      if (!filter && kind !== 'temp' && items.length === limit) {
+        total = this.lists[kind].size;
+        break;
+      }
+    }
+    return { total, items };
+  }
+
+  status(ip: string): AddressStatus {
+    const a = parseIp(ip);
+    const now = this.now();
+    const out = this.out;
+    const v = this.table.checkBytes(a.bytes, 0, a.family === 4 ? 4 : 16, Math.floor(now / 1000), out);
+    const kind: BanKind | null =
+      out.kind === Kind.WHITELIST
+        ? 'whitelist'
+        : out.kind === Kind.BLACKLIST
+          ? 'blacklist'
+          : out.kind === Kind.TEMP_BAN
+            ? 'temp'
+            : null;
+    let matched: string | null = null;
+    if (kind) {
+      const b = a.bytes.slice();
+      maskInPlace(b, out.prefixLen);
+      const full = a.family === 4 ? 32 : 128;
+      matched = out.prefixLen === full ? formatIp(b, a.family) : `${formatIp(b, a.family)}/${out.prefixLen}`;
+    }
+    const rec = matched
+      ? kind === 'temp'
+        ? this.temp.get(matched)
+        : kind
+          ? this.lists[kind].get(matched)
+          : undefined
+      : undefined;
+    const target = this.targetOf(a.bytes, a.family);
+    const from = now - this.policy.timeWindow;
+    return {
+      ip: a.text,
+      banned: v === 1,
+      kind,
+      matched,
+      reason: rec?.reason ?? (kind ? this.table.reasonText(out.reasonId) || null : null),
+      expiresAt: kind === 'temp' ? (rec?.expiresAt ?? out.expiresAt * 1000) : null,
+      offences: this.offences.get(target.key)?.banCount ?? 0,
+      failures: (this.trackers.get(target.key)?.times ?? []).filter((t) => t > from).length,
+    };
+  }
+
+  purgeTempBans(by: string): number {
+    const now = this.now();
+    let active = 0;
+    for (const [key, rec] of [...this.temp]) {
+      if ((rec.expiresAt ?? 0) > now) active++;
+      this.dropTemp(key, by, 'purge');
+    }
+    this.log?.info({ purged: active, by }, 'Purged all temporary bans');
+    return active;
+  }
+
+  setPolicy(policy: BanPolicy): void {
+    const intervalChanged = policy.cleanupInterval !== this.policy.cleanupInterval;
+    this.policy = { ...policy };
+    if (intervalChanged && this.timer) {
+      this.stop();
+      this.start();
+    }
+  }
+
+  getPolicy(): BanPolicy {
+    return { ...this.policy };
+  }
+
+  restore(bans: BanRecord[], offences: OffenceRecord[]): void {
+    const now = this.now();
+    for (const o of offences)
+      if (now - o.lastOffence < this.policy.maxMemoryTtl) this.offences.set(o.target, { ...o });
+    for (const b of bans) {
+      if (b.kind === 'temp') {
+        if ((b.expiresAt ?? 0) <= now) continue;
+        this.putTemp(b, parseCidr(b.target), false);
+      } else {
+        this.putList(b.kind, { ...b, source: 'api' }, parseCidr(b.target));
+      }
+    }
+  }
+
+  replaceLists(source: 'config' | 'database', entries: BanRecord[]): void {
+    const wanted = new Set(entries.map((e) => `${e.kind}|${canonical(parseCidr(e.target))}`));
+    for (const kind of ['blacklist', 'whitelist'] as const) {
+      for (const [key, rec] of [...this.lists[kind]]) {
+        if (rec.source === source && !wanted.has(`${kind}|${key}`)) this.unlist(kind, key);
+      }
+    }
+    for (const e of entries) {
+      if (e.kind === 'temp') continue;
+      const cidr = parseCidr(e.target);
+      const key = canonical(cidr);
+      if (this.lists[e.kind].get(key)?.source === 'api') continue; // an operator's entry stays theirs
+      this.putList(e.kind, { ...e, target: key, source }, cidr);
+    }
+  }
+
+  onEvent(listener: (e: BanEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Expired bans out, forgotten offences out, idle trackers out. Returns bans expired. */
+  sweep(): number {
+    const now = this.now();
+    let expired = 0;
+    for (const [key, rec] of [...this.temp]) {
+      if ((rec.expiresAt ?? 0) <= now) {
+        this.temp.delete(key);
+        this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' });
+        expired++;
+      }
+    }
+    this.table.sweep(Math.floor(now / 1000));
+    for (const [key, o] of [...this.offences]) {
+      if (now - o.lastOffence >= this.policy.maxMemoryTtl) {
+        this.offences.delete(key);
+        this.emit({ type: 'forget', target: key, at: now });
+      }
+    }
+    const from = now - this.policy.timeWindow;
+    for (const [key, t] of [...this.trackers])
+      if (t.times[t.times.length - 1] <= from) this.trackers.delete(key);
+    return expired;
+  }
+
+  /** Addresses being counted (for stats). */
+  get trackedCount(): number {
+    return this.trackers.size;
+  }
+
+  get activeTempBans(): number {
+    return this.temp.size;
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private emit(e: BanEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log?.error({ err }, 'ban event listener failed');
+      }
+    }
+  }
+
+  private ignored(addr: Uint8Array, family: 4 | 6): boolean {
+    for (const c of this.ignore) {
+      if (c.family !== family) continue;
+      const b = this.scratch.subarray(0, family === 4 ? 4 : 16);
+      b.set(addr.subarray(0, b.length));
+      maskInPlace(b, c.prefixLen);
+      let same = true;
+      for (let i = 0; i < b.length && same; i++) same = b[i] === c.bytes[i];
+      if (same) return true;
+    }
+    return false;
+  }
+
+  private isWhitelisted(cidr: ParsedCidr): boolean {
+    this.table.checkBytes(cidr.bytes, 0, cidr.family === 4 ? 4 : 16, Math.floor(this.now() / 1000), this.out);
+    return this.out.kind === Kind.WHITELIST;
+  }
+
+  /** IPv4: the address; IPv6: its `ipv6Prefix` network (one host can rotate through a /64). */
+  private targetOf(addr: Uint8Array, family: 4 | 6): { key: string; cidr: ParsedCidr } {
+    if (family === 4) {
+      const bytes = addr.slice(0, 4);
+      const text = formatIp(bytes, 4);
+      return { key: text, cidr: { family: 4, bytes, text, prefixLen: 32 } };
+    }
+    const bytes = addr.slice(0, 16);
+    maskInPlace(bytes, this.ipv6Prefix);
+    const text = formatIp(bytes, 6);
+    const cidr: ParsedCidr = {
+      family: 6,
+      bytes,
+      text: `${text}/${this.ipv6Prefix}`,
+      prefixLen: this.ipv6Prefix,
+    };
+    return { key: canonical(cidr), cidr };
+  }
+
+  private nextOffence(key: string, now: number): number {
+    const prev = this.offences.get(key);
+    const n = prev && now - prev.lastOffence < this.policy.maxMemoryTtl ? prev.banCount + 1 : 1;
+    const rec: OffenceRecord = { target: key, banCount: n, lastOffence: now };
+    this.offences.set(key, rec);
+    this.emit({ type: 'offence', record: { ...rec } });
+    return n;
+  }
+
+  private putTemp(record: BanRecord, cidr: ParsedCidr, emit = true): void {
+    const prev = this.temp.get(record.target);
+    if (prev) this.m?.metrics.currentBans.dec({ pattern: prev.pattern ?? 'manual' });
+    this.temp.set(record.target, record);
+    const reasonId = this.table.reasonId(record.pattern ?? 'manual');
+    this.table.set(
+      cidr.bytes,
+      cidr.family,
+      cidr.prefixLen,
+      Kind.TEMP_BAN,
+      Math.ceil((record.expiresAt ?? 0) / 1000),
+      record.offences,
+      reasonId,
+    );
+    const pattern = record.pattern ?? 'manual';
+    this.m?.metrics.currentBans.inc({ pattern });
+    if (!emit) return;
+    this.m?.metrics.bans.inc({ pattern });
+    this.m?.metrics.banDuration.observe({ pattern }, ((record.expiresAt ?? 0) - record.createdAt) / 1000);
+    this.emit({ type: 'ban', record: { ...record } });
+  }
+
+  private dropTemp(key: string, by: string, reason: string): boolean {
+    const rec = this.temp.get(key);
+    if (!rec) return false;
+    this.temp.delete(key);
+    const c = parseCidr(key);
+    this.table.delete(c.bytes, c.family, c.prefixLen, Kind.TEMP_BAN);
+    this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' });
+    this.emit({ type: 'unban', target: key, kind: 'temp', by, reason, at: this.now() });
+    return true;
+  }
+
+  private listAdd(
+    kind: 'blacklist' | 'whitelist',
+    target: string,
+    opts: { reason?: string; createdBy?: string },
+    source: ListSource,
+  ): { record: BanRecord; added: boolean; cidr: ParsedCidr } {
+    const cidr = parseCidr(target);
+    const key = canonical(cidr);
+    const existing = this.lists[kind].get(key);
+    if (existing) return { record: stripSource(existing), added: false, cidr };
+    const record: BanRecord = {
+      target: key,
+      kind,
+      reason: opts.reason || (kind === 'whitelist' ? 'Manual whitelist via API' : 'Manual ban via API'),
+      pattern: null,
+      createdAt: this.now(),
+      expiresAt: null,
+      createdBy: opts.createdBy || 'api',
+      offences: 0,
+      node: this.nodeId,
+    };
+    this.putList(kind, { ...record, source }, cidr);
+    this.emit({ type: 'ban', record: { ...record } });
+    return { record, added: true, cidr };
+  }
+
+  private putList(
+    kind: 'blacklist' | 'whitelist',
+    rec: BanRecord & { source: ListSource },
+    cidr: ParsedCidr,
+  ): void {
+    this.lists[kind].set(rec.target, rec);
+    this.table.set(
+      cidr.bytes,
+      cidr.family,
+      cidr.prefixLen,
+      KIND_CODE[kind],
+      0,
+      0,
+      this.table.reasonId(rec.reason),
+    );
+  }
+
+  private listRemove(
+    kind: 'blacklist' | 'whitelist',
+    target: string,
+    opts: { by?: string; reason?: string },
+  ): boolean {
+    const key = canonical(parseCidr(target));
+    if (!this.lists[kind].has(key)) return false;
+    this.unlist(kind, key);
+    this.emit({
+      type: 'unban',
+      target: key,
+      kind,
+      by: opts.by ?? 'api',
+      reason: opts.reason ?? '',
+      at: this.now(),
+    });
+    return true;
+  }
+
+  private unlist(kind: 'blacklist' | 'whitelist', key: string): void {
+    this.lists[kind].delete(key);
+    const c = parseCidr(key);
+    this.table.delete(c.bytes, c.family, c.prefixLen, KIND_CODE[kind]);
+  }
+
+  private evictOldest(): void {
+    const oldest = this.trackers.keys().next();
+    if (oldest.done) return;
+    this.trackers.delete(oldest.value);
+    this.evictions++;
+    this.m?.evictions.inc();
+  }
+
+  /** A list filter: CIDR containment when the filter parses as an address/CIDR, else substring. */
+  private filterOf(f: string): (target: string) => boolean {
+    try {
+      const c = parseCidr(f);
+      return (t) => covers(c, parseCidr(t));
+    } catch {
+      return (t) => t.includes(f);
+    }
+  }
+}
+
+function stripSource(r: BanRecord & { source?: ListSource }): BanRecord {
+  const { source: _source, ...rest } = r;
+  return rest;
+}

@@ -1,0 +1,2 @@
+export { BanEngine, type BanEngineOptions } from './engine.js';
+export type * from './types.js';
