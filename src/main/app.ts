@@ -1,6 +1,9 @@
-import { BanTable, Kind, type KindCode } from '../shared/bantable/index.js';
-import { parseCidr } from '../shared/ip/parse.js';
+import { hostname } from 'node:os';
+import { BanTable } from '../shared/bantable/index.js';
 import type { Config, ListEntryConfig } from './config/types.js';
+import { BanEngine } from './engine/index.js';
+import type { BanRecord } from './engine/types.js';
+import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
@@ -14,25 +17,37 @@ export class App {
   readonly ctx: AppContext;
   readonly services: Service[] = [];
   readonly table: BanTable;
-  /** Static list entries from the config file, so a reload can replace them. */
-  private configLists: { bytes: Uint8Array; family: 4 | 6; prefixLen: number; kind: KindCode }[] = [];
+  readonly engine: BanEngine;
 
   constructor(ctx: AppContext) {
     this.ctx = ctx;
     // wiring: shared state (ban table, engine, store) is created here.
     this.table = new BanTable({ initialCapacity: 1 << 16 });
-    this.applyConfigLists(ctx.config);
+    const ban = ctx.config.ban;
+    this.engine = new BanEngine({
+      table: this.table,
+      policy: BanEngine.policyFromConfig(ban),
+      ignoreIps: ban.ignore_ips,
+      ipv6Prefix: ban.ipv6_prefix,
+      maxTracked: ban.max_tracked,
+      nodeId: hostname(),
+      log: ctx.log.child({ subsystem: 'engine' }),
+      metrics: ctx.metrics,
+    });
+    this.engine.replaceLists('config', configLists(ctx.config));
     // wiring: services are pushed here, in start order.
+    const engine = this.engine;
+    this.services.push({ name: 'engine', start: async () => engine.start(), stop: async () => engine.stop() });
     if (ctx.config.prometheus.enabled) this.services.push(createMetricsService(ctx));
     if (ctx.config.spoa.enabled) {
       this.services.push(
         createSpoaService(ctx, { table: this.table, reasonText: (id) => this.table.reasonText(id) }),
       );
     }
+    this.services.push(new IngestService(ctx, this.engine));
     const pending = [
       ctx.config.envoy.enabled && 'envoy (gRPC ext_authz, issue #8)',
       ctx.config.nginx.enabled && 'nginx auth_request and the REST API (issue #7)',
-      'syslog ingestion (issue #5)',
       ctx.config.database.enabled && 'the SQL store (issue #6)',
     ].filter(Boolean);
     for (const p of pending) ctx.log.warn({ subsystem: p }, `${p}: not yet available in this build`);
@@ -67,30 +82,25 @@ export class App {
   async reload(config: Config): Promise<void> {
     this.ctx.config = config;
     this.ctx.log.level = config.log.level;
-    this.applyConfigLists(config);
+    this.engine.setPolicy(BanEngine.policyFromConfig(config.ban));
+    this.engine.setIgnoreIps(config.ban.ignore_ips);
+    this.engine.replaceLists('config', configLists(config));
     for (const s of this.services) await s.reload?.(config);
   }
+}
 
-  /** The `blacklist` / `whitelist` sections go straight into the table as permanent entries. */
-  private applyConfigLists(config: Config): void {
-    for (const e of this.configLists) this.table.delete(e.bytes, e.family, e.prefixLen, e.kind);
-    this.configLists = [];
-    const add = (entries: ListEntryConfig[], kind: KindCode) => {
-      for (const entry of entries) {
-        const c = parseCidr(entry.ip);
-        this.table.set(
-          c.bytes,
-          c.family,
-          c.prefixLen,
-          kind,
-          0,
-          0,
-          this.table.reasonId(entry.reason || 'config'),
-        );
-        this.configLists.push({ bytes: c.bytes, family: c.family, prefixLen: c.prefixLen, kind });
-      }
-    };
-    add(config.blacklist, Kind.BLACKLIST);
-    add(config.whitelist, Kind.WHITELIST);
-  }
+/** The config's static `blacklist` / `whitelist` sections as list records (source: config). */
+function configLists(config: Config): BanRecord[] {
+  const rec = (kind: 'blacklist' | 'whitelist') => (e: ListEntryConfig): BanRecord => ({
+    target: e.ip,
+    kind,
+    reason: e.reason || `config ${kind}`,
+    pattern: null,
+    createdAt: Date.now(),
+    expiresAt: null,
+    createdBy: 'config',
+    offences: 0,
+    node: hostname(),
+  });
+  return [...config.blacklist.map(rec('blacklist')), ...config.whitelist.map(rec('whitelist'))];
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkConfigCommand } from './cli/check-config.js';
 import { serveCommand } from './cli/serve.js';
+import { replayCommand } from './replay/command.js';
 
 /** A subcommand: adding one is one line in COMMANDS. */
 export interface Command {
@@ -15,6 +16,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'validate the configuration and print the effective one',
     run: checkConfigCommand,
   },
+  replay: { summary: 'run log files through the patterns and the ban engine (like fail2ban-regex)', run: (a) => replayCommand(a) },
 };
 
 export function version(): string {

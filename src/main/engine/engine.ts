@@ -357,6 +357,11 @@ export class BanEngine implements BanEngineApi {
     }
   }
 
+  /** Replace `ban.ignore_ips` (config reload). */
+  setIgnoreIps(cidrs: string[]): void {
+    this.ignore = cidrs.map((c) => parseCidr(c));
+  }
+
   getPolicy(): BanPolicy {
     return { ...this.policy };
   }

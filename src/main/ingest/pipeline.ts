@@ -34,6 +34,8 @@ export interface PipelineOptions {
   maxQueued: number;
   /** Use each line's own timestamp (replay) instead of the receive time. */
   lineTime?: boolean;
+  /** Raw chunks (replay): workers cut lines longer than this; 0 when receivers already did. */
+  maxLen?: number;
   /** `fail2ban_pattern_matches_total{pattern,severity}`. */
   matchesCounter?: Counter<'pattern' | 'severity'>;
   /** Called for every delivered match, in line order. */
@@ -85,18 +87,30 @@ export class IngestPipeline {
     return false;
   };
 
-  /** For replays: waits until the batch fits instead of shedding it. */
-  async submitWait(buf: Uint8Array, count: number, timeMs: number): Promise<void> {
-    while (this.inFlight >= this.maxInFlight && this.queue.length >= this.o.maxQueued) {
-      await new Promise<void>((r) => this.roomWaiters.push(r));
-    }
-    this.submit(buf, count, timeMs);
+  /**
+   * Queues a batch even above the limit: for flow-controlled sources (TCP), which pause while the
+   * pipeline is congested, so the overshoot is bounded by one read per connection.
+   */
+  readonly submitFlowControlled = (buf: Uint8Array, count: number, timeMs: number): boolean => {
+    if (this.inFlight < this.maxInFlight) this.dispatch({ buf, count, timeMs, seq: this.seq++ });
+    else this.queue.push({ buf, count, timeMs, seq: this.seq++ });
+    return true;
+  };
+
+  /** Resolves at the next finished batch (replays use it to not read ahead of the workers). */
+  whenRoom(): Promise<void> {
+    return new Promise<void>((r) => this.roomWaiters.push(r));
   }
 
   /** Resolves when every submitted batch has been delivered. */
   idle(): Promise<void> {
     if (this.nextDeliver === this.seq) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Half the queue is used: flow-controlled senders (TCP) should pause. */
+  get congested(): boolean {
+    return this.queue.length >= Math.max(1, this.o.maxQueued >> 1);
   }
 
   get queued(): number {
@@ -121,7 +135,7 @@ export class IngestPipeline {
 
   private dispatch(p: Pending): void {
     this.inFlight++;
-    this.o.pool.run(p.buf, p.count, p.timeMs, this.o.lineTime === true).then(
+    this.o.pool.run(p.buf, p.count, p.timeMs, this.o.lineTime === true, this.o.maxLen ?? 0).then(
       (r) => this.finish(p.seq, r),
       (err: unknown) => {
         this.o.log.error({ err }, 'matcher batch failed');
@@ -140,7 +154,7 @@ export class IngestPipeline {
       if (res !== null) this.deliver(res);
     }
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) this.dispatch(this.queue.shift()!);
-    if (this.roomWaiters.length > 0 && this.queue.length < this.o.maxQueued) {
+    if (this.roomWaiters.length > 0) {
       const w = this.roomWaiters;
       this.roomWaiters = [];
       for (const f of w) f();
@@ -155,6 +169,7 @@ export class IngestPipeline {
   private deliver(r: MatchResult): void {
     const o = this.o;
     o.stats.parseFailures += r.parseFailures;
+    o.stats.truncated += r.truncated;
     this.linesProcessed += r.lines;
     this.linesMatched += r.matches;
     const v = o.pool.versionInfo(r.version);

@@ -1,17 +1,11 @@
-import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import type { MatchResult, MatchTask, PatternSetPayload } from '../../shared/patterns/protocol.js';
 import { enableLinearRegexpEngine } from '../../shared/patterns/regexp-engine.js';
 import { PatternSet } from '../../shared/patterns/set.js';
+import { workerCount } from '../system/cpus.js';
 
 const WORKER_URL = new URL('../../workers/matcher.js', import.meta.url);
-
-/** Matcher threads when `workers.count` is 0 (auto). */
-export function defaultMatcherThreads(): number {
-  // NOTE: the foundation's cgroup-aware helper (src/main/system/cpus.ts) replaces this once it lands.
-  return Math.max(1, availableParallelism());
-}
 
 /** One pattern-set version as the main thread knows it: compiled (names, severities) and serialised. */
 export interface PatternVersion {
@@ -36,7 +30,8 @@ export class MatcherPool {
 
   constructor(opts: { threads?: number; patterns: readonly PatternSpec[] }) {
     enableLinearRegexpEngine();
-    this.threads = opts.threads && opts.threads > 0 ? opts.threads : defaultMatcherThreads();
+    // `workers.count`, or the CPUs the process may really use (cgroup quota, affinity) when 0
+    this.threads = workerCount(opts.threads ?? 0);
     this.setPatterns(opts.patterns);
     this.pool = new Piscina<MatchTask, MatchResult>({
       filename: WORKER_URL.href,
@@ -44,7 +39,7 @@ export class MatcherPool {
       maxThreads: this.threads,
       idleTimeout: 60_000,
       // the pipeline bounds what it queues; piscina's own queue stays small
-      maxQueue: 'auto',
+      maxQueue: this.threads * 4,
     });
   }
 
@@ -73,7 +68,7 @@ export class MatcherPool {
     return this.versions.get(version);
   }
 
-  run(buf: Uint8Array, count: number, timeMs: number, lineTime: boolean): Promise<MatchResult> {
+  run(buf: Uint8Array, count: number, timeMs: number, lineTime: boolean, maxLen = 0): Promise<MatchResult> {
     const v = this.current;
     const task: MatchTask = {
       version: v.version,
@@ -82,7 +77,9 @@ export class MatcherPool {
       count,
       timeMs,
       lineTime,
-      budgetMs: Math.max(50, count * 0.05),
+      maxLen,
+      // ~50 µs a line is 100× the normal cost; replays do not count lines, assume full chunks
+      budgetMs: Math.max(50, (count > 0 ? count : buf.length / 100) * 0.05),
     };
     const ab = buf.buffer as ArrayBuffer;
     return this.pool.run(task, { transferList: [ab] });

@@ -35,6 +35,7 @@ export class IngestService implements Service {
   private config: Config;
   private sources: SourceFilter;
   private batcher: LineBatcher | null = null;
+  private tcpBatcher: LineBatcher | null = null;
   private udp: UdpReceiver | null = null;
   private tcp: TcpReceiver | null = null;
   private patterns: readonly PatternSpec[];
@@ -55,7 +56,10 @@ export class IngestService implements Service {
     const cfg = this.config.syslog;
     const want = transports(cfg.protocol);
     const addr = parseListenAddress(cfg.address);
-    this.pool = new MatcherPool({ threads: this.opts.threads ?? ctx.config.workers.count, patterns: this.patterns });
+    this.pool = new MatcherPool({
+      threads: this.opts.threads ?? ctx.config.workers.count,
+      patterns: this.patterns,
+    });
     ctx.metrics.configPatternsLoaded.set(this.pool.current.set.patterns.length);
     this.pipeline = new IngestPipeline({
       pool: this.pool,
@@ -63,16 +67,22 @@ export class IngestService implements Service {
       stats: this.stats,
       log: ctx.log,
       maxQueued: cfg.max_queued_batches,
+      // TCP blocks reach the workers uncut: they enforce the limit (and count it)
+      maxLen: cfg.max_line_length,
       matchesCounter: ctx.metrics.patternMatches,
       onMatch: this.opts.onMatch,
     });
     this.batcher = new LineBatcher(cfg.batch_size, cfg.batch_delay, this.pipeline.submit);
+    this.tcpBatcher = new LineBatcher(cfg.batch_size, cfg.batch_delay, this.pipeline.submitFlowControlled);
     const deps = {
       batcher: this.batcher,
+      tcpBatcher: this.tcpBatcher,
       stats: this.stats,
       sources: () => this.sources,
       maxLineLength: () => this.config.syslog.max_line_length,
       log: ctx.log,
+      congested: () => this.pipeline?.congested === true,
+      whenRoom: () => this.pipeline?.whenRoom() ?? Promise.resolve(),
     };
     this.host = addr.host;
     try {
@@ -116,9 +126,9 @@ export class IngestService implements Service {
     if (want.tcp) {
       this.tcp = new TcpReceiver(deps);
       // port 0 (tests): TCP takes the same number as UDP when it can
-      this.tcpPort = await this.tcp.listen(host, port === 0 && this.udpPort ? this.udpPort : port).catch(() =>
-        this.tcp!.listen(host, port),
-      );
+      this.tcpPort = await this.tcp
+        .listen(host, port === 0 && this.udpPort ? this.udpPort : port)
+        .catch(() => this.tcp!.listen(host, port));
     }
   }
 
@@ -151,12 +161,14 @@ export class IngestService implements Service {
   /** Flushes the open batch and waits until every line received so far reached the engine. */
   async drain(): Promise<void> {
     this.batcher?.flush();
+    this.tcpBatcher?.flush();
     await this.pipeline?.idle();
   }
 
   async stop(): Promise<void> {
     await this.closeReceivers();
     this.batcher?.close();
+    this.tcpBatcher?.close();
     await this.pipeline?.idle();
     await this.pool?.close();
     this.pool = null;

@@ -41,6 +41,25 @@ export class LineBatcher {
     if (++this.count >= this.maxLines) this.flush();
   }
 
+  /**
+   * Appends `src[start, end)`, which holds `lines` complete lines joined by LF (TCP blocks). The
+   * worker normalises them (CR, empty lines, length), so nothing is scanned here.
+   */
+  addBlock(src: Buffer, start: number, end: number, lines: number): void {
+    const n = end - start;
+    if (this.len + n + 1 > this.buf.length) this.grow(n + 1);
+    if (this.count === 0) {
+      this.firstAt = this.now();
+      if (this.maxDelayMs > 0 && this.timer === null) this.timer = setTimeout(this.onTimer, this.maxDelayMs);
+    } else {
+      this.buf[this.len++] = 10;
+    }
+    src.copy(this.buf, this.len, start, end);
+    this.len += n;
+    this.count += lines;
+    if (this.count >= this.maxLines) this.flush();
+  }
+
   get pending(): number {
     return this.count;
   }

@@ -104,11 +104,23 @@ export class SyslogFramer {
         }
         this.carryLen = 0;
       } else {
-        this.emit(chunk, i, nl);
+        // every complete line left in this chunk goes over as one block (one copy, no per-line
+        // work here); the worker trims CRs, skips empty lines and cuts over-long ones
+        const last = chunk.lastIndexOf(10);
+        this.emitBlock(chunk, i, last);
+        i = last + 1;
+        continue;
       }
       i = nl + 1;
     }
     return true;
+  }
+
+  private emitBlock(buf: Buffer, start: number, end: number): void {
+    let lines = 1;
+    for (let p = buf.indexOf(10, start); p >= 0 && p < end; p = buf.indexOf(10, p + 1)) lines++;
+    this.batcher.addBlock(buf, start, end, lines);
+    this.counters.lines += lines;
   }
 
   private emitCut(): void {

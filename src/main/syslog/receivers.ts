@@ -7,12 +7,19 @@ import type { SourceFilter } from './sources.js';
 import type { SyslogStats } from './stats.js';
 
 export interface ReceiverDeps {
+  /** Where UDP lines go (its sink sheds when the pool is behind). */
   batcher: LineBatcher;
+  /** Where TCP lines go (its sink never sheds: TCP connections pause instead). */
+  tcpBatcher: LineBatcher;
   stats: SyslogStats;
   /** Read at every datagram/connection so a reload takes effect at once. */
   sources: () => SourceFilter;
   maxLineLength: () => number;
   log: Logger;
+  /** True when the matcher pool is behind: TCP connections pause (UDP cannot, it sheds). */
+  congested: () => boolean;
+  /** Resolves when the pool finished a batch. */
+  whenRoom: () => Promise<void>;
 }
 
 /** Logs a rejected sender at most once a minute per transport (the counter has the rest). */
@@ -110,7 +117,7 @@ export class TcpReceiver {
     st.tcpConnections++;
     this.conns.add(sock);
     const counters = { lines: 0, truncated: 0, framingErrors: 0 };
-    const framer = new SyslogFramer(d.maxLineLength(), d.batcher, counters);
+    const framer = new SyslogFramer(d.maxLineLength(), d.tcpBatcher, counters);
     const sync = () => {
       st.tcpLines += counters.lines;
       st.truncated += counters.truncated;
@@ -119,12 +126,25 @@ export class TcpReceiver {
       counters.truncated = 0;
       counters.framingErrors = 0;
     };
+    // TCP has flow control: when the pool is behind, stop reading and let the sender buffer
+    const resumeWhenRoom = (): void => {
+      d.whenRoom().then(() => {
+        if (sock.destroyed) return;
+        if (d.congested()) resumeWhenRoom();
+        else sock.resume();
+      });
+    };
     sock.on('data', (chunk: Buffer) => {
       const ok = framer.push(chunk);
       sync();
       if (!ok) {
         d.log.warn({ peer }, 'syslog TCP stream with a broken octet-counting frame closed');
         sock.destroy();
+        return;
+      }
+      if (d.congested() && !sock.isPaused()) {
+        sock.pause();
+        resumeWhenRoom();
       }
     });
     sock.on('end', () => {

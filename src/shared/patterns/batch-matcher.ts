@@ -53,15 +53,28 @@ export class BatchMatcher {
     let matches = 0;
     let parseFailures = 0;
     let line = 0;
+    let truncated = 0;
+    const maxLen = task.maxLen > 0 ? task.maxLen : Number.MAX_SAFE_INTEGER;
     let i = 0;
     const len = s.length;
-    while (i <= len && line < task.count) {
+    while (i < len) {
       let j = s.indexOf('\n', i);
       if (j < 0) j = len;
-      if (parseSyslog(s, i, j, h) === FORMAT_NONE) parseFailures++;
+      // receivers hand over clean lines; replays hand over raw file chunks: normalise here
+      let e = j;
+      while (e > i && (s.charCodeAt(e - 1) === 13 || s.charCodeAt(e - 1) === 0)) e--;
+      if (e === i) {
+        i = j + 1;
+        continue;
+      }
+      if (e - i > maxLen) {
+        e = i + maxLen;
+        truncated++;
+      }
+      if (parseSyslog(s, i, e, h) === FORMAT_NONE) parseFailures++;
       const body = matcher.set.needsBody ? patternText(s, h) : '';
-      const raw = matcher.set.needsRaw ? s.slice(i, j) : '';
-      const id = matcher.match(body, raw);
+      const raw = matcher.set.needsRaw ? s.slice(i, e) : '';
+      const id = matcher.match(body, raw, h.tagStart >= 0 ? s.slice(h.tagStart, h.tagEnd) : null);
       if (id >= 0) {
         if (matches === cap) {
           cap *= 2;
@@ -102,6 +115,7 @@ export class BatchMatcher {
     return {
       version: task.version,
       lines: line,
+      truncated,
       records: records.subarray(0, matches * RECORD_SIZE),
       matches,
       perPattern,

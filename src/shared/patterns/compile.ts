@@ -26,8 +26,13 @@ export interface CompiledPattern {
   /** Capture index of the address, or -1 when `ipName` is used. */
   readonly ipIndex: number;
   readonly ipName: string | null;
-  /** A substring every match contains (cheap pre-check), or null. */
+  /**
+   * A substring every match contains, checked with indexOf before an *unanchored* regex runs;
+   * null for anchored ones (`^…`), which V8 rejects faster than any pre-check (measured).
+   */
   readonly literal: string | null;
+  /** Text every matching input starts with (`^dovecot: …`), or null (informational). */
+  readonly prefix: string | null;
 }
 
 /** Fill in the optional fields of a loosely written pattern (config, API, JSON). */
@@ -90,6 +95,9 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     }
     ipName = g;
   }
+  const plain = !t.caseInsensitive && !t.flags.includes('m');
+  const literal = plain ? requiredLiteral(t.source) : null;
+  const prefix = plain ? anchoredPrefix(t.source) : null;
   return {
     id,
     name,
@@ -99,7 +107,8 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     re,
     ipIndex,
     ipName,
-    literal: t.caseInsensitive || t.flags.includes('m') ? null : requiredLiteral(t.source),
+    literal: t.source.startsWith('^') ? null : literal,
+    prefix,
   };
 }
 
@@ -161,6 +170,40 @@ export function requiredLiteral(src: string): string | null {
   return best.length >= 3 ? best : null;
 }
 
+/** The literal text right after a leading `^` (`^postfix/smtpd` → `postfix/smtpd`), or null. */
+export function anchoredPrefix(src: string): string | null {
+  if (src[0] !== '^') return null;
+  let out = '';
+  for (let i = 1; i < src.length; i++) {
+    let c = src[i];
+    let width = 1;
+    if (c === '\\') {
+      const n = src[i + 1];
+      if (n === undefined || /[0-9A-Za-z]/.test(n)) break;
+      c = n;
+      width = 2;
+    } else if (SPECIAL.has(c)) {
+      break;
+    }
+    if (isQuantifier(src[i + width])) break;
+    out += c;
+    i += width - 1;
+  }
+  return out.length > 0 ? out : null;
+}
+
 function isQuantifier(c: string | undefined): boolean {
   return c === '*' || c === '?' || c === '{' || c === '+';
+}
+
+/**
+ * Validation entry for the config loader: translates (`(?P<…>`, leading `(?i)`) and checks the
+ * regex exactly as the matcher will (compiles, linear-time capable). Returns the JS RegExp;
+ * throws PatternError naming the pattern.
+ */
+export function compileRegex(name: string, regex: string): RegExp {
+  return compilePattern(
+    { name, regex, ip_group: 0, severity: 1, description: '', enabled: true, raw: false },
+    0,
+  ).re;
 }

@@ -17,9 +17,12 @@ export interface MatchTask {
   version: number;
   /** JSON of PatternSetPayload for `version` (parsed only by workers that lack it). */
   patterns: string;
-  /** Lines joined by `\n`. */
+  /** Lines joined by `\n` (CR, NUL and empty lines tolerated: replays send raw file chunks). */
   buf: Uint8Array;
+  /** Lines in `buf` as far as the sender knows (receivers), 0 when it did not count (replay). */
   count: number;
+  /** Cut lines longer than this (UTF-16 units), counting them; 0 = receivers already did. */
+  maxLen: number;
   /** Receive time (unix ms) of the batch; the time of every match unless `lineTime`. */
   timeMs: number;
   /** Use each line's own timestamp (replay); `timeMs` is the reference for year-less ones. */
@@ -39,6 +42,8 @@ export const REC_TIME = 24;
 export interface MatchResult {
   version: number;
   lines: number;
+  /** Lines cut to `maxLen`. */
+  truncated: number;
   /** `matches * RECORD_SIZE` bytes of records, in line order. */
   records: Uint8Array;
   matches: number;

@@ -34,15 +34,46 @@ export class LineMatcher {
   /** Cumulative ns per pattern while profiling (null when not profiling). */
   profile: Float64Array | null = null;
 
+  private readonly all: Int32Array;
+  /** Tag → ids of the patterns that can match a line with that tag (by their anchored prefix). */
+  private readonly byTag = new Map<string, Int32Array>();
+
   constructor(readonly set: PatternSet) {
     this.skip = new Uint8Array(set.patterns.length);
+    this.all = Int32Array.from(set.patterns.keys());
   }
 
-  /** Returns the matching pattern id or -1. `body` is `tag: message`; `raw` the line as received. */
-  match(body: string, raw: string): number {
+  /**
+   * The patterns worth running on a line whose tag is `tag`: an anchored pattern (`^dovecot: …`)
+   * cannot match a `postfix/smtpd: …` line. Decided once per distinct tag, so a line costs one
+   * Map lookup instead of a failing regex call (~25 ns each) per pattern.
+   */
+  private candidates(tag: string | null): Int32Array {
+    if (tag === null) return this.all;
+    let c = this.byTag.get(tag);
+    if (c !== undefined) return c;
+    const head = `${tag}: `;
+    const ids: number[] = [];
+    for (const p of this.set.patterns) {
+      if (p.raw || p.prefix === null || head.startsWith(p.prefix) || p.prefix.startsWith(head))
+        ids.push(p.id);
+    }
+    c = Int32Array.from(ids);
+    // tags come from allowed senders only, but keep the cache bounded anyway
+    if (this.byTag.size < 4096) this.byTag.set(tag, c);
+    return c;
+  }
+
+  /**
+   * Returns the matching pattern id or -1. `body` is `tag: message`; `raw` the line as received;
+   * `tag` the syslog tag (null when the line has none).
+   */
+  match(body: string, raw: string, tag: string | null = null): number {
     const pats = this.set.patterns;
     const prof = this.profile;
-    for (let i = 0; i < pats.length; i++) {
+    const ids = this.candidates(tag);
+    for (let k = 0; k < ids.length; k++) {
+      const i = ids[k];
       if (this.skip[i] === 1) continue;
       const p = pats[i];
       const text = p.raw ? raw : body;

@@ -53,11 +53,17 @@ function isDigit(c: number): boolean {
 
 /** Index of the month (0..11) spelled at `i`, or -1. */
 function monthAt(s: string, i: number): number {
+  const c0 = s.charCodeAt(i);
+  // month names start with A, D, F, J, M, N, O or S: reject anything else without a loop
+  if (c0 !== 65 && c0 !== 68 && c0 !== 70 && c0 !== 74 && c0 !== 77 && c0 !== 78 && c0 !== 79 && c0 !== 83)
+    return -1;
+  const c1 = s.charCodeAt(i + 1);
+  const c2 = s.charCodeAt(i + 2);
   for (let m = 0; m < 12; m++) {
     if (
-      s.charCodeAt(i) === MONTHS.charCodeAt(m * 3) &&
-      s.charCodeAt(i + 1) === MONTHS.charCodeAt(m * 3 + 1) &&
-      s.charCodeAt(i + 2) === MONTHS.charCodeAt(m * 3 + 2)
+      c0 === MONTHS.charCodeAt(m * 3) &&
+      c1 === MONTHS.charCodeAt(m * 3 + 1) &&
+      c2 === MONTHS.charCodeAt(m * 3 + 2)
     ) {
       return m;
     }
