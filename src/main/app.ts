@@ -37,7 +37,11 @@ export class App {
     this.engine.replaceLists('config', configLists(ctx.config));
     // wiring: services are pushed here, in start order.
     const engine = this.engine;
-    this.services.push({ name: 'engine', start: async () => engine.start(), stop: async () => engine.stop() });
+    this.services.push({
+      name: 'engine',
+      start: async () => engine.start(),
+      stop: async () => engine.stop(),
+    });
     if (ctx.config.prometheus.enabled) this.services.push(createMetricsService(ctx));
     if (ctx.config.spoa.enabled) {
       this.services.push(
@@ -91,16 +95,18 @@ export class App {
 
 /** The config's static `blacklist` / `whitelist` sections as list records (source: config). */
 function configLists(config: Config): BanRecord[] {
-  const rec = (kind: 'blacklist' | 'whitelist') => (e: ListEntryConfig): BanRecord => ({
-    target: e.ip,
-    kind,
-    reason: e.reason || `config ${kind}`,
-    pattern: null,
-    createdAt: Date.now(),
-    expiresAt: null,
-    createdBy: 'config',
-    offences: 0,
-    node: hostname(),
-  });
+  const rec =
+    (kind: 'blacklist' | 'whitelist') =>
+    (e: ListEntryConfig): BanRecord => ({
+      target: e.ip,
+      kind,
+      reason: e.reason || `config ${kind}`,
+      pattern: null,
+      createdAt: Date.now(),
+      expiresAt: null,
+      createdBy: 'config',
+      offences: 0,
+      node: hostname(),
+    });
   return [...config.blacklist.map(rec('blacklist')), ...config.whitelist.map(rec('whitelist'))];
 }
