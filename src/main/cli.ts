@@ -16,7 +16,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'validate the configuration and print the effective one',
     run: checkConfigCommand,
   },
-  replay: { summary: 'run log files through the patterns and the ban engine (like fail2ban-regex)', run: (a) => replayCommand(a) },
+  replay: {
+    summary: 'run log files through the patterns and the ban engine (like fail2ban-regex)',
+    run: (a) => replayCommand(a),
+  },
 };
 
 export function version(): string {
