@@ -1,8 +1,8 @@
+import { formatIp } from '../../src/shared/ip/parse.js';
 import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { REC_ADDR, REC_FAMILY, REC_PATTERN, RECORD_SIZE } from '../../src/shared/patterns/protocol.js';
 import { PatternSet } from '../../src/shared/patterns/set.js';
-import { formatIp } from '../../src/shared/ip/parse.js';
 
 export interface Found {
   line: number;
@@ -14,7 +14,12 @@ export interface Found {
 let version = 1000;
 
 /** Runs `lines` through the worker's matcher in this thread; returns the match records decoded. */
-export function matchLines(specs: readonly PatternSpec[], lines: string[], lineTime = false, timeMs = 1_000): Found[] {
+export function matchLines(
+  specs: readonly PatternSpec[],
+  lines: string[],
+  lineTime = false,
+  timeMs = 1_000,
+): Found[] {
   const set = new PatternSet(0, specs);
   const m = new BatchMatcher();
   const v = version++;
@@ -25,6 +30,7 @@ export function matchLines(specs: readonly PatternSpec[], lines: string[], lineT
     count: lines.length,
     timeMs,
     lineTime,
+    maxLen: 0,
     budgetMs: 10_000,
   });
   const out: Found[] = [];

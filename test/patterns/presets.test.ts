@@ -25,7 +25,9 @@ describe('built-in presets', () => {
 
   test('every preset pattern has IPv4 and IPv6 fixtures', () => {
     for (const p of builtin) {
-      const fams = new Set(match.filter((f) => f.pattern === p.name).map((f) => (f.ip.includes(':') ? 6 : 4)));
+      const fams = new Set(
+        match.filter((f) => f.pattern === p.name).map((f) => (f.ip.includes(':') ? 6 : 4)),
+      );
       assert.ok(fams.has(4) && fams.has(6), `${p.name} lacks an IPv4 or IPv6 fixture`);
     }
   });
@@ -74,6 +76,9 @@ describe('built-in presets', () => {
         ['sogo_login_failure', '192.168.1.100'],
       ],
     );
-    assert.deepEqual(matchLines(PRESETS['reference-docs'], ['<134>x dovecot: auth failed, rip=invalid.ip.address']), []);
+    assert.deepEqual(
+      matchLines(PRESETS['reference-docs'], ['<134>x dovecot: auth failed, rip=invalid.ip.address']),
+      [],
+    );
   });
 });

@@ -64,6 +64,7 @@ export class IngestPipeline {
   private readonly done = new Map<number, MatchResult | null>();
   private idleWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
+  private readonly drainedListeners: (() => void)[] = [];
   private lastShedLog = 0;
   private shedSinceLog = 0;
   linesMatched = 0;
@@ -106,6 +107,16 @@ export class IngestPipeline {
   idle(): Promise<void> {
     if (this.nextDeliver === this.seq) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Nothing with the workers and nothing queued. */
+  get idleNow(): boolean {
+    return this.inFlight === 0 && this.queue.length === 0;
+  }
+
+  /** Called each time the pipeline drains (batchers then send what they hold at once). */
+  onDrained(fn: () => void): void {
+    this.drainedListeners.push(fn);
   }
 
   /** Half the queue is used: flow-controlled senders (TCP) should pause. */
@@ -159,6 +170,7 @@ export class IngestPipeline {
       this.roomWaiters = [];
       for (const f of w) f();
     }
+    if (this.inFlight === 0 && this.queue.length === 0) for (const f of this.drainedListeners) f();
     if (this.nextDeliver === this.seq && this.idleWaiters.length > 0) {
       const w = this.idleWaiters;
       this.idleWaiters = [];

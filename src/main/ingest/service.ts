@@ -74,6 +74,11 @@ export class IngestService implements Service {
     });
     this.batcher = new LineBatcher(cfg.batch_size, cfg.batch_delay, this.pipeline.submit);
     this.tcpBatcher = new LineBatcher(cfg.batch_size, cfg.batch_delay, this.pipeline.submitFlowControlled);
+    const pipeline = this.pipeline;
+    for (const b of [this.batcher, this.tcpBatcher]) {
+      b.setIdleCheck(() => pipeline.idleNow);
+      pipeline.onDrained(() => b.kick());
+    }
     const deps = {
       batcher: this.batcher,
       tcpBatcher: this.tcpBatcher,

@@ -8,6 +8,7 @@ import { effectivePatterns, PRESETS } from '../../shared/patterns/presets/index.
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import type { FailureSink } from '../ingest/pipeline.js';
+import { createReplayEngine } from './engine.js';
 import { type ReplaySummary, replay } from './replay.js';
 
 export const REPLAY_USAGE = `usage: edgeban replay [options] FILE… | -
@@ -203,7 +204,7 @@ export async function replayCommand(argv: string[], deps: ReplayDeps = {}): Prom
     }
     if (args.maxAttempts !== null) config.ban.max_attempts = args.maxAttempts;
     if (args.timeWindow !== null) config.ban.time_window = args.timeWindow;
-    const engine = deps.createEngine ? deps.createEngine(config) : null;
+    const engine = deps.createEngine ? deps.createEngine(config) : (await createReplayEngine(config)).engine;
     const showProgress = args.progress && err.isTTY === true;
     const summary = await replay({
       files: args.files,

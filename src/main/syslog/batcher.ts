@@ -3,6 +3,9 @@
  * when `maxLines` is reached or `maxDelayMs` after its first line (one timer per batch, not per
  * line). Each batch gets a fresh ArrayBuffer so it can be transferred to a worker without a copy.
  */
+/** Shortest gap between two batches sent early (pool idle) rather than full or timed out. */
+const MIN_EARLY_GAP_MS = 1;
+
 export type BatchSink = (buf: Uint8Array, count: number, timeMs: number) => void;
 
 export class LineBatcher {
@@ -12,8 +15,16 @@ export class LineBatcher {
   private firstAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastSize = 64 * 1024;
+  private immediate: NodeJS.Immediate | null = null;
+  private lastFlushAt = -1e9;
+  /** When set and true, a batch goes out at the end of this event-loop turn instead of waiting. */
+  private idle: (() => boolean) | null = null;
   private readonly onTimer = () => {
     this.timer = null;
+    this.flush();
+  };
+  private readonly onImmediate = () => {
+    this.immediate = null;
     this.flush();
   };
 
@@ -26,13 +37,54 @@ export class LineBatcher {
     this.buf = Buffer.allocUnsafeSlow(this.lastSize);
   }
 
+  /**
+   * Latency-aware batching (Nagle-like): when the matcher pool has nothing in flight (`idle()`,
+   * or `kick()` when it drains), a batch leaves at once (end of this event-loop turn) — but at
+   * most one such early batch per millisecond, so a flood still makes batches of a millisecond's
+   * worth of lines rather than thousands of tiny ones. Otherwise lines wait for `maxLines` or
+   * `maxDelayMs`. Low rates get sub-millisecond latency, high rates full batches.
+   */
+  setIdleCheck(idle: () => boolean): void {
+    this.idle = idle;
+  }
+
+  /** The pool drained: send what is pending now (or within the millisecond). */
+  kick(): void {
+    if (this.count === 0) return;
+    const wait = this.lastFlushAt + MIN_EARLY_GAP_MS - performance.now();
+    if (wait <= 0) {
+      this.flush();
+      return;
+    }
+    this.earlyTimer(wait);
+  }
+
+  private earlyTimer(wait: number): void {
+    if (this.immediate !== null) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(this.onTimer, Math.ceil(wait));
+  }
+
+  private arm(): void {
+    if (this.idle?.()) {
+      const wait = this.lastFlushAt + MIN_EARLY_GAP_MS - performance.now();
+      if (wait <= 0) {
+        if (this.immediate === null) this.immediate = setImmediate(this.onImmediate);
+      } else {
+        this.earlyTimer(wait);
+      }
+    } else if (this.maxDelayMs > 0 && this.timer === null) {
+      this.timer = setTimeout(this.onTimer, this.maxDelayMs);
+    }
+  }
+
   /** Appends `src[start, end)` as one line (the caller has already cut it to the length limit). */
   add(src: Buffer, start: number, end: number): void {
     const n = end - start;
     if (this.len + n + 1 > this.buf.length) this.grow(n + 1);
     if (this.count === 0) {
       this.firstAt = this.now();
-      if (this.maxDelayMs > 0 && this.timer === null) this.timer = setTimeout(this.onTimer, this.maxDelayMs);
+      this.arm();
     } else {
       this.buf[this.len++] = 10;
     }
@@ -50,7 +102,7 @@ export class LineBatcher {
     if (this.len + n + 1 > this.buf.length) this.grow(n + 1);
     if (this.count === 0) {
       this.firstAt = this.now();
-      if (this.maxDelayMs > 0 && this.timer === null) this.timer = setTimeout(this.onTimer, this.maxDelayMs);
+      this.arm();
     } else {
       this.buf[this.len++] = 10;
     }
@@ -69,7 +121,12 @@ export class LineBatcher {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
     if (this.count === 0) return;
+    this.lastFlushAt = performance.now();
     const out = this.buf.subarray(0, this.len);
     const count = this.count;
     const at = this.firstAt;
