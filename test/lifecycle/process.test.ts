@@ -1,71 +1,15 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
+import { spopBanned as bannedValue, EDGEBAN_BIN, startEdge } from '../helpers/edge.js';
 import { waitForPort } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
-import { hello26, ipv4, notify, RawPeer } from '../spoa/client.js';
 
-const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'edgeban.js');
-const running: ChildProcess[] = [];
-after(() => {
-  for (const p of running) if (p.exitCode === null) p.kill('SIGKILL');
-});
-
-interface Edge {
-  proc: ChildProcess;
-  out: () => string;
-  spoa: number;
-  metrics: number;
-  exited: Promise<number | null>;
-}
-
-async function startEdge(cwd: string, extraEnv: Record<string, string> = {}): Promise<Edge> {
-  const spoa = await freePort();
-  const metrics = await freePort();
-  const env = {
-    ...process.env,
-    FAIL2BAN_SPOA_ADDRESS: '127.0.0.1',
-    FAIL2BAN_SPOA_PORT: String(spoa),
-    FAIL2BAN_PROMETHEUS_ADDRESS: '127.0.0.1',
-    FAIL2BAN_PROMETHEUS_PORT: String(metrics),
-    FAIL2BAN_NGINX_PORT: String(await freePort()),
-    FAIL2BAN_ENVOY_PORT: String(await freePort()),
-    FAIL2BAN_SYSLOG_ADDRESS: `127.0.0.1:${await freePort()}`,
-    ...extraEnv,
-  };
-  const proc = spawn(process.execPath, [bin], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(proc);
-  let out = '';
-  proc.stdout?.on('data', (d) => {
-    out += d;
-  });
-  proc.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, out: () => out, spoa, metrics, exited };
-}
-
-async function bannedValue(port: number, ip: string): Promise<number> {
-  const p = await RawPeer.open(port);
-  p.send(hello26());
-  p.send(notify(1, 1, [['check-client-ip', [['src', ipv4(ip)]]]]));
-  const f = await p.waitFrames(2);
-  p.close();
-  return f[1].payload[f[1].payload.length - 1];
-}
-
-async function waitForOutput(edge: Edge, text: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!edge.out().includes(text)) {
-    if (Date.now() > end) throw new Error(`never logged "${text}":\n${edge.out()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const bin = EDGEBAN_BIN;
 
 test('starts with no config file at all, serves, and stops on SIGTERM with exit 0', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'edgeban-run-'));
@@ -94,12 +38,12 @@ test('SIGHUP: a bad file is rejected and the running config kept; a good one is 
   assert.equal(await bannedValue(edge.spoa, '127.0.0.2'), 1);
   writeFileSync(join(cwd, 'config.yaml'), 'blacklist: ["127.0.0.2"]\nban:\n  escalation_factor: 0.5\n');
   edge.proc.kill('SIGHUP');
-  await waitForOutput(edge, 'configuration reload rejected');
+  await edge.waitFor('configuration reload rejected');
   assert.match(edge.out(), /ban\.escalation_factor: expected a value greater than 1/);
   assert.equal(await bannedValue(edge.spoa, '127.0.0.2'), 1, 'old config still in force');
   writeFileSync(join(cwd, 'config.yaml'), 'blacklist: ["127.0.0.3"]\n');
   edge.proc.kill('SIGHUP');
-  await waitForOutput(edge, 'configuration reloaded');
+  await edge.waitFor('configuration reloaded');
   assert.equal(await bannedValue(edge.spoa, '127.0.0.2'), 0);
   assert.equal(await bannedValue(edge.spoa, '127.0.0.3'), 1);
   edge.proc.kill('SIGTERM');

@@ -1,19 +1,13 @@
+import type { PatternSpec } from '../../shared/patterns/compile.js';
+
 /**
  * The resolved configuration: the key tree of the reference system (reference-system.md §1.3)
  * plus edgeban's own keys. Durations are resolved to milliseconds; addresses and CIDRs stay
  * strings as written (validated by the loader).
  */
 
-export interface PatternConfig {
-  name: string;
-  regex: string;
-  ip_group: number | string;
-  severity: number;
-  description: string;
-  enabled: boolean;
-  /** Match the raw syslog line instead of `tag: message`. */
-  raw: boolean;
-}
+/** A failure pattern as configured: the matcher's own spec (src/shared/patterns). */
+export type PatternConfig = PatternSpec;
 
 export interface SyslogConfig {
   /** `host:port`, IPv6 as `[::1]:514`. */

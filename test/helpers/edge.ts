@@ -1,0 +1,80 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { hello26, ipv4, notify, RawPeer } from '../spoa/client.js';
+import { freePort } from './net.js';
+
+export const EDGEBAN_BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'edgeban.js');
+
+/** A running `edgeban serve` on private loopback ports, its output collected. */
+export interface EdgeProcess {
+  proc: ChildProcess;
+  spoa: number;
+  metrics: number;
+  syslog: number;
+  out(): string;
+  exited: Promise<number | null>;
+  /** Resolve once the output matches (throws after `ms`, or if the process exits). */
+  waitFor(text: string | RegExp, ms?: number): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) if (p.exitCode === null) p.kill('SIGKILL');
+});
+
+/** Start edgeban in `cwd`; every port is a free one unless `env` says otherwise. */
+export async function startEdge(cwd: string, env: Record<string, string> = {}): Promise<EdgeProcess> {
+  const spoa = await freePort();
+  const metrics = await freePort();
+  const syslog = await freePort();
+  const fullEnv = {
+    ...process.env,
+    FAIL2BAN_SPOA_ADDRESS: '127.0.0.1',
+    FAIL2BAN_SPOA_PORT: String(spoa),
+    FAIL2BAN_PROMETHEUS_ADDRESS: '127.0.0.1',
+    FAIL2BAN_PROMETHEUS_PORT: String(metrics),
+    FAIL2BAN_NGINX_PORT: String(await freePort()),
+    FAIL2BAN_ENVOY_PORT: String(await freePort()),
+    FAIL2BAN_SYSLOG_ADDRESS: `127.0.0.1:${syslog}`,
+    ...env,
+  };
+  const proc = spawn(process.execPath, [EDGEBAN_BIN, 'serve'], {
+    cwd,
+    env: fullEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  let out = '';
+  proc.stdout?.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((r) =>
+    proc.once('exit', (code) => {
+      running.delete(proc);
+      r(code);
+    }),
+  );
+  const waitFor = async (text: string | RegExp, ms = 10_000) => {
+    const end = Date.now() + ms;
+    const seen = () => (typeof text === 'string' ? out.includes(text) : text.test(out));
+    while (!seen()) {
+      if (Date.now() > end || proc.exitCode !== null)
+        throw new Error(`never logged ${String(text)}:\n${out}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  return { proc, spoa, metrics, syslog, out: () => out, exited, waitFor };
+}
+
+/** The agent's answer for `ip` over SPOP: 1 = banned, 0 = not. */
+export async function spopBanned(port: number, ip: string): Promise<number> {
+  const p = await RawPeer.open(port);
+  p.send(hello26());
+  p.send(notify(1, 1, [['check-client-ip', [['src', ipv4(ip)]]]]));
+  const f = await p.waitFrames(2);
+  p.close();
+  return f[1].payload[f[1].payload.length - 1];
+}
