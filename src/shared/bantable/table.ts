@@ -6,7 +6,6 @@ import { Kind, type KindCode, type LookupResult, Verdict, type VerdictCode } fro
 import {
   BITMAP_WORDS,
   C_GEN,
-  C_V4MASK,
   C_V6MASK,
   C_WORDS,
   F_BLACK,
@@ -33,14 +32,16 @@ import {
   V6_SEQ,
   V6_WORDS,
 } from './layout.js';
+import { buildRange4, lookupRange4, type Range4Buffers } from './range4.js';
 
 /** The SharedArrayBuffers of one generation; plain data, safe to postMessage to a worker. */
 export interface BanTableHandle {
   control: SharedArrayBuffer;
   v4: SharedArrayBuffer;
   v6: SharedArrayBuffer;
-  bits4: SharedArrayBuffer;
   bits6: SharedArrayBuffer;
+  /** IPv4 range index (range4.ts), rebuilt when IPv4 ranges change. */
+  r4: Range4Buffers;
   generation: number;
 }
 
@@ -113,8 +114,14 @@ export class BanTableReader {
   protected ctrl: Int32Array;
   protected t4!: Int32Array;
   protected t6!: Int32Array;
-  protected b4!: Int32Array;
   protected b6!: Int32Array;
+  protected r0!: Int32Array;
+  protected r1!: Int32Array;
+  protected r2!: Int32Array;
+  protected r3!: Int32Array;
+  protected rres!: Int32Array;
+  /** Writer only: IPv4 ranges changed since the index was built. */
+  protected r4Dirty = false;
   protected shift4 = 0;
   protected cap4 = 0;
   protected shift6 = 0;
@@ -148,8 +155,12 @@ export class BanTableReader {
     this.h = h;
     this.t4 = new Int32Array(h.v4);
     this.t6 = new Int32Array(h.v6);
-    this.b4 = new Int32Array(h.bits4);
     this.b6 = new Int32Array(h.bits6);
+    this.r0 = new Int32Array(h.r4.l0);
+    this.r1 = new Int32Array(h.r4.l1);
+    this.r2 = new Int32Array(h.r4.l2);
+    this.r3 = new Int32Array(h.r4.l3);
+    this.rres = new Int32Array(h.r4.res);
     this.cap4 = this.t4.length / V4_WORDS;
     this.cap6 = this.t6.length / V6_WORDS;
     this.shift4 = 32 - log2(this.cap4);
@@ -176,14 +187,18 @@ export class BanTableReader {
     out.reset();
     const key = addr | 0;
     this.visit4(key, 32, now, out);
-    let m = this.ctrl[C_V4MASK]; // one aligned word: never torn; a stale mask only misses a range being added
-    while (m !== 0 && out.kind !== Kind.WHITELIST) {
-      const len = 31 - Math.clz32(m);
-      m &= ~(1 << len);
-      const masked = key & mask4(len);
-      const idx = masked >>> 16;
-      if ((this.b4[len * BITMAP_WORDS + (idx >>> 5)] & (1 << (idx & 31))) !== 0)
-        this.visit4(masked, len, now, out);
+    if (out.kind !== Kind.WHITELIST) {
+      if (this.r4Dirty) this.rebuildRange4();
+      const rid = lookupRange4(this.r0, this.r1, this.r2, this.r3, key);
+      if (rid > 0) {
+        const r = this.rres;
+        const b = rid * 4;
+        if (r[b] !== 0) this.fold(r[b], 0, (r[b] >>> M_OFF_SHIFT) & M_OFF_MAX, metaLen(r[b]), now, out);
+        if (r[b + 1] !== 0)
+          this.fold(r[b + 1], 0, (r[b + 1] >>> M_OFF_SHIFT) & M_OFF_MAX, metaLen(r[b + 1]), now, out);
+        const t = r[b + 2];
+        if (t !== 0) this.fold(t, r[b + 3] >>> 0, (t >>> M_OFF_SHIFT) & M_OFF_MAX, metaLen(t), now, out);
+      }
     }
     return this.decide(out);
   }
@@ -227,6 +242,9 @@ export class BanTableReader {
     out.reset();
     return -1;
   }
+
+  /** Writer only (overridden): rebuild the IPv4 range index after a change. */
+  protected rebuildRange4(): void {}
 
   private decide(out: LookupResult): VerdictCode {
     out.verdict = out.kind === Kind.BLACKLIST || out.kind === Kind.TEMP_BAN ? Verdict.DENY : Verdict.ALLOW;
@@ -364,6 +382,7 @@ export class BanTable extends BanTableReader {
   private readonly reasons: string[] = [''];
   private readonly reasonIds = new Map<string, number>();
   private readonly minCap: number;
+  private r4Scheduled = false;
 
   constructor(opts: { initialCapacity?: number } = {}) {
     const cap = nextPow2(Math.max(16, opts.initialCapacity ?? 1024));
@@ -382,8 +401,8 @@ export class BanTable extends BanTableReader {
       control,
       v4: new SharedArrayBuffer(cap4 * V4_WORDS * 4),
       v6: new SharedArrayBuffer(cap6 * V6_WORDS * 4),
-      bits4: new SharedArrayBuffer(32 * BITMAP_WORDS * 4),
       bits6: new SharedArrayBuffer(128 * BITMAP_WORDS * 4),
+      r4: buildRange4([]),
       generation,
     };
   }
@@ -487,6 +506,7 @@ export class BanTable extends BanTableReader {
   }
 
   stats(): BanTableStats {
+    if (this.r4Dirty) this.rebuildRange4();
     let ranges = 0;
     for (let l = 0; l < 32; l++) ranges += this.lenCount4[l];
     for (let l = 0; l < 128; l++) ranges += this.lenCount6[l];
@@ -496,7 +516,11 @@ export class BanTable extends BanTableReader {
       ranges,
       capacity: this.cap4 + this.cap6,
       sabBytes:
-        h.control.byteLength + h.v4.byteLength + h.v6.byteLength + h.bits4.byteLength + h.bits6.byteLength,
+        h.control.byteLength +
+        h.v4.byteLength +
+        h.v6.byteLength +
+        h.bits6.byteLength +
+        Object.values(h.r4).reduce((n, b) => n + b.byteLength, 0),
       generation: this.gen,
       tombstones: this.tomb4 + this.tomb6,
     };
@@ -568,7 +592,7 @@ export class BanTable extends BanTableReader {
       if ((meta & M_TOMB) !== 0) this.tomb4++;
       if ((meta & M_OCC) === 0) continue;
       this.count4++;
-      this.noteLen4(metaLen(meta), this.t4[b + V4_KEY]);
+      this.noteLen4(metaLen(meta));
     }
     for (let s = 0; s < this.cap6; s++) {
       const b = s * V6_WORDS;
@@ -581,13 +605,23 @@ export class BanTable extends BanTableReader {
     }
   }
 
-  private noteLen4(len: number, key: number): void {
+  private noteLen4(len: number): void {
     this.lenCount4[len]++;
-    if (len < 32) {
-      const idx = key >>> 16;
-      Atomics.or(this.b4, len * BITMAP_WORDS + (idx >>> 5), 1 << (idx & 31));
-      Atomics.or(this.ctrl, C_V4MASK, 1 << len);
-    }
+    if (len < 32) this.rangesChanged();
+  }
+
+  /**
+   * IPv4 ranges changed: the writer's next IPv4 lookup rebuilds the index, and so does the
+   * next turn of the event loop, for readers in other threads.
+   */
+  private rangesChanged(): void {
+    this.r4Dirty = true;
+    if (this.r4Scheduled) return;
+    this.r4Scheduled = true;
+    setImmediate(() => {
+      this.r4Scheduled = false;
+      if (this.r4Dirty) this.rebuildRange4();
+    }).unref();
   }
 
   private noteLen6(len: number, k0: number): void {
@@ -600,7 +634,8 @@ export class BanTable extends BanTableReader {
   }
 
   private dropLen4(len: number): void {
-    if (--this.lenCount4[len] === 0 && len < 32) Atomics.and(this.ctrl, C_V4MASK, ~(1 << len));
+    this.lenCount4[len]--;
+    if (len < 32) this.rangesChanged();
   }
 
   private dropLen6(len: number): void {
@@ -684,7 +719,7 @@ export class BanTable extends BanTableReader {
     t[b + V4_META] = M_OCC | flag | (len << M_LEN_SHIFT) | (off << M_OFF_SHIFT) | (reason << M_REASON_SHIFT);
     Atomics.add(t, b + V4_SEQ, 1);
     this.count4++;
-    this.noteLen4(len, key);
+    this.noteLen4(len);
   }
 
   private set6(
@@ -779,6 +814,29 @@ export class BanTable extends BanTableReader {
     }
   }
 
+  /**
+   * Rebuild the IPv4 range index from the range entries and publish it as a new generation.
+   * Called lazily by the first IPv4 lookup after a change, so bulk loads build it once.
+   */
+  protected override rebuildRange4(): void {
+    this.r4Dirty = false;
+    const entries: { key: number; len: number; meta: number; exp: number }[] = [];
+    for (let s = 0; s < this.cap4; s++) {
+      const b = s * V4_WORDS;
+      const meta = this.t4[b + V4_META];
+      if ((meta & M_OCC) === 0 || metaLen(meta) === 32) continue;
+      entries.push({ key: this.t4[b + V4_KEY], len: metaLen(meta), meta, exp: this.t4[b + V4_EXP] });
+    }
+    this.publish({ ...this.h, r4: buildRange4(entries), generation: this.gen + 1 });
+  }
+
+  /** Install a new generation here and hand it to every attached reader. */
+  private publish(next: BanTableHandle): void {
+    this.install(next);
+    for (const p of this.ports) p.postMessage(next);
+    Atomics.store(this.ctrl, C_GEN, this.gen);
+  }
+
   /** Compact when tombstones take a quarter of a table (they lengthen probe paths). */
   private maybeCompact(): void {
     if (this.tomb4 > this.cap4 / 4 || this.tomb6 > this.cap6 / 4) {
@@ -798,11 +856,11 @@ export class BanTable extends BanTableReader {
     const oldCap4 = this.cap4;
     const oldCap6 = this.cap6;
     const next = BanTable.allocate(this.h.control, cap4, cap6, this.gen + 1);
+    next.r4 = this.h.r4; // the IPv4 range index is unchanged by a hash rebuild
     // Build into the new arrays while the masks in the shared control block stay as they are:
     // the new generation only adds bitmap bits, never drops a length still in use.
     this.t4 = new Int32Array(next.v4);
     this.t6 = new Int32Array(next.v6);
-    this.b4 = new Int32Array(next.bits4);
     this.b6 = new Int32Array(next.bits6);
     this.cap4 = cap4;
     this.cap6 = cap6;
@@ -818,11 +876,6 @@ export class BanTable extends BanTableReader {
       this.t4[b + V4_KEY] = key;
       this.t4[b + V4_EXP] = old4[ob + V4_EXP];
       this.t4[b + V4_META] = meta;
-      const len = metaLen(meta);
-      if (len < 32) {
-        const idx = key >>> 16;
-        this.b4[len * BITMAP_WORDS + (idx >>> 5)] |= 1 << (idx & 31);
-      }
     }
     for (let s = 0; s < oldCap6; s++) {
       const ob = s * V6_WORDS;

@@ -1,0 +1,127 @@
+/**
+ * IPv4 range index: a multibit trie with strides 16-4-4-8, rebuilt (copy-on-write) from the
+ * range entries whenever they change. A lookup is at most four dependent array reads and finds,
+ * for the address, the combined answer of every range that covers it, precomputed per slot:
+ * the most specific whitelist and blacklist entries and the temporary ban that ends last.
+ *
+ * Slot values: 0 = no range, n > 0 = result n, n < 0 = block −n−1 of the next level.
+ * Results: 4 × i32 each, [whiteMeta, blackMeta, tempMeta, tempExpiresAt]; meta as in layout.ts.
+ */
+import { F_BLACK, F_TEMP, F_WHITE, metaLen } from './layout.js';
+
+export const LEVEL_SIZE = [65536, 16, 16, 256];
+const LEVEL_END = [16, 20, 24, 32];
+
+export interface Range4Buffers {
+  l0: SharedArrayBuffer;
+  l1: SharedArrayBuffer;
+  l2: SharedArrayBuffer;
+  l3: SharedArrayBuffer;
+  res: SharedArrayBuffer;
+}
+
+export interface Range4Entry {
+  key: number;
+  len: number;
+  meta: number;
+  exp: number;
+}
+
+/** Index of `key` at `level`. */
+function indexAt(key: number, level: number): number {
+  switch (level) {
+    case 0:
+      return key >>> 16;
+    case 1:
+      return (key >>> 12) & 15;
+    case 2:
+      return (key >>> 8) & 15;
+    default:
+      return key & 255;
+  }
+}
+
+/** Build the index for `entries` (IPv4 prefixes shorter than /32). */
+export function buildRange4(entries: Range4Entry[]): Range4Buffers {
+  const levels: number[][] = [new Array(LEVEL_SIZE[0]).fill(0), [], [], []];
+  const res: number[] = [0, 0, 0, 0]; // result 0 = none
+  const interned = new Map<string, number>();
+  const merge = (rid: number, e: Range4Entry): number => {
+    let w = res[rid * 4];
+    let b = res[rid * 4 + 1];
+    let t = res[rid * 4 + 2];
+    let te = res[rid * 4 + 3];
+    // entries come shortest first: a later (longer) one is the more specific answer
+    if ((e.meta & F_WHITE) !== 0) w = e.meta;
+    if ((e.meta & F_BLACK) !== 0) b = e.meta;
+    if ((e.meta & F_TEMP) !== 0 && (t === 0 || e.exp >= te)) {
+      t = e.meta;
+      te = e.exp;
+    }
+    const key = `${w},${b},${t},${te}`;
+    let id = interned.get(key);
+    if (id === undefined) {
+      id = res.length / 4;
+      res.push(w, b, t, te);
+      interned.set(key, id);
+    }
+    return id;
+  };
+  const sorted = [...entries].sort((x, y) => x.len - y.len);
+  for (const e of sorted) {
+    let level = 0;
+    while (LEVEL_END[level] < e.len) level++;
+    // walk down to the level, splitting leaves into blocks on the way
+    let block = 0;
+    for (let l = 0; l < level; l++) {
+      const arr = levels[l];
+      const at = block * LEVEL_SIZE[l] + indexAt(e.key, l);
+      let v = arr[at];
+      if (v >= 0) {
+        const next = levels[l + 1];
+        const nb = next.length / LEVEL_SIZE[l + 1];
+        for (let i = 0; i < LEVEL_SIZE[l + 1]; i++) next.push(v);
+        v = -(nb + 1);
+        arr[at] = v;
+      }
+      block = -v - 1;
+    }
+    const arr = levels[level];
+    const start = block * LEVEL_SIZE[level] + indexAt(e.key, level);
+    const count = 2 ** (LEVEL_END[level] - e.len);
+    for (let i = start; i < start + count; i++) arr[i] = merge(arr[i], e);
+  }
+  const toSab = (a: number[]) => {
+    const sab = new SharedArrayBuffer(Math.max(4, a.length * 4));
+    new Int32Array(sab).set(a);
+    return sab;
+  };
+  return {
+    l0: toSab(levels[0]),
+    l1: toSab(levels[1]),
+    l2: toSab(levels[2]),
+    l3: toSab(levels[3]),
+    res: toSab(res),
+  };
+}
+
+/** Result id for `addr` (0 = no range covers it). */
+export function lookupRange4(
+  l0: Int32Array,
+  l1: Int32Array,
+  l2: Int32Array,
+  l3: Int32Array,
+  addr: number,
+): number {
+  let v = l0[addr >>> 16];
+  if (v < 0) {
+    v = l1[((-v - 1) << 4) | ((addr >>> 12) & 15)];
+    if (v < 0) {
+      v = l2[((-v - 1) << 4) | ((addr >>> 8) & 15)];
+      if (v < 0) v = l3[((-v - 1) << 8) | (addr & 255)];
+    }
+  }
+  return v;
+}
+
+export { metaLen };
