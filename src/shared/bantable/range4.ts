@@ -41,34 +41,65 @@ function indexAt(key: number, level: number): number {
   }
 }
 
+/** An Int32Array that grows by doubling (typed, so a build leaves no JS-heap garbage behind). */
+class IntList {
+  a: Int32Array;
+  n = 0;
+  constructor(initial: number) {
+    this.a = new Int32Array(Math.max(16, initial));
+  }
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const next = new Int32Array(this.a.length * 2);
+      next.set(this.a);
+      this.a = next;
+    }
+    this.a[this.n++] = v;
+  }
+  toSab(): SharedArrayBuffer {
+    const sab = new SharedArrayBuffer(Math.max(4, this.n * 4));
+    new Int32Array(sab).set(this.a.subarray(0, this.n));
+    return sab;
+  }
+}
+
 /** Build the index for `entries` (IPv4 prefixes shorter than /32). */
 export function buildRange4(entries: Range4Entry[]): Range4Buffers {
-  const levels: number[][] = [new Array(LEVEL_SIZE[0]).fill(0), [], [], []];
-  const res: number[] = [0, 0, 0, 0]; // result 0 = none
-  const interned = new Map<string, number>();
-  const merge = (rid: number, e: Range4Entry): number => {
-    let w = res[rid * 4];
-    let b = res[rid * 4 + 1];
-    let t = res[rid * 4 + 2];
-    let te = res[rid * 4 + 3];
+  const l0 = new IntList(LEVEL_SIZE[0]);
+  l0.n = LEVEL_SIZE[0];
+  const levels = [l0, new IntList(1024), new IntList(1024), new IntList(1024)];
+  const res = new IntList(1024);
+  for (let i = 0; i < 4; i++) res.push(0); // result 0 = none
+  // (result, entry) → merged result, so a slot pattern repeated across blocks is stored once
+  const memo = new Map<number, number>();
+  const sorted = [...entries].sort((x, y) => x.len - y.len);
+  const merge = (rid: number, ei: number): number => {
+    const mk = rid * 1_048_576 + ei;
+    const known = memo.get(mk);
+    if (known !== undefined) return known;
+    const e = sorted[ei];
+    const r = res.a;
+    let w = r[rid * 4];
+    let b = r[rid * 4 + 1];
+    let t = r[rid * 4 + 2];
+    let te = r[rid * 4 + 3];
     // entries come shortest first: a later (longer) one is the more specific answer
     if ((e.meta & F_WHITE) !== 0) w = e.meta;
     if ((e.meta & F_BLACK) !== 0) b = e.meta;
-    if ((e.meta & F_TEMP) !== 0 && (t === 0 || e.exp >= te)) {
+    if ((e.meta & F_TEMP) !== 0 && (t === 0 || e.exp >>> 0 >= te >>> 0)) {
       t = e.meta;
       te = e.exp;
     }
-    const key = `${w},${b},${t},${te}`;
-    let id = interned.get(key);
-    if (id === undefined) {
-      id = res.length / 4;
-      res.push(w, b, t, te);
-      interned.set(key, id);
-    }
+    const id = res.n / 4;
+    res.push(w);
+    res.push(b);
+    res.push(t);
+    res.push(te);
+    memo.set(mk, id);
     return id;
   };
-  const sorted = [...entries].sort((x, y) => x.len - y.len);
-  for (const e of sorted) {
+  for (let ei = 0; ei < sorted.length; ei++) {
+    const e = sorted[ei];
     let level = 0;
     while (LEVEL_END[level] < e.len) level++;
     // walk down to the level, splitting leaves into blocks on the way
@@ -76,32 +107,27 @@ export function buildRange4(entries: Range4Entry[]): Range4Buffers {
     for (let l = 0; l < level; l++) {
       const arr = levels[l];
       const at = block * LEVEL_SIZE[l] + indexAt(e.key, l);
-      let v = arr[at];
+      let v = arr.a[at];
       if (v >= 0) {
         const next = levels[l + 1];
-        const nb = next.length / LEVEL_SIZE[l + 1];
+        const nb = next.n / LEVEL_SIZE[l + 1];
         for (let i = 0; i < LEVEL_SIZE[l + 1]; i++) next.push(v);
         v = -(nb + 1);
-        arr[at] = v;
+        arr.a[at] = v;
       }
       block = -v - 1;
     }
     const arr = levels[level];
     const start = block * LEVEL_SIZE[level] + indexAt(e.key, level);
     const count = 2 ** (LEVEL_END[level] - e.len);
-    for (let i = start; i < start + count; i++) arr[i] = merge(arr[i], e);
+    for (let i = start; i < start + count; i++) arr.a[i] = merge(arr.a[i], ei);
   }
-  const toSab = (a: number[]) => {
-    const sab = new SharedArrayBuffer(Math.max(4, a.length * 4));
-    new Int32Array(sab).set(a);
-    return sab;
-  };
   return {
-    l0: toSab(levels[0]),
-    l1: toSab(levels[1]),
-    l2: toSab(levels[2]),
-    l3: toSab(levels[3]),
-    res: toSab(res),
+    l0: levels[0].toSab(),
+    l1: levels[1].toSab(),
+    l2: levels[2].toSab(),
+    l3: levels[3].toSab(),
+    res: res.toSab(),
   };
 }
 

@@ -1,5 +1,4 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { pack, unpack } from 'msgpackr';
 import { EdgebanError } from '../errors.js';
 import { FAMILY_V4, FAMILY_V6, isV4Mapped, parseIpInto, v4ToU32 } from '../ip/parse.js';
 import { Kind, type KindCode, type LookupResult, Verdict, type VerdictCode } from './api.js';
@@ -65,6 +64,7 @@ export interface BanTableStats {
 }
 
 const MAX_LOAD = 0.75;
+const SNAPSHOT_MAGIC = 'EBT1';
 const KIND_FLAG = [0, F_TEMP, F_BLACK, F_WHITE];
 const FLAG_KINDS: KindCode[] = [Kind.TEMP_BAN, Kind.BLACKLIST, Kind.WHITELIST];
 
@@ -547,33 +547,60 @@ export class BanTable extends BanTableReader {
     }
   }
 
-  /** All entries and reason texts, for a fast restart (the raw slot arrays, msgpack-framed). */
+  /**
+   * All entries and reason texts, for a fast restart: the raw slot arrays behind a small header
+   * (`EBT1`, the two capacities, the length of the reasons' JSON), no per-entry encoding.
+   */
   snapshot(): Uint8Array {
-    return pack({
-      v: 1,
-      v4: Buffer.from(this.h.v4.slice(0)),
-      v6: Buffer.from(this.h.v6.slice(0)),
-      reasons: this.reasons,
-    });
+    const reasons = Buffer.from(JSON.stringify(this.reasons));
+    const v4 = new Uint8Array(this.h.v4);
+    const v6 = new Uint8Array(this.h.v6);
+    const out = Buffer.allocUnsafe(16 + v4.length + v6.length + reasons.length);
+    out.write(SNAPSHOT_MAGIC, 0, 'latin1');
+    out.writeUInt32LE(this.cap4, 4);
+    out.writeUInt32LE(this.cap6, 8);
+    out.writeUInt32LE(reasons.length, 12);
+    out.set(v4, 16);
+    out.set(v6, 16 + v4.length);
+    reasons.copy(out, 16 + v4.length + v6.length);
+    return out;
   }
 
   static fromSnapshot(buf: Uint8Array): BanTable {
-    const snap = unpack(buf) as { v: number; v4: Uint8Array; v6: Uint8Array; reasons: string[] };
-    if (snap.v !== 1 || !(snap.v4 instanceof Uint8Array) || !(snap.v6 instanceof Uint8Array)) {
-      throw new EdgebanError('E_SNAPSHOT', 'not a ban table snapshot (version 1)');
+    const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (b.length < 16 || b.toString('latin1', 0, 4) !== SNAPSHOT_MAGIC) {
+      throw new EdgebanError('E_SNAPSHOT', `not a ban table snapshot (${SNAPSHOT_MAGIC})`);
     }
-    const cap4 = snap.v4.byteLength / (V4_WORDS * 4);
-    const cap6 = snap.v6.byteLength / (V6_WORDS * 4);
-    if (nextPow2(cap4) !== cap4 || nextPow2(cap6) !== cap6) {
+    const cap4 = b.readUInt32LE(4);
+    const cap6 = b.readUInt32LE(8);
+    const v4Len = cap4 * V4_WORDS * 4;
+    const v6Len = cap6 * V6_WORDS * 4;
+    const rLen = b.readUInt32LE(12);
+    if (
+      cap4 < 1 ||
+      cap6 < 1 ||
+      nextPow2(cap4) !== cap4 ||
+      nextPow2(cap6) !== cap6 ||
+      16 + v4Len + v6Len + rLen !== b.length
+    ) {
       throw new EdgebanError('E_SNAPSHOT', 'ban table snapshot has a corrupt size');
+    }
+    let reasons: unknown;
+    try {
+      reasons = JSON.parse(b.toString('utf8', 16 + v4Len + v6Len));
+    } catch {
+      reasons = null;
+    }
+    if (!Array.isArray(reasons) || reasons.some((r) => typeof r !== 'string')) {
+      throw new EdgebanError('E_SNAPSHOT', 'ban table snapshot has corrupt reasons');
     }
     const t = new BanTable({ initialCapacity: 16 });
     const h = BanTable.allocate(t.h.control, cap4, cap6, t.gen + 1);
-    new Uint8Array(h.v4).set(snap.v4);
-    new Uint8Array(h.v6).set(snap.v6);
+    new Uint8Array(h.v4).set(b.subarray(16, 16 + v4Len));
+    new Uint8Array(h.v6).set(b.subarray(16 + v4Len, 16 + v4Len + v6Len));
     t.install(h);
     t.recount();
-    for (let i = 1; i < snap.reasons.length; i++) t.reasonId(snap.reasons[i]);
+    for (let i = 1; i < reasons.length; i++) t.reasonId(reasons[i] as string);
     Atomics.store(t.ctrl, C_GEN, t.gen);
     return t;
   }
