@@ -7,6 +7,7 @@ import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
+import type { Store } from './store/types.js';
 
 /**
  * The composition root: builds the shared state (ban table, engine, store) and the services from
@@ -18,6 +19,9 @@ export class App {
   readonly services: Service[] = [];
   readonly table: BanTable;
   readonly engine: BanEngine;
+  readonly ingest: IngestService;
+  /** The SQL store (issue #6); null until wired or when the database is disabled. */
+  store: Store | null = null;
 
   constructor(ctx: AppContext) {
     this.ctx = ctx;
@@ -48,13 +52,18 @@ export class App {
         createSpoaService(ctx, { table: this.table, reasonText: (id) => this.table.reasonText(id) }),
       );
     }
-    this.services.push(new IngestService(ctx, this.engine));
-    const pending = [
-      ctx.config.envoy.enabled && 'envoy (gRPC ext_authz, issue #8)',
-      ctx.config.nginx.enabled && 'nginx auth_request and the REST API (issue #7)',
-      ctx.config.database.enabled && 'the SQL store (issue #6)',
-    ].filter(Boolean);
-    for (const p of pending) ctx.log.warn({ subsystem: p }, `${p}: not yet available in this build`);
+    this.ingest = new IngestService(ctx, this.engine);
+    this.services.push(this.ingest);
+    // --- store wiring (issue #6) ---
+    // --- end store wiring ---
+    // --- envoy wiring (issue #8) ---
+    if (ctx.config.envoy.enabled)
+      ctx.log.warn('envoy (gRPC ext_authz, issue #8): not yet available in this build');
+    // --- end envoy wiring ---
+    // --- http wiring (issue #7) ---
+    if (ctx.config.nginx.enabled)
+      ctx.log.warn('nginx auth_request and the REST API (issue #7): not yet available');
+    // --- end http wiring ---
   }
 
   async start(): Promise<void> {
