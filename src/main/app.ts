@@ -3,6 +3,7 @@ import { BanTable } from '../shared/bantable/index.js';
 import type { Config, ListEntryConfig } from './config/types.js';
 import { BanEngine } from './engine/index.js';
 import type { BanRecord } from './engine/types.js';
+import { createHttpService } from './http/server.js';
 import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import type { AppContext, Service } from './service.js';
@@ -61,8 +62,11 @@ export class App {
       ctx.log.warn('envoy (gRPC ext_authz, issue #8): not yet available in this build');
     // --- end envoy wiring ---
     // --- http wiring (issue #7) ---
-    if (ctx.config.nginx.enabled)
-      ctx.log.warn('nginx auth_request and the REST API (issue #7): not yet available');
+    if (ctx.config.nginx.enabled) {
+      this.services.push(
+        createHttpService(ctx, { table: this.table, engine: this.engine, store: () => this.store }),
+      );
+    }
     // --- end http wiring ---
   }
 

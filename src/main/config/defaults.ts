@@ -51,6 +51,7 @@ export function defaultConfig(): Config {
       return_json: false,
       trusted_proxies: ['127.0.0.0/8', '::1/128'],
       missing_ip_policy: 'allow',
+      mail: { imap: '', pop3: '', smtp: '' },
     },
     ban: {
       initial_ban_time: 5 * M,

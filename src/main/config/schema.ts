@@ -1,5 +1,5 @@
 import type { InvalidAddressError } from '../../shared/errors.js';
-import { parseCidr } from '../../shared/ip/parse.js';
+import { canonicalIp, parseCidr } from '../../shared/ip/parse.js';
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
 import { parseDuration } from './duration.js';
 
@@ -28,7 +28,7 @@ export interface KeySpec {
   gt?: number;
   oneOf?: string[];
   /** Extra format check on strings. */
-  format?: 'hostport' | 'host' | 'path';
+  format?: 'hostport' | 'host' | 'path' | 'backend';
   /** Masked by check-config. */
   secret?: boolean;
   doc: string;
@@ -101,6 +101,9 @@ export const SCHEMA: Record<string, KeySpec> = {
     oneOf: ['allow', 'deny'],
     doc: 'verdict without a usable address',
   },
+  'nginx.mail.imap': { kind: 'string', format: 'backend', doc: 'IMAP backend for nginx mail (ip:port)' },
+  'nginx.mail.pop3': { kind: 'string', format: 'backend', doc: 'POP3 backend for nginx mail (ip:port)' },
+  'nginx.mail.smtp': { kind: 'string', format: 'backend', doc: 'SMTP backend for nginx mail (ip:port)' },
   'ban.initial_ban_time': { ...positive, doc: 'first ban length' },
   'ban.max_ban_time': { ...positive, doc: 'longest ban' },
   'ban.escalation_factor': { kind: 'number', gt: 1, doc: 'each ban lasts this much longer than the last' },
@@ -233,6 +236,12 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
       if (spec.format === 'host' && !hostOk(s)) return { ok: false, expected: 'an IP address or host name' };
       if (spec.format === 'path' && !s.startsWith('/'))
         return { ok: false, expected: 'a path starting with /' };
+      if (spec.format === 'backend' && s !== '') {
+        // nginx's mail proxy wants an address in Auth-Server, not a name
+        const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(s);
+        if (!m || canonicalIp(m[1]) === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
+          return { ok: false, expected: 'an IP address and port (10.0.0.5:143, [2001:db8::5]:143) or empty' };
+      }
       if (spec.format === 'hostport') {
         const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
         if (!m || !hostOk(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 65535) {

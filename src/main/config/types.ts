@@ -71,6 +71,8 @@ export interface NginxConfig {
   trusted_proxies: string[];
   /** Verdict when no valid client address is found: `allow` or `deny`. */
   missing_ip_policy: string;
+  /** Backends nginx's mail proxy is sent to (`ip:port`, empty = protocol not served). */
+  mail: { imap: string; pop3: string; smtp: string };
 }
 
 export interface BanConfig {

@@ -1,0 +1,301 @@
+import type { FastifyInstance } from 'fastify';
+import { compilePattern, normalizeSpec } from '../../../shared/patterns/compile.js';
+import type { BanPolicy } from '../../engine/types.js';
+import type { BanConfigRow, PatternRow, Store } from '../../store/types.js';
+import { type ApiDeps, actor, audit, fail } from './context.js';
+import { durationFromBody, goDuration } from './format.js';
+import { durationField } from './schemas.js';
+
+type PatternInput = Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>;
+
+const patternProps = {
+  name: { type: 'string', minLength: 1, maxLength: 255 },
+  regex: { type: 'string', minLength: 1, maxLength: 8192 },
+  ip_group: { type: 'integer', minimum: 0, maximum: 99 },
+  severity: { type: 'integer', minimum: 0, maximum: 10 },
+  description: { type: 'string', maxLength: 2048 },
+  enabled: { type: 'boolean' },
+} as const;
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'integer', minimum: 1 } },
+} as const;
+
+const NO_DB = 'Database not available (database.enabled is false or the store is not running)';
+
+/**
+ * Policy: /api/patterns (CRUD, in the store, hot-reloaded), /api/ban-config, and the reference's
+ * status endpoints /config/source and /database/status. A pattern is compiled before it is
+ * written, so a bad regex is a 400 naming it, never a broken reload.
+ */
+export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const needStore = (): Store | null => deps.store();
+
+  app.get(
+    '/api/patterns',
+    { schema: { tags: ['policy'], summary: 'Patterns stored in the database' } },
+    async (_req, reply) => {
+      const store = needStore();
+      if (!store) return fail(reply, 503, NO_DB);
+      const patterns = await store.listPatterns();
+      return { success: true, count: patterns.length, patterns };
+    },
+  );
+
+  app.get<{ Params: { id: number } }>(
+    '/api/patterns/:id',
+    { schema: { tags: ['policy'], summary: 'One pattern', params: idParams } },
+    async (req, reply) => {
+      const store = needStore();
+      if (!store) return fail(reply, 503, NO_DB);
+      const p = (await store.listPatterns()).find((x) => x.id === req.params.id);
+      if (!p) return fail(reply, 404, `pattern ${req.params.id} not found`);
+      return { success: true, pattern: p };
+    },
+  );
+
+  app.post<{ Body: Partial<PatternInput> & { name: string; regex: string } }>(
+    '/api/patterns',
+    {
+      schema: {
+        tags: ['policy'],
+        summary: 'Add a pattern (compiled first; reloaded into the matcher workers at once)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'regex'],
+          properties: patternProps,
+        },
+      },
+    },
+    async (req, reply) => {
+      const store = needStore();
+      if (!store) return fail(reply, 503, NO_DB);
+      const spec = normalizeSpec(req.body);
+      compilePattern(spec, 0);
+      const existing = await store.listPatterns();
+      if (existing.some((p) => p.name === spec.name))
+        return fail(reply, 409, `pattern ${JSON.stringify(spec.name)} already exists`, { field: 'name' });
+      const row = await store.createPattern({
+        name: spec.name,
+        regex: spec.regex,
+        ip_group: Number(spec.ip_group),
+        severity: spec.severity,
+        description: spec.description,
+        enabled: spec.enabled,
+      });
+      audit(deps, req, 'pattern-create', { pattern: row.name, id: row.id, created_by: actor(req) });
+      await store.reloadNow();
+      return reply.code(201).send({ success: true, message: `pattern ${row.name} created`, pattern: row });
+    },
+  );
+
+  app.put<{ Params: { id: number }; Body: Partial<PatternInput> }>(
+    '/api/patterns/:id',
+    {
+      schema: {
+        tags: ['policy'],
+        summary: 'Change a pattern (fields given are replaced)',
+        params: idParams,
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: patternProps },
+      },
+    },
+    async (req, reply) => {
+      const store = needStore();
+      if (!store) return fail(reply, 503, NO_DB);
+      const current = (await store.listPatterns()).find((x) => x.id === req.params.id);
+      if (!current) return fail(reply, 404, `pattern ${req.params.id} not found`);
+      const merged = { ...current, ...req.body };
+      compilePattern(normalizeSpec(merged), 0);
+      if (current.enabled && merged.enabled === false) {
+        const others = (await store.listPatterns()).filter((p) => p.enabled && p.id !== current.id);
+        if (others.length === 0)
+          return fail(reply, 409, 'this would leave no enabled pattern', { field: 'enabled' });
+      }
+      const row = await store.updatePattern(req.params.id, req.body);
+      if (!row) return fail(reply, 404, `pattern ${req.params.id} not found`);
+      audit(deps, req, 'pattern-update', {
+        pattern: row.name,
+        id: row.id,
+        created_by: actor(req),
+        fields: Object.keys(req.body),
+      });
+      await store.reloadNow();
+      return { success: true, message: `pattern ${row.name} updated`, pattern: row };
+    },
+  );
+
+  app.delete<{ Params: { id: number } }>(
+    '/api/patterns/:id',
+    { schema: { tags: ['policy'], summary: 'Delete a pattern', params: idParams } },
+    async (req, reply) => {
+      const store = needStore();
+      if (!store) return fail(reply, 503, NO_DB);
+      const all = await store.listPatterns();
+      const current = all.find((x) => x.id === req.params.id);
+      if (!current) return fail(reply, 404, `pattern ${req.params.id} not found`);
+      if (current.enabled && all.filter((p) => p.enabled).length === 1)
+        return fail(reply, 409, 'this would leave no enabled pattern');
+      await store.deletePattern(req.params.id);
+      audit(deps, req, 'pattern-delete', { pattern: current.name, id: current.id, created_by: actor(req) });
+      await store.reloadNow();
+      return { success: true, message: `pattern ${current.name} deleted` };
+    },
+  );
+
+  app.get(
+    '/api/ban-config',
+    { schema: { tags: ['policy'], summary: 'The ban policy in force' } },
+    async () => {
+      const store = deps.store();
+      return {
+        success: true,
+        source: store?.configSource().ban_config_source ?? 'file',
+        ban_config: policyView(deps.engine.getPolicy()),
+      };
+    },
+  );
+
+  app.put<{ Body: Record<string, string | number | boolean | undefined> }>(
+    '/api/ban-config',
+    {
+      schema: {
+        tags: ['policy'],
+        summary: 'Change the ban policy (validated, stored, reloaded without restart)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            initial_ban_time: durationField,
+            max_ban_time: durationField,
+            time_window: durationField,
+            cleanup_interval: durationField,
+            max_memory_ttl: durationField,
+            escalation_factor: { type: 'number', exclusiveMinimum: 1, maximum: 100 },
+            max_attempts: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const next: BanPolicy = { ...deps.engine.getPolicy() };
+      const durations = [
+        'initial_ban_time',
+        'max_ban_time',
+        'time_window',
+        'cleanup_interval',
+        'max_memory_ttl',
+      ] as const;
+      const keyOf = {
+        initial_ban_time: 'initialBanTime',
+        max_ban_time: 'maxBanTime',
+        time_window: 'timeWindow',
+        cleanup_interval: 'cleanupInterval',
+        max_memory_ttl: 'maxMemoryTtl',
+      } as const;
+      for (const k of durations) {
+        const v = req.body[k];
+        if (v === undefined) continue;
+        const ms = durationFromBody(v);
+        if (typeof ms === 'string' || ms <= 0)
+          return fail(reply, 400, `body.${k}: ${typeof ms === 'string' ? ms : 'must be positive'}`, {
+            field: k,
+          });
+        next[keyOf[k]] = ms;
+      }
+      if (req.body.escalation_factor !== undefined)
+        next.escalationFactor = Number(req.body.escalation_factor);
+      if (req.body.max_attempts !== undefined) next.maxAttempts = Number(req.body.max_attempts);
+      if (next.maxBanTime < next.initialBanTime)
+        return fail(reply, 400, 'body.max_ban_time: must not be shorter than initial_ban_time', {
+          field: 'max_ban_time',
+        });
+      const store = deps.store();
+      let persistedTo = 'memory';
+      if (store) {
+        await store.putBanConfig(rowOf(next));
+        await store.reloadNow();
+        persistedTo = 'database';
+      }
+      // without a database the change holds until the next restart or SIGHUP
+      deps.engine.setPolicy(next);
+      audit(deps, req, 'ban-config-update', {
+        created_by: actor(req),
+        fields: Object.keys(req.body),
+        to: persistedTo,
+      });
+      return { success: true, message: `ban policy updated (${persistedTo})`, ban_config: policyView(next) };
+    },
+  );
+
+  app.get(
+    '/config/source',
+    { schema: { tags: ['status'], summary: 'Where patterns and the ban policy come from' } },
+    async () => {
+      const store = deps.store();
+      return (
+        store?.configSource() ?? {
+          patterns_source: 'file',
+          ban_config_source: 'file',
+          database_enabled: false,
+          database_connected: false,
+        }
+      );
+    },
+  );
+
+  app.get(
+    '/database/status',
+    { schema: { tags: ['status'], summary: 'Database connection state' } },
+    async () => {
+      const store = deps.store();
+      return (
+        store?.databaseStatus() ?? {
+          enabled: false,
+          connected: false,
+          driver: '',
+          failure_count: 0,
+          last_successful_load: null,
+          has_cached_config: false,
+        }
+      );
+    },
+  );
+}
+
+function policyView(p: BanPolicy): Record<string, unknown> {
+  const d = (ms: number) => goDuration(ms);
+  const s = (ms: number) => Math.round(ms / 1000);
+  return {
+    initial_ban_time: d(p.initialBanTime),
+    initial_ban_time_seconds: s(p.initialBanTime),
+    max_ban_time: d(p.maxBanTime),
+    max_ban_time_seconds: s(p.maxBanTime),
+    escalation_factor: p.escalationFactor,
+    max_attempts: p.maxAttempts,
+    time_window: d(p.timeWindow),
+    time_window_seconds: s(p.timeWindow),
+    cleanup_interval: d(p.cleanupInterval),
+    cleanup_interval_seconds: s(p.cleanupInterval),
+    max_memory_ttl: d(p.maxMemoryTtl),
+    max_memory_ttl_seconds: s(p.maxMemoryTtl),
+  };
+}
+
+function rowOf(p: BanPolicy): BanConfigRow {
+  const s = (ms: number) => Math.max(1, Math.round(ms / 1000));
+  return {
+    name: 'default',
+    initial_ban_time_seconds: s(p.initialBanTime),
+    max_ban_time_seconds: s(p.maxBanTime),
+    escalation_factor: p.escalationFactor,
+    max_attempts: p.maxAttempts,
+    time_window_seconds: s(p.timeWindow),
+    cleanup_interval_seconds: s(p.cleanupInterval),
+    max_memory_ttl_seconds: s(p.maxMemoryTtl),
+    enabled: true,
+  };
+}

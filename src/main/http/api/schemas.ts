@@ -1,0 +1,46 @@
+/** JSON schemas shared by the routes: validated by Ajv, published in the OpenAPI document. */
+
+export const ipField = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 64,
+  description: 'IPv4 or IPv6 address, or a CIDR (10.0.0.0/8, 2001:db8::/64)',
+} as const;
+
+export const durationField = {
+  anyOf: [
+    { type: 'string', maxLength: 32, description: 'Go duration: "30m", "1h30m", "2h45m30s"' },
+    { type: 'number', description: 'seconds' },
+  ],
+  description: 'Ban length: a duration string or a number of seconds; omitted or 0 = the escalation schedule',
+} as const;
+
+export const reasonField = { type: 'string', maxLength: 512 } as const;
+export const createdByField = { type: 'string', maxLength: 128 } as const;
+
+export const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    offset: { type: 'integer', minimum: 0, default: 0 },
+    limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+    filter: {
+      type: 'string',
+      maxLength: 64,
+      description: 'substring of the address, or a CIDR the entries lie in',
+    },
+  },
+} as const;
+
+export const ipBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ip_address'],
+  properties: { ip_address: ipField, reason: reasonField, created_by: createdByField },
+} as const;
+
+export const okResponse = {
+  type: 'object',
+  additionalProperties: true,
+  properties: { success: { type: 'boolean' }, message: { type: 'string' } },
+} as const;

@@ -1,0 +1,140 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CidrFilter } from '../../../shared/ip/cidr-filter.js';
+import type { ApiConfig } from '../../config/types.js';
+import type { Logger } from '../../log/logger.js';
+
+/**
+ * The API's gate, checked on every API request: the TCP peer against `api.allowed_ips` (never a
+ * header), then credentials (Basic users or bearer tokens) when any are configured. Rate limiting
+ * is @fastify/rate-limit, keyed by the same peer address.
+ */
+
+/** Who made a request, for `created_by` and the audit log. */
+export interface Caller {
+  peer: string;
+  /** Basic-auth user, `token:<sha256 prefix>` for a bearer token, null without credentials. */
+  user: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller;
+  }
+}
+
+const LOOPBACK = ['127.0.0.0/8', '::1/128'];
+
+export class ApiGate {
+  private allowed: CidrFilter;
+  private users = new Map<string, Buffer>();
+  private tokens: { digest: Buffer; label: string }[] = [];
+  private authRequired = false;
+  private cfg: ApiConfig;
+
+  constructor(
+    cfg: ApiConfig,
+    private readonly log: Logger,
+  ) {
+    this.cfg = cfg;
+    this.allowed = new CidrFilter(LOOPBACK);
+    this.configure(cfg);
+  }
+
+  configure(cfg: ApiConfig): void {
+    this.cfg = cfg;
+    const users = new Map<string, Buffer>();
+    const ba = cfg.basic_auth;
+    if (ba.enabled) {
+      // the single pair counts only when both halves are set (reference §8.1)
+      if (ba.username && ba.password) users.set(ba.username, digest(ba.password));
+      for (const [u, p] of Object.entries(ba.users)) if (u && p) users.set(u, digest(p));
+      if (users.size === 0)
+        this.log.warn('api.basic_auth is enabled but no user has a password: nobody can log in');
+    }
+    this.users = users;
+    this.tokens = cfg.tokens
+      .filter((t) => t !== '')
+      .map((t) => ({ digest: digest(t), label: tokenLabel(t) }));
+    this.authRequired = ba.enabled || this.tokens.length > 0;
+    if (cfg.allowed_ips.length === 0 && !this.authRequired) {
+      // an empty allowlist would open the API to everyone with no credentials at all
+      this.log.warn(
+        'api.allowed_ips is empty and no credentials are configured: the API stays loopback-only',
+      );
+      this.allowed = new CidrFilter(LOOPBACK);
+    } else {
+      this.allowed =
+        cfg.allowed_ips.length === 0
+          ? new CidrFilter(['0.0.0.0/0', '::/0'])
+          : new CidrFilter(cfg.allowed_ips);
+    }
+  }
+
+  get allowedCount(): number {
+    return this.cfg.allowed_ips.length;
+  }
+
+  get basicAuthEnabled(): boolean {
+    return this.cfg.basic_auth.enabled;
+  }
+
+  /** onRequest hook: answers 403 / 401 itself and returns the reply, or sets `req.caller`. */
+  check(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+    const peer = req.socket.remoteAddress ?? '';
+    if (!this.allowed.allows(peer)) {
+      this.log.warn({ peer, url: req.url }, 'API access denied: peer not in api.allowed_ips');
+      return reply.code(403).type('text/plain; charset=utf-8').send('Access denied');
+    }
+    let user: string | null = null;
+    if (this.authRequired) {
+      user = this.authenticate(req.headers.authorization);
+      if (user === null) {
+        this.log.warn({ peer, url: req.url }, 'API authentication failed');
+        return reply
+          .code(401)
+          .header('WWW-Authenticate', 'Basic realm="Fail2Ban API"')
+          .type('text/plain; charset=utf-8')
+          .send('Authentication required');
+      }
+    }
+    req.caller = { peer, user };
+    return undefined;
+  }
+
+  private authenticate(header: string | undefined): string | null {
+    if (!header) return null;
+    const sp = header.indexOf(' ');
+    const scheme = header.slice(0, sp).toLowerCase();
+    const value = header.slice(sp + 1).trim();
+    if (scheme === 'bearer') {
+      const d = digest(value);
+      let found: string | null = null;
+      // compare with every token so the time taken says nothing about which one matched
+      for (const t of this.tokens) if (timingSafeEqual(d, t.digest)) found = t.label;
+      return found;
+    }
+    if (scheme === 'basic' && this.cfg.basic_auth.enabled) {
+      const text = Buffer.from(value, 'base64').toString('utf8');
+      const i = text.indexOf(':');
+      if (i < 0) return null;
+      const name = text.slice(0, i);
+      const given = digest(text.slice(i + 1));
+      const want = this.users.get(name);
+      // digests have equal length, so timingSafeEqual applies; unknown users cost the same
+      const ok = timingSafeEqual(given, want ?? DUMMY) && want !== undefined;
+      return ok ? name : null;
+    }
+    return null;
+  }
+}
+
+const DUMMY = digest('\0no-such-user');
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function tokenLabel(t: string): string {
+  return `token:${createHash('sha256').update(t).digest('hex').slice(0, 8)}`;
+}

@@ -1,0 +1,209 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Kind, LookupResult, Verdict } from '../../shared/bantable/api.js';
+import type { BanTableReader } from '../../shared/bantable/table.js';
+import { CidrFilter } from '../../shared/ip/cidr-filter.js';
+import { FAMILY_INVALID, type Family, formatIp } from '../../shared/ip/parse.js';
+import type { NginxConfig } from '../config/types.js';
+import { parseHop, resolveClientAddress } from './client-address.js';
+
+/**
+ * Nginx's questions, answered with one ban-table lookup and no framework in the way:
+ * `auth_request` subrequests (200 / 403 with the reference's X-Fail2ban-* headers) and the mail
+ * proxy's `auth_http` (Auth-Status, Auth-Server, Auth-Port, Auth-Wait). The request body is never
+ * read; headers are written as a flat array.
+ */
+
+const SERVICE = 'fail2ban-nginx-auth';
+/** The reference's fixed reason text (users match on it in nginx configs and log parsers). */
+const REASON = 'IP banned due to suspicious activity';
+const HEALTH_BODY = JSON.stringify({ status: 'healthy', service: SERVICE });
+/** nginx keeps the mail session and lets the client retry while Auth-Wait is sent; stop after this. */
+const MAIL_MAX_ATTEMPTS = 10;
+
+export interface AuthCounters {
+  allowed: number;
+  denied: number;
+  /** Requests without a usable client address (answered by missing_ip_policy). */
+  noAddress: number;
+  mail: number;
+}
+
+export class AuthRequestHandler {
+  readonly counters: AuthCounters = { allowed: 0, denied: 0, noAddress: 0, mail: 0 };
+  private readonly table: BanTableReader;
+  private readonly result = new LookupResult();
+  private readonly addr = new Uint8Array(16);
+  private trusted: CidrFilter;
+  private denyMissing: boolean;
+  private returnJson: boolean;
+  private mail: NginxConfig['mail'];
+
+  constructor(table: BanTableReader, cfg: NginxConfig) {
+    this.table = table;
+    this.trusted = new CidrFilter(cfg.trusted_proxies);
+    this.denyMissing = cfg.missing_ip_policy === 'deny';
+    this.returnJson = cfg.return_json;
+    this.mail = cfg.mail;
+  }
+
+  reload(cfg: NginxConfig): void {
+    this.trusted = new CidrFilter(cfg.trusted_proxies);
+    this.denyMissing = cfg.missing_ip_policy === 'deny';
+    this.returnJson = cfg.return_json;
+    this.mail = cfg.mail;
+  }
+
+  health(res: ServerResponse): void {
+    res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(HEALTH_BODY.length)]);
+    res.end(HEALTH_BODY);
+  }
+
+  /** `/auth`: nginx http auth_request, or the mail proxy when `Auth-Protocol` is present. */
+  auth(req: IncomingMessage, res: ServerResponse): void {
+    const h = req.headers;
+    if (h['auth-protocol'] !== undefined) {
+      this.mailAuth(req, res);
+      return;
+    }
+    const fam = resolveClientAddress(h, req.socket.remoteAddress, this.trusted, this.addr);
+    if (fam === FAMILY_INVALID) {
+      this.counters.noAddress++;
+      if (this.denyMissing) this.deny(res, 'unknown-ip', 'no usable client address');
+      else this.allow(res, 'unknown-ip');
+      return;
+    }
+    const verdict = this.lookup(fam);
+    const ip = formatIp(this.addr, fam);
+    if (verdict === Verdict.DENY) this.deny(res, ip, REASON);
+    else this.allow(res, ip);
+  }
+
+  private lookup(fam: 4 | 6): number {
+    return this.table.checkBytes(this.addr, 0, fam === 4 ? 4 : 16, (Date.now() / 1000) | 0, this.result);
+  }
+
+  private allow(res: ServerResponse, ip: string): void {
+    this.counters.allowed++;
+    res.writeHead(200, [
+      'X-Fail2ban-Status',
+      'allowed',
+      'X-Fail2ban-IP',
+      ip,
+      'X-Fail2ban-Service',
+      SERVICE,
+      'Content-Length',
+      '0',
+    ]);
+    res.end();
+  }
+
+  private deny(res: ServerResponse, ip: string, reason: string): void {
+    this.counters.denied++;
+    const headers = [
+      'X-Fail2ban-Status',
+      'denied',
+      'X-Fail2ban-IP',
+      ip,
+      'X-Fail2ban-Reason',
+      reason,
+      'X-Fail2ban-Service',
+      SERVICE,
+    ];
+    if (!this.returnJson) {
+      headers.push('Content-Length', '0');
+      res.writeHead(403, headers);
+      res.end();
+      return;
+    }
+    const r = this.result;
+    const body = JSON.stringify({
+      error: 'access_denied',
+      reason,
+      ip,
+      kind: r.kind === Kind.BLACKLIST ? 'blacklist' : r.kind === Kind.TEMP_BAN ? 'temp' : null,
+      expires_at: r.expiresAt ? new Date(r.expiresAt * 1000).toISOString() : null,
+    });
+    headers.push('Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)));
+    res.writeHead(403, headers);
+    res.end(body);
+  }
+
+  /**
+   * nginx `mail { auth_http … }`: the client is `Client-IP` (from a trusted proxy), the answer
+   * is in headers only. Banned clients get a temporary error; others are sent to the configured
+   * backend for their protocol, which checks the password itself.
+   */
+  private mailAuth(req: IncomingMessage, res: ServerResponse): void {
+    this.counters.mail++;
+    const h = req.headers;
+    const peer = req.socket.remoteAddress;
+    let fam: Family = FAMILY_INVALID;
+    const clientIp = h['client-ip'];
+    if (this.trusted.allows(peer) && typeof clientIp === 'string') {
+      fam = parseHop(clientIp, 0, clientIp.length, this.addr);
+    } else if (!this.trusted.allows(peer) && peer !== undefined) {
+      fam = parseHop(peer, 0, peer.length, this.addr);
+    }
+    const protocol = String(h['auth-protocol']).toLowerCase();
+    const attempt = Number(h['auth-login-attempt'] ?? 1) || 1;
+    let banned: boolean;
+    let ip = 'unknown-ip';
+    if (fam === FAMILY_INVALID) {
+      this.counters.noAddress++;
+      banned = this.denyMissing;
+    } else {
+      banned = this.lookup(fam) === Verdict.DENY;
+      ip = formatIp(this.addr, fam);
+    }
+    const headers: string[] = ['X-Fail2ban-IP', ip, 'X-Fail2ban-Service', SERVICE];
+    if (banned) {
+      this.counters.denied++;
+      headers.push('X-Fail2ban-Status', 'denied', 'Auth-Status', 'Temporary server problem, try again later');
+      if (protocol === 'smtp') headers.push('Auth-Error-Code', '451 4.7.1');
+      // Auth-Wait keeps the session open for another try; after a few, let nginx close it
+      if (attempt < MAIL_MAX_ATTEMPTS) headers.push('Auth-Wait', '3');
+    } else {
+      const backend = this.backendFor(protocol);
+      if (backend === null) {
+        // allowed, but there is nowhere to send this protocol: a temporary error, not a ban
+        this.counters.allowed++;
+        headers.push(
+          'X-Fail2ban-Status',
+          'allowed',
+          'Auth-Status',
+          'Temporary server problem, try again later',
+        );
+        if (protocol === 'smtp') headers.push('Auth-Error-Code', '451 4.3.0');
+      } else {
+        this.counters.allowed++;
+        headers.push(
+          'X-Fail2ban-Status',
+          'allowed',
+          'Auth-Status',
+          'OK',
+          'Auth-Server',
+          backend.host,
+          'Auth-Port',
+          backend.port,
+        );
+      }
+    }
+    headers.push('Content-Length', '0');
+    res.writeHead(200, headers);
+    res.end();
+  }
+
+  private backendFor(protocol: string): { host: string; port: string } | null {
+    const v =
+      protocol === 'imap'
+        ? this.mail.imap
+        : protocol === 'pop3'
+          ? this.mail.pop3
+          : protocol === 'smtp'
+            ? this.mail.smtp
+            : '';
+    if (!v) return null;
+    const i = v.lastIndexOf(':');
+    return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port: v.slice(i + 1) };
+  }
+}

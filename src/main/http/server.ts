@@ -1,0 +1,263 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv, type ErrorObject } from 'ajv';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { BanTable } from '../../shared/bantable/table.js';
+import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
+import type { Config } from '../config/types.js';
+import type { BanEngine } from '../engine/engine.js';
+import type { AppContext, Service } from '../service.js';
+import type { Store } from '../store/types.js';
+import type { ApiDeps } from './api/context.js';
+import { eventRoutes } from './api/events.js';
+import { banRoutes } from './api/routes-bans.js';
+import { listRoutes } from './api/routes-lists.js';
+import { policyRoutes } from './api/routes-policy.js';
+import { ApiGate } from './api/security.js';
+import { AuthRequestHandler } from './auth-request.js';
+
+/**
+ * The HTTP port (nginx.port): Nginx's `/auth` and `/health` are answered straight from the
+ * node:http request handler (one lookup, no framework on that path); everything else goes to a
+ * Fastify instance with the REST API, its OpenAPI document and the reference's status endpoints.
+ */
+
+export interface HttpDeps {
+  table: BanTable;
+  engine: BanEngine;
+  store: () => Store | null;
+}
+
+const BODY_LIMIT = 64 * 1024;
+
+export class HttpService implements Service {
+  readonly name = 'http';
+  readonly auth: AuthRequestHandler;
+  readonly app: FastifyInstance;
+  private readonly gate: ApiGate;
+  private server!: Server;
+  private metricsTimer: NodeJS.Timeout | null = null;
+  private flushed = { allowed: 0, denied: 0, noAddress: 0 };
+  private apiEnabled: boolean;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly deps: HttpDeps,
+  ) {
+    const cfg = ctx.config;
+    const log = ctx.log.child({ subsystem: 'http' });
+    this.auth = new AuthRequestHandler(deps.table, cfg.nginx);
+    this.gate = new ApiGate(cfg.api, log.child({ subsystem: 'api' }));
+    this.apiEnabled = cfg.api.enabled;
+    const auth = this.auth;
+    const strict = new Ajv({
+      allErrors: true,
+      removeAdditional: false,
+      useDefaults: true,
+      coerceTypes: false,
+      strict: false,
+    });
+    const coercing = new Ajv({
+      allErrors: true,
+      removeAdditional: false,
+      useDefaults: true,
+      coerceTypes: true,
+      strict: false,
+    });
+    this.app = Fastify({
+      bodyLimit: BODY_LIMIT,
+      logger: false,
+      return503OnClosing: true,
+      schemaErrorFormatter: formatSchemaErrors,
+      serverFactory: (handler) => {
+        this.server = createServer(
+          { requestTimeout: cfg.nginx.read_timeout, keepAliveTimeout: 60_000 },
+          (req: IncomingMessage, res: ServerResponse) => {
+            const url = req.url ?? '';
+            if (url === '/auth' || url.startsWith('/auth?')) auth.auth(req, res);
+            else if (url === '/health') auth.health(res);
+            else handler(req, res);
+          },
+        );
+        // the reference's write timeout: a client that stops reading is dropped
+        this.server.timeout = cfg.nginx.write_timeout;
+        return this.server;
+      },
+    });
+    this.app.setValidatorCompiler(({ schema, httpPart }) =>
+      (httpPart === 'body' ? strict : coercing).compile(schema),
+    );
+    this.app.setErrorHandler((err: FastifyError, req, reply) => {
+      if (err instanceof InvalidAddressError) {
+        return reply.code(400).send({
+          success: false,
+          message: `invalid IP address: ${err.input}`,
+          detail: err.message,
+          ip_address: err.input,
+          error: err.code,
+        });
+      }
+      if (err instanceof EdgebanError) {
+        return reply.code(400).send({ success: false, message: err.message, error: err.code });
+      }
+      const status = err.statusCode ?? 500;
+      if (status < 500) {
+        return reply
+          .code(status)
+          .send({ success: false, message: err.message, error: err.code ?? 'E_REQUEST' });
+      }
+      log.error({ err, url: req.url, peer: req.socket.remoteAddress }, 'API request failed');
+      return reply.code(500).send({ success: false, message: 'internal error', error: 'E_INTERNAL' });
+    });
+    this.app.setNotFoundHandler((_req, reply) => {
+      reply.code(404).type('text/plain; charset=utf-8').send('404 page not found');
+    });
+    if (this.apiEnabled) this.registerApi(log);
+  }
+
+  private registerApi(log: AppContext['log']): void {
+    const cfg = this.ctx.config.api;
+    const gate = this.gate;
+    // peers seen in the last minute, for GET /api/security-status
+    const seen = new Map<string, number>();
+    const activeClients = (): number => {
+      const cutoff = Date.now() - 60_000;
+      for (const [peer, at] of seen) if (at < cutoff) seen.delete(peer);
+      return seen.size;
+    };
+    const apiDeps: ApiDeps = {
+      engine: this.deps.engine,
+      table: this.deps.table,
+      store: this.deps.store,
+      gate,
+      log: log.child({ subsystem: 'api' }),
+      rateLimit: {
+        enabled: cfg.rate_limiting.enabled,
+        perMinute: cfg.rate_limiting.requests_per_minute,
+        activeClients,
+      },
+    };
+    // every request that reaches Fastify is an API or status request: gate them all
+    this.app.addHook('onRequest', async (req, reply) => {
+      const denied = gate.check(req, reply);
+      if (denied) return denied;
+      if (seen.size > 10_000) activeClients();
+      seen.set(req.caller.peer, Date.now());
+    });
+    if (cfg.rate_limiting.enabled) {
+      this.app.register(rateLimit, {
+        max: cfg.rate_limiting.requests_per_minute,
+        timeWindow: 60_000,
+        // the TCP peer, never a forwarding header
+        keyGenerator: (req) => req.socket.remoteAddress ?? '',
+        onExceeded: (req) =>
+          log.warn({ peer: req.socket.remoteAddress, url: req.url }, 'API rate limit exceeded'),
+        errorResponseBuilder: (_req, ctx) => ({
+          statusCode: 429,
+          success: false,
+          message: 'Rate limit exceeded',
+          error: 'E_RATE_LIMIT',
+          retry_after_seconds: Math.ceil(ctx.ttl / 1000),
+        }),
+        cache: 100_000,
+      });
+    }
+    this.app.register(swagger, {
+      openapi: {
+        info: {
+          title: 'edgeban API',
+          version: '1.0.0',
+          description:
+            'Bans, lists and policy of an edgeban node. Reachable from api.allowed_ips only (TCP peer); ' +
+            'Basic auth and bearer tokens when configured.',
+        },
+        components: {
+          securitySchemes: {
+            basicAuth: { type: 'http', scheme: 'basic' },
+            bearerAuth: { type: 'http', scheme: 'bearer' },
+          },
+        },
+        security: [{ basicAuth: [] }, { bearerAuth: [] }],
+      },
+    });
+    this.app.register(swaggerUi, { routePrefix: '/api/docs' });
+    this.app.register(async (api) => {
+      banRoutes(api, apiDeps);
+      listRoutes(api, apiDeps);
+      policyRoutes(api, apiDeps);
+      eventRoutes(api, apiDeps);
+      api.get('/api/openapi.json', { schema: { hide: true } }, async () => this.app.swagger());
+    });
+  }
+
+  async start(): Promise<void> {
+    const n = this.ctx.config.nginx;
+    await this.app.listen({ host: n.address, port: n.port });
+    this.metricsTimer = setInterval(() => this.flushMetrics(), 1000);
+    this.metricsTimer.unref();
+    this.ctx.log.info(
+      { address: n.address, port: n.port, api: this.apiEnabled },
+      `HTTP listening on ${n.address}:${n.port} (/auth, /health${this.apiEnabled ? ', /api' : ''})`,
+    );
+  }
+
+  reload(config: Config): void {
+    this.auth.reload(config.nginx);
+    this.gate.configure(config.api);
+  }
+
+  flushMetrics(): void {
+    const m = this.ctx.metrics;
+    const c = this.auth.counters;
+    const f = this.flushed;
+    if (c.allowed > f.allowed) {
+      m.requests.inc({ service: 'nginx', result: 'allowed' }, c.allowed - f.allowed);
+      m.serviceRequests.inc({ service: 'nginx', status: 'ok' }, c.allowed - f.allowed);
+    }
+    if (c.denied > f.denied) {
+      m.requests.inc({ service: 'nginx', result: 'denied' }, c.denied - f.denied);
+      m.serviceRequests.inc({ service: 'nginx', status: 'denied' }, c.denied - f.denied);
+    }
+    if (c.noAddress > f.noAddress)
+      m.requests.inc({ service: 'nginx', result: 'no_ip' }, c.noAddress - f.noAddress);
+    this.flushed = { allowed: c.allowed, denied: c.denied, noAddress: c.noAddress };
+  }
+
+  async stop(): Promise<void> {
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    this.flushMetrics();
+    // SSE streams and idle keep-alive sockets must not hold the shutdown
+    this.server?.closeIdleConnections();
+    const closing = this.app.close();
+    const t = setTimeout(() => this.server?.closeAllConnections(), 5_000);
+    await closing;
+    clearTimeout(t);
+  }
+}
+
+export function createHttpService(ctx: AppContext, deps: HttpDeps): HttpService {
+  return new HttpService(ctx, deps);
+}
+
+/** Ajv errors as one message naming every field (`body.duration: must be string`). */
+function formatSchemaErrors(errors: ErrorObject[], dataVar: string): Error {
+  // an anyOf (duration: string or number) fails with one error per branch: say it once
+  const anyOf = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  const parts = errors
+    .filter((e) => !(anyOf.has(e.instancePath) && e.keyword === 'type'))
+    .map((e) => {
+      const path = dataVar + e.instancePath.replace(/\//g, '.');
+      if (e.keyword === 'anyOf') return `${path}: must be a duration string ("1h30m") or a number of seconds`;
+      if (e.keyword === 'additionalProperties')
+        return `${path}.${(e.params as { additionalProperty: string }).additionalProperty}: unknown field`;
+      if (e.keyword === 'required')
+        return `${path}.${(e.params as { missingProperty: string }).missingProperty}: required`;
+      return `${path}: ${e.message ?? 'invalid'}`;
+    });
+  const err = new Error([...new Set(parts)].join('; ')) as Error & { statusCode: number; code: string };
+  err.statusCode = 400;
+  err.code = 'E_VALIDATION';
+  return err;
+}
