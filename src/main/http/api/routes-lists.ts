@@ -84,6 +84,10 @@ export function listRoutes(app: FastifyInstance, deps: ApiDeps): void {
           },
           response: { 200: okResponse },
         },
+        // a DELETE usually has no body: validate `{}` then, and take ?ip_address=
+        preValidation: async (req) => {
+          if (req.body === undefined || req.body === null) req.body = {} as EntryBody;
+        },
       },
       async (req, reply) => remove(deps, kind, req, reply),
     );

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { startHttp } from './harness.js';
+
+test('GET /api/events streams a ban made through the API, then its unban', async () => {
+  const h = await startHttp();
+  try {
+    const res = await request(`http://127.0.0.1:${h.port}/api/events`);
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+    let text = '';
+    const got = new Promise<void>((resolve) => {
+      res.body.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('event: unban')) resolve();
+      });
+    });
+    await h.call('POST', '/api/ban', { body: { ip_address: '192.0.2.33', reason: 'sse' } });
+    await h.call('POST', '/api/unban', { body: { ip_address: '192.0.2.33' } });
+    await got;
+    const events = text
+      .split('\n\n')
+      .filter((b) => b.startsWith('id:'))
+      .map((b) => {
+        const ev = /event: (\w+)/.exec(b)?.[1];
+        const data = JSON.parse(/data: (.*)/.exec(b)?.[1] ?? '{}') as Record<string, unknown>;
+        return { ev, data };
+      });
+    assert.equal(events[0].ev, 'ban');
+    assert.equal(events[0].data.ip_address, '192.0.2.33');
+    assert.equal(events[0].data.reason, 'sse');
+    assert.equal(events[1].ev, 'unban');
+    res.body.destroy();
+  } finally {
+    await h.close();
+  }
+});
