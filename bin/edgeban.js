@@ -9,6 +9,7 @@ main(process.argv.slice(2)).then(
   },
   (err) => {
     console.error(`edgeban: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    // usage errors exit 2, like most command-line tools; anything else 1
+    process.exit(err && err.code === 'E_USAGE' ? 2 : 1);
   },
 );

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { API_COMMANDS, CLIENT_USAGE } from './cli/api-commands.js';
 import { checkConfigCommand } from './cli/check-config.js';
 import { serveCommand } from './cli/serve.js';
 import { replayCommand } from './replay/command.js';
@@ -20,6 +21,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'run log files through the patterns and the ban engine (like fail2ban-regex)',
     run: (a) => replayCommand(a),
   },
+  ...API_COMMANDS,
 };
 
 export function version(): string {
@@ -44,6 +46,8 @@ function help(): string {
     '  --config PATH      configuration file (default: $EDGEBAN_CONFIG, ./config.yaml, /etc/edgeban/config.yaml, /etc/fail2ban-haproxy/config.yaml)',
     '  --log-level LEVEL  trace, debug, info, warn, error',
     '  --help, --version',
+    '',
+    CLIENT_USAGE,
   ];
   return lines.join('\n');
 }

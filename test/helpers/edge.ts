@@ -11,6 +11,8 @@ export interface EdgeProcess {
   spoa: number;
   metrics: number;
   syslog: number;
+  /** nginx.port: /auth, /health and the REST API. */
+  http: number;
   out(): string;
   exited: Promise<number | null>;
   /** Resolve once the output matches (throws after `ms`, or if the process exits). */
@@ -27,13 +29,15 @@ export async function startEdge(cwd: string, env: Record<string, string> = {}): 
   const spoa = await freePort();
   const metrics = await freePort();
   const syslog = await freePort();
+  const http = await freePort();
   const fullEnv = {
     ...process.env,
     FAIL2BAN_SPOA_ADDRESS: '127.0.0.1',
     FAIL2BAN_SPOA_PORT: String(spoa),
     FAIL2BAN_PROMETHEUS_ADDRESS: '127.0.0.1',
     FAIL2BAN_PROMETHEUS_PORT: String(metrics),
-    FAIL2BAN_NGINX_PORT: String(await freePort()),
+    FAIL2BAN_NGINX_ADDRESS: '127.0.0.1',
+    FAIL2BAN_NGINX_PORT: String(http),
     FAIL2BAN_ENVOY_PORT: String(await freePort()),
     FAIL2BAN_SYSLOG_ADDRESS: `127.0.0.1:${syslog}`,
     ...env,
@@ -66,7 +70,7 @@ export async function startEdge(cwd: string, env: Record<string, string> = {}): 
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  return { proc, spoa, metrics, syslog, out: () => out, exited, waitFor };
+  return { proc, spoa, metrics, syslog, http, out: () => out, exited, waitFor };
 }
 
 /** The agent's answer for `ip` over SPOP: 1 = banned, 0 = not. */

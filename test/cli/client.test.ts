@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { formatTable } from '../../src/main/cli/api-commands.js';
+import { EDGEBAN_BIN, type EdgeProcess, spopBanned, startEdge } from '../helpers/edge.js';
+
+const run = promisify(execFile);
+
+describe('edgeban CLI client against a running edgeban', () => {
+  let edge: EdgeProcess;
+  let url: string;
+  const cli = async (...args: string[]) => {
+    try {
+      const r = await run(process.execPath, [EDGEBAN_BIN, ...args, '--url', url], {
+        env: { ...process.env, EDGEBAN_TOKEN: 'cli-test-token' },
+      });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { code: number; stdout: string; stderr: string };
+      return { code: x.code, out: x.stdout, err: x.stderr };
+    }
+  };
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-cli-'));
+    edge = await startEdge(dir, {
+      FAIL2BAN_DATABASE_ENABLED: 'false',
+      FAIL2BAN_API_TOKENS: 'cli-test-token',
+    });
+    await edge.waitFor('edgeban started');
+    url = `http://127.0.0.1:${edge.http}`;
+  });
+  after(async () => {
+    edge?.proc.kill('SIGTERM');
+    await edge?.exited;
+  });
+
+  test('ban, status, bans, unban: the ban reaches HAProxy answers too', async () => {
+    const b = await cli('ban', '198.51.100.23', '--for', '1h30m', '--reason', 'from the cli');
+    assert.equal(b.code, 0, b.err);
+    assert.match(b.out, /IP 198\.51\.100\.23 temporarily banned for 1h30m0s/);
+    assert.equal(await spopBanned(edge.spoa, '198.51.100.23'), 1);
+    const s = await cli('status', '198.51.100.23');
+    assert.match(s.out, /BANNED \(temp 198\.51\.100\.23\)/);
+    assert.match(s.out, /reason: +from the cli/);
+    const list = await cli('bans');
+    assert.match(list.out, /^IP_ADDRESS +DURATION_REMAINING/m);
+    assert.match(list.out, /198\.51\.100\.23 +1h(29m5\d|30m0)s/);
+    const json = await cli('bans', '--json');
+    const parsed = JSON.parse(json.out) as { temp_bans: { ip_address: string }[] };
+    assert.equal(parsed.temp_bans[0].ip_address, '198.51.100.23');
+    const u = await cli('unban', '198.51.100.23');
+    assert.equal(u.code, 0);
+    assert.equal(await spopBanned(edge.spoa, '198.51.100.23'), 0);
+  });
+
+  test('whitelist and blacklist add, ls, rm', async () => {
+    assert.equal((await cli('blacklist', 'add', '203.0.113.0/24', '--reason', 'scanners')).code, 0);
+    assert.equal(await spopBanned(edge.spoa, '203.0.113.77'), 1);
+    const ls = await cli('blacklist', 'ls');
+    assert.match(ls.out, /203\.0\.113\.0\/24 +scanners/);
+    assert.equal((await cli('whitelist', 'add', '203.0.113.77')).code, 0);
+    assert.equal(await spopBanned(edge.spoa, '203.0.113.77'), 0, 'whitelist wins');
+    assert.equal((await cli('whitelist', 'rm', '203.0.113.77')).code, 0);
+    assert.equal((await cli('blacklist', 'rm', '203.0.113.0/24')).code, 0);
+    assert.equal(await spopBanned(edge.spoa, '203.0.113.77'), 0);
+  });
+
+  test('errors: API refusals exit 1 with the message, usage errors exit 2, no token is 401', async () => {
+    const bad = await cli('ban', '1.2.3');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /invalid IP address: 1\.2\.3 \(HTTP 400\)/);
+    const usage = await cli('ban');
+    assert.equal(usage.code, 2);
+    const noToken = await run(process.execPath, [EDGEBAN_BIN, 'bans', '--url', url], {
+      env: { ...process.env, EDGEBAN_TOKEN: '' },
+    }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((noToken as { code: number }).code, 1);
+    assert.match((noToken as { stderr: string }).stderr, /Authentication required/);
+    const down = await run(process.execPath, [EDGEBAN_BIN, 'bans', '--url', 'http://127.0.0.1:1']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.match((down as { stderr: string }).stderr, /cannot reach edgeban at http:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+test('formatTable pads columns and shows missing values as -', () => {
+  const t = formatTable(
+    [
+      { a: '1.2.3.4', b: null },
+      { a: 'x', b: 'long value' },
+    ],
+    ['a', 'b'],
+  );
+  assert.equal(t, 'A        B\n1.2.3.4  -\nx        long value');
+});
