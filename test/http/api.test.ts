@@ -14,18 +14,18 @@ describe('REST API routes', () => {
       body: { ip_address: '198.51.100.1', duration: '1h30m', reason: 'probe' },
     });
     assert.equal(a.status, 200);
-    assert.equal(a.json?.success, true);
-    assert.equal(a.json?.message, 'IP 198.51.100.1 temporarily banned for 1h30m0s');
-    assert.equal(a.json?.duration_seconds, 5400);
+    assert.equal(a.json.success, true);
+    assert.equal(a.json.message, 'IP 198.51.100.1 temporarily banned for 1h30m0s');
+    assert.equal(a.json.duration_seconds, 5400);
     const b = await h.call('POST', '/api/ban', { body: { ip_address: '198.51.100.2', duration: 90 } });
-    assert.equal(b.json?.duration, '1m30s');
+    assert.equal(b.json.duration, '1m30s');
     assert.equal(h.engine.status('198.51.100.1').banned, true);
     assert.equal(h.engine.status('198.51.100.1').reason, 'probe');
   });
 
   test('POST /api/ban canonicalises the address and accepts CIDRs', async () => {
     const a = await h.call('POST', '/api/ban', { body: { ip_address: '2001:DB8:0::7' } });
-    assert.equal(a.json?.ip_address, '2001:db8::7');
+    assert.equal(a.json.ip_address, '2001:db8::7');
     const b = await h.call('POST', '/api/ban', { body: { ip_address: '192.0.2.0/28' } });
     assert.equal(b.status, 200);
     assert.equal(h.engine.status('192.0.2.9').banned, true);
@@ -33,9 +33,9 @@ describe('REST API routes', () => {
 
   test('permanent: true blacklists; a second time says already blacklisted', async () => {
     const a = await h.call('POST', '/api/ban', { body: { ip_address: '203.0.113.50', permanent: true } });
-    assert.equal(a.json?.message, 'IP 203.0.113.50 permanently banned (blacklisted)');
+    assert.equal(a.json.message, 'IP 203.0.113.50 permanently banned (blacklisted)');
     const b = await h.call('POST', '/api/ban', { body: { ip_address: '203.0.113.50', permanent: true } });
-    assert.equal(b.json?.message, 'IP 203.0.113.50 is already blacklisted');
+    assert.equal(b.json.message, 'IP 203.0.113.50 is already blacklisted');
     assert.equal(h.engine.status('203.0.113.50').kind, 'blacklist');
   });
 
@@ -56,8 +56,8 @@ describe('REST API routes', () => {
     for (const [body, re] of cases) {
       const r = await h.call('POST', '/api/ban', { body });
       assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(body)} → ${r.status}`);
-      assert.equal(r.json?.success, false);
-      assert.match(String(r.json?.message), re, JSON.stringify(body));
+      assert.equal(r.json.success, false);
+      assert.match(String(r.json.message), re, JSON.stringify(body));
     }
     const bad = await h.call('POST', '/api/ban', {
       raw: '{"ip_address":',
@@ -71,18 +71,18 @@ describe('REST API routes', () => {
     const long = await h.call('POST', '/api/ban', {
       body: { ip_address: '1.1.1.1', reason: 'x'.repeat(600) },
     });
-    assert.match(String(long.json?.message), /body\.reason: must NOT have more than 512 characters/);
+    assert.match(String(long.json.message), /body\.reason: must NOT have more than 512 characters/);
   });
 
   test('unban lifts a temporary ban even when the address is also blacklisted', async () => {
     h.engine.ban('192.0.2.200', {});
     h.engine.blacklistAdd('192.0.2.200', {});
     const r = await h.call('POST', '/api/unban', { body: { ip_address: '192.0.2.200' } });
-    assert.equal(r.json?.message, 'IP 192.0.2.200 removed from blacklist and temporary bans');
+    assert.equal(r.json.message, 'IP 192.0.2.200 removed from blacklist and temporary bans');
     assert.equal(h.engine.status('192.0.2.200').banned, false);
     const again = await h.call('POST', '/api/unban', { body: { ip_address: '192.0.2.200' } });
-    assert.equal(again.json?.success, true);
-    assert.equal(again.json?.was_banned, false);
+    assert.equal(again.json.success, true);
+    assert.equal(again.json.was_banned, false);
   });
 
   test('whitelisting lifts a current ban; a removed entry can be added again', async () => {
@@ -90,31 +90,31 @@ describe('REST API routes', () => {
     const w = await h.call('POST', '/api/whitelist', {
       body: { ip_address: '100.64.0.0/16', reason: 'office' },
     });
-    assert.equal(w.json?.message, 'IP 100.64.0.0/16 added to whitelist');
+    assert.equal(w.json.message, 'IP 100.64.0.0/16 added to whitelist');
     assert.equal(h.engine.status('100.64.1.1').banned, false);
     const dup = await h.call('POST', '/api/whitelist', { body: { ip_address: '100.64.0.0/16' } });
-    assert.equal(dup.json?.message, 'IP 100.64.0.0/16 is already whitelisted');
+    assert.equal(dup.json.message, 'IP 100.64.0.0/16 is already whitelisted');
     const del = await h.call('DELETE', '/api/whitelist', { body: { ip_address: '100.64.0.0/16' } });
-    assert.equal(del.json?.removed, true);
+    assert.equal(del.json.removed, true);
     const re = await h.call('POST', '/api/whitelist', { body: { ip_address: '100.64.0.0/16' } });
-    assert.equal(re.json?.added, true);
+    assert.equal(re.json.added, true);
     const byQuery = await h.call('DELETE', '/api/whitelist?ip_address=100.64.0.0/16');
-    assert.equal(byQuery.json?.removed, true);
+    assert.equal(byQuery.json.removed, true);
     const list = await h.call('GET', '/api/whitelist');
-    assert.equal(list.json?.count, 0);
-    assert.equal(list.json?.whitelist, undefined, 'the reference omits an empty list');
+    assert.equal(list.json.count, 0);
+    assert.equal(list.json.whitelist, undefined, 'the reference omits an empty list');
   });
 
   test('lists page and filter', async () => {
     for (let i = 0; i < 30; i++) h.engine.blacklistAdd(`10.9.${i}.1`, { reason: `r${i}` });
     const page = await h.call('GET', '/api/blacklist?offset=5&limit=10');
-    assert.equal((page.json?.blacklist as unknown[]).length, 10);
-    assert.ok(Number(page.json?.count) >= 30);
+    assert.equal((page.json.blacklist as unknown[]).length, 10);
+    assert.ok(Number(page.json.count) >= 30);
     const filtered = await h.call('GET', '/api/blacklist?filter=10.9.0.0/16&limit=100');
-    assert.equal(filtered.json?.count, 30);
+    assert.equal(filtered.json.count, 30);
     const badLimit = await h.call('GET', '/api/blacklist?limit=0');
     assert.equal(badLimit.status, 400);
-    assert.match(String(badLimit.json?.message), /querystring\.limit/);
+    assert.match(String(badLimit.json.message), /querystring\.limit/);
   });
 
   test('POST /api/blacklist and DELETE /api/blacklist', async () => {
@@ -122,57 +122,57 @@ describe('REST API routes', () => {
     assert.equal(a.status, 200);
     assert.equal(h.engine.status('2001:db8:bad::1').banned, true);
     const d = await h.call('DELETE', '/api/blacklist', { body: { ip_address: '2001:db8:bad::/48' } });
-    assert.equal(d.json?.removed, true);
+    assert.equal(d.json.removed, true);
     assert.equal(h.engine.status('2001:db8:bad::1').banned, false);
   });
 
   test('GET /api/bans/{ip}, /api/temp-bans, purge, radix-stats', async () => {
     h.engine.ban('198.18.0.1', { durationMs: 600_000, reason: 'why' });
     const s = await h.call('GET', '/api/bans/198.18.0.1');
-    assert.equal(s.json?.banned, true);
-    assert.equal(s.json?.reason, 'why');
-    assert.equal(s.json?.kind, 'temp');
-    assert.ok(Number(s.json?.duration_remaining_seconds) > 590);
+    assert.equal(s.json.banned, true);
+    assert.equal(s.json.reason, 'why');
+    assert.equal(s.json.kind, 'temp');
+    assert.ok(Number(s.json.duration_remaining_seconds) > 590);
     const bad = await h.call('GET', '/api/bans/nope');
     assert.equal(bad.status, 400);
     const t = await h.call('GET', '/api/temp-bans?filter=198.18.0.1');
-    const item = (t.json?.temp_bans as Record<string, unknown>[])[0];
+    const item = (t.json.temp_bans as Record<string, unknown>[])[0];
     assert.match(String(item.duration_remaining), /^\d+m\d+s$/);
     const stats = await h.call('GET', '/api/radix-stats');
-    assert.ok(Number((stats.json?.stats as Record<string, number>).currently_banned) >= 1);
+    assert.ok(Number((stats.json.stats as Record<string, number>).currently_banned) >= 1);
     const p = await h.call('POST', '/api/purge-bans');
-    assert.match(String(p.json?.message), /^Purged \d+ temporary bans$/);
+    assert.match(String(p.json.message), /^Purged \d+ temporary bans$/);
     assert.equal(h.engine.status('198.18.0.1').banned, false);
   });
 
   test('ban-config: read, change with validation, next ban uses it', async () => {
     const bad = await h.call('PUT', '/api/ban-config', { body: { escalation_factor: 0.5 } });
     assert.equal(bad.status, 400);
-    assert.match(String(bad.json?.message), /escalation_factor/);
+    assert.match(String(bad.json.message), /escalation_factor/);
     const bad2 = await h.call('PUT', '/api/ban-config', {
       body: { initial_ban_time: '2h', max_ban_time: '1h' },
     });
     assert.equal(bad2.status, 400);
     const ok = await h.call('PUT', '/api/ban-config', { body: { initial_ban_time: '7m' } });
     assert.equal(ok.status, 200);
-    assert.equal((ok.json?.ban_config as Record<string, unknown>).initial_ban_time_seconds, 420);
+    assert.equal((ok.json.ban_config as Record<string, unknown>).initial_ban_time_seconds, 420);
     const r = await h.call('POST', '/api/ban', { body: { ip_address: '198.18.1.1' } });
-    assert.equal(r.json?.duration, '7m0s');
+    assert.equal(r.json.duration, '7m0s');
   });
 
   test('patterns need the store: 503 with a message without one; status endpoints say file', async () => {
     const p = await h.call('GET', '/api/patterns');
     assert.equal(p.status, 503);
     const src = await h.call('GET', '/config/source');
-    assert.equal(src.json?.patterns_source, 'file');
+    assert.equal(src.json.patterns_source, 'file');
     const db = await h.call('GET', '/database/status');
-    assert.equal(db.json?.connected, false);
+    assert.equal(db.json.connected, false);
   });
 
   test('OpenAPI document and docs page', async () => {
     const doc = await h.call('GET', '/api/openapi.json');
     assert.equal(doc.status, 200);
-    const paths = Object.keys(doc.json?.paths as object);
+    const paths = Object.keys(doc.json.paths as object);
     for (const p of [
       '/api/ban',
       '/api/unban',

@@ -123,14 +123,14 @@ describe('/auth with return_json and a deny policy', () => {
     const r = await h.call('GET', '/auth', { headers: { 'x-original-ip': '203.0.113.200' } });
     assert.equal(r.status, 403);
     assert.match(String(r.headers['content-type']), /^application\/json/);
-    assert.equal(r.json?.error, 'access_denied');
-    assert.equal(r.json?.ip, '203.0.113.200');
-    assert.equal(r.json?.kind, 'blacklist');
+    assert.equal(r.json.error, 'access_denied');
+    assert.equal(r.json.ip, '203.0.113.200');
+    assert.equal(r.json.kind, 'blacklist');
   });
 
   test('no usable address with missing_ip_policy: deny → 403', async () => {
     const r = await h.call('GET', '/auth', { headers: { 'x-original-ip': 'not-an-ip' } });
     assert.equal(r.status, 403);
-    assert.equal(r.json?.ip, 'unknown-ip');
+    assert.equal(r.json.ip, 'unknown-ip');
   });
 });

@@ -57,7 +57,7 @@ export async function startHttp(mutate: (c: Config) => void = () => {}, store: S
       dispatcher: agentFor(opts.from ?? '127.0.0.1'),
     });
     const text = await res.body.text();
-    let json: Record<string, unknown> | null = null;
+    let json: Record<string, unknown> = {};
     try {
       json = JSON.parse(text) as Record<string, unknown>;
     } catch {}

@@ -101,7 +101,7 @@ describe('API security', () => {
       for (let i = 0; i < 7; i++) codes.push((await h.call('GET', '/api/temp-bans')).status);
       assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429]);
       const r = await h.call('GET', '/api/temp-bans');
-      assert.equal(r.json?.message, 'Rate limit exceeded');
+      assert.equal(r.json.message, 'Rate limit exceeded');
       // /auth is not rate limited: Nginx asks for every request
       for (let i = 0; i < 10; i++) assert.equal((await h.call('GET', '/auth')).status, 200);
       const s = await h.call('GET', '/api/security-status', { from: '127.0.0.1' });
