@@ -3,12 +3,14 @@ import { BanTable } from '../shared/bantable/index.js';
 import type { Config, ListEntryConfig } from './config/types.js';
 import { BanEngine } from './engine/index.js';
 import type { BanRecord } from './engine/types.js';
+import { createEnvoyService } from './envoy/server.js';
 import { createHttpService } from './http/server.js';
 import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
 import type { Store } from './store/types.js';
+import { wireStore } from './store/wiring.js';
 
 /**
  * The composition root: builds the shared state (ban table, engine, store) and the services from
@@ -56,10 +58,19 @@ export class App {
     this.ingest = new IngestService(ctx, this.engine);
     this.services.push(this.ingest);
     // --- store wiring (issue #6) ---
+    // the store starts first (connect, migrate, policy from the database before the matchers
+    // start) and stops last (final flush); the restore runs once the listeners serve lookups
+    const store = wireStore({ ctx, engine: this.engine, ingest: this.ingest });
+    this.store = store.store;
+    this.services.unshift(store.first);
+    this.services.push(store.last);
     // --- end store wiring ---
     // --- envoy wiring (issue #8) ---
-    if (ctx.config.envoy.enabled)
-      ctx.log.warn('envoy (gRPC ext_authz, issue #8): not yet available in this build');
+    if (ctx.config.envoy.enabled) {
+      this.services.push(
+        createEnvoyService(ctx, { table: this.table, reasonText: (id) => this.table.reasonText(id) }),
+      );
+    }
     // --- end envoy wiring ---
     // --- http wiring (issue #7) ---
     if (ctx.config.nginx.enabled) {

@@ -1,0 +1,241 @@
+import {
+  type ChannelOptions,
+  Server as GrpcServer,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type sendUnaryData,
+  status,
+} from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import type { Histogram } from 'prom-client';
+import type { BanTableReader } from '../../shared/bantable/index.js';
+import { EdgebanError } from '../../shared/errors.js';
+import type { Config, EnvoyConfig } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { AppContext, Service } from '../service.js';
+import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
+import { HealthService } from './health.js';
+import { AUTH_SERVICE, assertWireLayout, CHECK_PATH, loadDefinitions } from './proto.js';
+import { type CheckInput, decodeCheckRequest } from './wire.js';
+
+export interface EnvoyServerOptions {
+  config: EnvoyConfig;
+  check: CheckOptions;
+  table: BanTableReader;
+  reasonText: (id: number) => string;
+  log: Logger;
+  metrics?: Metrics;
+  /** How long health says NOT_SERVING before the listener closes (ms). */
+  announceMs?: number;
+  /** How long in-flight calls may take to finish once the listener is closed (ms). */
+  drainMs?: number;
+}
+
+/**
+ * gRPC settings for a peer that holds a few long-lived HTTP/2 connections (one per Envoy worker)
+ * and multiplexes every check over them: many concurrent streams per connection, no connection
+ * age limit, keep-alive pings so a vanished Envoy's connections are noticed, no channelz
+ * bookkeeping on the hot path.
+ */
+export const GRPC_SERVER_OPTIONS: ChannelOptions = {
+  'grpc.max_concurrent_streams': 1000,
+  'grpc.keepalive_time_ms': 60_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.enable_channelz': 0,
+};
+
+const NOT_A_CHECK = 'the request is not an envoy.service.auth.v3.CheckRequest';
+
+/** A Check whose bytes were decoded, with the time its decoding started. */
+interface TimedInput extends CheckInput {
+  t0: number;
+}
+
+/**
+ * Envoy's ext_authz gRPC service (`envoy.service.auth.v3.Authorization/Check`) with the health
+ * service and server reflection beside it, on grpc-js. Checks use a hand-written codec
+ * (wire.ts) checked against our .proto at construction; the answer is computed synchronously
+ * on the main thread from the ban table.
+ */
+export class EnvoyServer {
+  readonly handler: CheckHandler;
+  readonly health: HealthService;
+  readonly log: Logger;
+  private readonly grpc: GrpcServer;
+  private config: EnvoyConfig;
+  private boundPort = 0;
+  private readonly announceMs: number;
+  private readonly drainMs: number;
+  private readonly metrics?: Metrics;
+  private readonly duration?: ReturnType<Histogram<'service'>['labels']>;
+  private flusher: NodeJS.Timeout | null = null;
+  private flushed = { allowed: 0, denied: 0, ok: 0, noAddress: 0, invalid: 0, errors: 0 };
+  private stopping: Promise<void> | null = null;
+
+  constructor(opts: EnvoyServerOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.announceMs = opts.announceMs ?? 250;
+    this.drainMs = opts.drainMs ?? 5_000;
+    this.metrics = opts.metrics;
+    this.duration = opts.metrics?.serviceRequestDuration.labels({ service: 'envoy' });
+    const definitions = loadDefinitions();
+    assertWireLayout(definitions);
+    this.handler = new CheckHandler(opts.table, opts.reasonText, opts.check);
+    this.health = new HealthService(['', AUTH_SERVICE]);
+    this.grpc = new GrpcServer(GRPC_SERVER_OPTIONS);
+    const handler = this.handler;
+    const definition: ServiceDefinition = {
+      Check: {
+        path: CHECK_PATH,
+        requestStream: false,
+        responseStream: false,
+        originalName: 'check',
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer): TimedInput => {
+          const t0 = performance.now();
+          const input = decodeCheckRequest(b, handler.wantHeaders) as TimedInput;
+          input.t0 = t0;
+          return input;
+        },
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    };
+    this.grpc.addService(definition, {
+      Check: (call: ServerUnaryCall<TimedInput, Buffer>, cb: sendUnaryData<Buffer>) => this.check(call, cb),
+    });
+    this.health.addToServer(this.grpc);
+    new ReflectionService(definitions).addToServer(this.grpc);
+  }
+
+  private check(call: ServerUnaryCall<TimedInput, Buffer>, cb: sendUnaryData<Buffer>): void {
+    const input = call.request;
+    const res = this.handler.answer(input, (Date.now() / 1000) | 0);
+    if (res === null) cb({ code: status.INVALID_ARGUMENT, details: NOT_A_CHECK });
+    else cb(null, res);
+    this.duration?.observe((performance.now() - input.t0) / 1000);
+  }
+
+  /** The bound port (useful with port 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  listen(): Promise<void> {
+    const { address, port } = this.config;
+    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+    return new Promise((resolve, reject) => {
+      this.grpc.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) {
+          reject(
+            new EdgebanError(
+              'E_LISTEN',
+              `cannot listen on ${address}:${port} (envoy.address/envoy.port): ${err.message}`,
+              { cause: err },
+            ),
+          );
+          return;
+        }
+        this.boundPort = bound;
+        this.flusher = setInterval(() => this.flushMetrics(), 1000);
+        this.flusher.unref();
+        this.log.info({ address, port: bound }, 'Envoy ext_authz server started');
+        resolve();
+      });
+    });
+  }
+
+  /** New `envoy.*` settings (and nginx.return_json) for the next checks; address/port need a restart. */
+  reload(config: Config): void {
+    if (config.envoy.address !== this.config.address || config.envoy.port !== this.config.port) {
+      this.log.warn('envoy.address/envoy.port changed: takes effect after a restart');
+    }
+    this.handler.setOptions(checkOptions(config));
+    this.config = { ...config.envoy, address: this.config.address, port: this.config.port };
+  }
+
+  /** Move the hot-path counters into Prometheus. */
+  flushMetrics(): void {
+    const m = this.metrics;
+    if (!m) return;
+    const k = this.handler.counters;
+    const f = this.flushed;
+    const ok = k.checks - k.noAddress - k.invalid - k.errors;
+    if (k.allowed > f.allowed) m.requests.inc({ service: 'envoy', result: 'allowed' }, k.allowed - f.allowed);
+    if (k.denied > f.denied) m.requests.inc({ service: 'envoy', result: 'denied' }, k.denied - f.denied);
+    if (ok > f.ok) m.serviceRequests.inc({ service: 'envoy', status: 'ok' }, ok - f.ok);
+    if (k.noAddress > f.noAddress)
+      m.serviceRequests.inc({ service: 'envoy', status: 'no_address' }, k.noAddress - f.noAddress);
+    if (k.invalid > f.invalid)
+      m.serviceRequests.inc({ service: 'envoy', status: 'invalid' }, k.invalid - f.invalid);
+    if (k.errors > f.errors)
+      m.serviceRequests.inc({ service: 'envoy', status: 'error' }, k.errors - f.errors);
+    this.flushed = {
+      allowed: k.allowed,
+      denied: k.denied,
+      ok,
+      noAddress: k.noAddress,
+      invalid: k.invalid,
+      errors: k.errors,
+    };
+  }
+
+  /**
+   * Graceful stop: health turns NOT_SERVING (Watch streams are told), checks are still answered
+   * for `announceMs` so health checkers can see it, then the listener closes (GOAWAY), Watch
+   * streams end and in-flight calls finish; whatever is left after `drainMs` is cut.
+   */
+  close(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.health.setAll('NOT_SERVING');
+    if (this.announceMs > 0) await new Promise((r) => setTimeout(r, this.announceMs));
+    this.health.endWatches();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.log.warn(
+          { drain_ms: this.drainMs },
+          'Envoy ext_authz calls still open after the drain time; cut',
+        );
+        this.grpc.forceShutdown();
+        resolve();
+      }, this.drainMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (this.flusher) clearInterval(this.flusher);
+    this.flusher = null;
+    this.flushMetrics();
+  }
+}
+
+/** Envoy's ext_authz as a Service of the app. */
+export function createEnvoyService(
+  ctx: AppContext,
+  deps: { table: BanTableReader; reasonText: (id: number) => string },
+): Service & { server: EnvoyServer } {
+  const server = new EnvoyServer({
+    config: ctx.config.envoy,
+    check: checkOptions(ctx.config),
+    table: deps.table,
+    reasonText: deps.reasonText,
+    log: ctx.log.child({ subsystem: 'envoy' }),
+    metrics: ctx.metrics,
+  });
+  return {
+    name: 'envoy',
+    server,
+    start: () => server.listen(),
+    stop: () => server.close(),
+    reload: (config) => server.reload(config),
+  };
+}
