@@ -3,18 +3,16 @@
  * the SPOE filter asking edgeban (in its own process). Requests/s, p99, and CPU per request of
  * HAProxy and of the agent, from /proc.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { waitForPort } from '../test/helpers/haproxy.js';
 import { freePort } from '../test/helpers/net.js';
 import { findBinary } from '../test/helpers/peers.js';
 import type { BenchReport, BenchRow } from './run.js';
 import { cpuTicks, startAgentProcess } from './spoa-storm.bench.js';
-
-const run$ = promisify(execFile);
+import { wrk } from './wrk.js';
 
 function haproxyConfig(port: number, agentPort: number | null): string {
   const spoe = agentPort
@@ -57,32 +55,6 @@ spoe-message check-client-ip
     event on-frontend-http-request
 `;
 
-interface WrkResult {
-  rps: number;
-  p99ms: number;
-  requests: number;
-  non2xx: number;
-}
-
-async function wrk(port: number, conns: number, secs: number): Promise<WrkResult> {
-  const { stdout } = await run$(findBinary('wrk') ?? 'wrk', [
-    '-t',
-    '1',
-    '-c',
-    String(conns),
-    '-d',
-    `${secs}s`,
-    '--latency',
-    `http://127.0.0.1:${port}/`,
-  ]);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN);
-  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(stdout);
-  const p99ms = p99 ? Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) : Number.NaN;
-  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-  return { rps, p99ms, requests, non2xx };
-}
-
 async function withHaproxy<T>(
   agentPort: number | null,
   fn: (port: number, pid: number) => Promise<T>,
@@ -112,16 +84,16 @@ export async function run(args: string[]): Promise<BenchReport> {
   try {
     for (const conns of [50, 200]) {
       const base = await withHaproxy(null, async (port, hpid) => {
-        await wrk(port, conns, 1);
+        await wrk(`http://127.0.0.1:${port}/`, conns, 1);
         const h0 = cpuTicks(hpid);
-        const r = await wrk(port, conns, secs);
+        const r = await wrk(`http://127.0.0.1:${port}/`, conns, secs);
         return { ...r, hapUs: ((cpuTicks(hpid) - h0) * 10_000) / r.requests };
       });
       const spoe = await withHaproxy(agent.port, async (port, hpid) => {
-        await wrk(port, conns, 1);
+        await wrk(`http://127.0.0.1:${port}/`, conns, 1);
         const h0 = cpuTicks(hpid);
         const a0 = cpuTicks(agent.proc.pid ?? 0);
-        const r = await wrk(port, conns, secs);
+        const r = await wrk(`http://127.0.0.1:${port}/`, conns, secs);
         return {
           ...r,
           hapUs: ((cpuTicks(hpid) - h0) * 10_000) / r.requests,

@@ -1,0 +1,52 @@
+/**
+ * edgeban's HTTP service (/auth, /health, API) in a process of its own, for benchmarks that read
+ * its CPU time from /proc. The table holds 100k background bans plus every tenth address of
+ * 10.77.0.0/16 (the addresses the wrk script sends). Prints `READY <port>`, exits on SIGTERM.
+ */
+import pino from 'pino';
+import { defaultConfig } from '../../src/main/config/defaults.js';
+import { BanEngine } from '../../src/main/engine/index.js';
+import { HttpService } from '../../src/main/http/server.js';
+import { Metrics } from '../../src/main/metrics/registry.js';
+import { BanTable, Kind } from '../../src/shared/bantable/index.js';
+
+const config = defaultConfig();
+config.nginx.address = '127.0.0.1';
+config.nginx.port = Number(process.argv[2] ?? 0);
+const table = new BanTable({ initialCapacity: 1 << 18 });
+const until = Math.floor(Date.now() / 1000) + 3600;
+const reason = table.reasonId('bench');
+const b = new Uint8Array(4);
+for (let i = 0; i < 100_000; i++) {
+  b[0] = 100 + (i >>> 24);
+  b[1] = (i >>> 16) & 255;
+  b[2] = (i >>> 8) & 255;
+  b[3] = i & 255;
+  table.set(b, 4, 32, Kind.TEMP_BAN, until, 1, reason);
+}
+for (let i = 0; i < 65536; i += 10) {
+  b[0] = 10;
+  b[1] = 77;
+  b[2] = i >>> 8;
+  b[3] = i & 255;
+  table.set(b, 4, 32, Kind.TEMP_BAN, until, 1, reason);
+}
+const log = pino({ level: 'warn' });
+const metrics = new Metrics({ defaultMetrics: false });
+const engine = new BanEngine({
+  table,
+  policy: BanEngine.policyFromConfig(config.ban),
+  ignoreIps: [],
+  ipv6Prefix: 64,
+  maxTracked: 100_000,
+  nodeId: 'bench',
+  log,
+  metrics,
+});
+const svc = new HttpService({ config, configPath: null, log, metrics }, { table, engine, store: () => null });
+await svc.start();
+const addr = svc.app.server.address();
+process.stdout.write(`READY ${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+process.on('SIGTERM', () => {
+  void svc.stop().then(() => process.exit(0));
+});

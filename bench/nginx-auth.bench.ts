@@ -1,0 +1,158 @@
+/**
+ * Nginx auth_request: direct `/auth` requests to edgeban (its own process, one core) with wrk,
+ * against a bare node:http server answering 200 in the same run; then wrk → Nginx (one worker)
+ * with auth_request → edgeban, against the same Nginx without auth_request. Requests/s, p99 and
+ * edgeban's CPU per request from /proc.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/net.js';
+import { httpTemps, NginxProcess, nginxMain } from '../test/helpers/nginx.js';
+import { findBinary } from '../test/helpers/peers.js';
+import type { BenchReport, BenchRow } from './run.js';
+import { cpuTicks } from './spoa-storm.bench.js';
+import { wrk } from './wrk.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function startProcess(
+  script: string,
+  args: string[] = [],
+): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d) => {
+      out += d;
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (c) => reject(new Error(`${script} exited ${c}`)));
+  });
+  return { proc, port };
+}
+
+/**
+ * wrk script: X-Original-IP from 10.77.0.0/16, of which edgeban bans every tenth address. The
+ * requests are formatted once, so wrk's Lua is not what limits the rate.
+ */
+const LUA = `
+local reqs = {}
+local n = 0
+init = function()
+  math.randomseed(42)
+  for k = 1, 4096 do
+    local i = math.random(0, 65535)
+    reqs[k] = wrk.format("GET", "/auth", { ["X-Original-IP"] = "10.77." .. math.floor(i / 256) .. "." .. (i % 256) })
+  end
+end
+request = function()
+  n = n % 4096 + 1
+  return reqs[n]
+end
+`;
+
+const BARE = `
+import { createServer } from 'node:http';
+const s = createServer((req, res) => { res.writeHead(200, ['Content-Length', '0']); res.end(); });
+s.listen(0, '127.0.0.1', () => process.stdout.write('READY ' + s.address().port + '\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+export async function run(args: string[]): Promise<BenchReport> {
+  if (!findBinary('wrk') || !findBinary('nginx'))
+    throw new Error('nginx-auth needs wrk and nginx (apt-get install wrk nginx)');
+  const secs = args.includes('--quick') ? 3 : 8;
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-bench-auth-'));
+  const lua = join(dir, 'auth.lua');
+  writeFileSync(lua, LUA);
+  const bareJs = join(dir, 'bare.mjs');
+  writeFileSync(bareJs, BARE);
+  const rows: BenchRow[] = [];
+  const edge = await startProcess(join(here, 'http', 'auth-process.js'));
+  const bare = await startProcess(bareJs);
+  let nginx: NginxProcess | null = null;
+  try {
+    // direct: edgeban's /auth on one core vs a node:http server that only answers 200
+    const conns = 50;
+    await wrk(`http://127.0.0.1:${edge.port}/auth`, conns, 1, lua);
+    const t0 = cpuTicks(edge.proc.pid ?? 0);
+    const direct = await wrk(`http://127.0.0.1:${edge.port}/auth`, conns, secs, lua);
+    const edgeUs = ((cpuTicks(edge.proc.pid ?? 0) - t0) * 10_000) / direct.requests;
+    await wrk(`http://127.0.0.1:${bare.port}/`, conns, 1);
+    const base = await wrk(`http://127.0.0.1:${bare.port}/`, conns, secs);
+    rows.push({
+      name: `direct /auth, ${conns} keep-alive conns, 10% banned: requests/s`,
+      value: direct.rps,
+      unit: 'req/s',
+      baseline: { name: 'node:http answering 200', value: base.rps },
+      target: '≥ 50,000 on one core (issue #7)',
+      notes: `${direct.non2xx} of ${direct.requests} denied (403)`,
+    });
+    rows.push({
+      name: `direct /auth, ${conns} conns: p99`,
+      value: direct.p99ms,
+      unit: 'ms',
+      baseline: { name: 'node:http answering 200', value: base.p99ms },
+    });
+    rows.push({ name: 'direct /auth: edgeban CPU per request', value: edgeUs, unit: 'µs' });
+
+    // through Nginx: auth_request → edgeban vs the same Nginx without it
+    const front = await freePort();
+    const plain = await freePort();
+    const ndir = NginxProcess.tempDir();
+    writeFileSync(join(ndir, 'index.html'), 'ok\n');
+    const conf = `${nginxMain(ndir)}http {
+${httpTemps(ndir)}
+access_log off;
+upstream edgeban { server 127.0.0.1:${edge.port}; keepalive 32; }
+server {
+  listen 127.0.0.1:${front};
+  location / { auth_request /_edgeban; root ${ndir}; try_files /index.html =404; }
+  location = /_edgeban {
+    internal;
+    proxy_pass http://edgeban/auth;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+    proxy_set_header X-Original-IP $remote_addr;
+  }
+}
+server {
+  listen 127.0.0.1:${plain};
+  location / { root ${ndir}; try_files /index.html =404; }
+}
+}
+`;
+    nginx = await NginxProcess.start(ndir, conf, [front, plain]);
+    await wrk(`http://127.0.0.1:${front}/`, conns, 1);
+    const e0 = cpuTicks(edge.proc.pid ?? 0);
+    const withAuth = await wrk(`http://127.0.0.1:${front}/`, conns, secs);
+    const viaUs = ((cpuTicks(edge.proc.pid ?? 0) - e0) * 10_000) / withAuth.requests;
+    await wrk(`http://127.0.0.1:${plain}/`, conns, 1);
+    const alone = await wrk(`http://127.0.0.1:${plain}/`, conns, secs);
+    rows.push({
+      name: `Nginx (1 worker) + auth_request → edgeban, ${conns} conns: requests/s`,
+      value: withAuth.rps,
+      unit: 'req/s',
+      baseline: { name: 'Nginx alone', value: alone.rps },
+      notes: withAuth.non2xx ? `${withAuth.non2xx} non-2xx` : 'all 200',
+    });
+    rows.push({
+      name: `Nginx + auth_request, ${conns} conns: p99`,
+      value: withAuth.p99ms,
+      unit: 'ms',
+      baseline: { name: 'Nginx alone', value: alone.p99ms },
+    });
+    rows.push({ name: 'Nginx + auth_request: edgeban CPU per request', value: viaUs, unit: 'µs' });
+  } finally {
+    await nginx?.stop();
+    edge.proc.kill('SIGTERM');
+    bare.proc.kill('SIGTERM');
+  }
+  return { bench: 'nginx-auth', rows, params: { secs, wrk: '-t 1', nginx: 'worker_processes 1', cores: 2 } };
+}
