@@ -71,7 +71,12 @@ function descriptor(pkg: PackageDefinition, fullName: string): MessageDescriptor
 
 function mapEntryName(pkg: PackageDefinition): string {
   const http = descriptor(pkg, 'envoy.service.auth.v3.AttributeContext.HttpRequest');
-  return http?.field.find((f) => f.name === 'headers')?.typeName?.split('.').pop() || 'HeadersEntry';
+  return (
+    http?.field
+      .find((f) => f.name === 'headers')
+      ?.typeName?.split('.')
+      .pop() || 'HeadersEntry'
+  );
 }
 
 /**
