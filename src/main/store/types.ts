@@ -11,6 +11,8 @@ export interface PatternRow {
   enabled: boolean;
   created_at: string;
   updated_at: string;
+  /** edgeban's column (default false): match the raw syslog line instead of `tag: message`. */
+  raw?: boolean;
 }
 
 /** A row of the reference `ban_config` table, durations in seconds as the columns are. */
@@ -37,6 +39,10 @@ export interface DatabaseStatus {
   last_successful_load: string | null;
   has_cached_config: boolean;
   last_error?: string;
+  /** edgeban: ban/list/offence changes not yet in the database (the journal while it is down). */
+  pending_writes?: number;
+  /** edgeban: changes dropped because the journal was full during an outage. */
+  journal_dropped?: number;
 }
 
 /** GET /config/source (reference §8.5). */

@@ -1,0 +1,169 @@
+import {
+  type ColumnDefinitionBuilder,
+  type CreateTableBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationResultSet,
+  Migrator,
+  sql,
+} from 'kysely';
+import type { DialectName } from './connect.js';
+
+/** Applied migrations are recorded here (one row per migration, by name). */
+export const SCHEMA_VERSION_TABLE = 'edgeban_schema_version';
+export const SCHEMA_LOCK_TABLE = 'edgeban_schema_lock';
+
+type AnyDb = Kysely<unknown>;
+type Table = CreateTableBuilder<string, string>;
+
+/** `id` as each dialect spells an auto-increment primary key (reference §9.2). */
+function withId(t: Table, dialect: DialectName): Table {
+  return dialect === 'postgres'
+    ? t.addColumn('id', 'serial', (c) => c.primaryKey())
+    : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+}
+
+const now = sql`CURRENT_TIMESTAMP`;
+
+function timestamps(t: Table, dialect: DialectName): Table {
+  return t
+    .addColumn('created_at', 'timestamp', (c) => c.defaultTo(now))
+    .addColumn('updated_at', 'timestamp', (c): ColumnDefinitionBuilder => {
+      const d = c.defaultTo(now);
+      // MySQL maintains it itself (the reference declares it so); edgeban sets it elsewhere
+      return dialect === 'mysql' ? d.modifyEnd(sql`on update CURRENT_TIMESTAMP`) : d;
+    });
+}
+
+async function indexExists(db: AnyDb, dialect: DialectName, table: string, name: string): Promise<boolean> {
+  if (dialect !== 'mysql') return false; // the others have IF NOT EXISTS
+  const r = await sql<{ n: number | string }>`select count(*) as n from information_schema.statistics
+    where table_schema = database() and table_name = ${table} and index_name = ${name}`.execute(db);
+  return Number(r.rows[0]?.n ?? 0) > 0;
+}
+
+/** CREATE INDEX IF NOT EXISTS, which MySQL lacks (the reference's index creation failed there). */
+async function ensureIndex(
+  db: AnyDb,
+  dialect: DialectName,
+  name: string,
+  table: string,
+  column: string,
+): Promise<void> {
+  if (await indexExists(db, dialect, table, name)) return;
+  let b = db.schema.createIndex(name).on(table).column(column);
+  if (dialect !== 'mysql') b = b.ifNotExists();
+  await b.execute();
+}
+
+/**
+ * Migration 1: the reference schema exactly (reference-system.md §9.2), created only where it is
+ * missing, so a database the reference system made is adopted as it is.
+ */
+function referenceSchema(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await timestamps(
+        withId(db.schema.createTable('patterns').ifNotExists(), dialect)
+          .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
+          .addColumn('regex', 'text', (c) => c.notNull())
+          .addColumn('ip_group', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('severity', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('description', 'text')
+          .addColumn('enabled', 'boolean', (c) => c.notNull().defaultTo(true)),
+        dialect,
+      ).execute();
+      await timestamps(
+        withId(db.schema.createTable('ban_config').ifNotExists(), dialect)
+          .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
+          .addColumn('initial_ban_time_seconds', 'integer', (c) => c.notNull())
+          .addColumn('max_ban_time_seconds', 'integer', (c) => c.notNull())
+          .addColumn('escalation_factor', dialect === 'sqlite' ? 'real' : 'decimal(10, 6)', (c) =>
+            c.notNull(),
+          )
+          .addColumn('max_attempts', 'integer', (c) => c.notNull())
+          .addColumn('time_window_seconds', 'integer', (c) => c.notNull())
+          .addColumn('cleanup_interval_seconds', 'integer', (c) => c.notNull())
+          .addColumn('max_memory_ttl_seconds', 'integer', (c) => c.notNull())
+          .addColumn('enabled', 'boolean', (c) => c.notNull().defaultTo(true)),
+        dialect,
+      ).execute();
+      for (const list of ['blacklist', 'whitelist']) {
+        await withId(db.schema.createTable(list).ifNotExists(), dialect)
+          .addColumn('ip_address', 'varchar(45)', (c) => c.notNull().unique())
+          .addColumn('reason', 'text')
+          .addColumn('created_at', 'timestamp', (c) => c.defaultTo(now))
+          .addColumn('created_by', 'varchar(255)', (c) => c.defaultTo('system'))
+          .addColumn('enabled', 'boolean', (c) => c.notNull().defaultTo(true))
+          .execute();
+      }
+      await ensureIndex(db, dialect, 'idx_patterns_enabled', 'patterns', 'enabled');
+      await ensureIndex(db, dialect, 'idx_ban_config_enabled', 'ban_config', 'enabled');
+      await ensureIndex(db, dialect, 'idx_patterns_name', 'patterns', 'name');
+      await ensureIndex(db, dialect, 'idx_ban_config_name', 'ban_config', 'name');
+      await ensureIndex(db, dialect, 'idx_blacklist_ip', 'blacklist', 'ip_address');
+      await ensureIndex(db, dialect, 'idx_blacklist_enabled', 'blacklist', 'enabled');
+      await ensureIndex(db, dialect, 'idx_whitelist_ip', 'whitelist', 'ip_address');
+      await ensureIndex(db, dialect, 'idx_whitelist_enabled', 'whitelist', 'enabled');
+    },
+  };
+}
+
+/** Migration 2: edgeban's tables (active bans, offence memory) and `patterns.raw`. */
+function bansAndOffences(dialect: DialectName): Migration {
+  // keyed by target: a clustered table on SQLite (no rowid indirection)
+  const clustered = (t: Table): Table => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable('patterns')
+        .addColumn('raw', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+      await clustered(
+        db.schema
+          .createTable('bans')
+          .addColumn('ip_address', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('pattern', 'varchar(255)')
+          .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at_ms', 'bigint')
+          .addColumn('created_by', 'varchar(255)', (c) => c.notNull())
+          .addColumn('node', 'varchar(255)', (c) => c.notNull())
+          .addColumn('ban_count', 'integer', (c) => c.notNull().defaultTo(1)),
+      ).execute();
+      await ensureIndex(db, dialect, 'idx_bans_expires', 'bans', 'expires_at_ms');
+      await clustered(
+        db.schema
+          .createTable('offences')
+          .addColumn('ip_address', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('ban_count', 'integer', (c) => c.notNull())
+          .addColumn('last_offence_ms', 'bigint', (c) => c.notNull()),
+      ).execute();
+    },
+  };
+}
+
+export function migrations(dialect: DialectName): Record<string, Migration> {
+  return {
+    '0001_reference_schema': referenceSchema(dialect),
+    '0002_bans_offences': bansAndOffences(dialect),
+  };
+}
+
+/**
+ * Brings the schema up to date (Kysely's migrator: one transaction per run where the dialect has
+ * transactional DDL, and a lock so two nodes of a fleet starting together do not race).
+ * Throws with the failing migration's error.
+ */
+export async function migrate(db: Kysely<unknown>, dialect: DialectName): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations(dialect) },
+    migrationTableName: SCHEMA_VERSION_TABLE,
+    migrationLockTableName: SCHEMA_LOCK_TABLE,
+  });
+  const { error, results } = (await migrator.migrateToLatest()) as MigrationResultSet;
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

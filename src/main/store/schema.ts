@@ -1,0 +1,95 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * The tables as Kysely sees them. `patterns`, `ban_config`, `blacklist` and `whitelist` are the
+ * reference system's (reference-system.md §9.2), column for column, so its documented SQL keeps
+ * working; `patterns.raw`, `bans` and `offences` are edgeban's (migration 2).
+ *
+ * Drivers return different JS types for the same SQL type (SQLite: 0/1 and text timestamps;
+ * PostgreSQL: booleans, Date and DECIMAL as string; MySQL: 0/1 and Date), so read types are
+ * loose and rows go through rows.ts before anyone uses them.
+ */
+
+/** A boolean column: written as a boolean (the SQLite driver binds 1/0), read as whatever the driver gives. */
+export type BoolColumn = ColumnType<boolean | number, boolean | undefined, boolean>;
+/** A reference TIMESTAMP column: read as Date (pg, mysql) or text (SQLite). */
+export type TimestampColumn = ColumnType<Date | string | null, Date | string | undefined, Date | string>;
+/** A BIGINT of unix milliseconds: pg gives int8 as string unless told otherwise. */
+export type MsColumn = ColumnType<number | string | bigint, number, number>;
+export type NullableMsColumn = ColumnType<number | string | bigint | null, number | null, number | null>;
+
+export interface PatternsTable {
+  id: Generated<number>;
+  name: string;
+  regex: string;
+  ip_group: ColumnType<number, number | undefined, number>;
+  severity: ColumnType<number, number | undefined, number>;
+  description: string | null;
+  enabled: BoolColumn;
+  created_at: TimestampColumn;
+  updated_at: TimestampColumn;
+  /** edgeban: match the raw syslog line instead of `tag: message` (migration 2, default false). */
+  raw: BoolColumn;
+}
+
+export interface BanConfigTable {
+  id: Generated<number>;
+  name: string;
+  initial_ban_time_seconds: number;
+  max_ban_time_seconds: number;
+  /** REAL on SQLite, DECIMAL(10,6) elsewhere (pg gives a string). */
+  escalation_factor: ColumnType<number | string, number, number>;
+  max_attempts: number;
+  time_window_seconds: number;
+  cleanup_interval_seconds: number;
+  max_memory_ttl_seconds: number;
+  enabled: BoolColumn;
+  created_at: TimestampColumn;
+  updated_at: TimestampColumn;
+}
+
+export interface ListTable {
+  id: Generated<number>;
+  /** An address or a CIDR (edgeban writes the canonical form). */
+  ip_address: string;
+  reason: string | null;
+  created_at: TimestampColumn;
+  created_by: ColumnType<string | null, string | undefined, string>;
+  /** Soft delete, as the reference does; re-adding sets it back to true. */
+  enabled: BoolColumn;
+}
+
+/** Active temporary bans (one row per target; lifted or expired rows are deleted). */
+export interface BansTable {
+  /** Canonical address, or canonical CIDR for prefix bans (IPv6 /64). */
+  ip_address: string;
+  /** `temp` (list entries live in blacklist/whitelist). */
+  kind: string;
+  reason: string;
+  /** Pattern that caused it; null for manual bans. */
+  pattern: string | null;
+  created_at_ms: MsColumn;
+  expires_at_ms: NullableMsColumn;
+  created_by: string;
+  node: string;
+  /** Escalation level of this ban (1 = first). */
+  ban_count: number;
+}
+
+/** Offence memory: how many bans an address (or IPv6 prefix) has had, and when the last one was. */
+export interface OffencesTable {
+  ip_address: string;
+  ban_count: number;
+  last_offence_ms: MsColumn;
+}
+
+export interface Database {
+  patterns: PatternsTable;
+  ban_config: BanConfigTable;
+  blacklist: ListTable;
+  whitelist: ListTable;
+  bans: BansTable;
+  offences: OffencesTable;
+}
+
+export type ListName = 'blacklist' | 'whitelist';

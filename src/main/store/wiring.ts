@@ -1,0 +1,204 @@
+import type { PatternSpec } from '../../shared/patterns/compile.js';
+import { effectivePatterns } from '../../shared/patterns/presets/index.js';
+import type { Config } from '../config/types.js';
+import type { BanEngineApi, BanEvent } from '../engine/types.js';
+import type { Logger } from '../log/logger.js';
+import type { AppContext, Service } from '../service.js';
+import { NullStore } from './null-store.js';
+import { policyOf, specOf } from './rows.js';
+import { SqlStore } from './sql-store.js';
+import type { PolicySnapshot, Store } from './types.js';
+
+/** Bans and offences handed to the engine per step of the restore (the loop yields in between). */
+const RESTORE_CHUNK = 20_000;
+
+export interface StoreWiringDeps {
+  ctx: AppContext;
+  engine: Pick<BanEngineApi, 'onEvent' | 'restore' | 'replaceLists' | 'setPolicy' | 'getPolicy'>;
+  /** The matcher pool's owner (IngestService). */
+  ingest: { setPatterns(specs: readonly PatternSpec[]): void };
+}
+
+export interface StoreWiring {
+  store: Store;
+  binding: StoreBinding;
+  /** Start first, stop last: connect, migrate, load the policy; final flush and close. */
+  first: Service;
+  /** Start late (lookups already served): restore persisted bans in the background. Reload: re-apply the database policy. */
+  last: Service;
+}
+
+/**
+ * Binds the store to the engine and the matcher pool: every engine event is queued for writing,
+ * every new policy snapshot reaches the engine (ban_config, lists) and the workers (patterns),
+ * and persisted bans are restored once the database answers.
+ */
+export class StoreBinding {
+  private readonly log: Logger;
+  private applied: PolicySnapshot | null = null;
+  /** Targets changed since start: the restore must not put older state over them. */
+  private readonly touched = new Set<string>();
+  private restored = false;
+  private restoring: Promise<void> | null = null;
+  private started = false;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    readonly store: Store,
+    private readonly deps: StoreWiringDeps,
+  ) {
+    this.log = deps.ctx.log.child({ subsystem: 'store' });
+    this.unsubscribe.push(
+      deps.engine.onEvent((e: BanEvent) => {
+        store.enqueue(e);
+        if (!this.restored)
+          this.touched.add(e.type === 'ban' || e.type === 'offence' ? e.record.target : e.target);
+      }),
+    );
+    this.unsubscribe.push(store.onPolicy((p) => this.apply(p, false)));
+    if (store instanceof SqlStore)
+      this.unsubscribe.push(
+        store.onReady(() => {
+          if (this.started) this.restore().catch(() => {});
+        }),
+      );
+  }
+
+  /** Hands a snapshot to the engine and the workers; unchanged parts are skipped unless `force`. */
+  apply(p: PolicySnapshot, force: boolean): void {
+    const prev = this.applied;
+    if (p.patterns.length > 0 && (force || prev?.patterns !== p.patterns)) {
+      try {
+        this.deps.ingest.setPatterns(p.patterns.map(specOf));
+        this.log.info(
+          { patterns: p.patterns.filter((x) => x.enabled).length, source: 'database' },
+          'patterns loaded from the database',
+        );
+      } catch (err) {
+        this.log.error(
+          { err: (err as Error).message },
+          'database patterns rejected by the matcher; keeping the previous set',
+        );
+      }
+    }
+    if (p.banConfig && (force || prev?.banConfig !== p.banConfig)) {
+      this.deps.engine.setPolicy(policyOf(p.banConfig));
+      this.log.info({ ban_config: p.banConfig.name }, 'ban policy loaded from the database');
+    }
+    if (force || prev?.blacklist !== p.blacklist || prev?.whitelist !== p.whitelist) {
+      this.deps.engine.replaceLists('database', [...p.blacklist, ...p.whitelist]);
+    }
+    this.applied = p;
+  }
+
+  /** After a file reload (SIGHUP) put the database's policy back over the file's. */
+  reapply(): void {
+    const cached = this.store instanceof SqlStore ? this.store.cachedPolicy : null;
+    if (cached) this.apply(cached, true);
+  }
+
+  async startRestore(): Promise<void> {
+    this.started = true;
+    if (this.store instanceof SqlStore && this.store.isConnected) await this.restore();
+  }
+
+  /** Loads persisted bans and offence memory and gives them to the engine in chunks. */
+  restore(): Promise<void> {
+    if (this.restored) return Promise.resolve();
+    if (this.restoring) return this.restoring;
+    this.restoring = this.doRestore().finally(() => {
+      this.restoring = null;
+    });
+    return this.restoring;
+  }
+
+  private async doRestore(): Promise<void> {
+    const t0 = performance.now();
+    let state: Awaited<ReturnType<Store['loadState']>>;
+    try {
+      state = await this.store.loadState(Date.now());
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message },
+        'persisted bans not loaded yet (database unavailable); retrying when it answers',
+      );
+      return;
+    }
+    const loadMs = performance.now() - t0;
+    const { bans, offences } = state;
+    if (bans.length > RESTORE_CHUNK)
+      this.log.info(
+        { bans: bans.length, offences: offences.length },
+        'restoring persisted bans; lookups are served meanwhile',
+      );
+    const skip = this.touched;
+    const fresh = <T extends { target: string }>(xs: T[]) =>
+      skip.size === 0 ? xs : xs.filter((x) => !skip.has(x.target));
+    for (let i = 0; i < offences.length; i += RESTORE_CHUNK) {
+      this.deps.engine.restore([], fresh(offences.slice(i, i + RESTORE_CHUNK)));
+      await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; i < bans.length; i += RESTORE_CHUNK) {
+      this.deps.engine.restore(fresh(bans.slice(i, i + RESTORE_CHUNK)), []);
+      await new Promise((r) => setImmediate(r));
+    }
+    this.restored = true;
+    this.touched.clear();
+    this.log.info(
+      {
+        bans: bans.length,
+        offences: offences.length,
+        load_ms: Math.round(loadMs),
+        total_ms: Math.round(performance.now() - t0),
+      },
+      'persisted bans restored',
+    );
+  }
+
+  get isRestored(): boolean {
+    return this.restored;
+  }
+
+  close(): void {
+    for (const u of this.unsubscribe) u();
+  }
+}
+
+/** Builds the store for `database.*` and the two services the app runs it with. */
+export function wireStore(deps: StoreWiringDeps): StoreWiring {
+  const { ctx } = deps;
+  const cfg = ctx.config.database;
+  const log = ctx.log.child({ subsystem: 'store' });
+  const store: Store = cfg.enabled
+    ? new SqlStore({
+        config: cfg,
+        log,
+        metrics: ctx.metrics,
+        seed: { patterns: effectivePatterns(ctx.config.syslog.patterns), policy: deps.engine.getPolicy() },
+      })
+    : new NullStore(cfg.driver);
+  const binding = new StoreBinding(store, deps);
+  const first: Service = {
+    name: 'store',
+    start: () => store.start(),
+    stop: async () => {
+      await store.stop();
+      binding.close();
+    },
+  };
+  const last: Service = {
+    name: 'store-restore',
+    // in the background: the listeners started after this one must not wait for 1M rows
+    start: async () => {
+      binding.startRestore().catch((err: Error) => log.error({ err: err.message }, 'restore failed'));
+    },
+    stop: async () => {},
+    reload: (_config: Config) => {
+      binding.reapply();
+      store
+        .reloadNow()
+        .catch((err: Error) => log.warn({ err: err.message }, 'database reload after SIGHUP failed'));
+    },
+  };
+  return { store, binding, first, last };
+}
