@@ -113,6 +113,8 @@ export class SqlStore implements Store {
 
   private seq = 0;
   private written = 0;
+  /** Changes in the write under way (taken from the journal, not yet committed). */
+  private inflight = 0;
   private writeChain: Promise<unknown> = Promise.resolve();
   private eagerQueued = false;
   private reloadChain: Promise<void> = Promise.resolve();
@@ -261,22 +263,28 @@ export class SqlStore implements Store {
     this.reconnectTimer.unref();
   }
 
+  /** Closes the connection (pool); a pool whose server is gone may take long to end: not waited for more than 2 s. */
   private async dropConnection(): Promise<void> {
     const c = this.conn;
     this.conn = null;
     if (!c) return;
-    try {
-      await c.close();
-    } catch {
-      // it is gone either way
-    }
     this.metrics?.databaseConnectionsActive.set(0);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      c.close().catch(() => {}),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 2000);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   private fail(err: unknown): void {
     if (!this.connected && !this.conn) return;
     this.markDown(err);
-    this.dropConnection().finally(() => this.scheduleReconnect());
+    this.dropConnection().catch(() => {});
+    this.scheduleReconnect();
   }
 
   private op(operation: string, status: 'success' | 'failure', n = 1): void {
@@ -383,6 +391,7 @@ export class SqlStore implements Store {
     }
     const batch = this.journal.take();
     const n = batchSize(batch);
+    this.inflight = n;
     try {
       await this.writeBatch(conn.db, batch, Date.now());
       this.written = upTo;
@@ -390,6 +399,7 @@ export class SqlStore implements Store {
       return true;
     } catch (err) {
       this.journal.putBack(batch);
+      this.inflight = 0;
       if (await this.alive(conn)) {
         // the database answers: some row is bad. Write one at a time and drop what it refuses.
         this.log.error(
@@ -416,6 +426,8 @@ export class SqlStore implements Store {
       this.op('write', 'failure', n);
       this.fail(err);
       return false;
+    } finally {
+      this.inflight = 0;
     }
   }
 
@@ -1048,7 +1060,7 @@ export class SqlStore implements Store {
       failure_count: this.failureCount,
       last_successful_load: this.lastLoad === null ? null : new Date(this.lastLoad).toISOString(),
       has_cached_config: this.snapshot !== null,
-      pending_writes: this.journal.size,
+      pending_writes: this.journal.size + this.inflight,
       journal_dropped: this.journal.dropped,
     };
     if (this.lastError) s.last_error = this.lastError;
