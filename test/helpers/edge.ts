@@ -24,7 +24,10 @@ process.on('exit', () => {
   for (const p of running) if (p.exitCode === null) p.kill('SIGKILL');
 });
 
-/** Start edgeban in `cwd`; every port is a free one unless `env` says otherwise. */
+/**
+ * Start edgeban in `cwd`; every port is a free one unless `env` says otherwise. The SQLite
+ * database (on by default) is `cwd/fail2ban.db`: `cwd` should be a temp folder.
+ */
 export async function startEdge(cwd: string, env: Record<string, string> = {}): Promise<EdgeProcess> {
   const spoa = await freePort();
   const metrics = await freePort();
@@ -40,6 +43,7 @@ export async function startEdge(cwd: string, env: Record<string, string> = {}): 
     FAIL2BAN_NGINX_PORT: String(http),
     FAIL2BAN_ENVOY_PORT: String(await freePort()),
     FAIL2BAN_SYSLOG_ADDRESS: `127.0.0.1:${syslog}`,
+    FAIL2BAN_DATABASE_DSN: join(cwd, 'fail2ban.db'),
     ...env,
   };
   const proc = spawn(process.execPath, [EDGEBAN_BIN, 'serve'], {
