@@ -13,6 +13,7 @@ import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index
 import { parseIp } from '../../src/shared/ip/parse.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
+import { MariaDbServer } from '../helpers/mariadb.js';
 import { PostgresCluster } from '../helpers/postgres.js';
 
 /** A database to run the store against: a fresh one per `fresh()`, plain SQL on the side. */
@@ -78,10 +79,38 @@ export async function postgresBackend(): Promise<Backend> {
   };
 }
 
-/** The reference's `CREATE TABLE IF NOT EXISTS` statements, column for column (§9.2), and its indexes. */
-export function referenceDdl(dialect: 'sqlite' | 'postgres'): string[] {
-  const pk = dialect === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'SERIAL PRIMARY KEY';
+export async function mariadbBackend(): Promise<Backend> {
+  const server = await MariaDbServer.create();
+  let n = 0;
+  return {
+    name: 'mariadb',
+    driver: 'mysql',
+    async fresh() {
+      return server.createDatabase(`t${++n}`);
+    },
+    async exec(dsn, text, params = []) {
+      return server.query(new URL(dsn).pathname.slice(1), text, params);
+    },
+    referenceDdl: referenceDdl('mysql'),
+    async close() {
+      await server.destroy();
+    },
+  };
+}
+
+/**
+ * The reference's `CREATE TABLE IF NOT EXISTS` statements, column for column (§9.2), and its
+ * indexes (which never got created on MySQL: multi-statement exec and CREATE INDEX IF NOT EXISTS).
+ */
+export function referenceDdl(dialect: 'sqlite' | 'postgres' | 'mysql'): string[] {
+  const pk =
+    dialect === 'sqlite'
+      ? 'INTEGER PRIMARY KEY AUTOINCREMENT'
+      : dialect === 'postgres'
+        ? 'SERIAL PRIMARY KEY'
+        : 'INT AUTO_INCREMENT PRIMARY KEY';
   const real = dialect === 'sqlite' ? 'REAL' : 'DECIMAL(10,6)';
+  const onUpdate = dialect === 'mysql' ? ' ON UPDATE CURRENT_TIMESTAMP' : '';
   const list = (t: string) => `CREATE TABLE IF NOT EXISTS ${t} (
     id ${pk},
     ip_address VARCHAR(45) NOT NULL UNIQUE,
@@ -89,7 +118,7 @@ export function referenceDdl(dialect: 'sqlite' | 'postgres'): string[] {
     created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
     created_by VARCHAR(255) DEFAULT 'system',
     enabled BOOLEAN NOT NULL DEFAULT TRUE)`;
-  return [
+  const tables = [
     `CREATE TABLE IF NOT EXISTS patterns (
       id ${pk},
       name VARCHAR(255) NOT NULL UNIQUE,
@@ -99,7 +128,7 @@ export function referenceDdl(dialect: 'sqlite' | 'postgres'): string[] {
       description TEXT,
       enabled BOOLEAN NOT NULL DEFAULT TRUE,
       created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
-      updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)`,
+      updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP${onUpdate})`,
     `CREATE TABLE IF NOT EXISTS ban_config (
       id ${pk},
       name VARCHAR(255) NOT NULL UNIQUE,
@@ -112,9 +141,11 @@ export function referenceDdl(dialect: 'sqlite' | 'postgres'): string[] {
       max_memory_ttl_seconds INTEGER NOT NULL,
       enabled BOOLEAN NOT NULL DEFAULT TRUE,
       created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
-      updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)`,
+      updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP${onUpdate})`,
     list('blacklist'),
     list('whitelist'),
+  ];
+  const indexes = [
     'CREATE INDEX IF NOT EXISTS idx_patterns_enabled ON patterns(enabled)',
     'CREATE INDEX IF NOT EXISTS idx_ban_config_enabled ON ban_config(enabled)',
     'CREATE INDEX IF NOT EXISTS idx_patterns_name ON patterns(name)',
@@ -123,12 +154,15 @@ export function referenceDdl(dialect: 'sqlite' | 'postgres'): string[] {
     'CREATE INDEX IF NOT EXISTS idx_blacklist_enabled ON blacklist(enabled)',
     'CREATE INDEX IF NOT EXISTS idx_whitelist_ip ON whitelist(ip_address)',
     'CREATE INDEX IF NOT EXISTS idx_whitelist_enabled ON whitelist(enabled)',
+  ];
+  const seeds = [
     // the reference's seed rows (InsertDefaultData), as its docs' SQL would write them
     `INSERT INTO patterns (name, regex, ip_group, severity, description) VALUES
-      ('dovecot-auth-failure', 'auth failed.*rip=([0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3})', 1, 1, 'Dovecot authentication failures')`,
+      ('dovecot-auth-failure', 'auth failed.*rip=([0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3})', 1, 1, 'Dovecot authentication failures')`,
     `INSERT INTO ban_config (name, initial_ban_time_seconds, max_ban_time_seconds, escalation_factor, max_attempts,
       time_window_seconds, cleanup_interval_seconds, max_memory_ttl_seconds) VALUES ('default', 300, 86400, 2.0, 5, 600, 60, 259200)`,
   ];
+  return [...tables, ...(dialect === 'mysql' ? [] : indexes), ...seeds];
 }
 
 export function memoryLogger(): { log: pino.Logger; lines: Record<string, unknown>[] } {

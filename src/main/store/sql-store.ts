@@ -53,7 +53,7 @@ type PatternInput = Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>;
 /** Rows per multi-row statement (well under every dialect's bound-parameter limit). */
 const CHUNK = 500;
 /** Rows per page when loading bans at start. */
-const PAGE = 50_000;
+const PAGE = 25_000;
 /** A batch this big is written at once instead of waiting for the flush tick. */
 const EAGER_BATCH = 20_000;
 const MAX_TEXT = 255;
@@ -587,45 +587,72 @@ export class SqlStore implements Store {
   // --- start-up state ------------------------------------------------------------------------
 
   async loadState(nowMs: number): Promise<{ bans: BanRecord[]; offences: OffenceRecord[] }> {
+    const bans: BanRecord[] = [];
+    const offences: OffenceRecord[] = [];
+    await this.loadStatePaged(nowMs, (p) => {
+      for (const b of p.bans) bans.push(b);
+      for (const o of p.offences) offences.push(o);
+    });
+    return { bans, offences };
+  }
+
+  /**
+   * Active bans and offence memory page by page (keyset order, `PAGE` rows): the next page is
+   * already being read while `onPage` works on this one, so the database read and the engine's
+   * restore overlap. Resolves with the counts.
+   */
+  async loadStatePaged(
+    nowMs: number,
+    onPage: (p: { bans: BanRecord[]; offences: OffenceRecord[] }) => void | Promise<void>,
+  ): Promise<{ bans: number; offences: number }> {
     const conn = this.conn;
     if (!conn || !this.connected) throw new StoreUnavailableError('loading persisted bans');
+    const db = conn.db;
+    const fetchBans = (after: string) =>
+      db
+        .selectFrom('bans')
+        .selectAll()
+        .where('ip_address', '>', after)
+        .where((eb) => eb.or([eb('expires_at_ms', '>', nowMs), eb('expires_at_ms', 'is', null)]))
+        .orderBy('ip_address')
+        .limit(PAGE)
+        .execute();
+    const fetchOffences = (after: string) =>
+      db
+        .selectFrom('offences')
+        .selectAll()
+        .where('ip_address', '>', after)
+        .orderBy('ip_address')
+        .limit(PAGE)
+        .execute();
+    // a prefetch that fails while a page is being handled is awaited (and thrown) on the next turn
+    const quiet = <T>(p: Promise<T>) => {
+      p.catch(() => {});
+      return p;
+    };
+    type BanRows = Awaited<ReturnType<typeof fetchBans>>;
+    type OffenceRows = Awaited<ReturnType<typeof fetchOffences>>;
+    let nextBans: Promise<BanRows> | null = quiet(fetchBans(''));
+    let nextOffences: Promise<OffenceRows> | null = quiet(fetchOffences(''));
+    let nb = 0;
+    let no = 0;
     try {
-      const bans: BanRecord[] = [];
-      let after = '';
-      for (;;) {
-        const rows = await conn.db
-          .selectFrom('bans')
-          .selectAll()
-          .where('ip_address', '>', after)
-          .orderBy('ip_address')
-          .limit(PAGE)
-          .execute();
-        for (const r of rows) {
-          const b = banRecordFrom(r);
-          if (b.expiresAt === null || b.expiresAt > nowMs) bans.push(b);
-        }
-        if (rows.length < PAGE) break;
-        after = rows[rows.length - 1].ip_address;
-      }
-      const offences: OffenceRecord[] = [];
-      after = '';
-      for (;;) {
-        const rows = await conn.db
-          .selectFrom('offences')
-          .selectAll()
-          .where('ip_address', '>', after)
-          .orderBy('ip_address')
-          .limit(PAGE)
-          .execute();
-        for (const r of rows) offences.push(offenceFrom(r));
-        if (rows.length < PAGE) break;
-        after = rows[rows.length - 1].ip_address;
+      while (nextBans !== null || nextOffences !== null) {
+        const b: BanRows = nextBans ? await nextBans : [];
+        const o: OffenceRows = nextOffences ? await nextOffences : [];
+        nextBans = b.length === PAGE ? quiet(fetchBans(b[b.length - 1].ip_address)) : null;
+        nextOffences = o.length === PAGE ? quiet(fetchOffences(o[o.length - 1].ip_address)) : null;
+        const bans = b.map(banRecordFrom);
+        const offences = o.map(offenceFrom);
+        nb += bans.length;
+        no += offences.length;
+        await onPage({ bans, offences });
       }
       this.op('load_state', 'success');
-      return { bans, offences };
+      return { bans: nb, offences: no };
     } catch (err) {
       this.op('load_state', 'failure');
-      this.fail(err);
+      if (!(err instanceof EdgebanError)) this.fail(err);
       throw new StoreUnavailableError('loading persisted bans', err);
     }
   }

@@ -1,7 +1,7 @@
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
-import type { BanEngineApi, BanEvent } from '../engine/types.js';
+import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { NullStore } from './null-store.js';
@@ -10,7 +10,7 @@ import { SqlStore } from './sql-store.js';
 import type { PolicySnapshot, Store } from './types.js';
 
 /** Bans and offences handed to the engine per step of the restore (the loop yields in between). */
-const RESTORE_CHUNK = 20_000;
+const RESTORE_CHUNK = 5_000;
 
 export interface StoreWiringDeps {
   ctx: AppContext;
@@ -114,9 +114,33 @@ export class StoreBinding {
 
   private async doRestore(): Promise<void> {
     const t0 = performance.now();
-    let state: Awaited<ReturnType<Store['loadState']>>;
+    const skip = this.touched;
+    const fresh = <T extends { target: string }>(xs: T[]) =>
+      skip.size === 0 ? xs : xs.filter((x) => !skip.has(x.target));
+    let announced = false;
+    const page = async (p: { bans: BanRecord[]; offences: OffenceRecord[] }) => {
+      if (!announced && p.bans.length >= RESTORE_CHUNK) {
+        announced = true;
+        this.log.info('restoring persisted bans; lookups are served meanwhile');
+      }
+      const n = Math.max(p.bans.length, p.offences.length);
+      for (let i = 0; i < n; i += RESTORE_CHUNK) {
+        this.deps.engine.restore(
+          fresh(p.bans.slice(i, i + RESTORE_CHUNK)),
+          fresh(p.offences.slice(i, i + RESTORE_CHUNK)),
+        );
+        // let lookups and the rest of the loop run between chunks
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    let counts: { bans: number; offences: number };
     try {
-      state = await this.store.loadState(Date.now());
+      if (this.store instanceof SqlStore) counts = await this.store.loadStatePaged(Date.now(), page);
+      else {
+        const all = await this.store.loadState(Date.now());
+        await page(all);
+        counts = { bans: all.bans.length, offences: all.offences.length };
+      }
     } catch (err) {
       this.log.warn(
         { err: (err as Error).message },
@@ -124,33 +148,10 @@ export class StoreBinding {
       );
       return;
     }
-    const loadMs = performance.now() - t0;
-    const { bans, offences } = state;
-    if (bans.length > RESTORE_CHUNK)
-      this.log.info(
-        { bans: bans.length, offences: offences.length },
-        'restoring persisted bans; lookups are served meanwhile',
-      );
-    const skip = this.touched;
-    const fresh = <T extends { target: string }>(xs: T[]) =>
-      skip.size === 0 ? xs : xs.filter((x) => !skip.has(x.target));
-    for (let i = 0; i < offences.length; i += RESTORE_CHUNK) {
-      this.deps.engine.restore([], fresh(offences.slice(i, i + RESTORE_CHUNK)));
-      await new Promise((r) => setImmediate(r));
-    }
-    for (let i = 0; i < bans.length; i += RESTORE_CHUNK) {
-      this.deps.engine.restore(fresh(bans.slice(i, i + RESTORE_CHUNK)), []);
-      await new Promise((r) => setImmediate(r));
-    }
     this.restored = true;
     this.touched.clear();
     this.log.info(
-      {
-        bans: bans.length,
-        offences: offences.length,
-        load_ms: Math.round(loadMs),
-        total_ms: Math.round(performance.now() - t0),
-      },
+      { bans: counts.bans, offences: counts.offences, ms: Math.round(performance.now() - t0) },
       'persisted bans restored',
     );
   }
