@@ -1,10 +1,10 @@
 import { isAbsolute, resolve } from 'node:path';
-import { Kysely, MysqlDialect, PostgresDialect } from 'kysely';
+import { type CompiledQuery, Kysely, MysqlDialect, PostgresDialect } from 'kysely';
 import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2';
 import pg from 'pg';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Database } from './schema.js';
-import { WorkerSqliteDialect } from './sqlite-dialect.js';
+import { type ColumnarResult, WorkerSqliteDialect } from './sqlite-dialect.js';
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
 
@@ -21,6 +21,8 @@ export interface Connection {
   /** Open connections right now (fail2ban_database_connections_active). */
   active(): number;
   close(): Promise<void>;
+  /** SQLite only: a compiled SELECT's rows column by column (bulk reads across the thread boundary). */
+  columns?: (q: CompiledQuery) => Promise<ColumnarResult>;
 }
 
 export interface ConnectOptions {
@@ -184,12 +186,12 @@ export function openDatabase(driver: string, dsn: string, opts: ConnectOptions =
   if (dialect === 'sqlite') {
     const path = sqlitePath(dsn, opts.cwd);
     let open = true;
-    const db = new Kysely<Database>({
-      dialect: new WorkerSqliteDialect({ path, busyTimeoutMs: timeoutMs }),
-    });
+    const sqlite = new WorkerSqliteDialect({ path, busyTimeoutMs: timeoutMs });
+    const db = new Kysely<Database>({ dialect: sqlite });
     return {
       db,
       dialect,
+      columns: (q) => sqlite.columns(q),
       active: () => (open ? 1 : 0),
       close: async () => {
         open = false;

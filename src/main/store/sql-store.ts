@@ -24,6 +24,7 @@ import {
   validateBanConfig,
 } from './rows.js';
 import type { Database, ListName } from './schema.js';
+import { type ColumnarResult, cell } from './sqlite-dialect.js';
 import type {
   BanConfigRow,
   ConfigSourceName,
@@ -608,30 +609,50 @@ export class SqlStore implements Store {
     const conn = this.conn;
     if (!conn || !this.connected) throw new StoreUnavailableError('loading persisted bans');
     const db = conn.db;
-    const fetchBans = (after: string) =>
+    const banQuery = (after: string) =>
       db
         .selectFrom('bans')
-        .selectAll()
+        .select([
+          'ip_address',
+          'reason',
+          'pattern',
+          'created_at_ms',
+          'expires_at_ms',
+          'created_by',
+          'node',
+          'ban_count',
+        ])
         .where('ip_address', '>', after)
         .where((eb) => eb.or([eb('expires_at_ms', '>', nowMs), eb('expires_at_ms', 'is', null)]))
         .orderBy('ip_address')
-        .limit(PAGE)
-        .execute();
-    const fetchOffences = (after: string) =>
+        .limit(PAGE);
+    const offenceQuery = (after: string) =>
       db
         .selectFrom('offences')
-        .selectAll()
+        .select(['ip_address', 'ban_count', 'last_offence_ms'])
         .where('ip_address', '>', after)
         .orderBy('ip_address')
-        .limit(PAGE)
-        .execute();
+        .limit(PAGE);
+    // SQLite: the rows cross from its thread as columns, and records are built from those
+    const columns = conn.columns;
+    const fetchBans = async (after: string): Promise<BanRecord[]> => {
+      if (!columns)
+        return (await banQuery(after).execute()).map((r) => banRecordFrom({ ...r, kind: 'temp' }));
+      const c = await columns(banQuery(after).compile());
+      return bansFromColumns(c);
+    };
+    const fetchOffences = async (after: string): Promise<OffenceRecord[]> => {
+      if (!columns) return (await offenceQuery(after).execute()).map(offenceFrom);
+      const c = await columns(offenceQuery(after).compile());
+      return offencesFromColumns(c);
+    };
     // a prefetch that fails while a page is being handled is awaited (and thrown) on the next turn
     const quiet = <T>(p: Promise<T>) => {
       p.catch(() => {});
       return p;
     };
-    type BanRows = Awaited<ReturnType<typeof fetchBans>>;
-    type OffenceRows = Awaited<ReturnType<typeof fetchOffences>>;
+    type BanRows = BanRecord[];
+    type OffenceRows = OffenceRecord[];
     let nextBans: Promise<BanRows> | null = quiet(fetchBans(''));
     let nextOffences: Promise<OffenceRows> | null = quiet(fetchOffences(''));
     let nb = 0;
@@ -640,13 +661,11 @@ export class SqlStore implements Store {
       while (nextBans !== null || nextOffences !== null) {
         const b: BanRows = nextBans ? await nextBans : [];
         const o: OffenceRows = nextOffences ? await nextOffences : [];
-        nextBans = b.length === PAGE ? quiet(fetchBans(b[b.length - 1].ip_address)) : null;
-        nextOffences = o.length === PAGE ? quiet(fetchOffences(o[o.length - 1].ip_address)) : null;
-        const bans = b.map(banRecordFrom);
-        const offences = o.map(offenceFrom);
-        nb += bans.length;
-        no += offences.length;
-        await onPage({ bans, offences });
+        nextBans = b.length === PAGE ? quiet(fetchBans(b[b.length - 1].target)) : null;
+        nextOffences = o.length === PAGE ? quiet(fetchOffences(o[o.length - 1].target)) : null;
+        nb += b.length;
+        no += o.length;
+        await onPage({ bans: b, offences: o });
       }
       this.op('load_state', 'success');
       return { bans: nb, offences: no };
@@ -1104,6 +1123,37 @@ export class SqlStore implements Store {
       database_connected: this.connected,
     };
   }
+}
+
+function bansFromColumns(r: ColumnarResult): BanRecord[] {
+  const c = r.columns;
+  const out = new Array<BanRecord>(r.length);
+  for (let i = 0; i < r.length; i++) {
+    out[i] = {
+      target: cell(c.ip_address, i) as string,
+      kind: 'temp',
+      reason: (cell(c.reason, i) as string | null) ?? '',
+      pattern: cell(c.pattern, i) as string | null,
+      createdAt: cell(c.created_at_ms, i) as number,
+      expiresAt: cell(c.expires_at_ms, i) as number | null,
+      createdBy: (cell(c.created_by, i) as string | null) ?? '',
+      offences: (cell(c.ban_count, i) as number | null) ?? 1,
+      node: (cell(c.node, i) as string | null) ?? '',
+    };
+  }
+  return out;
+}
+
+function offencesFromColumns(r: ColumnarResult): OffenceRecord[] {
+  const c = r.columns;
+  const out = new Array<OffenceRecord>(r.length);
+  for (let i = 0; i < r.length; i++)
+    out[i] = {
+      target: cell(c.ip_address, i) as string,
+      banCount: cell(c.ban_count, i) as number,
+      lastOffence: cell(c.last_offence_ms, i) as number,
+    };
+  return out;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -25,7 +25,33 @@ export type SqliteRequest =
   | { op: 'query'; id: number; sql: string; params: readonly unknown[] }
   | { op: 'stream'; id: number; streamId: number; sql: string; params: readonly unknown[]; chunkSize: number }
   | { op: 'streamEnd'; id: number; streamId: number }
+  | { op: 'columns'; id: number; sql: string; params: readonly unknown[] }
   | { op: 'close'; id: number };
+
+/**
+ * One column of a columnar result: numbers (null as NaN) in a transferable Float64Array; text
+ * either as is or, when few values repeat a lot (reasons, pattern names, node names), as a
+ * dictionary and indexes, so the receiving thread deserialises each distinct string once.
+ */
+export type Column =
+  | { kind: 'number'; values: Float64Array }
+  | { kind: 'text'; values: (string | null)[] }
+  | { kind: 'dict'; dict: (string | null)[]; index: Uint32Array };
+
+export interface ColumnarResult {
+  length: number;
+  columns: Record<string, Column>;
+}
+
+/** Value `i` of a column. */
+export function cell(c: Column, i: number): string | number | null {
+  if (c.kind === 'number') {
+    const v = c.values[i];
+    return Number.isNaN(v) ? null : v;
+  }
+  if (c.kind === 'text') return c.values[i];
+  return c.dict[c.index[i]];
+}
 
 export interface SqliteResponse {
   id: number;
@@ -34,6 +60,7 @@ export interface SqliteResponse {
   changes?: number;
   insertId?: number;
   done?: boolean;
+  columnar?: ColumnarResult;
   error?: { message: string; code: string };
 }
 
@@ -55,9 +82,19 @@ export class SqliteWorkerError extends Error {
  * write costs the main thread a postMessage, not the disk time.
  */
 export class WorkerSqliteDialect implements Dialect {
+  private driver: WorkerSqliteDriver | null = null;
   constructor(private readonly config: SqliteWorkerData) {}
   createDriver(): Driver {
-    return new WorkerSqliteDriver(this.config);
+    this.driver = new WorkerSqliteDriver(this.config);
+    return this.driver;
+  }
+  /**
+   * Runs a compiled (Kysely-built) SELECT and returns its rows column by column: the bulk path
+   * of the start-up restore, where a million row objects crossing threads would cost seconds.
+   */
+  async columns(q: CompiledQuery): Promise<ColumnarResult> {
+    if (!this.driver) throw new SqliteWorkerError('SQLite driver not initialised', 'SQLITE_GONE');
+    return this.driver.columns(q);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
@@ -143,6 +180,16 @@ class WorkerSqliteDriver implements Driver {
       this.unlock = r;
     });
     return this.connection;
+  }
+
+  async columns(q: CompiledQuery): Promise<ColumnarResult> {
+    await this.acquireConnection();
+    try {
+      const r = await this.send({ op: 'columns', id: this.id(), sql: q.sql, params: q.parameters });
+      return r.columnar ?? { length: 0, columns: {} };
+    } finally {
+      await this.releaseConnection();
+    }
   }
 
   async beginTransaction(conn: DatabaseConnection, _settings: TransactionSettings): Promise<void> {

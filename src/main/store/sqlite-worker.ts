@@ -5,7 +5,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-dialect.js';
+import type {
+  Column,
+  ColumnarResult,
+  SqliteRequest,
+  SqliteResponse,
+  SqliteWorkerData,
+} from './sqlite-dialect.js';
 
 const port = parentPort!;
 const data = workerData as SqliteWorkerData;
@@ -22,8 +28,65 @@ function bind(params: readonly unknown[]): unknown[] {
   return out;
 }
 
-function post(msg: SqliteResponse): void {
-  port.postMessage(msg);
+function post(msg: SqliteResponse, transfer?: ArrayBuffer[]): void {
+  port.postMessage(msg, transfer);
+}
+
+/** Rows of a SELECT as columns (see Column): numbers packed, repeated text dictionary-coded. */
+function columnar(
+  stmt: Database.Statement,
+  params: unknown[],
+): { result: ColumnarResult; transfer: ArrayBuffer[] } {
+  const names = stmt.columns().map((c) => c.name);
+  const rows = stmt.raw(true).all(params) as unknown[][];
+  stmt.raw(false);
+  const n = rows.length;
+  const columns: Record<string, Column> = {};
+  const transfer: ArrayBuffer[] = [];
+  for (let k = 0; k < names.length; k++) {
+    let numeric = true;
+    for (let i = 0; i < n && numeric; i++) {
+      const v = rows[i][k];
+      if (v !== null && typeof v !== 'number' && typeof v !== 'bigint') numeric = false;
+    }
+    if (numeric) {
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = rows[i][k];
+        values[i] = v === null ? Number.NaN : Number(v);
+      }
+      columns[names[k]] = { kind: 'number', values };
+      transfer.push(values.buffer as ArrayBuffer);
+      continue;
+    }
+    const ids = new Map<unknown, number>();
+    const dict: (string | null)[] = [];
+    const index = new Uint32Array(n);
+    let i = 0;
+    for (; i < n; i++) {
+      const v = rows[i][k] as string | null;
+      let id = ids.get(v);
+      if (id === undefined) {
+        if (dict.length > 64 && dict.length > n >>> 3) break; // mostly distinct: plain text
+        id = dict.length;
+        ids.set(v, id);
+        dict.push(v === null ? null : String(v));
+      }
+      index[i] = id;
+    }
+    if (i === n) {
+      columns[names[k]] = { kind: 'dict', dict, index };
+      transfer.push(index.buffer as ArrayBuffer);
+    } else {
+      const values = new Array<string | null>(n);
+      for (let j = 0; j < n; j++) {
+        const v = rows[j][k];
+        values[j] = v === null ? null : String(v);
+      }
+      columns[names[k]] = { kind: 'text', values };
+    }
+  }
+  return { result: { length: n, columns }, transfer };
 }
 
 function fail(id: number, err: unknown): void {
@@ -89,6 +152,12 @@ port.on('message', (m: SqliteRequest) => {
         }
         if (done) streams.delete(m.streamId);
         post({ id: m.id, rows, done });
+        return;
+      }
+      case 'columns': {
+        // its own statement: raw mode must not leak into the cached one
+        const { result, transfer } = columnar(db.prepare(m.sql), bind(m.params));
+        post({ id: m.id, columnar: result }, transfer);
         return;
       }
       case 'streamEnd': {

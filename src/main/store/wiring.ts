@@ -10,7 +10,7 @@ import { SqlStore } from './sql-store.js';
 import type { PolicySnapshot, Store } from './types.js';
 
 /** Bans and offences handed to the engine per step of the restore (the loop yields in between). */
-const RESTORE_CHUNK = 5_000;
+const RESTORE_CHUNK = 2_000;
 
 export interface StoreWiringDeps {
   ctx: AppContext;
