@@ -61,7 +61,8 @@ export class App {
     // the store starts first (connect, migrate, policy from the database before the matchers
     // start) and stops last (final flush); the restore runs once the listeners serve lookups
     const store = wireStore({ ctx, engine: this.engine, ingest: this.ingest });
-    this.store = store.store;
+    // database.enabled: false → no store for the API (it answers "no database" itself)
+    this.store = ctx.config.database.enabled ? store.store : null;
     this.services.unshift(store.first);
     this.services.push(store.last);
     // --- end store wiring ---

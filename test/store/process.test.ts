@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -213,6 +213,60 @@ describe('edgeban with SQLite (the default)', () => {
       db.close();
     } finally {
       if (edge.proc.exitCode === null) await killHard(edge);
+    }
+  });
+});
+
+describe('edgeban: database policy and the configuration file', () => {
+  test('SIGHUP reloads the file, and the database policy stays in force over it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-store-hup-'));
+    const edge = await startEdge(dir, { FAIL2BAN_WORKERS_COUNT: '1' });
+    try {
+      await ready(edge);
+      // the database was seeded from the embedded defaults: 5 attempts
+      writeFileSync(join(dir, 'config.yaml'), 'ban:\n  max_attempts: 9\n');
+      edge.proc.kill('SIGHUP');
+      await edge.waitFor('configuration reloaded');
+      await until(() => count(edge, 'ban policy loaded from the database') >= 2, 10_000, 'policy re-applied');
+      await sendLines(
+        edge.syslog,
+        Array.from({ length: 5 }, () => dovecotLine('198.51.100.77')),
+      );
+      await edge.waitFor(/"ip":"198\.51\.100\.77"[^\n]*"msg":"IP banned"/);
+      const cfg = await api<{ source: string; ban_config: { max_attempts: number } }>(
+        edge,
+        '/api/ban-config',
+      );
+      assert.equal(cfg.source, 'database');
+      assert.equal(cfg.ban_config.max_attempts, 5);
+    } finally {
+      if (edge.proc.exitCode === null) await killHard(edge);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('database.enabled: false: no database file, status says so, bans still work', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-store-off-'));
+    const edge = await startEdge(dir, { FAIL2BAN_WORKERS_COUNT: '1', FAIL2BAN_DATABASE_ENABLED: 'false' });
+    try {
+      await edge.waitFor('"msg":"edgeban started"', 20_000);
+      const st = await api<{ enabled: boolean; connected: boolean }>(edge, '/database/status');
+      assert.equal(st.enabled, false);
+      assert.equal(st.connected, false);
+      assert.equal((await api<{ patterns_source: string }>(edge, '/config/source')).patterns_source, 'file');
+      await sendLines(
+        edge.syslog,
+        Array.from({ length: 5 }, () => dovecotLine('198.51.100.78')),
+      );
+      await edge.waitFor(/"ip":"198\.51\.100\.78"[^\n]*"msg":"IP banned"/);
+      assert.equal(await spopBanned(edge.spoa, '198.51.100.78'), 1);
+      assert.deepEqual(
+        readdirSync(dir).filter((f) => f.includes('.db')),
+        [],
+      );
+    } finally {
+      if (edge.proc.exitCode === null) await killHard(edge);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
