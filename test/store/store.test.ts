@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import type { SqlStore } from '../../src/main/store/sql-store.js';
@@ -380,13 +383,68 @@ suite('SQLite (file on disk)', async () => sqliteBackend(), false);
 suite('PostgreSQL (private cluster)', postgresBackend, postgresMissing());
 suite('MariaDB (private server, optional)', mariadbBackend, mariadbMissing());
 
-describe('PostgreSQL goes away mid-run', { skip: postgresMissing() }, () => {
+describe('PostgreSQL unavailable', { skip: postgresMissing() }, () => {
   let be: Backend;
   before(async () => {
     be = await postgresBackend();
   });
   after(async () => {
     await be?.close();
+  });
+
+  test('a start while it is down serves the last good copy of its policy, then the live one', async () => {
+    const dsn = await be.fresh();
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-cache-'));
+    const cacheFile = join(dir, 'policy.json');
+    const a = makeStore(be.driver, dsn, {}, { cacheFile });
+    const e1 = makeEngine();
+    const b1 = bind(a.store, e1.engine);
+    await a.store.start();
+    await be.exec(dsn, "UPDATE ban_config SET max_attempts = 3 WHERE name = 'default'");
+    await be.exec(dsn, "INSERT INTO blacklist (ip_address, reason) VALUES ('192.0.2.0/24', 'cached')");
+    await be.exec(dsn, "UPDATE patterns SET enabled = FALSE WHERE name LIKE 'nginx%'");
+    await a.store.reloadNow();
+    b1.binding.close();
+    await a.store.stop();
+    await be.cluster!.stop();
+    try {
+      const b = makeStore(be.driver, dsn, { retry_delay: 50 }, { cacheFile });
+      const e2 = makeEngine();
+      const b2 = bind(b.store, e2.engine);
+      await b.store.start();
+      assert.equal(b.store.databaseStatus().connected, false);
+      assert.equal(b.store.databaseStatus().has_cached_config, true);
+      assert.deepEqual(b.store.configSource(), {
+        patterns_source: 'database_cached',
+        ban_config_source: 'database_cached',
+        database_enabled: true,
+        database_connected: false,
+      });
+      assert.match(msg(b.lines), /serving the last good copy of its policy/);
+      assert.equal(e2.engine.getPolicy().maxAttempts, 3);
+      assert.equal(e2.banned('192.0.2.9'), true);
+      const enabled = b2.sets
+        .at(-1)
+        ?.filter((p) => p.enabled)
+        .map((p) => p.name);
+      assert.deepEqual(
+        enabled,
+        builtin.filter((p) => !p.name.startsWith('nginx')).map((p) => p.name),
+      );
+      // another database's copy is never used
+      const other = makeStore(be.driver, `${dsn}x`, {}, { cacheFile });
+      await other.store.start();
+      assert.equal(other.store.configSource().patterns_source, 'file');
+      await other.store.stop();
+      await be.cluster!.start();
+      await until(() => b.store.databaseStatus().connected, 30_000, 'reconnected');
+      assert.equal(b.store.configSource().patterns_source, 'database');
+      b2.binding.close();
+      await b.store.stop();
+    } finally {
+      if (!be.cluster!.running) await be.cluster!.start();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('bans keep working, changes are journaled, and all of them are written when it returns', async () => {

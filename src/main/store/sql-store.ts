@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { EdgebanError } from '../../shared/errors.js';
 import { normalizeSpec, type PatternSpec } from '../../shared/patterns/compile.js';
@@ -47,6 +49,11 @@ export interface SqlStoreOptions {
   journalMax?: number;
   /** Longest a connection attempt or statement may take (ms, default 10 s). */
   timeoutMs?: number;
+  /**
+   * File keeping the last good copy of the database's policy, used when edgeban starts while the
+   * database is down (null: none; SQLite needs none, the database is a local file already).
+   */
+  cacheFile?: string | null;
 }
 
 type PatternInput = Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>;
@@ -97,6 +104,8 @@ export class SqlStore implements Store {
   private readonly seedWith: SqlStoreOptions['seed'];
   private readonly cwd?: string;
   private readonly timeoutMs: number;
+  private readonly cacheFile: string | null;
+  private cacheChain: Promise<void> = Promise.resolve();
   readonly journal: WriteJournal;
 
   private conn: Connection | null = null;
@@ -134,6 +143,7 @@ export class SqlStore implements Store {
     this.seedWith = opts.seed;
     this.cwd = opts.cwd;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.cacheFile = opts.cacheFile ?? null;
     this.journal = new WriteJournal(opts.journalMax ?? 1_000_000);
   }
 
@@ -148,12 +158,77 @@ export class SqlStore implements Store {
     }, this.cfg.refresh_interval);
     this.refreshTimer.unref();
     if (!(await this.connect())) {
-      this.log.warn(
-        { driver: this.cfg.driver, err: this.lastError },
-        'database unavailable at start: serving from the configuration file until it answers; retrying',
-      );
+      if (await this.loadCache())
+        this.log.warn(
+          { driver: this.cfg.driver, err: this.lastError, cache: this.cacheFile },
+          'database unavailable at start: serving the last good copy of its policy until it answers; retrying',
+        );
+      else
+        this.log.warn(
+          { driver: this.cfg.driver, err: this.lastError },
+          'database unavailable at start: serving from the configuration file until it answers; retrying',
+        );
       this.scheduleReconnect();
     }
+  }
+
+  private fingerprint(): string {
+    return createHash('sha256').update(`${this.cfg.driver}\n${this.cfg.dsn}`).digest('hex').slice(0, 16);
+  }
+
+  /** Writes the snapshot to the cache file (atomically: temp file, then rename), one write at a time. */
+  private saveCache(p: PolicySnapshot): void {
+    const file = this.cacheFile;
+    if (!file) return;
+    const body = JSON.stringify({
+      version: 1,
+      database: this.fingerprint(),
+      saved_at: new Date().toISOString(),
+      policy: p,
+    });
+    this.cacheChain = this.cacheChain.then(async () => {
+      try {
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, body, { mode: 0o600 });
+        await rename(tmp, file);
+      } catch (err) {
+        this.rejectOnce(
+          'cache:write',
+          { err: errText(err), file },
+          'cannot keep a copy of the database policy on disk',
+        );
+      }
+    });
+  }
+
+  /** The last good copy, when it belongs to this database and is still valid; applied like a load. */
+  private async loadCache(): Promise<boolean> {
+    const file = this.cacheFile;
+    if (!file) return false;
+    let p: PolicySnapshot;
+    try {
+      const j = JSON.parse(await readFile(file, 'utf8')) as {
+        version: number;
+        database: string;
+        policy: PolicySnapshot;
+      };
+      if (j.version !== 1 || j.database !== this.fingerprint()) return false;
+      p = j.policy;
+      const enabled = p.patterns.filter((x) => x.enabled);
+      if (enabled.length > 0) new PatternSet(0, enabled.map(specOf));
+      else p.patterns = [];
+      if (p.banConfig) validateBanConfig(p.banConfig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn({ err: errText(err), file }, 'the cached copy of the database policy is unusable');
+      return false;
+    }
+    this.snapshot = p;
+    this.patternsFromDb = p.patterns.length > 0;
+    this.banConfigFromDb = p.banConfig !== null;
+    this.metrics?.configReloads.inc({ source: 'database_cached', status: 'success' });
+    this.emitPolicy(p);
+    return true;
   }
 
   async stop(): Promise<void> {
@@ -166,6 +241,7 @@ export class SqlStore implements Store {
     this.flushTimer = this.refreshTimer = this.reconnectTimer = null;
     if (this.connected) await this.write().catch(() => false);
     await this.reloadChain.catch(() => {});
+    await this.cacheChain;
     if (this.journal.size > 0)
       this.log.error(
         { pending: this.journal.size },
@@ -867,7 +943,10 @@ export class SqlStore implements Store {
       prev.banConfig !== next.banConfig ||
       prev.blacklist !== next.blacklist ||
       prev.whitelist !== next.whitelist;
-    if (changed) this.emitPolicy(next);
+    if (changed) {
+      this.emitPolicy(next);
+      this.saveCache(next);
+    }
   }
 
   private rejectOnce(key: string, fields: Record<string, unknown>, msg: string): void {

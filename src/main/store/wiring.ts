@@ -1,13 +1,18 @@
+import { resolve } from 'node:path';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
 import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
+import { dialectOf } from './connect.js';
 import { NullStore } from './null-store.js';
 import { policyOf, specOf } from './rows.js';
 import { SqlStore } from './sql-store.js';
 import type { PolicySnapshot, Store } from './types.js';
+
+/** The last good copy of a remote database's policy, in the working folder. */
+export const POLICY_CACHE_FILE = 'edgeban-policy-cache.json';
 
 /** Bans and offences handed to the engine per step of the restore (the loop yields in between). */
 const RESTORE_CHUNK = 2_000;
@@ -176,6 +181,8 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
         log,
         metrics: ctx.metrics,
         seed: { patterns: effectivePatterns(ctx.config.syslog.patterns), policy: deps.engine.getPolicy() },
+        // a copy of the policy for a start while a remote database is down (SQLite is local already)
+        cacheFile: dialectOf(cfg.driver) === 'sqlite' ? null : resolve(POLICY_CACHE_FILE),
       })
     : new NullStore(cfg.driver);
   const binding = new StoreBinding(store, deps);
