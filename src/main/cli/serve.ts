@@ -32,6 +32,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   else log.info('no configuration file found: running on embedded defaults');
   const metrics = new Metrics({ version: version(), commit: process.env.EDGEBAN_COMMIT ?? 'unknown' });
   const app = new App({ config: loaded.config, configPath: loaded.path, log, metrics });
+  // a SIGHUP while starting must not kill the process (its default action): apply it once up
+  let hupWhileStarting = false;
+  const earlyHup = () => {
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', earlyHup);
   try {
     await app.start();
   } catch (err) {
@@ -44,12 +50,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ version: version(), node: process.version }, 'edgeban started');
-  const code = await untilStopped(app, log, loaded.path, opts.logLevel);
+  process.off('SIGHUP', earlyHup);
+  const code = await untilStopped(app, log, loaded.path, opts.logLevel, hupWhileStarting);
   await flush(log);
   return code;
 }
 
-function untilStopped(app: App, log: Logger, path: string | null, levelOverride?: string): Promise<number> {
+function untilStopped(
+  app: App,
+  log: Logger,
+  path: string | null,
+  levelOverride: string | undefined,
+  reloadNow: boolean,
+): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -73,7 +86,7 @@ function untilStopped(app: App, log: Logger, path: string | null, levelOverride?
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => {
+    const reload = () => {
       let next: LoadedConfig;
       try {
         next = loadConfig({ path: path ?? undefined });
@@ -92,7 +105,9 @@ function untilStopped(app: App, log: Logger, path: string | null, levelOverride?
         () => log.info({ config: next.path }, 'configuration reloaded'),
         (err: Error) => log.error({ err }, 'configuration reload failed part-way'),
       );
-    });
+    };
+    process.on('SIGHUP', reload);
+    if (reloadNow) reload();
   });
 }
 
