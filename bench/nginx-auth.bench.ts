@@ -5,7 +5,7 @@
  * edgeban's CPU per request from /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,8 @@ export async function run(args: string[]): Promise<BenchReport> {
     const plain = await freePort();
     const ndir = NginxProcess.tempDir();
     writeFileSync(join(ndir, 'index.html'), 'ok\n');
+    // nginx's workers run as an unprivileged user: the temp dir must be readable to them
+    chmodSync(ndir, 0o755);
     const conf = `${nginxMain(ndir)}http {
 ${httpTemps(ndir)}
 access_log off;
@@ -140,7 +142,7 @@ server {
       value: withAuth.rps,
       unit: 'req/s',
       baseline: { name: 'Nginx alone', value: alone.rps },
-      notes: withAuth.non2xx ? `${withAuth.non2xx} non-2xx` : 'all 200',
+      notes: withAuth.non2xx || alone.non2xx ? `${withAuth.non2xx} / ${alone.non2xx} non-2xx` : 'all 200',
     });
     rows.push({
       name: `Nginx + auth_request, ${conns} conns: p99`,
