@@ -4,7 +4,6 @@
  * with auth_request → edgeban, against the same Nginx without auth_request. Requests/s, p99 and
  * edgeban's CPU per request from /proc.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,28 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/net.js';
 import { httpTemps, NginxProcess, nginxMain } from '../test/helpers/nginx.js';
 import { findBinary } from '../test/helpers/peers.js';
+import { cpuTicks, startReadyProcess } from './process.js';
 import type { BenchReport, BenchRow } from './run.js';
-import { cpuTicks } from './spoa-storm.bench.js';
 import { wrk } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-async function startProcess(
-  script: string,
-  args: string[] = [],
-): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (c) => reject(new Error(`${script} exited ${c}`)));
-  });
-  return { proc, port };
-}
 
 /**
  * wrk script: X-Original-IP from 10.77.0.0/16, of which edgeban bans every tenth address. The
@@ -72,8 +54,8 @@ export async function run(args: string[]): Promise<BenchReport> {
   const bareJs = join(dir, 'bare.mjs');
   writeFileSync(bareJs, BARE);
   const rows: BenchRow[] = [];
-  const edge = await startProcess(join(here, 'http', 'auth-process.js'));
-  const bare = await startProcess(bareJs);
+  const edge = await startReadyProcess(join(here, 'http', 'auth-process.js'));
+  const bare = await startReadyProcess(bareJs);
   let nginx: NginxProcess | null = null;
   try {
     // direct: edgeban's /auth on one core vs a node:http server that only answers 200

@@ -4,12 +4,12 @@
  * NOTIFY read from /proc/<pid>/stat. `--quick` shortens each scenario; `--port N` drives an
  * agent that is already running (any SPOP agent) instead of starting edgeban's.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { cpuTicks, startReadyProcess } from './process.js';
 import type { BenchReport, BenchRow } from './run.js';
 import {
   bucketValue,
@@ -21,28 +21,12 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const CLK_TCK = 100;
 
-export function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime
-}
+export { cpuTicks };
 
 export async function startAgentProcess(
   bannedPercent: number,
 ): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [join(here, 'spoa', 'agent-process.js'), '0', String(bannedPercent)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (c) => reject(new Error(`agent exited ${c}`)));
-  });
-  return { proc, port };
+  return startReadyProcess(join(here, 'spoa', 'agent-process.js'), ['0', String(bannedPercent)]);
 }
 
 export interface StormResult {
