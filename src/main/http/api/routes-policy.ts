@@ -15,6 +15,7 @@ const patternProps = {
   severity: { type: 'integer', minimum: 0, maximum: 10 },
   description: { type: 'string', maxLength: 2048 },
   enabled: { type: 'boolean' },
+  raw: { type: 'boolean', description: 'match the raw syslog line instead of `tag: message`' },
 } as const;
 
 const idParams = {
@@ -85,6 +86,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
         severity: spec.severity,
         description: spec.description,
         enabled: spec.enabled,
+        raw: spec.raw,
       });
       audit(deps, req, 'pattern-create', { pattern: row.name, id: row.id, created_by: actor(req) });
       await store.reloadNow();
