@@ -58,6 +58,14 @@ describe('/auth answers Nginx with one lookup', () => {
     assert.equal(h.svc.auth.counters.noAddress, before + 1);
   });
 
+  test('answers are counted in the reference metrics', async () => {
+    h.svc.flushMetrics();
+    const text = await h.ctx.metrics.registry.getSingleMetricAsString('fail2ban_requests_total');
+    assert.match(text, /fail2ban_requests_total\{service="nginx",result="denied"\} [1-9]/);
+    assert.match(text, /fail2ban_requests_total\{service="nginx",result="allowed"\} [1-9]/);
+    assert.match(text, /fail2ban_requests_total\{service="nginx",result="no_ip"\} [1-9]/);
+  });
+
   test('/health body and content type are the reference ones', async () => {
     const r = await h.call('GET', '/health');
     assert.equal(r.status, 200);
