@@ -29,6 +29,12 @@ describe('/auth answers Nginx with one lookup', () => {
     assert.equal(no.headers['x-fail2ban-ip'], '203.0.113.5');
     assert.equal(no.headers['x-fail2ban-reason'], 'IP banned due to suspicious activity');
     assert.equal(no.text, '');
+    // Envoy's HTTP-service mode asks /auth + the original path
+    const envoyStyle = await h.call('GET', '/auth/some/page?x=1', {
+      headers: { 'x-original-ip': '203.0.113.5' },
+    });
+    assert.equal(envoyStyle.status, 403);
+    assert.equal((await h.call('GET', '/authx')).status, 404);
   });
 
   test('every spelling of a banned IPv6 address is denied, v4-mapped is the IPv4 address', async () => {

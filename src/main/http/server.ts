@@ -76,7 +76,9 @@ export class HttpService implements Service {
           { requestTimeout: cfg.nginx.read_timeout, keepAliveTimeout: 60_000 },
           (req: IncomingMessage, res: ServerResponse) => {
             const url = req.url ?? '';
-            if (url === '/auth' || url.startsWith('/auth?')) auth.auth(req, res);
+            // `/auth/<path>` too: Envoy's HTTP-service ext_authz appends the original path
+            if (url === '/auth' || (url.startsWith('/auth') && (url[5] === '?' || url[5] === '/')))
+              auth.auth(req, res);
             else if (url === '/health') auth.health(res);
             else handler(req, res);
           },
