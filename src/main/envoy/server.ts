@@ -1,12 +1,7 @@
-import {
-  type ChannelOptions,
-  Server as GrpcServer,
-  ServerCredentials,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  type sendUnaryData,
-  status,
-} from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { Histogram } from 'prom-client';
 import type { BanTableReader } from '../../shared/bantable/index.js';
@@ -16,9 +11,10 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AppContext, Service } from '../service.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
+import { GrpcFront } from './h2-front.js';
 import { HealthService } from './health.js';
 import { AUTH_SERVICE, assertWireLayout, CHECK_PATH, loadDefinitions } from './proto.js';
-import { type CheckInput, decodeCheckRequest } from './wire.js';
+import { decodeCheckRequest } from './wire.js';
 
 export interface EnvoyServerOptions {
   config: EnvoyConfig;
@@ -49,11 +45,6 @@ export const GRPC_SERVER_OPTIONS: ChannelOptions = {
 
 const NOT_A_CHECK = 'the request is not an envoy.service.auth.v3.CheckRequest';
 
-/** A Check whose bytes were decoded, with the time its decoding started. */
-interface TimedInput extends CheckInput {
-  t0: number;
-}
-
 /**
  * Envoy's ext_authz gRPC service (`envoy.service.auth.v3.Authorization/Check`) with the health
  * service and server reflection beside it, on grpc-js. Checks use a hand-written codec
@@ -65,6 +56,7 @@ export class EnvoyServer {
   readonly health: HealthService;
   readonly log: Logger;
   private readonly grpc: GrpcServer;
+  private readonly front: GrpcFront;
   private config: EnvoyConfig;
   private boundPort = 0;
   private readonly announceMs: number;
@@ -88,36 +80,23 @@ export class EnvoyServer {
     this.health = new HealthService(['', AUTH_SERVICE]);
     this.grpc = new GrpcServer(GRPC_SERVER_OPTIONS);
     const handler = this.handler;
-    const definition: ServiceDefinition = {
-      Check: {
-        path: CHECK_PATH,
-        requestStream: false,
-        responseStream: false,
-        originalName: 'check',
-        requestSerialize: (b: Buffer) => b,
-        requestDeserialize: (b: Buffer): TimedInput => {
-          const t0 = performance.now();
-          const input = decodeCheckRequest(b, handler.wantHeaders) as TimedInput;
-          input.t0 = t0;
-          return input;
-        },
-        responseSerialize: (b: Buffer) => b,
-        responseDeserialize: (b: Buffer) => b,
+    this.front = new GrpcFront({
+      checkPath: CHECK_PATH,
+      answer: (message) => {
+        const t0 = performance.now();
+        const res = handler.answer(decodeCheckRequest(message, handler.wantHeaders), (Date.now() / 1000) | 0);
+        this.duration?.observe((performance.now() - t0) / 1000);
+        return res ?? { code: status.INVALID_ARGUMENT, message: NOT_A_CHECK };
       },
-    };
-    this.grpc.addService(definition, {
-      Check: (call: ServerUnaryCall<TimedInput, Buffer>, cb: sendUnaryData<Buffer>) => this.check(call, cb),
+      backendSocket: join(mkdtempSync(join(tmpdir(), 'edgeban-grpc-')), 'grpc.sock'),
+      log: this.log,
+      maxMessage: GRPC_SERVER_OPTIONS['grpc.max_receive_message_length'] as number,
+      maxConcurrentStreams: GRPC_SERVER_OPTIONS['grpc.max_concurrent_streams'] as number,
+      keepaliveMs: GRPC_SERVER_OPTIONS['grpc.keepalive_time_ms'] as number,
+      keepaliveTimeoutMs: GRPC_SERVER_OPTIONS['grpc.keepalive_timeout_ms'] as number,
     });
     this.health.addToServer(this.grpc);
     new ReflectionService(definitions).addToServer(this.grpc);
-  }
-
-  private check(call: ServerUnaryCall<TimedInput, Buffer>, cb: sendUnaryData<Buffer>): void {
-    const input = call.request;
-    const res = this.handler.answer(input, (Date.now() / 1000) | 0);
-    if (res === null) cb({ code: status.INVALID_ARGUMENT, details: NOT_A_CHECK });
-    else cb(null, res);
-    this.duration?.observe((performance.now() - input.t0) / 1000);
   }
 
   /** The bound port (useful with port 0). */
@@ -125,28 +104,28 @@ export class EnvoyServer {
     return this.boundPort;
   }
 
-  listen(): Promise<void> {
+  async listen(): Promise<void> {
     const { address, port } = this.config;
-    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
-    return new Promise((resolve, reject) => {
-      this.grpc.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
-        if (err) {
-          reject(
-            new EdgebanError(
-              'E_LISTEN',
-              `cannot listen on ${address}:${port} (envoy.address/envoy.port): ${err.message}`,
-              { cause: err },
-            ),
-          );
-          return;
-        }
-        this.boundPort = bound;
-        this.flusher = setInterval(() => this.flushMetrics(), 1000);
-        this.flusher.unref();
-        this.log.info({ address, port: bound }, 'Envoy ext_authz server started');
-        resolve();
-      });
+    const host = address.startsWith('[') ? address.slice(1, -1) : address;
+    // health and reflection: grpc-js on a private socket, reached through the front's relay
+    await new Promise<void>((resolve, reject) => {
+      this.grpc.bindAsync(`unix:${this.front.backendSocket}`, ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      );
     });
+    try {
+      this.boundPort = await this.front.listen(host, port);
+    } catch (err) {
+      this.grpc.forceShutdown();
+      throw new EdgebanError(
+        'E_LISTEN',
+        `cannot listen on ${address}:${port} (envoy.address/envoy.port): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.flusher = setInterval(() => this.flushMetrics(), 1000);
+    this.flusher.unref();
+    this.log.info({ address, port: this.boundPort }, 'Envoy ext_authz server started');
   }
 
   /** New `envoy.*` settings (and nginx.return_json) for the next checks; address/port need a restart. */
@@ -198,20 +177,20 @@ export class EnvoyServer {
     this.health.setAll('NOT_SERVING');
     if (this.announceMs > 0) await new Promise((r) => setTimeout(r, this.announceMs));
     this.health.endWatches();
+    const drained = await this.front.close(this.drainMs);
+    if (!drained)
+      this.log.warn({ drain_ms: this.drainMs }, 'Envoy ext_authz calls still open after the drain time; cut');
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
-        this.log.warn(
-          { drain_ms: this.drainMs },
-          'Envoy ext_authz calls still open after the drain time; cut',
-        );
         this.grpc.forceShutdown();
         resolve();
-      }, this.drainMs);
+      }, 1000);
       this.grpc.tryShutdown(() => {
         clearTimeout(t);
         resolve();
       });
     });
+    rmSync(dirname(this.front.backendSocket), { recursive: true, force: true });
     if (this.flusher) clearInterval(this.flusher);
     this.flusher = null;
     this.flushMetrics();

@@ -1,0 +1,268 @@
+import {
+  type ClientHttp2Session,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  constants as h2,
+  connect as h2connect,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * The public HTTP/2 listener of the ext_authz service. `Authorization/Check` — the one call on
+ * the request path — is answered right here from the stream: one gRPC message in, one out, no
+ * framework objects per call (grpc-js costs ~2× the CPU of the whole answer). Every other method
+ * (health, reflection) is relayed untouched to the grpc-js server on a private unix socket, so
+ * those keep a complete gRPC implementation.
+ */
+
+/** Answers one Check: the response message bytes, or a gRPC error. */
+export type CheckAnswer = (message: Buffer) => Buffer | { code: number; message: string };
+
+export interface FrontOptions {
+  checkPath: string;
+  answer: CheckAnswer;
+  /** The private grpc-js server (`/path/to.sock`). */
+  backendSocket: string;
+  log: Logger;
+  /** Largest request message accepted (bytes), as grpc.max_receive_message_length. */
+  maxMessage: number;
+  maxConcurrentStreams: number;
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+}
+
+const GRPC_UNIMPLEMENTED = 12;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_INTERNAL = 13;
+const GRPC_UNAVAILABLE = 14;
+
+const OK_HEADERS = { [h2.HTTP2_HEADER_STATUS]: 200, [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
+const OK_TRAILERS = { 'grpc-status': '0' };
+const RESPOND_OPTS = { waitForTrailers: true };
+/** Hop-by-hop and pseudo headers a relay must not copy. */
+const NOT_RELAYED = new Set([':status', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+
+export class GrpcFront {
+  readonly server: Http2Server;
+  private readonly o: FrontOptions;
+  private readonly sessions = new Set<Http2Session>();
+  private backend: ClientHttp2Session | null = null;
+
+  get backendSocket(): string {
+    return this.o.backendSocket;
+  }
+
+  constructor(o: FrontOptions) {
+    this.o = o;
+    this.server = createServer({
+      settings: { maxConcurrentStreams: o.maxConcurrentStreams },
+      maxSessionMemory: 64,
+    });
+    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
+    this.server.on('session', (s) => this.track(s));
+    // a peer that breaks HTTP/2 loses its own session; nobody else notices
+    this.server.on('sessionError', (err) =>
+      o.log.debug({ err: err.message }, 'ext_authz HTTP/2 session error'),
+    );
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    });
+  }
+
+  private track(s: Http2Session): void {
+    this.sessions.add(s);
+    s.on('error', () => {});
+    // keep-alive: a vanished Envoy's connection is noticed and dropped
+    const timer = setInterval(() => {
+      const dead = setTimeout(() => s.destroy(), this.o.keepaliveTimeoutMs);
+      dead.unref();
+      if (!s.ping(() => clearTimeout(dead))) clearTimeout(dead);
+    }, this.o.keepaliveMs);
+    timer.unref();
+    s.once('close', () => {
+      clearInterval(timer);
+      this.sessions.delete(s);
+    });
+  }
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => {});
+    if (headers[h2.HTTP2_HEADER_PATH] !== this.o.checkPath) {
+      this.relay(stream, headers);
+      return;
+    }
+    const type = headers[h2.HTTP2_HEADER_CONTENT_TYPE];
+    if (
+      headers[h2.HTTP2_HEADER_METHOD] !== 'POST' ||
+      typeof type !== 'string' ||
+      !type.startsWith('application/grpc')
+    ) {
+      stream.respond({ [h2.HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
+      return;
+    }
+    let first: Buffer | null = null;
+    let chunks: Buffer[] | null = null;
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > this.o.maxMessage + 5) {
+        if (!stream.headersSent) this.fail(stream, GRPC_RESOURCE_EXHAUSTED, 'request message too large');
+        return;
+      }
+      if (first === null) first = c;
+      else {
+        chunks ??= [first];
+        chunks.push(c);
+      }
+    });
+    stream.on('end', () => {
+      if (stream.headersSent || stream.destroyed) return;
+      const body = chunks ? Buffer.concat(chunks) : first;
+      if (body === null || body.length < 5 || body.readUInt32BE(1) !== body.length - 5) {
+        this.fail(stream, GRPC_INVALID_ARGUMENT, 'expected exactly one gRPC message');
+        return;
+      }
+      if (body[0] !== 0) {
+        this.fail(
+          stream,
+          GRPC_UNIMPLEMENTED,
+          'compressed messages are not supported (grpc-encoding identity)',
+        );
+        return;
+      }
+      let out: ReturnType<CheckAnswer>;
+      try {
+        out = this.o.answer(body.subarray(5));
+      } catch (err) {
+        this.o.log.error({ err }, 'ext_authz Check failed');
+        this.fail(stream, GRPC_INTERNAL, 'internal error');
+        return;
+      }
+      if (!Buffer.isBuffer(out)) {
+        this.fail(stream, out.code, out.message);
+        return;
+      }
+      const frame = Buffer.allocUnsafe(5 + out.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(out.length, 1);
+      out.copy(frame, 5);
+      stream.respond(OK_HEADERS, RESPOND_OPTS);
+      stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+      stream.end(frame);
+    });
+  }
+
+  /** Trailers-only error response. */
+  private fail(stream: ServerHttp2Stream, code: number, message: string): void {
+    if (stream.destroyed || stream.headersSent) return;
+    stream.respond(
+      {
+        [h2.HTTP2_HEADER_STATUS]: 200,
+        [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+        'grpc-status': String(code),
+        'grpc-message': encodeURIComponent(message),
+      },
+      { endStream: true },
+    );
+  }
+
+  /** Health, reflection and anything else: the private grpc-js server answers. */
+  private relay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const backend = this.backendSession();
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(headers)) {
+      if (v === undefined || NOT_RELAYED.has(k) || (k.startsWith(':') && k !== ':path' && k !== ':method'))
+        continue;
+      out[k] = v;
+    }
+    let up: ReturnType<ClientHttp2Session['request']>;
+    try {
+      up = backend.request(out, { endStream: false });
+    } catch {
+      this.fail(stream, GRPC_UNAVAILABLE, 'service unavailable');
+      return;
+    }
+    let trailers: Record<string, string | string[]> = { 'grpc-status': String(GRPC_UNAVAILABLE) };
+    up.on('error', () => {
+      if (!stream.headersSent) this.fail(stream, GRPC_UNAVAILABLE, 'service unavailable');
+      else stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    });
+    up.on('response', (h, flags) => {
+      const head = relayable(h);
+      if (flags & h2.NGHTTP2_FLAG_END_STREAM) {
+        stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, { endStream: true });
+        return;
+      }
+      stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, RESPOND_OPTS);
+      stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    });
+    up.on('trailers', (t) => {
+      trailers = relayable(t);
+    });
+    up.on('data', (d: Buffer) => {
+      if (!stream.destroyed) stream.write(d);
+    });
+    up.on('end', () => {
+      if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
+    });
+    stream.on('data', (d: Buffer) => up.write(d));
+    stream.on('end', () => up.end());
+    stream.on('close', () => {
+      if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
+    });
+  }
+
+  private backendSession(): ClientHttp2Session {
+    if (this.backend && !this.backend.closed && !this.backend.destroyed) return this.backend;
+    const path = this.o.backendSocket;
+    const s = h2connect('http://localhost', { createConnection: () => netConnect(path) });
+    s.on('error', (err) =>
+      this.o.log.warn({ err: err.message }, 'ext_authz relay to the health/reflection server failed'),
+    );
+    s.unref();
+    this.backend = s;
+    return s;
+  }
+
+  /**
+   * Stop accepting connections and tell every session to go away once its open streams are done
+   * (GOAWAY); resolves when they are. `cutAfterMs` later, whatever is left is destroyed.
+   */
+  close(cutAfterMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let cut = false;
+      const timer = setTimeout(() => {
+        cut = true;
+        for (const s of this.sessions) s.destroy();
+      }, cutAfterMs);
+      this.server.close(() => {
+        clearTimeout(timer);
+        this.backend?.close();
+        resolve(!cut);
+      });
+      for (const s of this.sessions) s.close();
+    });
+  }
+}
+
+function relayable(h: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || k.startsWith(':') || NOT_RELAYED.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { connect as h2connect } from 'node:http2';
+import { test } from 'node:test';
+import { startEnvoy } from './helpers.js';
+
+/** One raw HTTP/2 exchange on the ext_authz port; returns status, headers, trailers and body. */
+async function exchange(port: number, headers: Record<string, string>, body: Buffer) {
+  const session = h2connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  const stream = session.request({ ':method': 'POST', te: 'trailers', ...headers });
+  let head: Record<string, unknown> = {};
+  let trailers: Record<string, unknown> = {};
+  const data: Buffer[] = [];
+  stream.on('response', (h) => {
+    head = h;
+  });
+  stream.on('trailers', (t) => {
+    trailers = t;
+  });
+  stream.on('data', (d: Buffer) => data.push(d));
+  stream.on('error', () => {});
+  const done = new Promise<void>((r) => stream.on('close', () => r()));
+  stream.end(body);
+  await done;
+  session.close();
+  return { head, trailers, body: Buffer.concat(data) };
+}
+
+const CHECK = '/envoy.service.auth.v3.Authorization/Check';
+const grpc = { ':path': CHECK, 'content-type': 'application/grpc' };
+
+test('Check on the raw HTTP/2 path: protocol errors get gRPC statuses, never a dropped server', async () => {
+  const env = await startEnvoy();
+  try {
+    const notGrpc = await exchange(
+      env.port,
+      { ':path': CHECK, 'content-type': 'application/json' },
+      Buffer.from('{}'),
+    );
+    assert.equal(notGrpc.head[':status'], 415);
+    const compressed = Buffer.from([1, 0, 0, 0, 1, 0]);
+    const c = await exchange(env.port, grpc, compressed);
+    assert.equal(c.head['grpc-status'], '12', 'compression is not supported: UNIMPLEMENTED');
+    const truncated = Buffer.from([0, 0, 0, 0, 9, 1, 2]);
+    const t = await exchange(env.port, grpc, truncated);
+    assert.equal(t.head['grpc-status'], '3');
+    const huge = Buffer.alloc(5 + 5 * 1024 * 1024);
+    huge.writeUInt32BE(huge.length - 5, 1);
+    const h = await exchange(env.port, grpc, huge);
+    assert.equal(
+      h.head['grpc-status'],
+      '8',
+      'larger than grpc.max_receive_message_length: RESOURCE_EXHAUSTED',
+    );
+    const empty = await exchange(env.port, grpc, Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(
+      empty.trailers['grpc-status'],
+      '0',
+      'an empty CheckRequest is answered (missing-address policy)',
+    );
+    const unknown = await exchange(
+      env.port,
+      { ':path': '/no.Such/Method', 'content-type': 'application/grpc' },
+      Buffer.from([0, 0, 0, 0, 0]),
+    );
+    assert.equal(
+      unknown.head['grpc-status'] ?? unknown.trailers['grpc-status'],
+      '12',
+      'relayed: grpc-js says UNIMPLEMENTED',
+    );
+  } finally {
+    await env.server.close();
+  }
+});
