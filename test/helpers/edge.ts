@@ -41,6 +41,7 @@ export async function startEdge(cwd: string, env: Record<string, string> = {}): 
     FAIL2BAN_PROMETHEUS_PORT: String(metrics),
     FAIL2BAN_NGINX_ADDRESS: '127.0.0.1',
     FAIL2BAN_NGINX_PORT: String(http),
+    FAIL2BAN_ENVOY_ADDRESS: '127.0.0.1',
     FAIL2BAN_ENVOY_PORT: String(await freePort()),
     FAIL2BAN_SYSLOG_ADDRESS: `127.0.0.1:${syslog}`,
     FAIL2BAN_DATABASE_DSN: join(cwd, 'fail2ban.db'),
