@@ -19,6 +19,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
 COPY bin ./bin
+# the ext_authz .proto files are loaded at start (src/main/envoy/proto.ts)
+COPY proto ./proto
 COPY examples/config.yaml ./examples/config.yaml
 RUN useradd --system --uid 10001 --home-dir /data --create-home edgeban
 USER edgeban
