@@ -120,7 +120,7 @@ async function postgresDb(): Promise<Db> {
         `INSERT INTO offences SELECT ${ip}, 1, $1::bigint FROM generate_series(0, $2::int - 1) AS i`,
         [now, n],
       );
-      await cluster.query(db, 'VACUUM ANALYZE bans');
+      // no ANALYZE here: the restore must cope with a table its statistics have not caught up with
     },
     async exec(dsn, sql) {
       await cluster.query(new URL(dsn).pathname.slice(1), sql);
