@@ -357,7 +357,12 @@ export class SqlStore implements Store {
     clearTimeout(timer);
   }
 
-  private fail(err: unknown): void {
+  /**
+   * The database failed an operation: down, journal, reconnect. `on` is the connection the
+   * operation used; a failure of an older one (replaced by a reconnect since) is ignored.
+   */
+  private fail(err: unknown, on?: Connection | null): void {
+    if (on !== undefined && on !== this.conn) return;
     if (!this.connected && !this.conn) return;
     this.markDown(err);
     this.dropConnection().catch(() => {});
@@ -501,7 +506,7 @@ export class SqlStore implements Store {
         return dropped === 0;
       }
       this.op('write', 'failure', n);
-      this.fail(err);
+      this.fail(err, conn);
       return false;
     } finally {
       this.inflight = 0;
@@ -753,7 +758,7 @@ export class SqlStore implements Store {
       return { bans: nb, offences: no };
     } catch (err) {
       this.op('load_state', 'failure');
-      if (!(err instanceof EdgebanError)) this.fail(err);
+      if (!(err instanceof EdgebanError)) this.fail(err, conn);
       throw new StoreUnavailableError('loading persisted bans', err);
     }
   }
@@ -988,7 +993,7 @@ export class SqlStore implements Store {
       if (err instanceof EdgebanError) throw err;
       const conn = this.conn;
       if (conn && !(await this.alive(conn))) {
-        this.fail(err);
+        this.fail(err, conn);
         throw new StoreUnavailableError(operation, err);
       }
       throw err;

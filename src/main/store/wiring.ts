@@ -14,6 +14,8 @@ import type { PolicySnapshot, Store } from './types.js';
 /** The last good copy of a remote database's policy, in the working folder. */
 export const POLICY_CACHE_FILE = 'edgeban-policy-cache.json';
 
+const TOUCHED_MAX = 1_000_000;
+
 /** Bans and offences handed to the engine per step of the restore (the loop yields in between). */
 const RESTORE_CHUNK = 2_000;
 
@@ -56,7 +58,9 @@ export class StoreBinding {
     this.unsubscribe.push(
       deps.engine.onEvent((e: BanEvent) => {
         store.enqueue(e);
-        if (!this.restored)
+        // bounded: a long outage at start must not grow it without end (beyond it, a restore may
+        // put an older ban back over a newer one for the same target)
+        if (!this.restored && this.touched.size < TOUCHED_MAX)
           this.touched.add(e.type === 'ban' || e.type === 'offence' ? e.record.target : e.target);
       }),
     );
