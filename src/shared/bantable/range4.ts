@@ -1,6 +1,6 @@
 /**
- * IPv4 range index: a multibit trie with strides 16-4-4-8, rebuilt (copy-on-write) from the
- * range entries whenever they change. A lookup is at most four dependent array reads and finds,
+ * IPv4 range index: a multibit trie with strides 16-4-4-4-4, rebuilt (copy-on-write) from the
+ * range entries whenever they change. A lookup is at most five dependent array reads and finds,
  * for the address, the combined answer of every range that covers it, precomputed per slot:
  * the most specific whitelist and blacklist entries and the temporary ban that ends last.
  *
@@ -9,14 +9,17 @@
  */
 import { F_BLACK, F_TEMP, F_WHITE, metaLen } from './layout.js';
 
-export const LEVEL_SIZE = [65536, 16, 16, 256];
-const LEVEL_END = [16, 20, 24, 32];
+// 16-entry blocks below the root: a sparse /25../31 range costs a 64-byte block per level,
+// not a 1 KiB one (an 8-bit last stride made ranges ~300 B each at 100k random ranges)
+export const LEVEL_SIZE = [65536, 16, 16, 16, 16];
+const LEVEL_END = [16, 20, 24, 28, 32];
 
 export interface Range4Buffers {
   l0: SharedArrayBuffer;
   l1: SharedArrayBuffer;
   l2: SharedArrayBuffer;
   l3: SharedArrayBuffer;
+  l4: SharedArrayBuffer;
   res: SharedArrayBuffer;
 }
 
@@ -36,8 +39,10 @@ function indexAt(key: number, level: number): number {
       return (key >>> 12) & 15;
     case 2:
       return (key >>> 8) & 15;
+    case 3:
+      return (key >>> 4) & 15;
     default:
-      return key & 255;
+      return key & 15;
   }
 }
 
@@ -67,7 +72,7 @@ class IntList {
 export function buildRange4(entries: Range4Entry[]): Range4Buffers {
   const l0 = new IntList(LEVEL_SIZE[0]);
   l0.n = LEVEL_SIZE[0];
-  const levels = [l0, new IntList(1024), new IntList(1024), new IntList(1024)];
+  const levels = [l0, new IntList(1024), new IntList(1024), new IntList(1024), new IntList(1024)];
   const res = new IntList(1024);
   for (let i = 0; i < 4; i++) res.push(0); // result 0 = none
   // (result, entry) → merged result, so a slot pattern repeated across blocks is stored once
@@ -127,6 +132,7 @@ export function buildRange4(entries: Range4Entry[]): Range4Buffers {
     l1: levels[1].toSab(),
     l2: levels[2].toSab(),
     l3: levels[3].toSab(),
+    l4: levels[4].toSab(),
     res: res.toSab(),
   };
 }
@@ -137,6 +143,7 @@ export function lookupRange4(
   l1: Int32Array,
   l2: Int32Array,
   l3: Int32Array,
+  l4: Int32Array,
   addr: number,
 ): number {
   let v = l0[addr >>> 16];
@@ -144,7 +151,10 @@ export function lookupRange4(
     v = l1[((-v - 1) << 4) | ((addr >>> 12) & 15)];
     if (v < 0) {
       v = l2[((-v - 1) << 4) | ((addr >>> 8) & 15)];
-      if (v < 0) v = l3[((-v - 1) << 8) | (addr & 255)];
+      if (v < 0) {
+        v = l3[((-v - 1) << 4) | ((addr >>> 4) & 15)];
+        if (v < 0) v = l4[((-v - 1) << 4) | (addr & 15)];
+      }
     }
   }
   return v;

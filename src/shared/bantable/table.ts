@@ -119,6 +119,7 @@ export class BanTableReader {
   protected r1!: Int32Array;
   protected r2!: Int32Array;
   protected r3!: Int32Array;
+  protected r4l!: Int32Array;
   protected rres!: Int32Array;
   /** Writer only: IPv4 ranges changed since the index was built. */
   protected r4Dirty = false;
@@ -160,6 +161,7 @@ export class BanTableReader {
     this.r1 = new Int32Array(h.r4.l1);
     this.r2 = new Int32Array(h.r4.l2);
     this.r3 = new Int32Array(h.r4.l3);
+    this.r4l = new Int32Array(h.r4.l4);
     this.rres = new Int32Array(h.r4.res);
     this.cap4 = this.t4.length / V4_WORDS;
     this.cap6 = this.t6.length / V6_WORDS;
@@ -189,7 +191,7 @@ export class BanTableReader {
     this.visit4(key, 32, now, out);
     if (out.kind !== Kind.WHITELIST) {
       if (this.r4Dirty) this.rebuildRange4();
-      const rid = lookupRange4(this.r0, this.r1, this.r2, this.r3, key);
+      const rid = lookupRange4(this.r0, this.r1, this.r2, this.r3, this.r4l, key);
       if (rid > 0) {
         const r = this.rres;
         const b = rid * 4;
