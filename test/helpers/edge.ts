@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { hello26, ipv4, notify, RawPeer } from '../spoa/client.js';
 import { freePort } from './net.js';
 
@@ -20,9 +21,13 @@ export interface EdgeProcess {
 }
 
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of running) if (p.exitCode === null) p.kill('SIGKILL');
-});
+const killAll = () => {
+  for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+};
+process.on('exit', killAll);
+// a failed test leaves its edgeban running, and its pipes would keep this file's process (and
+// the whole test run) alive forever: once every test of the file is done, stop what is left
+after(killAll);
 
 /**
  * Start edgeban in `cwd`; every port is a free one unless `env` says otherwise. The SQLite

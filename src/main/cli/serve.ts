@@ -32,12 +32,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   else log.info('no configuration file found: running on embedded defaults');
   const metrics = new Metrics({ version: version(), commit: process.env.EDGEBAN_COMMIT ?? 'unknown' });
   const app = new App({ config: loaded.config, configPath: loaded.path, log, metrics });
-  // a SIGHUP while starting must not kill the process (its default action): apply it once up
-  let hupWhileStarting = false;
-  const earlyHup = () => {
-    hupWhileStarting = true;
-  };
-  process.on('SIGHUP', earlyHup);
+  // One SIGHUP listener for the whole life of the process: a SIGHUP while starting is kept and
+  // applied once up. (Swapping listeners could drop a signal libuv had caught but not yet
+  // dispatched: removing the last listener stops the signal watcher.)
+  const hup: { reload: (() => void) | null; pending: boolean } = { reload: null, pending: false };
+  process.on('SIGHUP', () => {
+    if (hup.reload) hup.reload();
+    else hup.pending = true;
+  });
   try {
     await app.start();
   } catch (err) {
@@ -50,8 +52,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ version: version(), node: process.version }, 'edgeban started');
-  process.off('SIGHUP', earlyHup);
-  const code = await untilStopped(app, log, loaded.path, opts.logLevel, hupWhileStarting);
+  const code = await untilStopped(app, log, loaded.path, opts.logLevel, hup);
   await flush(log);
   return code;
 }
@@ -61,7 +62,7 @@ function untilStopped(
   log: Logger,
   path: string | null,
   levelOverride: string | undefined,
-  reloadNow: boolean,
+  hup: { reload: (() => void) | null; pending: boolean },
 ): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
@@ -106,8 +107,8 @@ function untilStopped(
         (err: Error) => log.error({ err }, 'configuration reload failed part-way'),
       );
     };
-    process.on('SIGHUP', reload);
-    if (reloadNow) reload();
+    hup.reload = reload;
+    if (hup.pending) reload();
   });
 }
 
