@@ -62,8 +62,8 @@ export interface PolicySnapshot {
 }
 
 /**
- * The store (issue #6). With `database.enabled: false` a no-op implementation answers the same
- * calls (flush resolves at once, loads return empty).
+ * The store (issue #6): SqlStore (sql-store.ts). With `database.enabled: false` the app exposes no
+ * store (`App.store` is null); NullStore answers the same calls inside the store wiring.
  */
 export interface Store {
   /** Connect and migrate. Does not throw when the database is down: status says so and it retries. */
