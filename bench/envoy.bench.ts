@@ -7,7 +7,7 @@
  * (~700 bytes: source/destination, 14 headers) encoded from our .proto; every response's size
  * is checked against the expected allow/deny answer. `--quick`: one 2 s run per scenario.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { checkOptions } from '../src/main/envoy/check.js';
 import { AUTH_PROTO, PROTO_DIR } from '../src/main/envoy/proto.js';
 import { findBinary } from '../test/helpers/peers.js';
 import { ALLOWED_SOURCE, BANNED_SOURCE } from './envoy/agent-process.js';
+import { startReadyProcess } from './process.js';
 import type { BenchReport, BenchRow } from './run.js';
 import { cpuTicks } from './spoa-storm.bench.js';
 
@@ -39,22 +40,7 @@ async function startAgent(
   cpu: number | null,
   nodeFlags: string[] = [],
 ): Promise<Agent> {
-  const [cmd, args] = pinned(cpu, process.execPath, [
-    ...nodeFlags,
-    join(here, 'envoy', 'agent-process.js'),
-    mode,
-  ]);
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (c) => reject(new Error(`agent exited ${c}`)));
-  });
-  return { proc, port };
+  return startReadyProcess(join(here, 'envoy', 'agent-process.js'), [mode], { nodeFlags, cpu });
 }
 
 async function stopAgent(a: Agent): Promise<void> {

@@ -14,6 +14,7 @@ import { encodeOk } from '../../src/main/envoy/wire.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { BanTable, Kind } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
+import { backgroundBans } from '../process.js';
 
 export const BANNED_SOURCE = '198.51.100.45';
 export const ALLOWED_SOURCE = '192.0.2.10';
@@ -45,14 +46,7 @@ if (mode === 'baseline') {
   const table = new BanTable({ initialCapacity: 1 << 18 });
   const until = Math.floor(Date.now() / 1000) + 3600;
   const reason = table.reasonId('bench');
-  const b = new Uint8Array(4);
-  for (let i = 0; i < 100_000; i++) {
-    b[0] = 100 + (i >>> 24);
-    b[1] = (i >>> 16) & 255;
-    b[2] = (i >>> 8) & 255;
-    b[3] = i & 255;
-    table.set(b, 4, 32, Kind.TEMP_BAN, until, 1, reason);
-  }
+  backgroundBans(table, 100_000, until, reason);
   const a = parseIp(BANNED_SOURCE);
   table.set(a.bytes, 4, 32, Kind.TEMP_BAN, until, 1, reason);
   const config = defaultConfig();

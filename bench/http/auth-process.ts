@@ -9,6 +9,7 @@ import { BanEngine } from '../../src/main/engine/index.js';
 import { HttpService } from '../../src/main/http/server.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { BanTable, Kind } from '../../src/shared/bantable/index.js';
+import { backgroundBans } from '../process.js';
 
 const config = defaultConfig();
 config.nginx.address = '127.0.0.1';
@@ -16,14 +17,8 @@ config.nginx.port = Number(process.argv[2] ?? 0);
 const table = new BanTable({ initialCapacity: 1 << 18 });
 const until = Math.floor(Date.now() / 1000) + 3600;
 const reason = table.reasonId('bench');
+backgroundBans(table, 100_000, until, reason);
 const b = new Uint8Array(4);
-for (let i = 0; i < 100_000; i++) {
-  b[0] = 100 + (i >>> 24);
-  b[1] = (i >>> 16) & 255;
-  b[2] = (i >>> 8) & 255;
-  b[3] = i & 255;
-  table.set(b, 4, 32, Kind.TEMP_BAN, until, 1, reason);
-}
 for (let i = 0; i < 65536; i += 10) {
   b[0] = 10;
   b[1] = 77;

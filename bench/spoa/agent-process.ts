@@ -7,6 +7,7 @@ import pino from 'pino';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import { SpoaServer } from '../../src/main/spoa/server.js';
 import { BanTable, Kind } from '../../src/shared/bantable/index.js';
+import { backgroundBans } from '../process.js';
 import { addressBytes, isBanned, STORM_ADDRESSES } from './storm-addresses.js';
 
 const port = Number(process.argv[2] ?? 0);
@@ -21,14 +22,7 @@ for (let i = 0; i < STORM_ADDRESSES; i++) {
   table.set(bytes, family, family === 4 ? 32 : 128, Kind.TEMP_BAN, until, 1, reason);
 }
 // background bans so lookups hit a realistically full table
-const b = new Uint8Array(4);
-for (let i = 0; i < extraBans; i++) {
-  b[0] = 100 + (i >>> 24);
-  b[1] = (i >>> 16) & 255;
-  b[2] = (i >>> 8) & 255;
-  b[3] = i & 255;
-  table.set(b, 4, 32, Kind.TEMP_BAN, until, 1, reason);
-}
+backgroundBans(table, extraBans, until, reason);
 const config = { ...defaultConfig().spoa, address: '127.0.0.1', port, max_clients: 10_000 };
 const server = new SpoaServer({
   config,

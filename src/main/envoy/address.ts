@@ -1,6 +1,6 @@
 import type { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import { FAMILY_INVALID, type Family, parseIpInto } from '../../shared/ip/parse.js';
-import { parseHop } from '../http/client-address.js';
+import { parseHop, rightmostUntrusted } from '../http/client-address.js';
 import type { CheckInput } from './wire.js';
 
 /**
@@ -28,18 +28,5 @@ export function clientAddress(
   if (xff !== null && xff !== '') return rightmostUntrusted(xff, trusted, out);
   const real = input.realIp;
   if (real !== null && real !== '') return parseHop(real, 0, real.length, out);
-  return fam;
-}
-
-/** The right-most hop that is not a trusted proxy (the left-most one when all are trusted). */
-function rightmostUntrusted(s: string, trusted: CidrFilter, out: Uint8Array): Family {
-  let end = s.length;
-  let fam: Family = FAMILY_INVALID;
-  while (end > 0) {
-    const comma = s.lastIndexOf(',', end - 1);
-    fam = parseHop(s, comma + 1, end, out);
-    if (fam === FAMILY_INVALID || !trusted.containsBytes(out, fam)) return fam;
-    end = Math.max(comma, 0);
-  }
   return fam;
 }

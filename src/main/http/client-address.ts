@@ -61,7 +61,7 @@ function single(v: string | string[], out: Uint8Array): Family {
  * untrusted hop is the client (the left-most one when every hop is trusted). Anything left of
  * that hop was written by the client and is ignored.
  */
-function rightmostUntrusted(s: string, trusted: CidrFilter, out: Uint8Array): Family {
+export function rightmostUntrusted(s: string, trusted: CidrFilter, out: Uint8Array): Family {
   let end = s.length;
   let fam: Family = FAMILY_INVALID;
   while (end > 0) {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { compilePattern, normalizeSpec } from '../../../shared/patterns/compile.js';
 import type { BanPolicy } from '../../engine/types.js';
-import type { BanConfigRow, PatternRow, Store } from '../../store/types.js';
+import { banConfigOfPolicy } from '../../store/rows.js';
+import type { PatternRow, Store } from '../../store/types.js';
 import { type ApiDeps, actor, audit, fail } from './context.js';
 import { durationFromBody, goDuration } from './format.js';
 import { durationField } from './schemas.js';
@@ -218,7 +219,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const store = deps.store();
       let persistedTo = 'memory';
       if (store) {
-        await store.putBanConfig(rowOf(next));
+        await store.putBanConfig(banConfigOfPolicy('default', next));
         await store.reloadNow();
         persistedTo = 'database';
       }
@@ -284,20 +285,5 @@ function policyView(p: BanPolicy): Record<string, unknown> {
     cleanup_interval_seconds: s(p.cleanupInterval),
     max_memory_ttl: d(p.maxMemoryTtl),
     max_memory_ttl_seconds: s(p.maxMemoryTtl),
-  };
-}
-
-function rowOf(p: BanPolicy): BanConfigRow {
-  const s = (ms: number) => Math.max(1, Math.round(ms / 1000));
-  return {
-    name: 'default',
-    initial_ban_time_seconds: s(p.initialBanTime),
-    max_ban_time_seconds: s(p.maxBanTime),
-    escalation_factor: p.escalationFactor,
-    max_attempts: p.maxAttempts,
-    time_window_seconds: s(p.timeWindow),
-    cleanup_interval_seconds: s(p.cleanupInterval),
-    max_memory_ttl_seconds: s(p.maxMemoryTtl),
-    enabled: true,
   };
 }
