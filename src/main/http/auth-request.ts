@@ -139,11 +139,10 @@ export class AuthRequestHandler {
     const peer = req.socket.remoteAddress;
     let fam: Family = FAMILY_INVALID;
     const clientIp = h['client-ip'];
-    if (this.trusted.allows(peer) && typeof clientIp === 'string') {
-      fam = parseHop(clientIp, 0, clientIp.length, this.addr);
-    } else if (!this.trusted.allows(peer) && peer !== undefined) {
-      fam = parseHop(peer, 0, peer.length, this.addr);
-    }
+    if (!this.trusted.allows(peer)) {
+      // not our nginx: judged by its own address, whatever Client-IP says
+      if (peer !== undefined) fam = parseHop(peer, 0, peer.length, this.addr);
+    } else if (typeof clientIp === 'string') fam = parseHop(clientIp, 0, clientIp.length, this.addr);
     const protocol = String(h['auth-protocol']).toLowerCase();
     const attempt = Number(h['auth-login-attempt'] ?? 1) || 1;
     let banned: boolean;
