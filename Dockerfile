@@ -11,6 +11,9 @@ RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
+    # a fixed mmap threshold lets glibc hand large freed buffers (ban-table rebuilds) back to the
+    # OS instead of keeping them in the heap (measured: 79 → ~62 B of RSS per ban at 1.1M)
+    MALLOC_MMAP_THRESHOLD_=131072 \
     # unprivileged in the container: syslog on 5514 (map 514 to it), reachable from the network
     FAIL2BAN_SYSLOG_ADDRESS=0.0.0.0:5514 \
     FAIL2BAN_SYSLOG_PROTOCOL=both

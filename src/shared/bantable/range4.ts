@@ -23,11 +23,26 @@ export interface Range4Buffers {
   res: SharedArrayBuffer;
 }
 
-export interface Range4Entry {
-  key: number;
-  len: number;
-  meta: number;
-  exp: number;
+/**
+ * The IPv4 range entries, as columns (one index per entry): building from typed arrays leaves no
+ * per-entry objects on the JS heap, which would stay resident after a large rebuild.
+ */
+export interface Range4Entries {
+  n: number;
+  key: Int32Array;
+  len: Uint8Array;
+  meta: Int32Array;
+  exp: Int32Array;
+}
+
+export function emptyRange4Entries(): Range4Entries {
+  return {
+    n: 0,
+    key: new Int32Array(0),
+    len: new Uint8Array(0),
+    meta: new Int32Array(0),
+    exp: new Int32Array(0),
+  };
 }
 
 /** Index of `key` at `level`. */
@@ -68,50 +83,102 @@ class IntList {
   }
 }
 
+/**
+ * (result id, entry) → merged result id, so a slot pattern repeated across blocks is stored
+ * once: open addressing over typed arrays (a Map of 100k+ numbers would grow the JS heap).
+ */
+class MergeMemo {
+  private rid: Int32Array;
+  private ei: Int32Array;
+  private val: Int32Array;
+  private mask: number;
+  private count = 0;
+  constructor(expected: number) {
+    let cap = 1024;
+    while (cap < expected * 2) cap *= 2;
+    this.rid = new Int32Array(cap).fill(-1);
+    this.ei = new Int32Array(cap);
+    this.val = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+  private slot(rid: number, ei: number): number {
+    let h = (Math.imul(rid, 0x9e3779b1) ^ Math.imul(ei, 0x85ebca6b)) & this.mask;
+    while (this.rid[h] !== -1 && (this.rid[h] !== rid || this.ei[h] !== ei)) h = (h + 1) & this.mask;
+    return h;
+  }
+  get(rid: number, ei: number): number {
+    const h = this.slot(rid, ei);
+    return this.rid[h] === -1 ? -1 : this.val[h];
+  }
+  set(rid: number, ei: number, v: number): void {
+    if ((this.count + 1) * 2 > this.rid.length) this.grow();
+    const h = this.slot(rid, ei);
+    if (this.rid[h] === -1) this.count++;
+    this.rid[h] = rid;
+    this.ei[h] = ei;
+    this.val[h] = v;
+  }
+  private grow(): void {
+    const { rid, ei, val } = this;
+    const cap = rid.length * 2;
+    this.rid = new Int32Array(cap).fill(-1);
+    this.ei = new Int32Array(cap);
+    this.val = new Int32Array(cap);
+    this.mask = cap - 1;
+    this.count = 0;
+    for (let i = 0; i < rid.length; i++) if (rid[i] !== -1) this.set(rid[i], ei[i], val[i]);
+  }
+}
+
 /** Build the index for `entries` (IPv4 prefixes shorter than /32). */
-export function buildRange4(entries: Range4Entry[]): Range4Buffers {
+export function buildRange4(entries: Range4Entries): Range4Buffers {
   const l0 = new IntList(LEVEL_SIZE[0]);
   l0.n = LEVEL_SIZE[0];
   const levels = [l0, new IntList(1024), new IntList(1024), new IntList(1024), new IntList(1024)];
-  const res = new IntList(1024);
+  const res = new IntList(4 * (entries.n + 1));
   for (let i = 0; i < 4; i++) res.push(0); // result 0 = none
-  // (result, entry) → merged result, so a slot pattern repeated across blocks is stored once
-  const memo = new Map<number, number>();
-  const sorted = [...entries].sort((x, y) => x.len - y.len);
+  // entries shortest first (counting sort on the length): a later one is the more specific answer
+  const n = entries.n;
+  const byLen = new Int32Array(34);
+  for (let i = 0; i < n; i++) byLen[entries.len[i] + 1]++;
+  for (let l = 1; l < 34; l++) byLen[l] += byLen[l - 1];
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[byLen[entries.len[i]]++] = i;
+  const memo = new MergeMemo(n);
   const merge = (rid: number, ei: number): number => {
-    const mk = rid * 1_048_576 + ei;
-    const known = memo.get(mk);
-    if (known !== undefined) return known;
-    const e = sorted[ei];
+    const known = memo.get(rid, ei);
+    if (known !== -1) return known;
+    const meta = entries.meta[ei];
     const r = res.a;
     let w = r[rid * 4];
     let b = r[rid * 4 + 1];
     let t = r[rid * 4 + 2];
     let te = r[rid * 4 + 3];
-    // entries come shortest first: a later (longer) one is the more specific answer
-    if ((e.meta & F_WHITE) !== 0) w = e.meta;
-    if ((e.meta & F_BLACK) !== 0) b = e.meta;
-    if ((e.meta & F_TEMP) !== 0 && (t === 0 || e.exp >>> 0 >= te >>> 0)) {
-      t = e.meta;
-      te = e.exp;
+    if ((meta & F_WHITE) !== 0) w = meta;
+    if ((meta & F_BLACK) !== 0) b = meta;
+    if ((meta & F_TEMP) !== 0 && (t === 0 || entries.exp[ei] >>> 0 >= te >>> 0)) {
+      t = meta;
+      te = entries.exp[ei];
     }
     const id = res.n / 4;
     res.push(w);
     res.push(b);
     res.push(t);
     res.push(te);
-    memo.set(mk, id);
+    memo.set(rid, ei, id);
     return id;
   };
-  for (let ei = 0; ei < sorted.length; ei++) {
-    const e = sorted[ei];
+  for (let k = 0; k < n; k++) {
+    const ei = order[k];
+    const key = entries.key[ei];
+    const len = entries.len[ei];
     let level = 0;
-    while (LEVEL_END[level] < e.len) level++;
+    while (LEVEL_END[level] < len) level++;
     // walk down to the level, splitting leaves into blocks on the way
     let block = 0;
     for (let l = 0; l < level; l++) {
       const arr = levels[l];
-      const at = block * LEVEL_SIZE[l] + indexAt(e.key, l);
+      const at = block * LEVEL_SIZE[l] + indexAt(key, l);
       let v = arr.a[at];
       if (v >= 0) {
         const next = levels[l + 1];
@@ -123,8 +190,8 @@ export function buildRange4(entries: Range4Entry[]): Range4Buffers {
       block = -v - 1;
     }
     const arr = levels[level];
-    const start = block * LEVEL_SIZE[level] + indexAt(e.key, level);
-    const count = 2 ** (LEVEL_END[level] - e.len);
+    const start = block * LEVEL_SIZE[level] + indexAt(key, level);
+    const count = 2 ** (LEVEL_END[level] - len);
     for (let i = start; i < start + count; i++) arr.a[i] = merge(arr.a[i], ei);
   }
   return {

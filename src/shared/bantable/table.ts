@@ -31,7 +31,13 @@ import {
   V6_SEQ,
   V6_WORDS,
 } from './layout.js';
-import { buildRange4, lookupRange4, type Range4Buffers } from './range4.js';
+import {
+  buildRange4,
+  emptyRange4Entries,
+  lookupRange4,
+  type Range4Buffers,
+  type Range4Entries,
+} from './range4.js';
 
 /** The SharedArrayBuffers of one generation; plain data, safe to postMessage to a worker. */
 export interface BanTableHandle {
@@ -404,7 +410,7 @@ export class BanTable extends BanTableReader {
       v4: new SharedArrayBuffer(cap4 * V4_WORDS * 4),
       v6: new SharedArrayBuffer(cap6 * V6_WORDS * 4),
       bits6: new SharedArrayBuffer(128 * BITMAP_WORDS * 4),
-      r4: buildRange4([]),
+      r4: buildRange4(emptyRange4Entries()),
       generation,
     };
   }
@@ -849,12 +855,24 @@ export class BanTable extends BanTableReader {
    */
   protected override rebuildRange4(): void {
     this.r4Dirty = false;
-    const entries: { key: number; len: number; meta: number; exp: number }[] = [];
-    for (let s = 0; s < this.cap4; s++) {
+    let n = 0;
+    for (let l = 0; l < 32; l++) n += this.lenCount4[l];
+    const entries: Range4Entries = {
+      n: 0,
+      key: new Int32Array(n),
+      len: new Uint8Array(n),
+      meta: new Int32Array(n),
+      exp: new Int32Array(n),
+    };
+    for (let s = 0; s < this.cap4 && entries.n < n; s++) {
       const b = s * V4_WORDS;
       const meta = this.t4[b + V4_META];
       if ((meta & M_OCC) === 0 || metaLen(meta) === 32) continue;
-      entries.push({ key: this.t4[b + V4_KEY], len: metaLen(meta), meta, exp: this.t4[b + V4_EXP] });
+      const i = entries.n++;
+      entries.key[i] = this.t4[b + V4_KEY];
+      entries.len[i] = metaLen(meta);
+      entries.meta[i] = meta;
+      entries.exp[i] = this.t4[b + V4_EXP];
     }
     this.publish({ ...this.h, r4: buildRange4(entries), generation: this.gen + 1 });
   }
