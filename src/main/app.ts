@@ -28,7 +28,7 @@ export class App {
 
   constructor(ctx: AppContext) {
     this.ctx = ctx;
-    // wiring: shared state (ban table, engine, store) is created here.
+    // shared state: the ban table and its single writer, the engine
     this.table = new BanTable({ initialCapacity: 1 << 16 });
     const ban = ctx.config.ban;
     this.engine = new BanEngine({
@@ -42,7 +42,7 @@ export class App {
       metrics: ctx.metrics,
     });
     this.engine.replaceLists('config', configLists(ctx.config));
-    // wiring: services are pushed here, in start order.
+    // services, in start order (stopped in reverse)
     const engine = this.engine;
     this.services.push({
       name: 'engine',
@@ -57,29 +57,23 @@ export class App {
     }
     this.ingest = new IngestService(ctx, this.engine);
     this.services.push(this.ingest);
-    // --- store wiring (issue #6) ---
     // the store starts first (connect, migrate, policy from the database before the matchers
     // start) and stops last (final flush); the restore runs once the listeners serve lookups
     const store = wireStore({ ctx, engine: this.engine, ingest: this.ingest });
     // database.enabled: false → no store for the API (it answers "no database" itself)
     this.store = ctx.config.database.enabled ? store.store : null;
     this.services.unshift(store.first);
-    this.services.push(store.last);
-    // --- end store wiring ---
-    // --- envoy wiring (issue #8) ---
     if (ctx.config.envoy.enabled) {
       this.services.push(
         createEnvoyService(ctx, { table: this.table, reasonText: (id) => this.table.reasonText(id) }),
       );
     }
-    // --- end envoy wiring ---
-    // --- http wiring (issue #7) ---
     if (ctx.config.nginx.enabled) {
       this.services.push(
         createHttpService(ctx, { table: this.table, engine: this.engine, store: () => this.store }),
       );
     }
-    // --- end http wiring ---
+    this.services.push(store.last);
   }
 
   async start(): Promise<void> {
