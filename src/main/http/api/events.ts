@@ -26,6 +26,8 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
       }
       streams++;
       reply.hijack();
+      // a stream is quiet between events: the server's inactivity timeout must not cut it
+      req.socket.setTimeout(0);
       const res = reply.raw;
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
