@@ -36,3 +36,28 @@ test('GET /api/events streams a ban made through the API, then its unban', async
     await h.close();
   }
 });
+
+test('an event stream outlives the HTTP inactivity timeout (nginx.write_timeout)', {
+  timeout: 10_000,
+}, async () => {
+  const h = await startHttp((c) => {
+    c.nginx.write_timeout = 300;
+  });
+  try {
+    const res = await request(`http://127.0.0.1:${h.port}/api/events`);
+    let text = '';
+    const got = new Promise<void>((resolve) => {
+      res.body.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('event: ban')) resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 800));
+    await h.call('POST', '/api/ban', { body: { ip_address: '192.0.2.44' } });
+    await got;
+    assert.match(text, /"ip_address":"192\.0\.2\.44"/);
+    res.body.destroy();
+  } finally {
+    await h.close();
+  }
+});
