@@ -72,3 +72,29 @@ test('Check on the raw HTTP/2 path: protocol errors get gRPC statuses, never a d
     await env.server.close();
   }
 });
+
+test('relayed streams cancelled by the client at any moment never take the server down', async () => {
+  const env = await startEnvoy();
+  try {
+    const session = h2connect(`http://127.0.0.1:${env.port}`);
+    session.on('error', () => {});
+    // an empty HealthCheckRequest ("" = the whole server), cancelled after 0..9 ms
+    for (let i = 0; i < 60; i++) {
+      const s = session.request({
+        ':method': 'POST',
+        ':path': '/grpc.health.v1.Health/Watch',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      s.on('error', () => {});
+      s.end(Buffer.from([0, 0, 0, 0, 0]));
+      setTimeout(() => s.close(), i % 10);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    session.close();
+    const after = await exchange(env.port, grpc, Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(after.trailers['grpc-status'], '0', 'Check still answered');
+  } finally {
+    await env.server.close();
+  }
+});

@@ -201,13 +201,17 @@ export class GrpcFront {
       else stream.close(h2.NGHTTP2_INTERNAL_ERROR);
     });
     up.on('response', (h, flags) => {
+      // the client may have gone while the backend answered: nothing to relay to
+      if (stream.destroyed || stream.closed) return;
       const head = relayable(h);
       if (flags & h2.NGHTTP2_FLAG_END_STREAM) {
         stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, { endStream: true });
         return;
       }
       stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, RESPOND_OPTS);
-      stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+      stream.once('wantTrailers', () => {
+        if (!stream.destroyed) stream.sendTrailers(trailers);
+      });
     });
     up.on('trailers', (t) => {
       trailers = relayable(t);
