@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pino from 'pino';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import type { DatabaseConfig } from '../../src/main/config/types.js';
 import { BanEngine } from '../../src/main/engine/index.js';
@@ -15,6 +14,7 @@ import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
 import { MariaDbServer } from '../helpers/mariadb.js';
 import { PostgresCluster } from '../helpers/postgres.js';
+import { memoryLogger } from '../ingest/harness.js';
 
 /** A database to run the store against: a fresh one per `fresh()`, plain SQL on the side. */
 export interface Backend {
@@ -165,18 +165,7 @@ export function referenceDdl(dialect: 'sqlite' | 'postgres' | 'mysql'): string[]
   return [...tables, ...(dialect === 'mysql' ? [] : indexes), ...seeds];
 }
 
-export function memoryLogger(): { log: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino(
-    { level: 'debug' },
-    {
-      write(s: string) {
-        lines.push(JSON.parse(s) as Record<string, unknown>);
-      },
-    },
-  );
-  return { log, lines };
-}
+export { memoryLogger };
 
 export function dbConfig(driver: string, dsn: string, over: Partial<DatabaseConfig> = {}): DatabaseConfig {
   return {
