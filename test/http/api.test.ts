@@ -74,6 +74,39 @@ describe('REST API routes', () => {
     assert.match(String(long.json.message), /body\.reason: must NOT have more than 512 characters/);
   });
 
+  test('every route that takes a body refuses bad ones with a 4xx naming the field, never a 500', async () => {
+    const routes: ['POST' | 'PUT' | 'DELETE', string][] = [
+      ['POST', '/api/unban'],
+      ['POST', '/api/whitelist'],
+      ['DELETE', '/api/whitelist'],
+      ['POST', '/api/blacklist'],
+      ['DELETE', '/api/blacklist'],
+    ];
+    const bodies: [unknown, RegExp][] = [
+      [{ ip_address: 42 }, /body\.ip_address: must be string/],
+      [{ ip_address: '300.1.1.1' }, /invalid IP address: 300\.1\.1\.1/],
+      [{ ip_address: '10.0.0.0/40' }, /invalid IP address: 10\.0\.0\.0\/40/],
+      [{ ip_address: '2001:db8::/129' }, /invalid IP address/],
+      [{ ip_address: '1.2.3.4', extra: true }, /body\.extra: unknown field/],
+      [{ ip_address: '1.2.3.4', reason: 7 }, /body\.reason: must be string/],
+    ];
+    for (const [method, path] of routes) {
+      for (const [body, re] of bodies) {
+        const r = await h.call(method, path, { body });
+        assert.ok(
+          r.status >= 400 && r.status < 500,
+          `${method} ${path} ${JSON.stringify(body)} → ${r.status}`,
+        );
+        assert.match(String(r.json.message), re, `${method} ${path} ${JSON.stringify(body)}`);
+      }
+    }
+    const cfg = await h.call('PUT', '/api/ban-config', { body: { max_attempts: 'five', time_window: -3 } });
+    assert.equal(cfg.status, 400);
+    assert.match(String(cfg.json.message), /body\.max_attempts: must be integer/);
+    const empty = await h.call('PUT', '/api/ban-config', { body: {} });
+    assert.equal(empty.status, 400);
+  });
+
   test('unban lifts a temporary ban even when the address is also blacklisted', async () => {
     h.engine.ban('192.0.2.200', {});
     h.engine.blacklistAdd('192.0.2.200', {});
