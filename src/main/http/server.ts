@@ -49,7 +49,7 @@ export class HttpService implements Service {
     const cfg = ctx.config;
     const log = ctx.log.child({ subsystem: 'http' });
     this.auth = new AuthRequestHandler(deps.table, cfg.nginx);
-    this.gate = new ApiGate(cfg.api, log.child({ subsystem: 'api' }));
+    this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
     const auth = this.auth;
     const strict = new Ajv({
@@ -134,7 +134,7 @@ export class HttpService implements Service {
       table: this.deps.table,
       store: this.deps.store,
       gate,
-      log: log.child({ subsystem: 'api' }),
+      log: this.ctx.log.child({ subsystem: 'api' }),
       rateLimit: {
         enabled: cfg.rate_limiting.enabled,
         perMinute: cfg.rate_limiting.requests_per_minute,
