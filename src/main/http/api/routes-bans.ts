@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { parseCidr } from '../../../shared/ip/parse.js';
+import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { durationFromBody, goDuration, iso, tempItem } from './format.js';
 import { createdByField, durationField, ipField, listQuery, okResponse, reasonField } from './schemas.js';
@@ -100,7 +100,7 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const by = actor(req, req.body.created_by);
-      const target = parseCidr(req.body.ip_address).text.replace(/\/(32|128)$/, '');
+      const target = canonicalTarget(req.body.ip_address) ?? req.body.ip_address;
       const r = engine.unban(req.body.ip_address, { by, reason: req.body.reason || 'Manual unban via API' });
       audit(deps, req, 'unban', { ip: target, created_by: by, temp: r.temp, blacklist: r.blacklist });
       const durable = await persisted(deps);

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { listItem } from './format.js';
 import { createdByField, ipBody, ipField, listQuery, okResponse, reasonField } from './schemas.js';
@@ -106,12 +107,14 @@ async function remove(
   const opts = { by, reason: req.body?.reason || `Manual ${kind} removal via API` };
   const removed =
     kind === 'whitelist' ? deps.engine.whitelistRemove(ip, opts) : deps.engine.blacklistRemove(ip, opts);
-  audit(deps, req, `${kind}-remove`, { ip, created_by: by, removed });
+  // the engine accepted it, so it parses: answer with the canonical spelling
+  const target = canonicalTarget(ip) ?? ip;
+  audit(deps, req, `${kind}-remove`, { ip: target, created_by: by, removed });
   const durable = await persisted(deps);
   return {
     success: true,
-    message: `IP ${ip} removed from ${kind}`,
-    ip_address: ip,
+    message: `IP ${target} removed from ${kind}`,
+    ip_address: target,
     removed,
     persisted: durable,
   };
