@@ -32,6 +32,14 @@ export interface HttpDeps {
 
 const BODY_LIMIT = 64 * 1024;
 
+/** Errors the store raises on purpose, as HTTP statuses; any other EdgebanError is a bad request. */
+const STATUS_OF_CODE: Record<string, number> = {
+  E_DUPLICATE: 409,
+  E_LAST_PATTERN: 409,
+  E_DB_UNAVAILABLE: 503,
+  E_DB_DISABLED: 503,
+};
+
 export class HttpService implements Service {
   readonly name = 'http';
   readonly auth: AuthRequestHandler;
@@ -102,7 +110,8 @@ export class HttpService implements Service {
         });
       }
       if (err instanceof EdgebanError) {
-        return reply.code(400).send({ success: false, message: err.message, error: err.code });
+        const code = STATUS_OF_CODE[err.code] ?? 400;
+        return reply.code(code).send({ success: false, message: err.message, error: err.code });
       }
       const status = err.statusCode ?? 500;
       if (status < 500) {

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { compilePattern, normalizeSpec } from '../../../shared/patterns/compile.js';
+import { normalizeSpec } from '../../../shared/patterns/compile.js';
 import type { BanPolicy } from '../../engine/types.js';
 import { banConfigOfPolicy } from '../../store/rows.js';
-import type { PatternRow, Store } from '../../store/types.js';
+import type { PatternRow } from '../../store/types.js';
 import { type ApiDeps, actor, audit, fail } from './context.js';
 import { durationFromBody, goDuration } from './format.js';
 import { durationField } from './schemas.js';
@@ -33,13 +33,14 @@ const NO_DB = 'Database not available (database.enabled is false or the store is
  * written, so a bad regex is a 400 naming it, never a broken reload.
  */
 export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const needStore = (): Store | null => deps.store();
-
+  // The store compiles every pattern, refuses a taken name (E_DUPLICATE) or the loss of the last
+  // enabled pattern (E_LAST_PATTERN) and reloads the matchers after each change: the routes only
+  // translate, and the error handler turns those codes into 409s.
   app.get(
     '/api/patterns',
     { schema: { tags: ['policy'], summary: 'Patterns stored in the database' } },
     async (_req, reply) => {
-      const store = needStore();
+      const store = deps.store();
       if (!store) return fail(reply, 503, NO_DB);
       const patterns = await store.listPatterns();
       return { success: true, count: patterns.length, patterns };
@@ -50,7 +51,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/api/patterns/:id',
     { schema: { tags: ['policy'], summary: 'One pattern', params: idParams } },
     async (req, reply) => {
-      const store = needStore();
+      const store = deps.store();
       if (!store) return fail(reply, 503, NO_DB);
       const p = (await store.listPatterns()).find((x) => x.id === req.params.id);
       if (!p) return fail(reply, 404, `pattern ${req.params.id} not found`);
@@ -73,24 +74,11 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const store = needStore();
+      const store = deps.store();
       if (!store) return fail(reply, 503, NO_DB);
       const spec = normalizeSpec(req.body);
-      compilePattern(spec, 0);
-      const existing = await store.listPatterns();
-      if (existing.some((p) => p.name === spec.name))
-        return fail(reply, 409, `pattern ${JSON.stringify(spec.name)} already exists`, { field: 'name' });
-      const row = await store.createPattern({
-        name: spec.name,
-        regex: spec.regex,
-        ip_group: Number(spec.ip_group),
-        severity: spec.severity,
-        description: spec.description,
-        enabled: spec.enabled,
-        raw: spec.raw,
-      });
+      const row = await store.createPattern({ ...spec, ip_group: Number(spec.ip_group) });
       audit(deps, req, 'pattern-create', { pattern: row.name, id: row.id, created_by: actor(req) });
-      await store.reloadNow();
       return reply.code(201).send({ success: true, message: `pattern ${row.name} created`, pattern: row });
     },
   );
@@ -106,17 +94,8 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const store = needStore();
+      const store = deps.store();
       if (!store) return fail(reply, 503, NO_DB);
-      const current = (await store.listPatterns()).find((x) => x.id === req.params.id);
-      if (!current) return fail(reply, 404, `pattern ${req.params.id} not found`);
-      const merged = { ...current, ...req.body };
-      compilePattern(normalizeSpec(merged), 0);
-      if (current.enabled && merged.enabled === false) {
-        const others = (await store.listPatterns()).filter((p) => p.enabled && p.id !== current.id);
-        if (others.length === 0)
-          return fail(reply, 409, 'this would leave no enabled pattern', { field: 'enabled' });
-      }
       const row = await store.updatePattern(req.params.id, req.body);
       if (!row) return fail(reply, 404, `pattern ${req.params.id} not found`);
       audit(deps, req, 'pattern-update', {
@@ -125,7 +104,6 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
         created_by: actor(req),
         fields: Object.keys(req.body),
       });
-      await store.reloadNow();
       return { success: true, message: `pattern ${row.name} updated`, pattern: row };
     },
   );
@@ -134,17 +112,12 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/api/patterns/:id',
     { schema: { tags: ['policy'], summary: 'Delete a pattern', params: idParams } },
     async (req, reply) => {
-      const store = needStore();
+      const store = deps.store();
       if (!store) return fail(reply, 503, NO_DB);
-      const all = await store.listPatterns();
-      const current = all.find((x) => x.id === req.params.id);
-      if (!current) return fail(reply, 404, `pattern ${req.params.id} not found`);
-      if (current.enabled && all.filter((p) => p.enabled).length === 1)
-        return fail(reply, 409, 'this would leave no enabled pattern');
-      await store.deletePattern(req.params.id);
-      audit(deps, req, 'pattern-delete', { pattern: current.name, id: current.id, created_by: actor(req) });
-      await store.reloadNow();
-      return { success: true, message: `pattern ${current.name} deleted` };
+      if (!(await store.deletePattern(req.params.id)))
+        return fail(reply, 404, `pattern ${req.params.id} not found`);
+      audit(deps, req, 'pattern-delete', { id: req.params.id, created_by: actor(req) });
+      return { success: true, message: `pattern ${req.params.id} deleted` };
     },
   );
 
@@ -219,18 +192,23 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const store = deps.store();
       let persistedTo = 'memory';
       if (store) {
+        // the store validates and writes the row, then reloads it into the engine
         await store.putBanConfig(banConfigOfPolicy('default', next));
-        await store.reloadNow();
         persistedTo = 'database';
+      } else {
+        // without a database the change holds until the next restart or SIGHUP
+        deps.engine.setPolicy(next);
       }
-      // without a database the change holds until the next restart or SIGHUP
-      deps.engine.setPolicy(next);
       audit(deps, req, 'ban-config-update', {
         created_by: actor(req),
         fields: Object.keys(req.body),
         to: persistedTo,
       });
-      return { success: true, message: `ban policy updated (${persistedTo})`, ban_config: policyView(next) };
+      return {
+        success: true,
+        message: `ban policy updated (${persistedTo})`,
+        ban_config: policyView(deps.engine.getPolicy()),
+      };
     },
   );
 
