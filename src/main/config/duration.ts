@@ -40,20 +40,30 @@ export function parseDuration(input: unknown): number | null {
   return sign * total;
 }
 
-/** Milliseconds back to Go-style text (`1h30m0s` style trimmed: `1h30m`, `250ms`, `0s`). */
+/** Milliseconds back to Go-style text, trimmed: `1h30m`, `250ms`, `0s` (config output). */
 export function formatDuration(ms: number): string {
+  return durationText(ms, false);
+}
+
+/** Go's own `time.Duration` text: `30m0s`, `1h30m0s`, `1.5s` (the reference's API messages). */
+export function goDuration(ms: number): string {
+  return durationText(ms, true);
+}
+
+/** `full`: Go's form, where hours carry their minutes and every value ends in seconds. */
+function durationText(ms: number, full: boolean): string {
   if (ms === 0) return '0s';
   const neg = ms < 0;
   let rest = Math.abs(ms);
   if (rest < 1000) return `${neg ? '-' : ''}${Number(rest.toFixed(3))}ms`;
-  let out = '';
   const h = Math.floor(rest / 3_600_000);
   rest -= h * 3_600_000;
   const m = Math.floor(rest / 60_000);
   rest -= m * 60_000;
-  const s = rest / 1000;
+  const s = Number((rest / 1000).toFixed(3));
+  let out = '';
   if (h) out += `${h}h`;
-  if (m) out += `${m}m`;
-  if (s) out += `${Number(s.toFixed(3))}s`;
+  if (m || (full && h)) out += `${m}m`;
+  if (s || full) out += `${s}s`;
   return (neg ? '-' : '') + out;
 }

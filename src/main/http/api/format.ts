@@ -1,26 +1,11 @@
-import { parseDuration } from '../../config/duration.js';
+import { goDuration, parseDuration } from '../../config/duration.js';
+
+export { goDuration };
+
 import type { BanRecord } from '../../engine/types.js';
 
 /** Longest ban the API accepts (10 years): anything longer is a typo, a permanent ban is `permanent: true`. */
 export const MAX_API_DURATION_MS = 10 * 365 * 24 * 3600 * 1000;
-
-/** Go's time.Duration text (`30m0s`, `1h30m0s`, `1.5s`), as the reference's messages print it. */
-export function goDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  const neg = ms < 0;
-  let rest = Math.abs(ms);
-  if (rest < 1000) return `${neg ? '-' : ''}${Number(rest.toFixed(3))}ms`;
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = Number((rest / 1000).toFixed(3));
-  let out = '';
-  if (h) out += `${h}h${m}m`;
-  else if (m) out += `${m}m`;
-  out += `${s}s`;
-  return (neg ? '-' : '') + out;
-}
 
 /**
  * A `duration` from a request body: a Go duration string (`"1h30m"`) or a number of seconds.
