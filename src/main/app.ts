@@ -30,13 +30,9 @@ export class App {
     this.ctx = ctx;
     // shared state: the ban table and its single writer, the engine
     this.table = new BanTable({ initialCapacity: 1 << 16 });
-    const ban = ctx.config.ban;
     this.engine = new BanEngine({
       table: this.table,
-      policy: BanEngine.policyFromConfig(ban),
-      ignoreIps: ban.ignore_ips,
-      ipv6Prefix: ban.ipv6_prefix,
-      maxTracked: ban.max_tracked,
+      ...BanEngine.configOptions(ctx.config.ban),
       nodeId: hostname(),
       log: ctx.log.child({ subsystem: 'engine' }),
       metrics: ctx.metrics,

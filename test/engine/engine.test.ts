@@ -18,10 +18,7 @@ function setup(over: Partial<ReturnType<typeof defaultConfig>['ban']> = {}) {
   const metrics = new Metrics({ defaultMetrics: false });
   const engine = new BanEngine({
     table,
-    policy: BanEngine.policyFromConfig(cfg.ban),
-    ignoreIps: cfg.ban.ignore_ips,
-    ipv6Prefix: cfg.ban.ipv6_prefix,
-    maxTracked: cfg.ban.max_tracked,
+    ...BanEngine.configOptions(cfg.ban),
     nodeId: 'n1',
     now: () => clock,
     metrics,

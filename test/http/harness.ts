@@ -19,10 +19,7 @@ export async function startHttp(mutate: (c: Config) => void = () => {}, store: S
   const table = new BanTable({ initialCapacity: 1024 });
   const engine = new BanEngine({
     table,
-    policy: BanEngine.policyFromConfig(ctx.config.ban),
-    ignoreIps: ctx.config.ban.ignore_ips,
-    ipv6Prefix: ctx.config.ban.ipv6_prefix,
-    maxTracked: ctx.config.ban.max_tracked,
+    ...BanEngine.configOptions(ctx.config.ban),
     nodeId: 'test-node',
     log: ctx.log,
     metrics: ctx.metrics,

@@ -210,10 +210,7 @@ export function makeEngine(start = Date.now()) {
   const cfg = defaultConfig();
   const engine = new BanEngine({
     table,
-    policy: BanEngine.policyFromConfig(cfg.ban),
-    ignoreIps: cfg.ban.ignore_ips,
-    ipv6Prefix: cfg.ban.ipv6_prefix,
-    maxTracked: cfg.ban.max_tracked,
+    ...BanEngine.configOptions(cfg.ban),
     nodeId: 'test-node',
     now: () => clock,
   });

@@ -121,6 +121,18 @@ export class BanEngine implements BanEngineApi {
     }
   }
 
+  /** The options the `ban` section decides: policy, ignore_ips, ipv6_prefix, max_tracked. */
+  static configOptions(
+    ban: Config['ban'],
+  ): Pick<BanEngineOptions, 'policy' | 'ignoreIps' | 'ipv6Prefix' | 'maxTracked'> {
+    return {
+      policy: BanEngine.policyFromConfig(ban),
+      ignoreIps: ban.ignore_ips,
+      ipv6Prefix: ban.ipv6_prefix,
+      maxTracked: ban.max_tracked,
+    };
+  }
+
   static policyFromConfig(ban: Config['ban']): BanPolicy {
     return {
       initialBanTime: ban.initial_ban_time,

@@ -23,10 +23,7 @@ export async function createReplayEngine(
   const ban = config.ban;
   const engine = new BanEngine({
     table,
-    policy: BanEngine.policyFromConfig(ban),
-    ignoreIps: ban.ignore_ips,
-    ipv6Prefix: ban.ipv6_prefix,
-    maxTracked: ban.max_tracked,
+    ...BanEngine.configOptions(ban),
     nodeId: opts.nodeId ?? 'replay',
   });
   const now = Date.now();
