@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  anchoredFirstChars,
   anchoredPrefix,
   compilePattern,
   type PatternSpec,
@@ -151,5 +152,40 @@ describe('pattern compilation', () => {
     assert.equal(anchoredPrefix('^colou?r'), 'colo');
     assert.equal(anchoredPrefix('^(?:nginx: )?x'), null);
     assert.equal(anchoredPrefix('dovecot'), null);
+  });
+
+  test('first characters of an anchored pattern never leave out a possible match', () => {
+    const chars = (src: string) => {
+      const set = anchoredFirstChars(src);
+      return set === null ? null : String.fromCharCode(...[...set].sort((a, b) => a - b));
+    };
+    assert.equal(chars('^(?:nginx: )?(?:\\d\\d\\d\\d\\/\\d\\d )?\\[(?:error|warn)\\]'), '0123456789[n');
+    assert.equal(chars('^(?:a|b)?c'), 'abc');
+    assert.equal(chars('^(?<x>q|r)+s'), 'qr');
+    assert.equal(chars('^x{0,3}y'), 'xy');
+    assert.equal(chars('^x{2}y'), 'x');
+    assert.equal(chars('^\\bfoo'), 'f');
+    // unknown or unanchored: null means "any"
+    assert.equal(chars('^(?:x)*'), null, 'can match empty');
+    assert.equal(chars('^\\w+'), null);
+    assert.equal(chars('^[ab]c'), null);
+    assert.equal(chars('^.x'), null);
+    assert.equal(chars('^a|b'), null, 'top-level alternation leaves b unanchored');
+    assert.equal(chars('^(?=a)a'), null, 'lookahead');
+    assert.equal(chars('abc'), null);
+    // every string a regex matches starts with one of the characters it reports
+    const cases: [string, string[]][] = [
+      ['^(?:nginx: )?(?:\\d+ )?\\[e\\]', ['nginx: [e]', '12 [e]', '[e]', 'nginx: 3 [e]']],
+      ['^(?:(?:a|)b)?c', ['c', 'bc', 'abc']],
+      ['^(?:x{0,2}|y)z', ['z', 'xz', 'xxz', 'yz']],
+    ];
+    for (const [src, inputs] of cases) {
+      const set = anchoredFirstChars(src);
+      assert.ok(set !== null, src);
+      for (const input of inputs) {
+        assert.ok(new RegExp(src).test(input), `${src} matches ${input}`);
+        assert.ok(set.has(input.charCodeAt(0)), `${src}: ${input[0]} is a possible first character`);
+      }
+    }
   });
 });

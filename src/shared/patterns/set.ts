@@ -21,6 +21,15 @@ export class PatternSet {
   }
 }
 
+/** `s` holds `t` at `at` (a loop: startsWith costs more on the strings the matcher sees). */
+function sameAt(s: string, at: number, t: string): boolean {
+  for (let k = 0; k < t.length; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Slots of the per-line tag cache (a power of two). */
+const TAG_SLOTS = 256;
+
 /**
  * First-match-wins matcher: one line counts as at most one failure, for the first pattern (in
  * order) that matches *and* captures a valid address. The address is canonicalised into `addr`
@@ -37,6 +46,13 @@ export class LineMatcher {
   private readonly all: Int32Array;
   /** Tag → ids of the patterns that can match a line with that tag (by their anchored prefix). */
   private readonly byTag = new Map<string, Int32Array>();
+
+  /**
+   * Per-line front of `byTag`: slots indexed by a hash of the tag's characters, compared in
+   * place, so a line finds its candidates without slicing the tag or hashing a new string.
+   */
+  private readonly slotTag: (string | undefined)[] = new Array(TAG_SLOTS);
+  private readonly slotIds: Int32Array[] = new Array(TAG_SLOTS);
 
   constructor(readonly set: PatternSet) {
     this.skip = new Uint8Array(set.patterns.length);
@@ -55,8 +71,10 @@ export class LineMatcher {
     const head = `${tag}: `;
     const ids: number[] = [];
     for (const p of this.set.patterns) {
-      if (p.raw || p.prefix === null || head.startsWith(p.prefix) || p.prefix.startsWith(head))
-        ids.push(p.id);
+      if (p.raw) ids.push(p.id);
+      else if (p.prefix !== null) {
+        if (head.startsWith(p.prefix) || p.prefix.startsWith(head)) ids.push(p.id);
+      } else if (p.firstChars === null || p.firstChars.has(head.charCodeAt(0))) ids.push(p.id);
     }
     c = Int32Array.from(ids);
     // tags come from allowed senders only, but keep the cache bounded anyway
@@ -64,14 +82,29 @@ export class LineMatcher {
     return c;
   }
 
+  /** The candidates for a line whose tag is `s[start, end)` (start < 0: the line has no tag). */
+  candidatesAt(s: string, start: number, end: number): Int32Array {
+    if (start < 0) return this.all;
+    let hash = end - start;
+    for (let k = start; k < end; k++) hash = (Math.imul(hash, 31) + s.charCodeAt(k)) | 0;
+    const slot = hash & (TAG_SLOTS - 1);
+    const tag = this.slotTag[slot];
+    if (tag !== undefined && tag.length === end - start && sameAt(s, start, tag)) return this.slotIds[slot];
+    const fresh = s.slice(start, end);
+    const ids = this.candidates(fresh);
+    this.slotTag[slot] = fresh;
+    this.slotIds[slot] = ids;
+    return ids;
+  }
+
   /**
    * Returns the matching pattern id or -1. `body` is `tag: message`; `raw` the line as received;
-   * `tag` the syslog tag (null when the line has none).
+   * `tag` the syslog tag (null when the line has none) or the candidates already looked up.
    */
-  match(body: string, raw: string, tag: string | null = null): number {
+  match(body: string, raw: string, tag: string | null | Int32Array = null): number {
     const pats = this.set.patterns;
     const prof = this.profile;
-    const ids = this.candidates(tag);
+    const ids = tag instanceof Int32Array ? tag : this.candidates(tag);
     for (let k = 0; k < ids.length; k++) {
       const i = ids[k];
       if (this.skip[i] === 1) continue;

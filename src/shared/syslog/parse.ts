@@ -45,30 +45,46 @@ export class SyslogHeader {
 }
 
 const SP = 32;
-const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec';
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** Index of the month (0..11) spelled at `i`, or -1. */
+/** Index of the month (0..11) spelled at `i`, or -1. One switch instead of a loop over names. */
 function monthAt(s: string, i: number): number {
   const c0 = s.charCodeAt(i);
-  // month names start with A, D, F, J, M, N, O or S: reject anything else without a loop
-  if (c0 !== 65 && c0 !== 68 && c0 !== 70 && c0 !== 74 && c0 !== 77 && c0 !== 78 && c0 !== 79 && c0 !== 83)
-    return -1;
   const c1 = s.charCodeAt(i + 1);
   const c2 = s.charCodeAt(i + 2);
-  for (let m = 0; m < 12; m++) {
-    if (
-      c0 === MONTHS.charCodeAt(m * 3) &&
-      c1 === MONTHS.charCodeAt(m * 3 + 1) &&
-      c2 === MONTHS.charCodeAt(m * 3 + 2)
-    ) {
-      return m;
-    }
+  // non-ASCII would alias in the key; past the end charCodeAt is NaN, which shifts to 0 (no month)
+  if ((c0 | c1 | c2) > 127) return -1;
+  switch ((c0 << 16) | (c1 << 8) | c2) {
+    case 0x4a616e: // Jan
+      return 0;
+    case 0x466562: // Feb
+      return 1;
+    case 0x4d6172: // Mar
+      return 2;
+    case 0x417072: // Apr
+      return 3;
+    case 0x4d6179: // May
+      return 4;
+    case 0x4a756e: // Jun
+      return 5;
+    case 0x4a756c: // Jul
+      return 6;
+    case 0x417567: // Aug
+      return 7;
+    case 0x536570: // Sep
+      return 8;
+    case 0x4f6374: // Oct
+      return 9;
+    case 0x4e6f76: // Nov
+      return 10;
+    case 0x446563: // Dec
+      return 11;
+    default:
+      return -1;
   }
-  return -1;
 }
 
 /** End of a `Mmm dd hh:mm:ss` (day may be space-padded) timestamp at `i`, or -1. */
