@@ -90,7 +90,8 @@ export class LineMatcher {
     const slot = hash & (TAG_SLOTS - 1);
     const tag = this.slotTag[slot];
     if (tag !== undefined && tag.length === end - start && sameAt(s, start, tag)) return this.slotIds[slot];
-    const fresh = s.slice(start, end);
+    // a copy, not a slice: a slice would keep the whole decoded chunk alive in the cache
+    const fresh = Buffer.from(s.slice(start, end), 'utf8').toString('utf8');
     const ids = this.candidates(fresh);
     this.slotTag[slot] = fresh;
     this.slotIds[slot] = ids;
