@@ -4,6 +4,7 @@ import type { Config, ListEntryConfig } from './config/types.js';
 import { BanEngine } from './engine/index.js';
 import type { BanRecord } from './engine/types.js';
 import { createEnvoyService } from './envoy/server.js';
+import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
 import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
@@ -33,7 +34,7 @@ export class App {
     this.engine = new BanEngine({
       table: this.table,
       ...BanEngine.configOptions(ctx.config.ban),
-      nodeId: hostname(),
+      nodeId: ctx.config.fleet.node || hostname(),
       log: ctx.log.child({ subsystem: 'engine' }),
       metrics: ctx.metrics,
     });
@@ -69,6 +70,8 @@ export class App {
         createHttpService(ctx, { table: this.table, engine: this.engine, store: () => this.store }),
       );
     }
+    const fleet = createFleetService(ctx, this.engine, this.store);
+    if (fleet) this.services.push(fleet);
     this.services.push(store.last);
   }
 

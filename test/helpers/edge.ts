@@ -1,4 +1,6 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { hello26, ipv4, notify, RawPeer } from '../spoa/client.js';
@@ -91,4 +93,28 @@ export async function spopBanned(port: number, ip: string): Promise<number> {
   const f = await p.waitFrames(2);
   p.close();
   return f[1].payload[f[1].payload.length - 1];
+}
+
+/** Syslog lines to an edge over UDP, one datagram each. */
+export async function sendLines(port: number, lines: string[]): Promise<void> {
+  const s = createSocket('udp4');
+  for (const l of lines)
+    await new Promise<void>((r, j) => s.send(l, port, '127.0.0.1', (e) => (e ? j(e) : r())));
+  s.close();
+}
+
+/** A REST API call (GET, or POST with a JSON body) that must answer 200. */
+export async function api<T = Record<string, unknown>>(
+  edge: EdgeProcess,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${edge.http}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as T;
+  assert.equal(res.status, 200, JSON.stringify(json));
+  return json;
 }

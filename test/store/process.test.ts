@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { type EdgeProcess, spopBanned, startEdge } from '../helpers/edge.js';
+import { api, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
 import { until } from './harness.js';
 
@@ -16,24 +15,6 @@ import { until } from './harness.js';
 
 const dovecotLine = (ip: string) =>
   `<38>Nov 30 12:00:00 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
-
-async function sendLines(port: number, lines: string[]): Promise<void> {
-  const s = createSocket('udp4');
-  for (const l of lines)
-    await new Promise<void>((r, j) => s.send(l, port, '127.0.0.1', (e) => (e ? j(e) : r())));
-  s.close();
-}
-
-async function api<T = Record<string, unknown>>(edge: EdgeProcess, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`http://127.0.0.1:${edge.http}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json()) as T;
-  assert.equal(res.status, 200, JSON.stringify(json));
-  return json;
-}
 
 interface BanView {
   banned: boolean;

@@ -74,6 +74,11 @@ export function defaultConfig(): Config {
       retry_delay: 5 * S,
       flush_interval: 1 * S,
     },
+    fleet: {
+      enabled: true,
+      node: '',
+      channel: 'edgeban_fleet',
+    },
     prometheus: {
       enabled: true,
       address: '0.0.0.0',

@@ -28,7 +28,7 @@ export interface KeySpec {
   gt?: number;
   oneOf?: string[];
   /** Extra format check on strings. */
-  format?: 'hostport' | 'host' | 'path' | 'backend';
+  format?: 'hostport' | 'host' | 'path' | 'backend' | 'identifier';
   /** Masked by check-config. */
   secret?: boolean;
   doc: string;
@@ -134,6 +134,19 @@ export const SCHEMA: Record<string, KeySpec> = {
     gt: 0,
     max: 60_000,
     doc: 'longest a log-made ban waits to be written',
+  },
+  'fleet.enabled': {
+    kind: 'bool',
+    doc: 'share bans with the other nodes on the same PostgreSQL database (LISTEN/NOTIFY)',
+  },
+  'fleet.node': {
+    kind: 'string',
+    doc: "this node's name in the fleet and in the bans table; empty = the host name",
+  },
+  'fleet.channel': {
+    kind: 'string',
+    format: 'identifier',
+    doc: 'PostgreSQL notification channel the fleet shares',
   },
   'prometheus.enabled': { kind: 'bool', doc: 'serve metrics' },
   'prometheus.address': { kind: 'string', format: 'host', doc: 'metrics listen address' },
@@ -242,6 +255,8 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
         if (!m || canonicalIp(m[1]) === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
           return { ok: false, expected: 'an IP address and port (10.0.0.5:143, [2001:db8::5]:143) or empty' };
       }
+      if (spec.format === 'identifier' && !/^[a-z_][a-z0-9_]{0,62}$/.test(s))
+        return { ok: false, expected: 'a lower-case SQL identifier (letters, digits, _; at most 63)' };
       if (spec.format === 'hostport') {
         const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
         if (!m || !hostOk(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 65535) {

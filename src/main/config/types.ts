@@ -102,6 +102,14 @@ export interface DatabaseConfig {
   flush_interval: number;
 }
 
+/** Ban sharing between the nodes of one PostgreSQL database. */
+export interface FleetConfig {
+  enabled: boolean;
+  /** Empty: the host name. */
+  node: string;
+  channel: string;
+}
+
 export interface PrometheusConfig {
   enabled: boolean;
   address: string;
@@ -137,6 +145,7 @@ export interface Config {
   nginx: NginxConfig;
   ban: BanConfig;
   database: DatabaseConfig;
+  fleet: FleetConfig;
   prometheus: PrometheusConfig;
   api: ApiConfig;
   workers: { count: number };

@@ -378,6 +378,59 @@ export class BanEngine implements BanEngineApi {
     return { ...this.policy };
   }
 
+  applyRemote(e: Extract<BanEvent, { type: 'ban' | 'unban' }>): boolean {
+    const now = this.now();
+    if (e.type === 'ban') {
+      const r = e.record;
+      const cidr = parseCidr(r.target);
+      const key = canonical(cidr);
+      const record: BanRecord = { ...r, target: key };
+      if (r.kind === 'temp') {
+        if ((r.expiresAt ?? 0) <= now) return false;
+        const known = this.temp.get(key);
+        if (known && (known.expiresAt ?? 0) >= (r.expiresAt ?? 0)) return false;
+        this.putTemp(record, cidr, false);
+        // escalation is fleet-wide: the next offence here continues from the other node's count
+        const o = this.offences.get(key);
+        if (!o || o.banCount < r.offences)
+          this.offences.set(key, { target: key, banCount: r.offences, lastOffence: r.createdAt });
+        this.trackers.delete(key);
+      } else {
+        if (this.lists[r.kind].has(key)) return false;
+        // the entry lives in the shared database's lists: the next policy reload owns it
+        this.putList(r.kind, { ...record, source: 'database' }, cidr);
+        if (r.kind === 'whitelist') {
+          // this node's own bans it covers are lifted here, persisted and published as usual
+          for (const [k, rec] of [...this.temp])
+            if (rec.node === this.nodeId && covers(cidr, parseCidr(rec.target)))
+              this.dropTemp(k, r.createdBy, 'whitelisted');
+        }
+      }
+      this.emit({ type: 'ban', record: { ...record }, origin: 'fleet' });
+      return true;
+    }
+    const key = canonical(parseCidr(e.target));
+    if (e.kind === 'temp') {
+      if (!this.dropTemp(key, e.by, e.reason, false)) return false;
+    } else {
+      if (!this.lists[e.kind].has(key)) return false;
+      this.unlist(e.kind, key);
+    }
+    this.emit({ ...e, target: key, origin: 'fleet' });
+    return true;
+  }
+
+  /** Temporary bans that came from other nodes (the fleet reconciles them after an outage). */
+  remoteTempBans(): BanRecord[] {
+    const out: BanRecord[] = [];
+    for (const r of this.temp.values()) if (r.node !== this.nodeId) out.push({ ...r });
+    return out;
+  }
+
+  get node(): string {
+    return this.nodeId;
+  }
+
   restore(bans: BanRecord[], offences: OffenceRecord[]): void {
     const now = this.now();
     for (const o of offences)
@@ -526,14 +579,14 @@ export class BanEngine implements BanEngineApi {
     this.emit({ type: 'ban', record: { ...record } });
   }
 
-  private dropTemp(key: string, by: string, reason: string): boolean {
+  private dropTemp(key: string, by: string, reason: string, emit = true): boolean {
     const rec = this.temp.get(key);
     if (!rec) return false;
     this.temp.delete(key);
     const c = parseCidr(key);
     this.table.delete(c.bytes, c.family, c.prefixLen, Kind.TEMP_BAN);
     this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' });
-    this.emit({ type: 'unban', target: key, kind: 'temp', by, reason, at: this.now() });
+    if (emit) this.emit({ type: 'unban', target: key, kind: 'temp', by, reason, at: this.now() });
     return true;
   }
 

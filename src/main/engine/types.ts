@@ -34,9 +34,23 @@ export interface OffenceRecord {
   lastOffence: number;
 }
 
+/**
+ * `fleet`: the change was made on another node and only applied here; the store (that node wrote
+ * it) and the fleet (that node published it) leave it alone, the event stream shows it.
+ */
+export type EventOrigin = 'fleet';
+
 export type BanEvent =
-  | { type: 'ban'; record: BanRecord }
-  | { type: 'unban'; target: string; kind: BanKind; by: string; reason: string; at: number }
+  | { type: 'ban'; record: BanRecord; origin?: EventOrigin }
+  | {
+      type: 'unban';
+      target: string;
+      kind: BanKind;
+      by: string;
+      reason: string;
+      at: number;
+      origin?: EventOrigin;
+    }
   | { type: 'offence'; record: OffenceRecord }
   | { type: 'forget'; target: string; at: number };
 
@@ -110,6 +124,11 @@ export interface BanEngineApi {
   purgeTempBans(by: string): number;
   setPolicy(policy: BanPolicy): void;
   getPolicy(): BanPolicy;
+  /**
+   * A ban or unban made on another node of the fleet: applied here and reported with
+   * `origin: 'fleet'`. Returns false when it changed nothing (already known, expired).
+   */
+  applyRemote(e: Extract<BanEvent, { type: 'ban' | 'unban' }>): boolean;
   /** Start-up: put persisted state back (bans with their remaining time, offence memory). */
   restore(bans: BanRecord[], offences: OffenceRecord[]): void;
   /** Replace the list entries that came from a given source (config file or database). */

@@ -57,6 +57,8 @@ export class StoreBinding {
     this.log = deps.ctx.log.child({ subsystem: 'store' });
     this.unsubscribe.push(
       deps.engine.onEvent((e: BanEvent) => {
+        // another node made (and wrote) it: the shared database has it already
+        if ((e.type === 'ban' || e.type === 'unban') && e.origin === 'fleet') return;
         store.enqueue(e);
         // bounded: a long outage at start must not grow it without end (beyond it, a restore may
         // put an older ban back over a newer one for the same target)

@@ -1,0 +1,315 @@
+/**
+ * The fleet bus (design.md): nodes sharing one PostgreSQL database tell each other about bans and
+ * unbans with NOTIFY on one channel and apply what the others say. Each node keeps writing its
+ * own bans through the store; the bus only carries them to the other nodes' ban tables at once.
+ * After a lost connection the node re-reads the other nodes' active bans from the `bans` table
+ * (catching up what it missed, dropping what was lifted meanwhile) and asks the store to reload
+ * the lists.
+ */
+import pg from 'pg';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { BanEngine } from '../engine/engine.js';
+import type { BanEvent } from '../engine/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { postgresConfig } from '../store/connect.js';
+import { banRecordFrom, type RawBanRow } from '../store/rows.js';
+import { decodeMessage, encodeMessages, type FleetEvent, FleetMessageError } from './messages.js';
+
+export interface FleetBusOptions {
+  dsn: string;
+  channel: string;
+  engine: Pick<BanEngine, 'onEvent' | 'applyRemote' | 'remoteTempBans' | 'node'>;
+  log: Logger;
+  metrics?: Metrics;
+  /** After a reconnection: re-read the lists (the store's reload). */
+  reloadLists?: () => Promise<void>;
+  /** Reconnection delays: first, and the cap of the doubling (ms). */
+  retryMs?: [number, number];
+}
+
+/** Events kept for sending while the connection is down; beyond, the oldest go (counted). */
+const MAX_PENDING = 100_000;
+
+export class FleetBus {
+  private client: pg.Client | null = null;
+  private connected = false;
+  private stopping = false;
+  private pending: FleetEvent[] = [];
+  private flushing = false;
+  private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay: number;
+  private readonly unsubscribe: () => void;
+  private readonly log: Logger;
+  private readonly m?: {
+    connected: Gauge;
+    messages: Counter<'direction'>;
+    events: Counter<'direction' | 'type'>;
+    errors: Counter<'reason'>;
+    dropped: Counter;
+    delay: Histogram;
+  };
+  /** Counts for tests and the status endpoint (plain numbers). */
+  readonly stats = { sent: 0, received: 0, applied: 0, rejected: 0, dropped: 0, reconnects: 0 };
+
+  constructor(private readonly opts: FleetBusOptions) {
+    this.log = opts.log;
+    this.retryDelay = (opts.retryMs ?? [500, 30_000])[0];
+    this.unsubscribe = opts.engine.onEvent((e) => this.onLocalEvent(e));
+    if (opts.metrics) {
+      const registers = [opts.metrics.registry];
+      this.m = {
+        connected: new Gauge({
+          name: 'edgeban_fleet_connected',
+          help: '1 while the fleet channel is listened to',
+          registers,
+        }),
+        messages: new Counter({
+          name: 'edgeban_fleet_messages_total',
+          help: 'Fleet notifications sent and received',
+          labelNames: ['direction'],
+          registers,
+        }),
+        events: new Counter({
+          name: 'edgeban_fleet_events_total',
+          help: 'Bans and unbans sent to and applied from the fleet',
+          labelNames: ['direction', 'type'],
+          registers,
+        }),
+        errors: new Counter({
+          name: 'edgeban_fleet_errors_total',
+          help: 'Fleet failures: refused messages, lost connections, failed sends',
+          labelNames: ['reason'],
+          registers,
+        }),
+        dropped: new Counter({
+          name: 'edgeban_fleet_dropped_events_total',
+          help: 'Events not sent because too many waited while the connection was down',
+          registers,
+        }),
+        delay: new Histogram({
+          name: 'edgeban_fleet_propagation_seconds',
+          help: 'From a ban on another node to it applied here (node clocks included)',
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+          registers,
+        }),
+      };
+    }
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Connects in the background: a database that is down delays sharing, never the start. */
+  start(): void {
+    this.stopping = false;
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.unsubscribe();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    // what this node did last still reaches the others
+    if (this.connected) await this.flush().catch(() => {});
+    const c = this.client;
+    this.client = null;
+    this.setConnected(false);
+    if (c) await c.end().catch(() => {});
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopping || this.client) return;
+    const { channel, dsn } = this.opts;
+    const client = new pg.Client({
+      ...postgresConfig(dsn),
+      connectionTimeoutMillis: 10_000,
+      // pg_stat_activity tells an operator which node holds which listening connection
+      application_name: `edgeban-fleet ${this.opts.engine.node}`.slice(0, 63),
+    });
+    this.client = client;
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, null));
+    client.on('notification', (n) => {
+      if (n.channel === channel && n.payload !== undefined) this.onMessage(n.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${channel}"`);
+    } catch (err) {
+      this.lost(client, err as Error);
+      return;
+    }
+    if (this.client !== client) return;
+    this.setConnected(true);
+    this.retryDelay = (this.opts.retryMs ?? [500, 30_000])[0];
+    this.log.info({ channel, node: this.opts.engine.node }, 'fleet channel listened to');
+    await this.catchUp(client);
+    this.scheduleFlush();
+  }
+
+  /** The connection is gone (error, server restart, terminated backend): retry with backoff. */
+  private lost(client: pg.Client, err: Error | null): void {
+    if (this.client !== client) return;
+    this.client = null;
+    const was = this.connected;
+    this.setConnected(false);
+    client.end().catch(() => {});
+    if (this.stopping) return;
+    this.m?.errors.inc({ reason: 'connection' });
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, (this.opts.retryMs ?? [500, 30_000])[1]);
+    if (was) this.stats.reconnects++;
+    this.log.warn(
+      { err: err?.message ?? 'connection ended', retry_ms: delay },
+      was ? 'fleet connection lost; reconnecting' : 'fleet channel unavailable; retrying',
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private setConnected(v: boolean): void {
+    this.connected = v;
+    this.m?.connected.set(v ? 1 : 0);
+  }
+
+  /**
+   * After (re)connecting: the other nodes' active bans from the shared table, applied when new
+   * or longer here; bans from other nodes this node still holds but the table no longer has were
+   * lifted while we were away. Then the lists, through the store's reload.
+   */
+  private async catchUp(client: pg.Client): Promise<void> {
+    const now = Date.now();
+    try {
+      const res = await client.query<RawBanRow>(
+        'SELECT ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count FROM bans WHERE node <> $1 AND expires_at_ms > $2',
+        [this.opts.engine.node, now],
+      );
+      const present = new Set<string>();
+      let applied = 0;
+      for (const row of res.rows) {
+        const record = banRecordFrom(row);
+        present.add(record.target);
+        if (this.opts.engine.applyRemote({ type: 'ban', record })) applied++;
+      }
+      let lifted = 0;
+      for (const r of this.opts.engine.remoteTempBans()) {
+        if (present.has(r.target)) continue;
+        const e: FleetEvent = {
+          type: 'unban',
+          target: r.target,
+          kind: 'temp',
+          by: r.node,
+          reason: 'lifted on its node',
+          at: now,
+        };
+        if (this.opts.engine.applyRemote(e)) lifted++;
+      }
+      if (applied > 0 || lifted > 0)
+        this.log.info({ applied, lifted }, 'fleet caught up from the bans table');
+    } catch (err) {
+      // the bans table may not exist yet (the store migrates it): notifications still work
+      this.log.warn({ err: (err as Error).message }, 'fleet catch-up from the bans table failed');
+      this.m?.errors.inc({ reason: 'catch_up' });
+    }
+    await this.opts.reloadLists?.().catch((err: Error) => {
+      this.log.warn({ err: err.message }, 'fleet: list reload after reconnecting failed');
+    });
+  }
+
+  private onLocalEvent(e: BanEvent): void {
+    if (e.type !== 'ban' && e.type !== 'unban') return;
+    if (e.origin === 'fleet') return; // another node's: it published it
+    if (this.pending.length >= MAX_PENDING) {
+      this.pending.shift();
+      this.stats.dropped++;
+      this.m?.dropped.inc();
+      if (this.stats.dropped % 10_000 === 1)
+        this.log.warn({ dropped: this.stats.dropped }, 'fleet: events dropped while the connection is down');
+    }
+    this.pending.push(e);
+    this.scheduleFlush();
+  }
+
+  /** Events of one loop turn go out together (a purge or a log burst is a few messages, not one each). */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || !this.connected || this.pending.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush().catch(() => {});
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0 && this.connected && this.client) {
+        const batch = this.pending.splice(0, 1000);
+        const payloads = encodeMessages(this.opts.engine.node, batch);
+        try {
+          for (const p of payloads) {
+            await this.client.query('SELECT pg_notify($1, $2)', [this.opts.channel, p]);
+            this.stats.sent++;
+            this.m?.messages.inc({ direction: 'sent' });
+          }
+        } catch (err) {
+          // sent again after reconnecting (duplicates are harmless: applying is idempotent)
+          this.pending.unshift(...batch);
+          this.m?.errors.inc({ reason: 'send' });
+          this.log.warn({ err: (err as Error).message, events: batch.length }, 'fleet notification failed');
+          return;
+        }
+        for (const e of batch) this.m?.events.inc({ direction: 'sent', type: e.type });
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private onMessage(payload: string): void {
+    let msg: ReturnType<typeof decodeMessage>;
+    try {
+      msg = decodeMessage(payload);
+    } catch (err) {
+      this.stats.rejected++;
+      this.m?.errors.inc({ reason: 'message' });
+      this.log.warn(
+        { err: err instanceof FleetMessageError ? err.message : String(err), bytes: payload.length },
+        'fleet message refused',
+      );
+      return;
+    }
+    if (msg.node === this.opts.engine.node) return; // our own, echoed by the server
+    this.stats.received++;
+    this.m?.messages.inc({ direction: 'received' });
+    const now = Date.now();
+    for (const e of msg.events) {
+      let changed = false;
+      try {
+        changed = this.opts.engine.applyRemote(e);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, node: msg.node }, 'fleet event not applied');
+        continue;
+      }
+      if (!changed) continue;
+      this.stats.applied++;
+      this.m?.events.inc({ direction: 'received', type: e.type });
+      const at = e.type === 'ban' ? e.record.createdAt : e.at;
+      this.m?.delay.observe(Math.max(0, now - at) / 1000);
+      if (e.type === 'ban')
+        this.log.info(
+          { ip: e.record.target, node: msg.node, kind: e.record.kind, expires_at: e.record.expiresAt },
+          'ban from the fleet applied',
+        );
+      else this.log.info({ ip: e.target, node: msg.node, kind: e.kind }, 'unban from the fleet applied');
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Fleet notifications: the bans and unbans one node made, as JSON in a PostgreSQL NOTIFY payload
+ * (at most 8000 bytes, so a burst of events is cut into several messages). Decoding checks every
+ * field: a payload from an older or foreign sender is refused whole, with a reason.
+ */
+import { EdgebanError } from '../../shared/errors.js';
+import type { BanEvent, BanKind, BanRecord } from '../engine/types.js';
+import { canonicalTarget } from '../store/rows.js';
+
+export type FleetEvent = Extract<BanEvent, { type: 'ban' | 'unban' }>;
+
+export interface FleetMessage {
+  node: string;
+  events: FleetEvent[];
+}
+
+/** PostgreSQL refuses payloads of 8000 bytes or more; keep a margin for the envelope. */
+export const MAX_PAYLOAD = 7900;
+/** Longest reason carried (an API reason can be long; the bans table keeps it whole). */
+const MAX_REASON = 512;
+const VERSION = 1;
+
+export class FleetMessageError extends EdgebanError {
+  constructor(message: string) {
+    super('E_FLEET_MESSAGE', message);
+  }
+}
+
+type WireBan = ['b', string, BanKind, string, string | null, number, number | null, string, number];
+type WireUnban = ['u', string, BanKind, string, string, number];
+
+function wire(e: FleetEvent): WireBan | WireUnban {
+  if (e.type === 'ban') {
+    const r = e.record;
+    return [
+      'b',
+      r.target,
+      r.kind,
+      r.reason.slice(0, MAX_REASON),
+      r.pattern,
+      r.createdAt,
+      r.expiresAt,
+      r.createdBy,
+      r.offences,
+    ];
+  }
+  return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at];
+}
+
+/** The payloads announcing `events` made on `node`, each under MAX_PAYLOAD bytes. */
+export function encodeMessages(node: string, events: readonly FleetEvent[]): string[] {
+  const head = `{"v":${VERSION},"node":${JSON.stringify(node)},"events":[`;
+  const out: string[] = [];
+  let body = '';
+  let bytes = Buffer.byteLength(head) + 2;
+  for (const e of events) {
+    const item = JSON.stringify(wire(e));
+    const size = Buffer.byteLength(item) + 1;
+    if (body !== '' && bytes + size > MAX_PAYLOAD) {
+      out.push(`${head}${body}]}`);
+      body = '';
+      bytes = Buffer.byteLength(head) + 2;
+    }
+    body = body === '' ? item : `${body},${item}`;
+    bytes += size;
+  }
+  if (body !== '') out.push(`${head}${body}]}`);
+  return out;
+}
+
+const KINDS = new Set<string>(['temp', 'blacklist', 'whitelist']);
+
+/** Parses and checks one payload. Throws FleetMessageError naming what is wrong. */
+export function decodeMessage(payload: string): FleetMessage {
+  let m: unknown;
+  try {
+    m = JSON.parse(payload);
+  } catch {
+    throw new FleetMessageError('payload is not JSON');
+  }
+  if (typeof m !== 'object' || m === null) throw new FleetMessageError('payload is not an object');
+  const o = m as Record<string, unknown>;
+  if (o.v !== VERSION) throw new FleetMessageError(`unknown message version ${JSON.stringify(o.v)}`);
+  if (typeof o.node !== 'string' || o.node === '') throw new FleetMessageError('node is missing');
+  if (!Array.isArray(o.events)) throw new FleetMessageError('events is not a list');
+  const node = o.node;
+  const events = o.events.map((w, i) => eventOf(w, i, node));
+  return { node, events };
+}
+
+function eventOf(w: unknown, i: number, node: string): FleetEvent {
+  const bad = (what: string) => new FleetMessageError(`event ${i}: ${what}`);
+  if (!Array.isArray(w)) throw bad('not a list');
+  const [tag, target, kind] = w;
+  if (typeof target !== 'string') throw bad('target is not a string');
+  const key = canonicalTarget(target);
+  if (key === null) throw bad(`invalid target ${JSON.stringify(target.slice(0, 64))}`);
+  if (typeof kind !== 'string' || !KINDS.has(kind)) throw bad('unknown kind');
+  const k = kind as BanKind;
+  const isStr = (v: unknown): v is string => typeof v === 'string';
+  const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (tag === 'b' && w.length === 9) {
+    const [, , , reason, pattern, createdAt, expiresAt, createdBy, offences] = w;
+    if (!isStr(reason) || !(pattern === null || isStr(pattern)) || !isStr(createdBy))
+      throw bad('bad text field');
+    if (!isTime(createdAt) || !(expiresAt === null || isTime(expiresAt))) throw bad('bad time');
+    if (k === 'temp' && expiresAt === null) throw bad('a temporary ban without expiry');
+    if (typeof offences !== 'number' || !Number.isInteger(offences) || offences < 0)
+      throw bad('bad offences');
+    const record: BanRecord = {
+      target: key,
+      kind: k,
+      reason,
+      pattern,
+      createdAt,
+      expiresAt,
+      createdBy,
+      offences,
+      node,
+    };
+    return { type: 'ban', record };
+  }
+  if (tag === 'u' && w.length === 6) {
+    const [, , , by, reason, at] = w;
+    if (!isStr(by) || !isStr(reason) || !isTime(at)) throw bad('bad field');
+    return { type: 'unban', target: key, kind: k, by, reason, at };
+  }
+  throw bad('unknown event');
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { defaultConfig } from '../../src/main/config/defaults.js';
+import { BanEngine } from '../../src/main/engine/engine.js';
+import type { BanEvent } from '../../src/main/engine/types.js';
+import { FleetBus } from '../../src/main/fleet/bus.js';
+import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
+import { parseIp } from '../../src/shared/ip/parse.js';
+import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
+import { memoryLogger } from '../ingest/harness.js';
+import { makeStore, until } from '../store/harness.js';
+
+const CHANNEL = 'edgeban_fleet';
+
+/** One node: its own table and engine, a bus on the shared database. */
+function node(name: string, dsn: string, retryMs: [number, number] = [100, 100]) {
+  const table = new BanTable();
+  const engine = new BanEngine({ table, ...BanEngine.configOptions(defaultConfig().ban), nodeId: name });
+  const { log, lines } = memoryLogger();
+  const events: BanEvent[] = [];
+  engine.onEvent((e) => events.push(e));
+  const bus = new FleetBus({ dsn, channel: CHANNEL, engine, log, retryMs });
+  const out = new LookupResult();
+  return {
+    engine,
+    bus,
+    lines,
+    events,
+    banned: (ip: string) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY,
+    fail: (ip: string) => {
+      const a = parseIp(ip);
+      return engine.recordFailure(a.bytes, a.family, 'dovecot-auth-failed', Date.now());
+    },
+  };
+}
+
+describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
+  let pg: PostgresCluster;
+  let dsn: string;
+  let a: ReturnType<typeof node>;
+  let b: ReturnType<typeof node>;
+
+  before(async () => {
+    pg = await PostgresCluster.create();
+    dsn = await pg.createDatabase('fleet');
+    // the schema, as a node's store makes it
+    const { store } = makeStore('postgres', dsn);
+    await store.start();
+    await store.stop();
+    a = node('a', dsn);
+    b = node('b', dsn, [1500, 1500]);
+    a.bus.start();
+    b.bus.start();
+    await until(() => a.bus.isConnected && b.bus.isConnected, 10_000, 'both nodes listening');
+  });
+  after(async () => {
+    await a?.bus.stop();
+    await b?.bus.stop();
+    await pg?.destroy();
+  });
+
+  test('a log-made ban on one node is banned on the other at once, and is not echoed back', async () => {
+    for (let i = 0; i < 5; i++) a.fail('198.51.100.7');
+    assert.ok(a.banned('198.51.100.7'));
+    await until(() => b.banned('198.51.100.7'), 5_000, 'ban reaches node b');
+    const seen = b.events.find((e) => e.type === 'ban' && e.record.target === '198.51.100.7');
+    assert.ok(seen && seen.type === 'ban');
+    assert.equal(seen.origin, 'fleet');
+    assert.equal(seen.record.node, 'a');
+    assert.equal(seen.record.pattern, 'dovecot-auth-failed');
+    // escalation memory travels with it: b's next ban of this address is the second offence
+    assert.equal(b.engine.status('198.51.100.7').offences, 1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(a.bus.stats.received, 0, 'b did not publish what it only applied');
+  });
+
+  test('unbans, blacklist entries and their removal travel too', async () => {
+    a.engine.ban('203.0.113.9', { durationMs: 3_600_000, createdBy: 'ops' });
+    await until(() => b.banned('203.0.113.9'), 5_000, 'manual ban on b');
+    a.engine.unban('203.0.113.9', { by: 'ops' });
+    await until(() => !b.banned('203.0.113.9'), 5_000, 'unban on b');
+
+    b.engine.blacklistAdd('192.0.2.0/24', { createdBy: 'ops', reason: 'abuse' });
+    await until(() => a.banned('192.0.2.44'), 5_000, 'blacklist on a');
+    b.engine.blacklistRemove('192.0.2.0/24', { by: 'ops' });
+    await until(() => !a.banned('192.0.2.44'), 5_000, 'blacklist removal on a');
+  });
+
+  test('a garbage notification on the channel is refused and logged; sharing goes on', async () => {
+    await pg.query('fleet', "SELECT pg_notify('edgeban_fleet', 'not a fleet message')");
+    await until(() => b.bus.stats.rejected > 0, 5_000, 'garbage counted');
+    assert.ok(b.lines.some((l) => l.msg === 'fleet message refused' && /not JSON/.test(String(l.err))));
+    a.engine.ban('203.0.113.10', { durationMs: 60_000 });
+    await until(() => b.banned('203.0.113.10'), 5_000, 'next ban still shared');
+  });
+
+  test('after a lost connection a node catches up from the bans table: missed bans in, lifted ones out', async () => {
+    a.engine.ban('203.0.113.20', { durationMs: 3_600_000 });
+    await until(() => b.banned('203.0.113.20'), 5_000, 'b has it before the outage');
+    // cut b's listening connection; while it is away (1.5 s before it retries), node a's store
+    // writes a new ban and deletes the one above (what a's store does for a ban and an unban)
+    const [{ n }] = await pg.query<{ n: string }>(
+      'fleet',
+      "SELECT count(pg_terminate_backend(pid))::text AS n FROM pg_stat_activity WHERE application_name = 'edgeban-fleet b'",
+    );
+    assert.equal(n, '1');
+    await until(() => !b.bus.isConnected, 5_000, 'b notices');
+    const now = Date.now();
+    await pg.query(
+      'fleet',
+      `INSERT INTO bans (ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count)
+       VALUES ('2001:db8:7::/64', 'temp', 'Too many failed attempts', 'sshd-failed-password', $1, $2, 'engine', 'a', 3)`,
+      [now, now + 600_000],
+    );
+    await pg.query('fleet', "DELETE FROM bans WHERE ip_address = '203.0.113.20'");
+    await until(() => b.bus.isConnected, 10_000, 'b reconnects');
+    await until(() => b.banned('2001:db8:7::1234'), 5_000, 'missed ban caught up');
+    await until(() => !b.banned('203.0.113.20'), 5_000, 'lifted ban dropped');
+    assert.equal(b.bus.stats.reconnects, 1);
+    assert.ok(b.lines.some((l) => l.msg === 'fleet connection lost; reconnecting'));
+    assert.ok(b.lines.some((l) => l.msg === 'fleet caught up from the bans table'));
+    // and b's own ban made while it was away reaches a once it is back
+    b.engine.ban('198.51.100.99', { durationMs: 60_000 });
+    await until(() => a.banned('198.51.100.99'), 5_000, 'b publishes again');
+  });
+});
