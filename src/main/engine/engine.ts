@@ -387,6 +387,8 @@ export class BanEngine implements BanEngineApi {
       const record: BanRecord = { ...r, target: key };
       if (r.kind === 'temp') {
         if ((r.expiresAt ?? 0) <= now) return false;
+        // this node's ban.ignore_ips are never banned here, whoever asks
+        if (this.ignored(cidr.bytes, cidr.family)) return false;
         const known = this.temp.get(key);
         if (known && (known.expiresAt ?? 0) >= (r.expiresAt ?? 0)) return false;
         this.putTemp(record, cidr, false);
@@ -420,10 +422,14 @@ export class BanEngine implements BanEngineApi {
     return true;
   }
 
-  /** Temporary bans that came from other nodes (the fleet reconciles them after an outage). */
-  remoteTempBans(): BanRecord[] {
+  /**
+   * Temporary bans that came from other nodes, made before `before` (unix ms): the fleet
+   * reconciles them with the shared table after an outage.
+   */
+  remoteTempBans(before = Number.POSITIVE_INFINITY): BanRecord[] {
     const out: BanRecord[] = [];
-    for (const r of this.temp.values()) if (r.node !== this.nodeId) out.push({ ...r });
+    for (const r of this.temp.values())
+      if (r.node !== this.nodeId && r.createdAt < before) out.push({ ...r });
     return out;
   }
 

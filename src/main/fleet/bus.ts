@@ -24,6 +24,11 @@ export interface FleetBusOptions {
   metrics?: Metrics;
   /** After a reconnection: re-read the lists (the store's reload). */
   reloadLists?: () => Promise<void>;
+  /**
+   * How long a node may take to write a ban it announced (its batched writes): a remote ban
+   * younger than this and missing from the table is not taken for lifted (ms).
+   */
+  writeGraceMs?: number;
   /** Reconnection delays: first, and the cap of the doubling (ms). */
   retryMs?: [number, number];
 }
@@ -199,7 +204,7 @@ export class FleetBus {
         if (this.opts.engine.applyRemote({ type: 'ban', record })) applied++;
       }
       let lifted = 0;
-      for (const r of this.opts.engine.remoteTempBans()) {
+      for (const r of this.opts.engine.remoteTempBans(now - (this.opts.writeGraceMs ?? 5_000))) {
         if (present.has(r.target)) continue;
         const e: FleetEvent = {
           type: 'unban',

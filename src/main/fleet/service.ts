@@ -27,6 +27,8 @@ export function createFleetService(
     log,
     metrics: ctx.metrics,
     reloadLists: () => store.reloadNow(),
+    // the other nodes batch their writes as this one does
+    writeGraceMs: 2 * database.flush_interval + 5_000,
   });
   return {
     name: 'fleet',

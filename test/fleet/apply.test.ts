@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultConfig } from '../../src/main/config/defaults.js';
+import { BanEngine } from '../../src/main/engine/engine.js';
+import type { BanEvent, BanRecord } from '../../src/main/engine/types.js';
+import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
+
+/** What a node does with bans and unbans the fleet tells it about. */
+function engine(ignoreIps: string[] = []) {
+  const table = new BanTable();
+  const e = new BanEngine({
+    table,
+    ...BanEngine.configOptions(defaultConfig().ban),
+    ignoreIps,
+    nodeId: 'here',
+  });
+  const events: BanEvent[] = [];
+  e.onEvent((x) => events.push(x));
+  const out = new LookupResult();
+  const banned = (ip: string) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY;
+  return { e, events, banned };
+}
+
+const remote = (target: string, over: Partial<BanRecord> = {}): BanEvent & { type: 'ban' } => ({
+  type: 'ban',
+  record: {
+    target,
+    kind: 'temp',
+    reason: 'Too many failed attempts',
+    pattern: 'sshd-failed-password',
+    createdAt: Date.now(),
+    expiresAt: Date.now() + 600_000,
+    createdBy: 'engine',
+    offences: 3,
+    node: 'there',
+    ...over,
+  },
+});
+
+test('a remote ban is applied once; a repeat, an older copy or an expired one changes nothing', () => {
+  const { e, events, banned } = engine();
+  const ban = remote('192.0.2.5');
+  assert.equal(e.applyRemote(ban), true);
+  assert.ok(banned('192.0.2.5'));
+  assert.equal(e.applyRemote(ban), false, 'same ban again');
+  assert.equal(e.applyRemote(remote('192.0.2.5', { expiresAt: Date.now() + 1_000 })), false, 'shorter');
+  assert.equal(e.applyRemote(remote('192.0.2.6', { expiresAt: Date.now() - 1 })), false, 'expired');
+  assert.ok(!banned('192.0.2.6'));
+  assert.equal(events.length, 1);
+  assert.equal(events[0].type === 'ban' && events[0].origin, 'fleet');
+  // escalation continues from the other node's count
+  assert.equal(e.status('192.0.2.5').offences, 3);
+});
+
+test("this node's ban.ignore_ips are never banned by another node", () => {
+  const { e, banned } = engine(['10.0.0.0/8']);
+  assert.equal(e.applyRemote(remote('10.1.2.3')), false);
+  assert.ok(!banned('10.1.2.3'));
+});
+
+test("a remote whitelist entry lifts this node's own bans it covers, and that lift is published", () => {
+  const { e, events, banned } = engine();
+  e.ban('198.51.100.9', { durationMs: 3_600_000 });
+  events.length = 0;
+  const wl = remote('198.51.100.0/24', { kind: 'whitelist', expiresAt: null, pattern: null });
+  assert.equal(e.applyRemote(wl), true);
+  assert.ok(!banned('198.51.100.9'));
+  const unban = events.find((x) => x.type === 'unban');
+  assert.ok(unban && unban.type === 'unban');
+  assert.equal(unban.origin, undefined, "this node's own ban: its store and the fleet must hear of it");
+  // and removing it remotely takes the entry away again
+  assert.equal(
+    e.applyRemote({
+      type: 'unban',
+      target: '198.51.100.0/24',
+      kind: 'whitelist',
+      by: 'ops',
+      reason: '',
+      at: Date.now(),
+    }),
+    true,
+  );
+  assert.equal(e.list('whitelist', {}).total, 0);
+});
