@@ -30,6 +30,17 @@ test('starts with no config file at all, serves, and stops on SIGTERM with exit 
   assert.match(edge.out(), /"msg":"stopped"/);
 });
 
+test('SIGTERM while starting waits for the start, then stops cleanly with exit 0', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-early-term-'));
+  const edge = await startEdge(cwd);
+  // the first log line comes before the store, the matchers and the listeners start
+  await edge.waitFor('running on embedded defaults', 8000);
+  edge.proc.kill('SIGTERM');
+  assert.equal(await edge.exited, 0);
+  assert.match(edge.out(), /stop requested while starting: stopping once started/);
+  assert.match(edge.out(), /"msg":"edgeban started"[\s\S]*"msg":"stopped"/);
+});
+
 test('SIGHUP: a bad file is rejected and the running config kept; a good one is applied', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'edgeban-hup-'));
   writeFileSync(join(cwd, 'config.yaml'), 'blacklist: ["127.0.0.2"]\n');

@@ -27,11 +27,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const level = opts.logLevel ?? loaded.config.log.level;
   const log = createLogger(level);
-  for (const w of loaded.warnings) log.warn({ warning: w }, w);
-  if (loaded.path) log.info({ config: loaded.path }, 'configuration loaded');
-  else log.info('no configuration file found: running on embedded defaults');
-  const metrics = new Metrics({ version: version(), commit: process.env.EDGEBAN_COMMIT ?? 'unknown' });
-  const app = new App({ config: loaded.config, configPath: loaded.path, log, metrics });
+  // signals are handled from the first log line on: nothing in the start-up may kill the process
   // One SIGHUP listener for the whole life of the process: a SIGHUP while starting is kept and
   // applied once up. (Swapping listeners could drop a signal libuv had caught but not yet
   // dispatched: removing the last listener stops the signal watcher.)
@@ -40,6 +36,29 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (hup.reload) hup.reload();
     else hup.pending = true;
   });
+  // SIGTERM/SIGINT while starting (a supervisor giving up, a quick Ctrl-C) must not kill the
+  // process half-started: the stop waits for the start and runs as usual, exit 0
+  const term: { stop: ((s: NodeJS.Signals) => void) | null; pending: NodeJS.Signals | null } = {
+    stop: null,
+    pending: null,
+  };
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (term.stop) term.stop(signal);
+    else if (term.pending === null) {
+      term.pending = signal;
+      log.info({ signal }, 'stop requested while starting: stopping once started');
+    } else {
+      log.warn({ signal }, 'second signal while starting: exiting now');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', onStopSignal);
+  process.on('SIGINT', onStopSignal);
+  for (const w of loaded.warnings) log.warn({ warning: w }, w);
+  if (loaded.path) log.info({ config: loaded.path }, 'configuration loaded');
+  else log.info('no configuration file found: running on embedded defaults');
+  const metrics = new Metrics({ version: version(), commit: process.env.EDGEBAN_COMMIT ?? 'unknown' });
+  const app = new App({ config: loaded.config, configPath: loaded.path, log, metrics });
   try {
     await app.start();
   } catch (err) {
@@ -52,7 +71,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ version: version(), node: process.version }, 'edgeban started');
-  const code = await untilStopped(app, log, loaded.path, opts.logLevel, hup);
+  const code = await untilStopped(app, log, loaded.path, opts.logLevel, hup, term);
   await flush(log);
   return code;
 }
@@ -63,6 +82,7 @@ function untilStopped(
   path: string | null,
   levelOverride: string | undefined,
   hup: { reload: (() => void) | null; pending: boolean },
+  term: { stop: ((s: NodeJS.Signals) => void) | null; pending: NodeJS.Signals | null },
 ): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
@@ -85,8 +105,8 @@ function untilStopped(
         resolve(0);
       });
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    term.stop = stop;
+    if (term.pending) stop(term.pending);
     const reload = () => {
       let next: LoadedConfig;
       try {
