@@ -12,6 +12,7 @@ import pino from 'pino';
 import { defaultConfig } from '../src/main/config/defaults.js';
 import { BanEngine } from '../src/main/engine/engine.js';
 import { FleetBus } from '../src/main/fleet/bus.js';
+import { fleetKey } from '../src/main/fleet/messages.js';
 import { postgresConfig } from '../src/main/store/connect.js';
 import { BanTable } from '../src/shared/bantable/index.js';
 import { PostgresCluster, postgresBinDir } from '../test/helpers/postgres.js';
@@ -25,7 +26,10 @@ function node(name: string, dsn: string) {
     ...BanEngine.configOptions(defaultConfig().ban),
     nodeId: name,
   });
-  return { engine, bus: new FleetBus({ dsn, channel: 'edgeban_fleet', engine, log: silent }) };
+  return {
+    engine,
+    bus: new FleetBus({ dsn, channel: 'edgeban_fleet', key: fleetKey('bench'), engine, log: silent }),
+  };
 }
 
 const pct = (sorted: number[], q: number) =>

@@ -70,9 +70,12 @@ export class App {
         createHttpService(ctx, { table: this.table, engine: this.engine, store: () => this.store }),
       );
     }
-    const fleet = createFleetService(ctx, this.engine, this.store);
-    if (fleet) this.services.push(fleet);
     this.services.push(store.last);
+    // right after the engine: stopped after the receivers and the API, so their last bans still
+    // reach the other nodes
+    const sql = this.store;
+    const fleet = createFleetService(ctx, this.engine, sql ? () => sql.reloadNow() : null);
+    if (fleet) this.services.splice(this.services.findIndex((s) => s.name === 'engine') + 1, 0, fleet);
   }
 
   async start(): Promise<void> {

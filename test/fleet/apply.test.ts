@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
+import type { Config } from '../../src/main/config/types.js';
 import { BanEngine } from '../../src/main/engine/engine.js';
 import type { BanEvent, BanRecord } from '../../src/main/engine/types.js';
+import { createFleetService } from '../../src/main/fleet/service.js';
 import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
+import { testContext } from '../ingest/harness.js';
 
 /** What a node does with bans and unbans the fleet tells it about. */
 function engine(ignoreIps: string[] = []) {
@@ -81,4 +84,51 @@ test("a remote whitelist entry lifts this node's own bans it covers, and that li
     true,
   );
   assert.equal(e.list('whitelist', {}).total, 0);
+});
+
+test("a remote removal leaves this node's config-file list entries alone", () => {
+  const { e, banned } = engine();
+  e.replaceLists('config', [
+    { ...remote('192.0.2.0/24').record, kind: 'blacklist', expiresAt: null, node: 'here' },
+  ]);
+  const removal = {
+    type: 'unban',
+    target: '192.0.2.0/24',
+    kind: 'blacklist',
+    by: 'ops',
+    reason: '',
+    at: Date.now(),
+  } as const;
+  assert.equal(e.applyRemote(removal), false);
+  assert.ok(banned('192.0.2.9'));
+});
+
+test('the fleet runs only on PostgreSQL and only with a secret to sign with', () => {
+  const fleetOf = (mutate: (c: Config) => void) => {
+    const ctx = testContext(mutate);
+    return { svc: createFleetService(ctx, engine().e, null), lines: ctx.logLines };
+  };
+  const pg =
+    (dsn: string, secret = '') =>
+    (c: Config) => {
+      c.database.driver = 'postgres';
+      c.database.dsn = dsn;
+      c.fleet.secret = secret;
+    };
+  assert.equal(fleetOf(() => {}).svc, null, 'SQLite: one node');
+  const noSecret = fleetOf(pg('postgres://edgeban@db.internal/edgeban'));
+  assert.equal(noSecret.svc, null, 'no password, no fleet.secret');
+  assert.ok(
+    noSecret.lines.some((l) => l.level === 40 && /fleet sharing off: no fleet.secret/.test(String(l.msg))),
+  );
+  assert.ok(fleetOf(pg('postgres://edgeban:pw@db.internal/edgeban')).svc, 'the DSN password signs');
+  assert.ok(fleetOf(pg('host=db.internal user=edgeban', 'fleet-secret')).svc, 'fleet.secret signs');
+  assert.equal(
+    fleetOf((c) => {
+      pg('postgres://edgeban:pw@db.internal/edgeban')(c);
+      c.fleet.enabled = false;
+    }).svc,
+    null,
+    'fleet.enabled: false',
+  );
 });

@@ -4,6 +4,7 @@ import { defaultConfig } from '../../src/main/config/defaults.js';
 import { BanEngine } from '../../src/main/engine/engine.js';
 import type { BanEvent } from '../../src/main/engine/types.js';
 import { FleetBus } from '../../src/main/fleet/bus.js';
+import { encodeMessages, fleetKey } from '../../src/main/fleet/messages.js';
 import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
@@ -19,7 +20,15 @@ function node(name: string, dsn: string, retryMs: [number, number] = [100, 100],
   const { log, lines } = memoryLogger();
   const events: BanEvent[] = [];
   engine.onEvent((e) => events.push(e));
-  const bus = new FleetBus({ dsn, channel: CHANNEL, engine, log, retryMs, writeGraceMs });
+  const bus = new FleetBus({
+    dsn,
+    channel: CHANNEL,
+    key: fleetKey('fleet test'),
+    engine,
+    log,
+    retryMs,
+    writeGraceMs,
+  });
   const out = new LookupResult();
   return {
     engine,
@@ -86,10 +95,31 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
     await until(() => !a.banned('192.0.2.44'), 5_000, 'blacklist removal on a');
   });
 
-  test('a garbage notification on the channel is refused and logged; sharing goes on', async () => {
+  test('garbage and forged notifications on the channel are refused and logged; sharing goes on', async () => {
     await pg.query('fleet', "SELECT pg_notify('edgeban_fleet', 'not a fleet message')");
-    await until(() => b.bus.stats.rejected > 0, 5_000, 'garbage counted');
-    assert.ok(b.lines.some((l) => l.msg === 'fleet message refused' && /not JSON/.test(String(l.err))));
+    await until(() => b.bus.stats.rejected >= 1, 5_000, 'garbage counted');
+    assert.ok(b.lines.some((l) => l.msg === 'fleet message refused' && /not signed/.test(String(l.err))));
+    // any role that may connect may NOTIFY: a well-formed ban signed without the fleet's key
+    const [forged] = encodeMessages(fleetKey('guessed'), 'a', [
+      {
+        type: 'ban',
+        record: {
+          target: '192.0.2.200',
+          kind: 'blacklist',
+          reason: 'forged',
+          pattern: null,
+          createdAt: Date.now(),
+          expiresAt: null,
+          createdBy: 'mallory',
+          offences: 0,
+          node: 'a',
+        },
+      },
+    ]);
+    await pg.query('fleet', "SELECT pg_notify('edgeban_fleet', $1)", [forged]);
+    await until(() => b.bus.stats.rejected >= 2, 5_000, 'forgery counted');
+    assert.ok(b.lines.some((l) => l.msg === 'fleet message refused' && /bad signature/.test(String(l.err))));
+    assert.ok(!b.banned('192.0.2.200'));
     a.engine.ban('203.0.113.10', { durationMs: 60_000 });
     await until(() => b.banned('203.0.113.10'), 5_000, 'next ban still shared');
   });

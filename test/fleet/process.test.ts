@@ -30,6 +30,7 @@ describe('a fleet of two edgeban nodes', { skip: postgresMissing() }, () => {
       FAIL2BAN_DATABASE_DSN: dsn,
       FAIL2BAN_DATABASE_FLUSH_INTERVAL: '200ms',
       FAIL2BAN_FLEET_NODE: node,
+      FAIL2BAN_FLEET_SECRET: 'shared by the fleet',
     });
     a = await startEdge(mkdtempSync(join(cwd, 'a-')), env('edge-a'));
     await a.waitFor('fleet channel listened to', 20_000);

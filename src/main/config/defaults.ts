@@ -78,6 +78,7 @@ export function defaultConfig(): Config {
       enabled: true,
       node: '',
       channel: 'edgeban_fleet',
+      secret: '',
     },
     prometheus: {
       enabled: true,

@@ -143,6 +143,11 @@ export const SCHEMA: Record<string, KeySpec> = {
     kind: 'string',
     doc: "this node's name in the fleet and in the bans table; empty = the host name",
   },
+  'fleet.secret': {
+    kind: 'string',
+    secret: true,
+    doc: 'key that signs fleet messages; empty = the password of database.dsn (none: fleet off)',
+  },
   'fleet.channel': {
     kind: 'string',
     format: 'identifier',

@@ -108,6 +108,8 @@ export interface FleetConfig {
   /** Empty: the host name. */
   node: string;
   channel: string;
+  /** Signs the messages; empty: the password in database.dsn. */
+  secret: string;
 }
 
 export interface PrometheusConfig {

@@ -415,7 +415,9 @@ export class BanEngine implements BanEngineApi {
     if (e.kind === 'temp') {
       if (!this.dropTemp(key, e.by, e.reason, false)) return false;
     } else {
-      if (!this.lists[e.kind].has(key)) return false;
+      // an entry of this node's own config file is not the other node's to remove
+      const entry = this.lists[e.kind].get(key);
+      if (!entry || entry.source === 'config') return false;
       this.unlist(e.kind, key);
     }
     this.emit({ ...e, target: key, origin: 'fleet' });

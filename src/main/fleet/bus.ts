@@ -19,6 +19,8 @@ import { decodeMessage, encodeMessages, type FleetEvent, FleetMessageError } fro
 export interface FleetBusOptions {
   dsn: string;
   channel: string;
+  /** Signs and checks the messages (fleetKey of fleet.secret). */
+  key: Buffer;
   engine: Pick<BanEngine, 'onEvent' | 'applyRemote' | 'remoteTempBans' | 'node'>;
   log: Logger;
   metrics?: Metrics;
@@ -152,7 +154,7 @@ export class FleetBus {
     this.setConnected(true);
     this.retryDelay = (this.opts.retryMs ?? [500, 30_000])[0];
     this.log.info({ channel, node: this.opts.engine.node }, 'fleet channel listened to');
-    await this.catchUp(client);
+    await this.catchUp(client, this.stats.reconnects > 0);
     this.scheduleFlush();
   }
 
@@ -189,7 +191,7 @@ export class FleetBus {
    * or longer here; bans from other nodes this node still holds but the table no longer has were
    * lifted while we were away. Then the lists, through the store's reload.
    */
-  private async catchUp(client: pg.Client): Promise<void> {
+  private async catchUp(client: pg.Client, again: boolean): Promise<void> {
     const now = Date.now();
     try {
       const res = await client.query<RawBanRow>(
@@ -223,6 +225,8 @@ export class FleetBus {
       this.log.warn({ err: (err as Error).message }, 'fleet catch-up from the bans table failed');
       this.m?.errors.inc({ reason: 'catch_up' });
     }
+    // at start the store has just loaded them
+    if (!again) return;
     await this.opts.reloadLists?.().catch((err: Error) => {
       this.log.warn({ err: err.message }, 'fleet: list reload after reconnecting failed');
     });
@@ -258,7 +262,7 @@ export class FleetBus {
     try {
       while (this.pending.length > 0 && this.connected && this.client) {
         const batch = this.pending.splice(0, 1000);
-        const payloads = encodeMessages(this.opts.engine.node, batch);
+        const payloads = encodeMessages(this.opts.key, this.opts.engine.node, batch);
         try {
           for (const p of payloads) {
             await this.client.query('SELECT pg_notify($1, $2)', [this.opts.channel, p]);
@@ -282,7 +286,7 @@ export class FleetBus {
   private onMessage(payload: string): void {
     let msg: ReturnType<typeof decodeMessage>;
     try {
-      msg = decodeMessage(payload);
+      msg = decodeMessage(this.opts.key, payload);
     } catch (err) {
       this.stats.rejected++;
       this.m?.errors.inc({ reason: 'message' });

@@ -1,8 +1,11 @@
 /**
  * Fleet notifications: the bans and unbans one node made, as JSON in a PostgreSQL NOTIFY payload
- * (at most 8000 bytes, so a burst of events is cut into several messages). Decoding checks every
- * field: a payload from an older or foreign sender is refused whole, with a reason.
+ * (at most 8000 bytes, so a burst of events is cut into several messages). Any role that may
+ * connect to the database may NOTIFY on any channel, so every payload is signed
+ * (`<HMAC-SHA256 base64url>.<json>`) with the fleet's key and carries its sending time: a forged,
+ * altered or replayed-later payload is refused whole, with a reason, as is one with a bad field.
  */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { EdgebanError } from '../../shared/errors.js';
 import type { BanEvent, BanKind, BanRecord } from '../engine/types.js';
 import { canonicalTarget } from '../store/rows.js';
@@ -16,6 +19,19 @@ export interface FleetMessage {
 
 /** PostgreSQL refuses payloads of 8000 bytes or more; keep a margin for the envelope. */
 export const MAX_PAYLOAD = 7900;
+/** Oldest (or furthest in the future: node clocks) a message may be when it arrives. */
+export const MAX_AGE_MS = 60_000;
+/** Length of the signature and its dot. */
+const SIG_LENGTH = 44;
+
+/** The signing key from the configured secret (fleet.secret, or the database password). */
+export function fleetKey(secret: string): Buffer {
+  return createHash('sha256').update('edgeban-fleet\0').update(secret).digest();
+}
+
+function sign(key: Buffer, body: string): string {
+  return createHmac('sha256', key).update(body).digest('base64url');
+}
 /** Longest reason carried (an API reason can be long; the bans table keeps it whole). */
 const MAX_REASON = 512;
 const VERSION = 1;
@@ -47,40 +63,59 @@ function wire(e: FleetEvent): WireBan | WireUnban {
   return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at];
 }
 
-/** The payloads announcing `events` made on `node`, each under MAX_PAYLOAD bytes. */
-export function encodeMessages(node: string, events: readonly FleetEvent[]): string[] {
-  const head = `{"v":${VERSION},"node":${JSON.stringify(node)},"events":[`;
+/** The signed payloads announcing `events` made on `node` at `now`, each under MAX_PAYLOAD bytes. */
+export function encodeMessages(
+  key: Buffer,
+  node: string,
+  events: readonly FleetEvent[],
+  now = Date.now(),
+): string[] {
+  const head = `{"v":${VERSION},"node":${JSON.stringify(node)},"at":${now},"events":[`;
   const out: string[] = [];
-  let body = '';
-  let bytes = Buffer.byteLength(head) + 2;
+  const seal = (items: string) => {
+    const body = `${head}${items}]}`;
+    out.push(`${sign(key, body)}.${body}`);
+  };
+  const empty = SIG_LENGTH + Buffer.byteLength(head) + 2;
+  let items = '';
+  let bytes = empty;
   for (const e of events) {
     const item = JSON.stringify(wire(e));
     const size = Buffer.byteLength(item) + 1;
-    if (body !== '' && bytes + size > MAX_PAYLOAD) {
-      out.push(`${head}${body}]}`);
-      body = '';
-      bytes = Buffer.byteLength(head) + 2;
+    if (items !== '' && bytes + size > MAX_PAYLOAD) {
+      seal(items);
+      items = '';
+      bytes = empty;
     }
-    body = body === '' ? item : `${body},${item}`;
+    items = items === '' ? item : `${items},${item}`;
     bytes += size;
   }
-  if (body !== '') out.push(`${head}${body}]}`);
+  if (items !== '') seal(items);
   return out;
 }
 
 const KINDS = new Set<string>(['temp', 'blacklist', 'whitelist']);
 
-/** Parses and checks one payload. Throws FleetMessageError naming what is wrong. */
-export function decodeMessage(payload: string): FleetMessage {
+/** Verifies, parses and checks one payload. Throws FleetMessageError naming what is wrong. */
+export function decodeMessage(key: Buffer, payload: string, now = Date.now()): FleetMessage {
+  const dot = payload.indexOf('.');
+  if (dot !== SIG_LENGTH - 1) throw new FleetMessageError('payload is not signed');
+  const body = payload.slice(dot + 1);
+  const got = Buffer.from(payload.slice(0, dot));
+  const want = Buffer.from(sign(key, body));
+  if (got.length !== want.length || !timingSafeEqual(got, want))
+    throw new FleetMessageError('bad signature (another fleet.secret, or forged)');
   let m: unknown;
   try {
-    m = JSON.parse(payload);
+    m = JSON.parse(body);
   } catch {
     throw new FleetMessageError('payload is not JSON');
   }
   if (typeof m !== 'object' || m === null) throw new FleetMessageError('payload is not an object');
   const o = m as Record<string, unknown>;
   if (o.v !== VERSION) throw new FleetMessageError(`unknown message version ${JSON.stringify(o.v)}`);
+  if (typeof o.at !== 'number' || Math.abs(now - o.at) > MAX_AGE_MS)
+    throw new FleetMessageError('message too old or from the future (replayed, or node clocks apart)');
   if (typeof o.node !== 'string' || o.node === '') throw new FleetMessageError('node is missing');
   if (!Array.isArray(o.events)) throw new FleetMessageError('events is not a list');
   const node = o.node;

@@ -1,32 +1,45 @@
 import type { BanEngine } from '../engine/engine.js';
 import type { AppContext, Service } from '../service.js';
-import { dialectOf } from '../store/connect.js';
-import type { Store } from '../store/types.js';
+import { dialectOf, postgresConfig } from '../store/connect.js';
 import { FleetBus } from './bus.js';
+import { fleetKey } from './messages.js';
 
 /**
  * The fleet bus as a Service of the app, when there is a fleet to speak to: `fleet.enabled` and
- * a PostgreSQL database (SQLite is one node's file; MySQL has no LISTEN/NOTIFY). Null otherwise.
+ * a PostgreSQL database (SQLite is one node's file; MySQL has no LISTEN/NOTIFY), and a secret to
+ * sign with: `fleet.secret`, or else the password of `database.dsn`. Without one the fleet stays
+ * off (and says so): any role allowed to connect could otherwise ban and unban on every node.
+ * `reloadLists` is the store's reload. Null when there is no fleet.
  */
 export function createFleetService(
   ctx: AppContext,
   engine: BanEngine,
-  store: Store | null,
+  reloadLists: (() => Promise<void>) | null,
 ): (Service & { bus: FleetBus }) | null {
   const { database, fleet } = ctx.config;
   const log = ctx.log.child({ subsystem: 'fleet' });
-  if (!fleet.enabled || !database.enabled || store === null) return null;
+  if (!fleet.enabled || !database.enabled) return null;
   if (dialectOf(database.driver) !== 'postgres') {
     log.debug({ driver: database.driver }, 'fleet sharing needs PostgreSQL: off');
+    return null;
+  }
+  const password = postgresConfig(database.dsn).password;
+  const secret = fleet.secret || (typeof password === 'string' ? password : '');
+  if (secret === '') {
+    log.warn(
+      'fleet sharing off: no fleet.secret and no password in database.dsn to sign fleet messages with ' +
+        '(any role that can connect to the database could otherwise ban and unban on every node)',
+    );
     return null;
   }
   const bus = new FleetBus({
     dsn: database.dsn,
     channel: fleet.channel,
+    key: fleetKey(secret),
     engine,
     log,
     metrics: ctx.metrics,
-    reloadLists: () => store.reloadNow(),
+    reloadLists: reloadLists ?? undefined,
     // the other nodes batch their writes as this one does
     writeGraceMs: 2 * database.flush_interval + 5_000,
   });
