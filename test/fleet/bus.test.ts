@@ -162,7 +162,17 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
        VALUES ('2001:db8:7::/64', 'temp', 'Too many failed attempts', 'sshd-failed-password', $1, $2, 'engine', 'a', 3)`,
       [now, now + 600_000],
     );
+    // and enough others to be read in several pages
+    await pg.query(
+      'fleet',
+      `INSERT INTO bans (ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count)
+       SELECT '10.77.' || (i / 256) || '.' || (i % 256), 'temp', 'burst', 'dovecot-auth-failed', $1, $2, 'engine', 'a', 1
+       FROM generate_series(0, 11999) AS i`,
+      [now, now + 600_000],
+    );
     await until(() => b.bus.isConnected, 10_000, 'b reconnects');
+    await until(() => b.banned('10.77.46.223'), 5_000, 'last page caught up');
+    assert.ok(b.banned('10.77.0.0') && b.banned('10.77.23.111'));
     await until(() => b.banned('2001:db8:7::1234'), 5_000, 'missed ban caught up');
     await until(() => !b.banned('203.0.113.20'), 5_000, 'lifted ban dropped');
     assert.ok(b.banned('203.0.113.21'), 'a ban younger than the write grace is kept');

@@ -37,6 +37,8 @@ export interface FleetBusOptions {
 
 /** Events kept for sending while the connection is down; beyond, the oldest go (counted). */
 const MAX_PENDING = 100_000;
+/** Rows per read of the catch-up. */
+const CATCH_UP_PAGE = 5_000;
 
 export class FleetBus {
   private client: pg.Client | null = null;
@@ -187,23 +189,32 @@ export class FleetBus {
   }
 
   /**
-   * After (re)connecting: the other nodes' active bans from the shared table, applied when new
+   * After a reconnection: the other nodes' active bans from the shared table, applied when new
    * or longer here; bans from other nodes this node still holds but the table no longer has were
-   * lifted while we were away. Then the lists, through the store's reload.
+   * lifted while we were away. Then the lists, through the store's reload. (At start the store's
+   * restore has just read all of it.) Read in pages, the loop free in between, as the restore.
    */
   private async catchUp(client: pg.Client, again: boolean): Promise<void> {
+    if (!again) return;
     const now = Date.now();
     try {
-      const res = await client.query<RawBanRow>(
-        'SELECT ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count FROM bans WHERE node <> $1 AND expires_at_ms > $2',
-        [this.opts.engine.node, now],
-      );
       const present = new Set<string>();
       let applied = 0;
-      for (const row of res.rows) {
-        const record = banRecordFrom(row);
-        present.add(record.target);
-        if (this.opts.engine.applyRemote({ type: 'ban', record })) applied++;
+      let after = '';
+      for (;;) {
+        const res = await client.query<RawBanRow>(
+          'SELECT ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count FROM bans ' +
+            'WHERE node <> $1 AND expires_at_ms > $2 AND ip_address > $3 ORDER BY ip_address LIMIT $4',
+          [this.opts.engine.node, now, after, CATCH_UP_PAGE],
+        );
+        for (const row of res.rows) {
+          const record = banRecordFrom(row);
+          present.add(record.target);
+          if (this.opts.engine.applyRemote({ type: 'ban', record })) applied++;
+        }
+        if (res.rows.length < CATCH_UP_PAGE) break;
+        after = res.rows[res.rows.length - 1].ip_address;
+        await new Promise((r) => setImmediate(r));
       }
       let lifted = 0;
       for (const r of this.opts.engine.remoteTempBans(now - (this.opts.writeGraceMs ?? 5_000))) {
@@ -221,12 +232,9 @@ export class FleetBus {
       if (applied > 0 || lifted > 0)
         this.log.info({ applied, lifted }, 'fleet caught up from the bans table');
     } catch (err) {
-      // the bans table may not exist yet (the store migrates it): notifications still work
       this.log.warn({ err: (err as Error).message }, 'fleet catch-up from the bans table failed');
       this.m?.errors.inc({ reason: 'catch_up' });
     }
-    // at start the store has just loaded them
-    if (!again) return;
     await this.opts.reloadLists?.().catch((err: Error) => {
       this.log.warn({ err: err.message }, 'fleet: list reload after reconnecting failed');
     });

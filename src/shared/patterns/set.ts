@@ -100,12 +100,11 @@ export class LineMatcher {
 
   /**
    * Returns the matching pattern id or -1. `body` is `tag: message`; `raw` the line as received;
-   * `tag` the syslog tag (null when the line has none) or the candidates already looked up.
+   * `ids` the candidates of the line's tag (candidatesAt), all patterns by default.
    */
-  match(body: string, raw: string, tag: string | null | Int32Array = null): number {
+  match(body: string, raw: string, ids: Int32Array = this.all): number {
     const pats = this.set.patterns;
     const prof = this.profile;
-    const ids = tag instanceof Int32Array ? tag : this.candidates(tag);
     for (let k = 0; k < ids.length; k++) {
       const i = ids[k];
       if (this.skip[i] === 1) continue;
