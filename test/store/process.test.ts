@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -355,6 +355,63 @@ describe('edgeban with PostgreSQL', { skip: postgresMissing() }, () => {
         (await api<{ patterns_source: string }>(edge, '/config/source')).patterns_source,
         'database',
       );
+    } finally {
+      if (edge.proc.exitCode === null) await killHard(edge);
+    }
+  });
+
+  test('kill -9 while PostgreSQL is down: the bans and unbans made meanwhile survive on disk and reach it later', async () => {
+    const dsn = await pg.createDatabase('spill');
+    const dir = mkdtempSync(join(cwd, 'spill-'));
+    const journal = join(dir, 'edgeban-journal.jsonl');
+    let edge = await startEdge(dir, env(dsn));
+    try {
+      await ready(edge);
+      await api(edge, '/api/ban', { ip_address: '192.0.2.50', duration: '1h' });
+      await api(edge, '/api/ban', { ip_address: '192.0.2.51', duration: '1h' });
+      await pg.stop();
+      await sendLines(
+        edge.syslog,
+        Array.from({ length: 5 }, () => dovecotLine('203.0.113.50')),
+      );
+      await edge.waitFor(/"msg":"IP banned"[^\n]*203\.0\.113\.50|203\.0\.113\.50[^\n]*"msg":"IP banned"/);
+      await api(edge, '/api/ban', { ip_address: '198.51.100.50', duration: '1h' });
+      await api(edge, '/api/unban', { ip_address: '192.0.2.51' });
+      await until(
+        () => {
+          try {
+            const text = readFileSync(journal, 'utf8');
+            return (
+              text.includes('203.0.113.50') && text.includes('198.51.100.50') && text.includes('"unban"')
+            );
+          } catch {
+            return false;
+          }
+        },
+        5_000,
+        'the journal on disk',
+      );
+      await killHard(edge);
+
+      // back up while the database is still away: the journaled changes are in force at once
+      edge = await startEdge(dir, env(dsn));
+      await edge.waitFor('bans journaled during the last outage are back in force', 20_000);
+      await edge.waitFor('"msg":"edgeban started"', 20_000);
+      assert.equal(await spopBanned(edge.spoa, '203.0.113.50'), 1);
+      assert.equal(await spopBanned(edge.spoa, '198.51.100.50'), 1);
+      assert.equal(await spopBanned(edge.spoa, '192.0.2.51'), 0);
+
+      await pg.start();
+      await until(() => !existsSync(journal), 30_000, 'journal written and its file removed');
+      const rows = await pg.query<{ ip_address: string }>('spill', 'SELECT ip_address FROM bans');
+      const inDb = new Set(rows.map((r) => r.ip_address));
+      for (const ip of ['192.0.2.50', '203.0.113.50', '198.51.100.50'])
+        assert.ok(inDb.has(ip), `${ip} in the database`);
+      assert.ok(!inDb.has('192.0.2.51'), 'the unban made during the outage is written too');
+      // the restore (older rows) did not put the lifted ban back
+      await edge.waitFor('persisted bans restored', 20_000);
+      assert.equal(await spopBanned(edge.spoa, '192.0.2.51'), 0);
+      assert.equal(await spopBanned(edge.spoa, '192.0.2.50'), 1);
     } finally {
       if (edge.proc.exitCode === null) await killHard(edge);
     }

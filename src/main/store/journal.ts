@@ -96,6 +96,28 @@ export class WriteJournal {
     if (this.size > this.max) this.shed(Date.now());
   }
 
+  /** The pending changes as engine events, oldest first per kind (what the spill file keeps). */
+  events(): BanEvent[] {
+    const out: BanEvent[] = [];
+    for (const w of this.cur.bans.values())
+      out.push(
+        w.op === 'put'
+          ? { type: 'ban', record: w.record }
+          : { type: 'unban', target: w.target, kind: 'temp', by: 'journal', reason: '', at: 0 },
+      );
+    for (const w of this.cur.lists.values())
+      out.push(
+        w.op === 'put'
+          ? { type: 'ban', record: w.record }
+          : { type: 'unban', target: w.target, kind: w.kind, by: 'journal', reason: '', at: 0 },
+      );
+    for (const w of this.cur.offences.values())
+      out.push(
+        w.op === 'put' ? { type: 'offence', record: w.record } : { type: 'forget', target: w.target, at: 0 },
+      );
+    return out;
+  }
+
   /** The pending change of a list entry, if any (reloads must not undo a change not yet written). */
   pendingList(kind: ListName, target: string): ListWrite | undefined {
     return this.cur.lists.get(`${kind}|${target}`);

@@ -26,6 +26,7 @@ import {
   validateBanConfig,
 } from './rows.js';
 import type { Database, ListName } from './schema.js';
+import { JournalSpill } from './spill.js';
 import { type ColumnarResult, cell } from './sqlite-dialect.js';
 import type {
   BanConfigRow,
@@ -47,6 +48,8 @@ export interface SqlStoreOptions {
   cwd?: string;
   /** Most changes kept while the database is down (default 1,000,000). */
   journalMax?: number;
+  /** Where the journal goes on disk while the database is down (null: memory only). */
+  journalFile?: string | null;
   /** Longest a connection attempt or statement may take (ms, default 10 s). */
   timeoutMs?: number;
   /**
@@ -107,6 +110,9 @@ export class SqlStore implements Store {
   private readonly cacheFile: string | null;
   private cacheChain: Promise<void> = Promise.resolve();
   readonly journal: WriteJournal;
+  private readonly spill: JournalSpill | null;
+  /** Changes a previous run journaled to disk and never wrote (for the engine, once). */
+  private recovered: BanEvent[] = [];
 
   private conn: Connection | null = null;
   private connected = false;
@@ -145,12 +151,35 @@ export class SqlStore implements Store {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.cacheFile = opts.cacheFile ?? null;
     this.journal = new WriteJournal(opts.journalMax ?? 1_000_000);
+    this.spill = opts.journalFile
+      ? new JournalSpill(opts.journalFile, opts.log, () => this.journal.events())
+      : null;
+  }
+
+  /** Changes the last run journaled to disk during an outage and never wrote; handed out once. */
+  takeRecovered(): BanEvent[] {
+    const r = this.recovered;
+    this.recovered = [];
+    return r;
   }
 
   // --- lifecycle ---------------------------------------------------------------------------
 
   async start(): Promise<void> {
     this.stopped = false;
+    if (this.spill) {
+      // a previous run stopped (or died) during an outage: its changes go out first
+      this.recovered = await this.spill.recover();
+      for (const e of this.recovered) {
+        this.seq++;
+        this.journal.add(e);
+      }
+      if (this.recovered.length > 0)
+        this.log.warn(
+          { changes: this.recovered.length, file: this.spill.file },
+          'changes journaled during an outage by the last run: restored, written once the database answers',
+        );
+    }
     this.flushTimer = setInterval(() => this.tick(), this.cfg.flush_interval);
     this.flushTimer.unref();
     this.refreshTimer = setInterval(() => {
@@ -242,7 +271,13 @@ export class SqlStore implements Store {
     if (this.connected) await this.write().catch(() => false);
     await this.reloadChain.catch(() => {});
     await this.cacheChain;
-    if (this.journal.size > 0)
+    if (this.journal.size > 0 && this.spill?.active) {
+      await this.spill.close();
+      this.log.warn(
+        { pending: this.journal.size, file: this.spill.file },
+        'stopping with changes the database never received (it is unavailable): kept on disk for the next start',
+      );
+    } else if (this.journal.size > 0)
       this.log.error(
         { pending: this.journal.size },
         'stopping with changes the database never received (it is unavailable): they are lost',
@@ -318,6 +353,8 @@ export class SqlStore implements Store {
     this.failureCount++;
     this.lastError = errText(err);
     this.metrics?.databaseConnectionsActive.set(0);
+    // from now on the journal is on disk too (a kill during the outage must not lose it)
+    if (this.spill && !this.spill.active) this.spill.begin();
     if (wasUp)
       this.log.error(
         { err: this.lastError, driver: this.cfg.driver, pending: this.journal.size },
@@ -433,6 +470,7 @@ export class SqlStore implements Store {
   enqueue(e: BanEvent): void {
     this.seq++;
     this.journal.add(e);
+    if (!this.connected) this.spill?.append(e);
     if (this.journal.size >= EAGER_BATCH && this.connected && !this.eagerQueued) {
       this.eagerQueued = true;
       setImmediate(() => {
@@ -478,9 +516,13 @@ export class SqlStore implements Store {
       await this.writeBatch(conn.db, batch, Date.now());
       this.written = upTo;
       this.op('write', 'success', n);
+      // the database has every change the disk copy held
+      if (this.spill?.active && this.journal.size === 0) this.spill.clear();
       return true;
     } catch (err) {
       this.journal.putBack(batch);
+      // a batch taken before the outage was noticed goes to the disk copy too
+      if (this.spill?.active) this.spill.begin();
       this.inflight = 0;
       if (await this.alive(conn)) {
         // the database answers: some row is bad. Write one at a time and drop what it refuses.

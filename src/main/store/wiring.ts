@@ -6,6 +6,7 @@ import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine
 import type { Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { dialectOf } from './connect.js';
+import { WriteJournal } from './journal.js';
 import { NullStore } from './null-store.js';
 import { policyOf, specOf } from './rows.js';
 import { SqlStore } from './sql-store.js';
@@ -13,6 +14,8 @@ import type { PolicySnapshot, Store } from './types.js';
 
 /** The last good copy of a remote database's policy, in the working folder. */
 export const POLICY_CACHE_FILE = 'edgeban-policy-cache.json';
+/** The changes made while a remote database is down, in the working folder. */
+export const JOURNAL_FILE = 'edgeban-journal.jsonl';
 
 const TOUCHED_MAX = 1_000_000;
 
@@ -102,6 +105,36 @@ export class StoreBinding {
     this.applied = p;
   }
 
+  /**
+   * Changes the last run journaled to disk during an outage and never wrote: into the engine now
+   * (the database may still be away), and kept from the restore, whose rows are older.
+   */
+  applyRecovered(events: BanEvent[]): void {
+    if (events.length === 0) return;
+    const j = new WriteJournal(Number.MAX_SAFE_INTEGER);
+    for (const e of events) j.add(e); // the latest change per target wins
+    const b = j.take();
+    const bans: BanRecord[] = [];
+    const offences: OffenceRecord[] = [];
+    for (const [target, w] of b.bans) {
+      this.touched.add(target);
+      if (w.op === 'put') bans.push(w.record);
+    }
+    for (const w of b.lists.values()) {
+      this.touched.add(w.op === 'put' ? w.record.target : w.target);
+      if (w.op === 'put') bans.push(w.record);
+    }
+    for (const [target, w] of b.offences) {
+      this.touched.add(target);
+      if (w.op === 'put') offences.push(w.record);
+    }
+    this.deps.engine.restore(bans, offences);
+    this.log.info(
+      { bans: bans.length, offences: offences.length },
+      'bans journaled during the last outage are back in force',
+    );
+  }
+
   /** After a file reload (SIGHUP) put the database's policy back over the file's. */
   reapply(): void {
     const cached = this.store instanceof SqlStore ? this.store.cachedPolicy : null;
@@ -189,12 +222,17 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
         seed: { patterns: effectivePatterns(ctx.config.syslog.patterns), policy: deps.engine.getPolicy() },
         // a copy of the policy for a start while a remote database is down (SQLite is local already)
         cacheFile: dialectOf(cfg.driver) === 'sqlite' ? null : resolve(POLICY_CACHE_FILE),
+        // and of the changes made while it is down
+        journalFile: dialectOf(cfg.driver) === 'sqlite' ? null : resolve(JOURNAL_FILE),
       })
     : new NullStore(cfg.driver);
   const binding = new StoreBinding(store, deps);
   const first: Service = {
     name: 'store',
-    start: () => store.start(),
+    start: async () => {
+      await store.start();
+      if (store instanceof SqlStore) binding.applyRecovered(store.takeRecovered());
+    },
     stop: async () => {
       await store.stop();
       binding.close();
