@@ -113,6 +113,8 @@ export class SqlStore implements Store {
   private readonly spill: JournalSpill | null;
   /** Changes a previous run journaled to disk and never wrote (for the engine, once). */
   private recovered: BanEvent[] = [];
+  /** `seq` of the last change the journal file holds: a write covering it makes the file moot. */
+  private spilledUpTo = 0;
 
   private conn: Connection | null = null;
   private connected = false;
@@ -174,6 +176,7 @@ export class SqlStore implements Store {
         this.seq++;
         this.journal.add(e);
       }
+      this.spilledUpTo = this.seq;
       if (this.recovered.length > 0)
         this.log.warn(
           { changes: this.recovered.length, file: this.spill.file },
@@ -354,7 +357,7 @@ export class SqlStore implements Store {
     this.lastError = errText(err);
     this.metrics?.databaseConnectionsActive.set(0);
     // from now on the journal is on disk too (a kill during the outage must not lose it)
-    if (this.spill && !this.spill.active) this.spill.begin();
+    if (this.spill && !this.spill.active) this.spillAll();
     if (wasUp)
       this.log.error(
         { err: this.lastError, driver: this.cfg.driver, pending: this.journal.size },
@@ -467,10 +470,19 @@ export class SqlStore implements Store {
 
   // --- writes ------------------------------------------------------------------------------
 
+  /** The whole journal to the file (the outage starts, or a failed batch came back). */
+  private spillAll(): void {
+    this.spill?.begin();
+    this.spilledUpTo = this.seq;
+  }
+
   enqueue(e: BanEvent): void {
     this.seq++;
     this.journal.add(e);
-    if (!this.connected) this.spill?.append(e);
+    if (!this.connected && this.spill?.active) {
+      this.spill.append(e);
+      this.spilledUpTo = this.seq;
+    }
     if (this.journal.size >= EAGER_BATCH && this.connected && !this.eagerQueued) {
       this.eagerQueued = true;
       setImmediate(() => {
@@ -516,13 +528,13 @@ export class SqlStore implements Store {
       await this.writeBatch(conn.db, batch, Date.now());
       this.written = upTo;
       this.op('write', 'success', n);
-      // the database has every change the disk copy held
-      if (this.spill?.active && this.journal.size === 0) this.spill.clear();
+      // the database has every change the disk copy held (later ones are in memory, as usual)
+      if (this.spill?.active && upTo >= this.spilledUpTo) this.spill.clear();
       return true;
     } catch (err) {
       this.journal.putBack(batch);
       // a batch taken before the outage was noticed goes to the disk copy too
-      if (this.spill?.active) this.spill.begin();
+      if (this.spill?.active) this.spillAll();
       this.inflight = 0;
       if (await this.alive(conn)) {
         // the database answers: some row is bad. Write one at a time and drop what it refuses.
