@@ -7,7 +7,7 @@ import { fleetKey } from './messages.js';
 /**
  * The fleet bus as a Service of the app, when there is a fleet to speak to: `fleet.enabled` and
  * a PostgreSQL database (SQLite is one node's file; MySQL has no LISTEN/NOTIFY), and a secret to
- * sign with: `fleet.secret`, or else the password of `database.dsn`. Without one the fleet stays
+ * sign with: `fleet.secret`, or else the database password (DSN or PGPASSWORD). Without one the fleet stays
  * off (and says so): any role allowed to connect could otherwise ban and unban on every node.
  * `reloadLists` is the store's reload. Null when there is no fleet.
  */
@@ -23,7 +23,12 @@ export function createFleetService(
     log.debug({ driver: database.driver }, 'fleet sharing needs PostgreSQL: off');
     return null;
   }
-  const password = postgresConfig(database.dsn).password;
+  let password: unknown;
+  try {
+    password = postgresConfig(database.dsn).password ?? process.env.PGPASSWORD; // as pg itself reads it
+  } catch {
+    return null; // the store reports the DSN it cannot use
+  }
   const secret = fleet.secret || (typeof password === 'string' ? password : '');
   if (secret === '') {
     log.warn(
