@@ -124,6 +124,29 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
     await until(() => b.banned('203.0.113.10'), 5_000, 'next ban still shared');
   });
 
+  test('a second node under the same name is noticed and named in the log', async () => {
+    const twin = node('a', dsn);
+    twin.bus.start();
+    try {
+      await until(() => twin.bus.isConnected, 10_000, 'twin listening');
+      twin.engine.ban('198.51.100.77', { durationMs: 60_000 });
+      await until(() => b.banned('198.51.100.77'), 5_000, 'b applies it (another node for b)');
+      await until(
+        () =>
+          a.lines.some(
+            (l) =>
+              l.msg ===
+              "another node of the fleet uses this node's name (fleet.node): its bans are not applied here",
+          ),
+        5_000,
+        'clash logged on a',
+      );
+      assert.ok(!a.banned('198.51.100.77'));
+    } finally {
+      await twin.bus.stop();
+    }
+  });
+
   test('after a lost connection a node catches up from the bans table: missed bans in, lifted ones out', async () => {
     // a ban b got from node a a minute ago, and one a made just now (its row may not be written
     // yet: no store writes any here); b's write grace is 3 s, its reconnection 1.5 s away

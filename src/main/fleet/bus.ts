@@ -49,6 +49,7 @@ export class FleetBus {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay: number;
+  private nameClashLogged = false;
   private readonly unsubscribe: () => void;
   private readonly log: Logger;
   private readonly m?: {
@@ -143,7 +144,7 @@ export class FleetBus {
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, null));
     client.on('notification', (n) => {
-      if (n.channel === channel && n.payload !== undefined) this.onMessage(n.payload);
+      if (n.channel === channel && n.payload !== undefined) this.onMessage(n.payload, n.processId);
     });
     try {
       await client.connect();
@@ -291,7 +292,7 @@ export class FleetBus {
     }
   }
 
-  private onMessage(payload: string): void {
+  private onMessage(payload: string, senderPid: number): void {
     let msg: ReturnType<typeof decodeMessage>;
     try {
       msg = decodeMessage(this.opts.key, payload);
@@ -304,7 +305,18 @@ export class FleetBus {
       );
       return;
     }
-    if (msg.node === this.opts.engine.node) return; // our own, echoed by the server
+    if (msg.node === this.opts.engine.node) {
+      // our own, echoed by the server; from another backend it is another node with our name
+      const own = (this.client as (pg.Client & { processID?: number }) | null)?.processID;
+      if (own !== undefined && senderPid !== own && !this.nameClashLogged) {
+        this.nameClashLogged = true;
+        this.log.error(
+          { node: msg.node, sender_pid: senderPid },
+          "another node of the fleet uses this node's name (fleet.node): its bans are not applied here",
+        );
+      }
+      return;
+    }
     this.stats.received++;
     this.m?.messages.inc({ direction: 'received' });
     const now = Date.now();
