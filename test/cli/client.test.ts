@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { formatTable } from '../../src/main/cli/api-commands.js';
 import { EDGEBAN_BIN, type EdgeProcess, spopBanned, startEdge } from '../helpers/edge.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
 
@@ -26,7 +24,7 @@ describe('edgeban CLI client against a running edgeban', () => {
   };
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-cli-'));
+    const dir = tempDir('edgeban-cli-');
     edge = await startEdge(dir, {
       FAIL2BAN_DATABASE_ENABLED: 'false',
       FAIL2BAN_API_TOKENS: 'cli-test-token',

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import { formatDuration, parseDuration } from '../../src/main/config/duration.js';
 import { ConfigError, findConfigFile, loadConfig, maskSecrets } from '../../src/main/config/load.js';
+import { tempDir } from '../helpers/tmp.js';
 
 function dirWith(files: Record<string, string>): string {
-  const d = mkdtempSync(join(tmpdir(), 'edgeban-cfg-'));
+  const d = tempDir('edgeban-cfg-');
   for (const [n, c] of Object.entries(files)) writeFileSync(join(d, n), c);
   return d;
 }

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startEdge } from '../helpers/edge.js';
 import { freePort } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { authClient, check, headersOf, request } from './helpers.js';
 
 test('edgeban serve answers Envoy Check on envoy.port when envoy.enabled', async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-envoy-'));
+  const cwd = tempDir('edgeban-envoy-');
   writeFileSync(join(cwd, 'config.yaml'), 'blacklist: ["198.51.100.7"]\nenvoy:\n  deny_status: 403\n');
   const port = await freePort();
   const edge = await startEdge(cwd, {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as h2, connect as h2connect } from 'node:http2';
 import { createRequire } from 'node:module';
 import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
@@ -275,4 +278,29 @@ describe('envoy health, reflection, shutdown', () => {
     client.close();
     await env.server.close();
   });
+});
+
+test('the private gRPC socket folder goes with the stop, and folders of killed processes go at the next start', async () => {
+  // a folder as a process killed with -9 leaves it: its pid is gone
+  const dead = spawnSync('true').pid;
+  const stale = join(tmpdir(), `edgeban-grpc-${dead}-abcdef`);
+  mkdirSync(stale);
+  writeFileSync(join(stale, 'grpc.sock'), '');
+  const mine = join(tmpdir(), `edgeban-grpc-${process.pid}-zzzzzz`); // a live pid: kept
+  mkdirSync(mine);
+  const ours = () =>
+    new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
+  try {
+    const before = ours();
+    const e = await startEnvoy();
+    assert.equal(existsSync(stale), false, 'stale folder removed');
+    assert.equal(existsSync(mine), true, 'a live process keeps its folder');
+    const own = [...ours()].filter((n) => !before.has(n));
+    assert.equal(own.length, 1, 'one folder for the new server');
+    await e.server.close();
+    assert.equal(existsSync(join(tmpdir(), own[0])), false, 'own folder removed at stop');
+  } finally {
+    rmSync(stale, { recursive: true, force: true });
+    rmSync(mine, { recursive: true, force: true });
+  }
 });

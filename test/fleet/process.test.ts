@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { api, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
 import { until } from '../store/harness.js';
 
 /**
@@ -22,7 +22,7 @@ describe('a fleet of two edgeban nodes', { skip: postgresMissing() }, () => {
 
   before(async () => {
     pg = await PostgresCluster.create();
-    cwd = mkdtempSync(join(tmpdir(), 'edgeban-fleet-'));
+    cwd = tempDir('edgeban-fleet-');
     const dsn = await pg.createDatabase('fleet');
     const env = (node: string) => ({
       FAIL2BAN_WORKERS_COUNT: '1',

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBinary } from './peers.js';
+import { tempDir } from './tmp.js';
 
 /** A private HAProxy in the foreground (`-db`), config in a temp dir, stopped by its PID. */
 export class HaproxyProcess {
@@ -28,7 +28,7 @@ export class HaproxyProcess {
     waitPorts: number[],
     extraArgs: string[] = [],
   ): Promise<HaproxyProcess> {
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-haproxy-'));
+    const dir = tempDir('edgeban-haproxy-');
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
     const bin = findBinary('haproxy');
     if (!bin) throw new Error('haproxy not installed');

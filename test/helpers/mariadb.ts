@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
 import { freePort } from './net.js';
 import { findBinary } from './peers.js';
+import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
 
@@ -37,7 +37,7 @@ export class MariaDbServer {
   ) {}
 
   static async create(): Promise<MariaDbServer> {
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-mariadb-'));
+    const dir = tempDir('edgeban-mariadb-');
     const s = new MariaDbServer(dir, await freePort());
     const data = join(dir, 'data');
     mkdirSync(data);

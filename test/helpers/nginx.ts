@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitForPort } from './haproxy.js';
 import { findBinary } from './peers.js';
+import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
 export const MAIL_MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';
@@ -55,7 +55,7 @@ export class NginxProcess {
   }
 
   static tempDir(): string {
-    return mkdtempSync(join(tmpdir(), 'edgeban-nginx-'));
+    return tempDir('edgeban-nginx-');
   }
 
   static async start(dir: string, conf: string, waitPorts: number[]): Promise<NginxProcess> {

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './net.js';
+import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
 
@@ -65,7 +65,7 @@ export class PostgresCluster {
   static async create(): Promise<PostgresCluster> {
     const bin = postgresBinDir();
     if (!bin) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql');
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-pg-'));
+    const dir = tempDir('edgeban-pg-');
     const c = new PostgresCluster(dir, await freePort(), bin);
     mkdirSync(c.data, { mode: 0o700 });
     if (c.as) {

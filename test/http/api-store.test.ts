@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { type EdgeProcess, startEdge } from '../helpers/edge.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /** The API of a whole edgeban process on its default store (SQLite in the working folder). */
 describe('API over the SQL store (edgeban serve, SQLite)', () => {
@@ -33,7 +31,7 @@ describe('API over the SQL store (edgeban serve, SQLite)', () => {
   };
 
   before(async () => {
-    edge = await startEdge(mkdtempSync(join(tmpdir(), 'edgeban-api-store-')), {
+    edge = await startEdge(tempDir('edgeban-api-store-'), {
       FAIL2BAN_DATABASE_FLUSH_INTERVAL: '200ms',
     });
     await edge.waitFor('edgeban started');

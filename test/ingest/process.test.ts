@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { type EdgeProcess, spopBanned, startEdge } from '../helpers/edge.js';
 import { waitForPort } from '../helpers/haproxy.js';
 import { peerMissing } from '../helpers/peers.js';
+import { tempDir } from '../helpers/tmp.js';
 import { sendWithLogger } from './harness.js';
 
 let edge: EdgeProcess | null = null;
-const cwd = mkdtempSync(join(tmpdir(), 'edgeban-ingest-e2e-'));
+const cwd = tempDir('edgeban-ingest-e2e-');
 after(() => {
   if (edge && edge.proc.exitCode === null) edge.proc.kill('SIGKILL');
   rmSync(cwd, { recursive: true, force: true });

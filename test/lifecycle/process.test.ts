@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { spopBanned as bannedValue, EDGEBAN_BIN, startEdge } from '../helpers/edge.js';
 import { waitForPort } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const bin = EDGEBAN_BIN;
 
 test('starts with no config file at all, serves, and stops on SIGTERM with exit 0', async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-run-'));
+  const cwd = tempDir('edgeban-run-');
   const edge = await startEdge(cwd);
   await waitForPort(edge.metrics, 8000);
   await waitForPort(edge.spoa, 2000);
@@ -31,7 +31,7 @@ test('starts with no config file at all, serves, and stops on SIGTERM with exit 
 });
 
 test('SIGTERM while starting waits for the start, then stops cleanly with exit 0', async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-early-term-'));
+  const cwd = tempDir('edgeban-early-term-');
   const edge = await startEdge(cwd);
   // the first log line comes before the store, the matchers and the listeners start
   await edge.waitFor('running on embedded defaults', 8000);
@@ -42,7 +42,7 @@ test('SIGTERM while starting waits for the start, then stops cleanly with exit 0
 });
 
 test('SIGHUP: a bad file is rejected and the running config kept; a good one is applied', async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-hup-'));
+  const cwd = tempDir('edgeban-hup-');
   writeFileSync(join(cwd, 'config.yaml'), 'blacklist: ["127.0.0.2"]\n');
   const edge = await startEdge(cwd);
   await waitForPort(edge.spoa, 8000);
@@ -62,7 +62,7 @@ test('SIGHUP: a bad file is rejected and the running config kept; a good one is 
 });
 
 test('a listener that cannot bind is fatal and names the key', async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-bind-'));
+  const cwd = tempDir('edgeban-bind-');
   const blocker = createServer();
   const port = await freePort();
   await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
@@ -76,7 +76,7 @@ test('a listener that cannot bind is fatal and names the key', async () => {
 });
 
 test('an invalid config file: one clear line per problem, exit 2, no stack trace', () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-bad-'));
+  const cwd = tempDir('edgeban-bad-');
   writeFileSync(join(cwd, 'config.yaml'), 'spoa:\n  port: 0\nban:\n  escalation_factor: 1\n');
   const r = spawnSync(process.execPath, [bin], { cwd, encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 2);
@@ -88,7 +88,7 @@ test('an invalid config file: one clear line per problem, exit 2, no stack trace
 });
 
 test('check-config prints the effective config and exits 0, or lists problems and exits 1', () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'edgeban-check-'));
+  const cwd = tempDir('edgeban-check-');
   writeFileSync(
     join(cwd, 'config.yaml'),
     'api:\n  basic_auth:\n    password: hunter2\nban:\n  max_attempts: 3\n',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
@@ -10,6 +9,7 @@ import { defaultConfig } from '../../src/main/config/defaults.js';
 import { type ReplayDeps, replayCommand } from '../../src/main/replay/command.js';
 import { replay } from '../../src/main/replay/replay.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const fixture = fileURLToPath(new URL('../../../test/replay/fixtures/mail.log', import.meta.url));
 
@@ -38,7 +38,7 @@ export async function runReplay(
 }
 
 describe('edgeban replay', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'edgeban-replay-'));
+  const dir = tempDir('edgeban-replay-');
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('--json summary on the fixture: lines, matched per pattern, missed, truncated', async () => {

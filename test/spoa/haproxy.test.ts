@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request } from 'node:http';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HaproxyProcess } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { findBinary, peerMissing } from '../helpers/peers.js';
+import { tempDir } from '../helpers/tmp.js';
 import { startAgent } from './agent.js';
 
 const skip = peerMissing('haproxy');
@@ -67,7 +67,7 @@ function exampleConfig(
 }
 
 test('the shipped HAProxy examples pass haproxy -c', { skip }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'edgeban-hapc-'));
+  const dir = tempDir('edgeban-hapc-');
   const cfg = exampleConfig(dir, { web: 8080, imap: 1143, smtp: 1587, agent: 12345, app: 8081, banner: 143 });
   writeFileSync(join(dir, 'haproxy.cfg'), cfg);
   const out = execFileSync(findBinary('haproxy') ?? 'haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], {
@@ -92,7 +92,7 @@ describe('with a real HAProxy 2.6', { skip }, () => {
     await new Promise<void>((r) => app.listen(ports.app, '127.0.0.1', r));
     agent = await startAgent({ set_reason: true, set_ttl: true }, ports.agent);
     agent.ban('127.0.0.2');
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-hap-'));
+    const dir = tempDir('edgeban-hap-');
     hap = await HaproxyProcess.start(
       {
         'haproxy.cfg': exampleConfig(dir, ports),
@@ -186,7 +186,7 @@ describe('recording a real HAProxy session and replaying it', { skip }, () => {
       app: await freePort(),
       banner: await freePort(),
     };
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-rec-'));
+    const dir = tempDir('edgeban-rec-');
     const hap = await HaproxyProcess.start(
       {
         'haproxy.cfg': exampleConfig(dir, ports),

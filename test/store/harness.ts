@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { defaultConfig } from '../../src/main/config/defaults.js';
@@ -14,6 +13,7 @@ import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
 import { MariaDbServer } from '../helpers/mariadb.js';
 import { PostgresCluster } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
 import { memoryLogger } from '../ingest/harness.js';
 
 /** A database to run the store against: a fresh one per `fresh()`, plain SQL on the side. */
@@ -31,7 +31,7 @@ export interface Backend {
 }
 
 export function sqliteBackend(): Backend {
-  const dir = mkdtempSync(join(tmpdir(), 'edgeban-store-'));
+  const dir = tempDir('edgeban-store-');
   let n = 0;
   return {
     name: 'sqlite',

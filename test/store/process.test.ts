@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { api, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
 import { until } from './harness.js';
 
 /**
@@ -91,7 +91,7 @@ async function killAndRestart(
 describe('edgeban with SQLite (the default)', () => {
   let cwd: string;
   before(() => {
-    cwd = mkdtempSync(join(tmpdir(), 'edgeban-store-proc-'));
+    cwd = tempDir('edgeban-store-proc-');
   });
   after(() => rmSync(cwd, { recursive: true, force: true }));
 
@@ -200,7 +200,7 @@ describe('edgeban with SQLite (the default)', () => {
 
 describe('edgeban: database policy and the configuration file', () => {
   test('SIGHUP reloads the file, and the database policy stays in force over it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-store-hup-'));
+    const dir = tempDir('edgeban-store-hup-');
     const edge = await startEdge(dir, { FAIL2BAN_WORKERS_COUNT: '1' });
     try {
       await ready(edge);
@@ -227,7 +227,7 @@ describe('edgeban: database policy and the configuration file', () => {
   });
 
   test('database.enabled: false: no database file, status says so, bans still work', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-store-off-'));
+    const dir = tempDir('edgeban-store-off-');
     const edge = await startEdge(dir, { FAIL2BAN_WORKERS_COUNT: '1', FAIL2BAN_DATABASE_ENABLED: 'false' });
     try {
       await edge.waitFor('"msg":"edgeban started"', 20_000);
@@ -257,7 +257,7 @@ describe('edgeban with PostgreSQL', { skip: postgresMissing() }, () => {
   let cwd: string;
   before(async () => {
     pg = await PostgresCluster.create();
-    cwd = mkdtempSync(join(tmpdir(), 'edgeban-store-pg-'));
+    cwd = tempDir('edgeban-store-pg-');
   });
   after(async () => {
     await pg?.destroy();

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { BanEvent } from '../../src/main/engine/types.js';
 import { JournalSpill } from '../../src/main/store/spill.js';
+import { tempDir } from '../helpers/tmp.js';
 import { memoryLogger } from '../ingest/harness.js';
 
 const ban = (target: string): BanEvent => ({
@@ -23,7 +23,7 @@ const ban = (target: string): BanEvent => ({
 });
 
 test('the journal file: the journal at the outage, then each change, read back in order; a torn last line is skipped', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'edgeban-spill-'));
+  const dir = tempDir('edgeban-spill-');
   try {
     const file = join(dir, 'edgeban-journal.jsonl');
     const { log, lines } = memoryLogger();

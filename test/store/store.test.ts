@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
@@ -10,6 +9,7 @@ import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
 import { mariadbMissing } from '../helpers/mariadb.js';
 import { postgresMissing } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
 import {
   type Backend,
   makeEngine,
@@ -394,7 +394,7 @@ describe('PostgreSQL unavailable', { skip: postgresMissing() }, () => {
 
   test('a start while it is down serves the last good copy of its policy, then the live one', async () => {
     const dsn = await be.fresh();
-    const dir = mkdtempSync(join(tmpdir(), 'edgeban-cache-'));
+    const dir = tempDir('edgeban-cache-');
     const cacheFile = join(dir, 'policy.json');
     const a = makeStore(be.driver, dsn, {}, { cacheFile });
     const e1 = makeEngine();

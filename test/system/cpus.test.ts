@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { usableCpus, workerCount } from '../../src/main/system/cpus.js';
+import { tempDir } from '../helpers/tmp.js';
 
 function fakeRoot(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'edgeban-cgroup-'));
+  const root = tempDir('edgeban-cgroup-');
   for (const [p, content] of Object.entries(files)) {
     mkdirSync(join(root, p, '..'), { recursive: true });
     writeFileSync(join(root, p), content);

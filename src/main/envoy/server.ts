@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
@@ -88,7 +88,7 @@ export class EnvoyServer {
         this.duration?.observe((performance.now() - t0) / 1000);
         return res ?? { code: status.INVALID_ARGUMENT, message: NOT_A_CHECK };
       },
-      backendSocket: join(mkdtempSync(join(tmpdir(), 'edgeban-grpc-')), 'grpc.sock'),
+      backendSocket: join(backendSocketDir(), 'grpc.sock'),
       log: this.log,
       maxMessage: GRPC_SERVER_OPTIONS['grpc.max_receive_message_length'] as number,
       maxConcurrentStreams: GRPC_SERVER_OPTIONS['grpc.max_concurrent_streams'] as number,
@@ -194,6 +194,37 @@ export class EnvoyServer {
     if (this.flusher) clearInterval(this.flusher);
     this.flusher = null;
     this.flushMetrics();
+  }
+}
+
+/** Folders of the private gRPC socket: `edgeban-grpc-<pid>-XXXXXX` in the OS temp folder. */
+const SOCKET_DIR = /^edgeban-grpc-(\d+)-[A-Za-z0-9]{6}$/;
+
+/**
+ * A folder for this process's private gRPC socket. Folders that processes of this user left
+ * when they were killed (no stop, no cleanup) are removed first: their pid is gone.
+ */
+function backendSocketDir(): string {
+  const tmp = tmpdir();
+  try {
+    for (const name of readdirSync(tmp)) {
+      const m = SOCKET_DIR.exec(name);
+      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      const dir = join(tmp, name);
+      if (statSync(dir).uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true });
+    }
+  } catch {
+    // a temp folder we cannot list: nothing to tidy
+  }
+  return mkdtempSync(join(tmp, `edgeban-grpc-${process.pid}-`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
