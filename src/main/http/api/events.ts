@@ -74,13 +74,22 @@ function eventView(e: BanEvent): { type: string; data: Record<string, unknown> }
           created_by: r.createdBy,
           offences: r.offences,
           node: r.node,
+          // `fleet`: made on another node and only applied here
+          origin: e.origin ?? 'local',
         },
       };
     }
     case 'unban':
       return {
         type: 'unban',
-        data: { ip_address: e.target, kind: e.kind, by: e.by, reason: e.reason, at: iso(e.at) },
+        data: {
+          ip_address: e.target,
+          kind: e.kind,
+          by: e.by,
+          reason: e.reason,
+          at: iso(e.at),
+          origin: e.origin ?? 'local',
+        },
       };
     default:
       return null;
