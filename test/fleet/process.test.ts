@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { api, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
+import { api, dovecotLine, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../store/harness.js';
@@ -11,8 +11,6 @@ import { until } from '../store/harness.js';
  * Two edgeban processes on one PostgreSQL database: what one bans, HAProxy asking the other
  * (over SPOP) sees banned; what one lifts, the other lifts.
  */
-const dovecotLine = (ip: string) =>
-  `<38>Nov 30 12:00:00 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
 
 describe('a fleet of two edgeban nodes', { skip: postgresMissing() }, () => {
   let pg: PostgresCluster;

@@ -95,6 +95,10 @@ export async function spopBanned(port: number, ip: string): Promise<number> {
   return f[1].payload[f[1].payload.length - 1];
 }
 
+/** A Dovecot login failure from `ip`, as syslog sends it (five of them ban it by default). */
+export const dovecotLine = (ip: string) =>
+  `<38>Nov 30 12:00:00 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
+
 /** Syslog lines to an edge over UDP, one datagram each. */
 export async function sendLines(port: number, lines: string[]): Promise<void> {
   const s = createSocket('udp4');

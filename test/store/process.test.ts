@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { api, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
+import { api, dovecotLine, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from './harness.js';
@@ -12,9 +12,6 @@ import { until } from './harness.js';
  * edgeban as a process with its database: kill -9 and restart (every ban back with its remaining
  * time), plain-SQL changes picked up by the running process, and PostgreSQL going away mid-run.
  */
-
-const dovecotLine = (ip: string) =>
-  `<38>Nov 30 12:00:00 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
 
 interface BanView {
   banned: boolean;

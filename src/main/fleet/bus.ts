@@ -49,6 +49,9 @@ export class FleetBus {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay: number;
+  /** First reconnection delay and the cap of its doubling (ms). */
+  private readonly retryFirst: number;
+  private readonly retryMax: number;
   private nameClashLogged = false;
   private readonly unsubscribe: () => void;
   private readonly log: Logger;
@@ -65,7 +68,8 @@ export class FleetBus {
 
   constructor(private readonly opts: FleetBusOptions) {
     this.log = opts.log;
-    this.retryDelay = (opts.retryMs ?? [500, 30_000])[0];
+    [this.retryFirst, this.retryMax] = opts.retryMs ?? [500, 30_000];
+    this.retryDelay = this.retryFirst;
     this.unsubscribe = opts.engine.onEvent((e) => this.onLocalEvent(e));
     if (opts.metrics) {
       const registers = [opts.metrics.registry];
@@ -155,7 +159,7 @@ export class FleetBus {
     }
     if (this.client !== client) return;
     this.setConnected(true);
-    this.retryDelay = (this.opts.retryMs ?? [500, 30_000])[0];
+    this.retryDelay = this.retryFirst;
     this.log.info({ channel, node: this.opts.engine.node }, 'fleet channel listened to');
     await this.catchUp(client, this.stats.reconnects > 0);
     this.scheduleFlush();
@@ -171,7 +175,7 @@ export class FleetBus {
     if (this.stopping) return;
     this.m?.errors.inc({ reason: 'connection' });
     const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, (this.opts.retryMs ?? [500, 30_000])[1]);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.retryMax);
     if (was) this.stats.reconnects++;
     this.log.warn(
       { err: err?.message ?? 'connection ended', retry_ms: delay },

@@ -1077,17 +1077,18 @@ export class SqlStore implements Store {
     return r ? patternRowFrom(r) : null;
   }
 
+  /** Pattern names are unique: DuplicatePatternError when `name` is taken. */
+  private async refuseTakenName(db: Kysely<Database>, name: string): Promise<void> {
+    const dup = await db.selectFrom('patterns').select('id').where('name', '=', name).executeTakeFirst();
+    if (dup) throw new DuplicatePatternError(name);
+  }
+
   async createPattern(p: PatternInput): Promise<PatternRow> {
     const db = this.db('creating a pattern');
     const spec = normalizeSpec({ ...p, raw: p.raw === true });
     new PatternSet(0, [{ ...spec, enabled: true }]); // throws PatternError naming it
     const row = await this.guard('pattern_create', async () => {
-      const dup = await db
-        .selectFrom('patterns')
-        .select('id')
-        .where('name', '=', spec.name)
-        .executeTakeFirst();
-      if (dup) throw new DuplicatePatternError(spec.name);
+      await this.refuseTakenName(db, spec.name);
       await db
         .insertInto('patterns')
         .values({
@@ -1121,14 +1122,7 @@ export class SqlStore implements Store {
       const spec = normalizeSpec(specOf(merged));
       new PatternSet(0, [{ ...spec, enabled: true }]);
       if (cur.enabled && !merged.enabled) await this.ensureAnotherEnabled(db, cur);
-      if (merged.name !== cur.name) {
-        const dup = await db
-          .selectFrom('patterns')
-          .select('id')
-          .where('name', '=', merged.name)
-          .executeTakeFirst();
-        if (dup) throw new DuplicatePatternError(merged.name);
-      }
+      if (merged.name !== cur.name) await this.refuseTakenName(db, merged.name);
       await db
         .updateTable('patterns')
         .set({

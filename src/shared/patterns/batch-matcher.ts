@@ -94,8 +94,11 @@ export class BatchMatcher {
       let to = bytes.length;
       if (to - from > DECODE_CHUNK) {
         const nl = bytes.lastIndexOf(10, from + DECODE_CHUNK - 1);
-        const next = bytes.indexOf(10, from + DECODE_CHUNK);
-        to = nl >= from ? nl + 1 : next < 0 ? bytes.length : next + 1;
+        if (nl >= from) to = nl + 1;
+        else {
+          const next = bytes.indexOf(10, from + DECODE_CHUNK);
+          to = next < 0 ? bytes.length : next + 1;
+        }
       }
       this.scan(decoder.decode(bytes.subarray(from, to)), matcher, task, tally, out);
       from = to;

@@ -64,8 +64,7 @@ export class LineMatcher {
    * cannot match a `postfix/smtpd: …` line. Decided once per distinct tag, so a line costs one
    * Map lookup instead of a failing regex call (~25 ns each) per pattern.
    */
-  private candidates(tag: string | null): Int32Array {
-    if (tag === null) return this.all;
+  private candidates(tag: string): Int32Array {
     let c = this.byTag.get(tag);
     if (c !== undefined) return c;
     const head = `${tag}: `;
