@@ -1,11 +1,15 @@
 /**
- * `node dist/bench/readme-table.js NAME…`: the README table for bench/results/NAME.json
- * (notes in brackets after the measurement), so README figures are copied, never retyped.
+ * `node dist/bench/readme-table.js NAME… [--allow-unverified] [--from=DIR]`: the README table for
+ * bench/results/NAME.json (or DIR/NAME.json, e.g. `--from=bench/out`; notes in brackets after the
+ * measurement), so README figures are copied, never retyped. A row whose benchmark found its own
+ * answers wrong (`verified: false`) is refused (exit 1) unless `--allow-unverified`, which renders
+ * it with "UNVERIFIED" in the figure cell. Where each result comes from (commit, dirty tree, node,
+ * date) goes to stderr.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { BenchReport } from './run.js';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchReport, BenchRow, ResultMeta } from './run.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -15,7 +19,24 @@ function fmt(v: number): string {
   return Number(v.toPrecision(3)).toString();
 }
 
-export function table(report: BenchReport): string {
+export class UnverifiedRowsError extends Error {
+  readonly code = 'E_BENCH_UNVERIFIED';
+  constructor(
+    readonly bench: string,
+    readonly rows: BenchRow[],
+  ) {
+    super(
+      `${bench}: ${rows.length} row(s) failed their own verification, refusing to render them:\n${rows
+        .map((r) => `  - ${r.name}: ${r.verification ?? 'no reason recorded'}`)
+        .join('\n')}\n(rerun the benchmark, or pass --allow-unverified to render them flagged UNVERIFIED)`,
+    );
+    this.name = 'UnverifiedRowsError';
+  }
+}
+
+export function table(report: BenchReport, opts: { allowUnverified?: boolean } = {}): string {
+  const bad = report.rows.filter((r) => r.verified === false);
+  if (bad.length > 0 && !opts.allowUnverified) throw new UnverifiedRowsError(report.bench, bad);
   const lines = [
     '| measurement | value | unit | baseline in the same run / peer | target |',
     '|---|---:|---|---|---|',
@@ -23,14 +44,42 @@ export function table(report: BenchReport): string {
   for (const r of report.rows) {
     const name = r.notes ? `${r.name} (${r.notes})` : r.name;
     const base = r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : '';
-    lines.push(`| ${name} | ${fmt(r.value)} | ${r.unit} | ${base} | ${r.target ?? ''} |`);
+    const value =
+      r.verified === false
+        ? `**UNVERIFIED: ${fmt(r.value)}** (${r.verification ?? 'verification failed'})`
+        : fmt(r.value);
+    lines.push(`| ${name} | ${value} | ${r.unit} | ${base} | ${r.target ?? ''} |`);
   }
   return lines.join('\n');
 }
 
-for (const name of process.argv.slice(2)) {
-  const report = JSON.parse(
-    readFileSync(join(root, 'bench', 'results', `${name}.json`), 'utf8'),
-  ) as BenchReport;
-  console.log(`${table(report)}\n`);
+/** One line on where a result comes from. */
+export function provenance(name: string, report: BenchReport & Partial<ResultMeta>): string {
+  const g = report.git;
+  const commit = g?.commit ? `commit ${g.commit}${g.dirty ? ' (dirty tree)' : ''}` : 'no commit recorded';
+  const node = report.node ?? (report.machine?.node as string | undefined) ?? 'node ?';
+  return `${name}: ${commit}, ${node}, ${report.date ?? 'no date'}`;
 }
+
+function main(argv: string[]): number {
+  const allowUnverified = argv.includes('--allow-unverified');
+  const from = argv.find((a) => a.startsWith('--from='))?.slice('--from='.length);
+  const dir = from ? resolve(from) : join(root, 'bench', 'results');
+  let code = 0;
+  for (const name of argv.filter((a) => !a.startsWith('--'))) {
+    const report = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as BenchReport &
+      Partial<ResultMeta>;
+    try {
+      const t = table(report, { allowUnverified });
+      console.error(provenance(name, report));
+      console.log(`${t}\n`);
+    } catch (err) {
+      if (!(err instanceof UnverifiedRowsError)) throw err;
+      console.error(err.message);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.exitCode = main(process.argv.slice(2));

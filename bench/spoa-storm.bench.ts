@@ -187,16 +187,18 @@ export async function run(args: string[]): Promise<BenchReport> {
         bannedPercent,
         threads: s.threads,
       });
-      const ok =
-        r.errors === 0 && r.mismatches === 0
-          ? 'all ACKs verified'
-          : `${r.errors} errors, ${r.mismatches} wrong ACKs`;
+      const verified = r.errors === 0 && r.mismatches === 0 && r.acks > 0;
+      const ok = verified
+        ? 'all ACKs verified'
+        : `${r.errors} errors, ${r.mismatches} wrong ACKs, ${r.acks} right ones`;
+      const check = { verified, verification: ok };
       rows.push({
         name: `storm ${s.name}: NOTIFY/s`,
         value: r.rate,
         unit: 'NOTIFY/s',
         stat: 'mean over run',
         notes: ok,
+        ...check,
       });
       if (pid)
         rows.push({
@@ -206,6 +208,7 @@ export async function run(args: string[]): Promise<BenchReport> {
           baseline: s.peer,
           target: s.target,
           notes: `agent busy ${Math.round(r.agentBusy * 100)}% of a CPU; ${r.threads} replayer thread${r.threads > 1 ? 's' : ''}`,
+          ...check,
         });
       rows.push({
         name: `storm ${s.name}: latency p99 (p50, p99.9 in notes)`,
@@ -213,6 +216,7 @@ export async function run(args: string[]): Promise<BenchReport> {
         unit: 'µs',
         target: s.latTarget,
         notes: `p50 ${r.p50} µs, p99.9 ${r.p999} µs`,
+        ...check,
       });
       if (r.errors || r.mismatches)
         rows.push({ name: `storm ${s.name}: errors`, value: r.errors + r.mismatches, unit: 'count' });
