@@ -151,7 +151,12 @@ server {
       baseline: { name: 'Nginx alone', value: alone.p99ms },
       ...viaCheck,
     });
-    rows.push({ name: 'Nginx + auth_request: edgeban CPU per request', value: viaUs, unit: 'µs', ...viaCheck });
+    rows.push({
+      name: 'Nginx + auth_request: edgeban CPU per request',
+      value: viaUs,
+      unit: 'µs',
+      ...viaCheck,
+    });
   } finally {
     await nginx?.stop();
     edge.proc.kill('SIGTERM');

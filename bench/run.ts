@@ -83,7 +83,8 @@ export function printTable(report: BenchReport): void {
   console.log('|---|---:|---|---|---|');
   for (const r of report.rows) {
     const base = r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : '';
-    const value = r.verified === false ? `UNVERIFIED: ${fmt(r.value)} (${r.verification ?? ''})` : fmt(r.value);
+    const value =
+      r.verified === false ? `UNVERIFIED: ${fmt(r.value)} (${r.verification ?? ''})` : fmt(r.value);
     console.log(
       `| ${r.name} | ${value} | ${r.unit}${r.stat ? ` (${r.stat})` : ''} | ${base} | ${r.target ?? ''} |`,
     );
