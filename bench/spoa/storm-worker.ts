@@ -5,7 +5,12 @@
  */
 import { connect, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
+import { checkPayload, HELLO } from './frames.js';
+import { bucketOf, HIST_SIZE } from './histogram.js';
 import { addressBytes, isBanned, STORM_ADDRESSES } from './storm-addresses.js';
+
+// the storm's callers read the histogram through this module
+export { bucketOf, bucketValue, HIST_SIZE } from './histogram.js';
 
 export interface StormWorkerParams {
   port: number;
@@ -16,6 +21,8 @@ export interface StormWorkerParams {
   mode: 'stream' | 'burst' | 'split';
   bannedPercent: number;
   seed: number;
+  /** NOTIFY/s for this thread's connections together; 0 or absent: as fast as the ACKs come. */
+  rate?: number;
 }
 
 export interface StormWorkerResult {
@@ -25,54 +32,36 @@ export interface StormWorkerResult {
   hist: Uint32Array;
 }
 
-/** Latency histogram: 1 µs buckets below 1 ms, 10 µs buckets up to 100 ms, then overflow. */
-export const HIST_SIZE = 1000 + 9900 + 1;
-export function bucketOf(us: number): number {
-  if (us < 1000) return us | 0;
-  if (us < 100_000) return 1000 + (((us - 1000) / 10) | 0);
-  return HIST_SIZE - 1;
-}
-export function bucketValue(b: number): number {
-  return b < 1000 ? b : b < HIST_SIZE - 1 ? 1000 + (b - 1000) * 10 : 100_000;
-}
-
-function bare(s: string): Buffer {
-  return Buffer.concat([Buffer.from([s.length]), Buffer.from(s)]);
-}
-
-const HELLO = (() => {
-  const kv = Buffer.concat([
-    bare('supported-versions'),
-    Buffer.from([0x08, 3]),
-    Buffer.from('2.0'),
-    bare('max-frame-size'),
-    Buffer.from([0x03, 0xfc, 0xf0, 0x06]),
-    bare('capabilities'),
-    Buffer.from([0x08, 10]),
-    Buffer.from('pipelining'),
-    bare('engine-id'),
-    Buffer.from([0x08, 8]),
-    Buffer.from('stormrun'),
-  ]);
-  const body = Buffer.concat([Buffer.from([1, 0, 0, 0, 1, 0, 0]), kv]);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(body.length);
-  return Buffer.concat([len, body]);
-})();
-
 /** NOTIFY payloads per address (message check-client-ip, arg src). */
 const PAYLOADS: Buffer[] = [];
 for (let i = 0; i < STORM_ADDRESSES; i++) {
   const { bytes, family } = addressBytes(i);
-  PAYLOADS.push(
-    Buffer.concat([
-      bare('check-client-ip'),
-      Buffer.from([1]),
-      bare('src'),
-      Buffer.from([family === 4 ? 6 : 7]),
-      bytes,
-    ]),
-  );
+  PAYLOADS.push(checkPayload(bytes, family));
+}
+
+/**
+ * NOTIFYs/s shared by a thread's connections when `rate` is set: what the budget does not allow
+ * yet waits in each connection's queue until the next 1 ms tick.
+ */
+class Pace {
+  private t0 = performance.now();
+  private sent = 0;
+  constructor(readonly rate: number) {}
+  /** How many of `want` may go now. */
+  take(want: number): number {
+    const now = performance.now();
+    let budget = Math.floor(((now - this.t0) * this.rate) / 1000) - this.sent;
+    // after a stall, no catch-up burst beyond 50 ms worth
+    const cap = Math.max(1, Math.ceil(this.rate / 20));
+    if (budget > cap) {
+      this.t0 = now - (cap * 1000) / this.rate;
+      this.sent = 0;
+      budget = cap;
+    }
+    const n = Math.max(0, Math.min(want, budget));
+    this.sent += n;
+    return n;
+  }
 }
 
 class StormConnection {
@@ -85,10 +74,14 @@ class StormConnection {
   private ready = false;
   private next: number;
   private outstanding = 0;
+  private readonly pace: Pace | null;
+  /** Slots the pace holds back, sent on a later tick. */
+  private waiting: number[] = [];
   stopped = false;
 
-  constructor(p: StormWorkerParams, res: StormWorkerResult, start: number) {
+  constructor(p: StormWorkerParams, res: StormWorkerResult, start: number, pace: Pace | null) {
     this.p = p;
+    this.pace = pace;
     this.res = res;
     this.next = start;
     this.sent = new Float64Array(p.window + 1);
@@ -121,8 +114,24 @@ class StormConnection {
     return f;
   }
 
+  /** Sends what the pace allows of the waiting slots (called every tick when paced). */
+  flush(): void {
+    if (this.waiting.length === 0 || this.stopped) return;
+    const slots = this.waiting;
+    this.waiting = [];
+    this.send(slots);
+  }
+
   private send(slots: number[]): void {
     if (this.stopped || slots.length === 0) return;
+    if (this.pace !== null) {
+      const n = this.pace.take(slots.length);
+      if (n < slots.length) {
+        for (let k = n; k < slots.length; k++) this.waiting.push(slots[k]);
+        slots = slots.slice(0, n);
+        if (n === 0) return;
+      }
+    }
     const frames = slots.map((s) => this.frame(s));
     this.outstanding += slots.length;
     if (this.p.mode === 'split') {
@@ -193,9 +202,16 @@ if (parentPort && workerData) {
   const p = workerData as StormWorkerParams;
   const res: StormWorkerResult = { acks: 0, errors: 0, mismatches: 0, hist: new Uint32Array(HIST_SIZE) };
   const conns: StormConnection[] = [];
+  const pace = p.rate ? new Pace(p.rate) : null;
   for (let c = 0; c < p.conns; c++)
-    conns.push(new StormConnection(p, res, (p.seed * 7919 + c * 131) % STORM_ADDRESSES));
+    conns.push(new StormConnection(p, res, (p.seed * 7919 + c * 131) % STORM_ADDRESSES, pace));
+  const tick = pace
+    ? setInterval(() => {
+        for (const c of conns) c.flush();
+      }, 1)
+    : null;
   setTimeout(() => {
+    if (tick) clearInterval(tick);
     for (const c of conns) c.stop();
     parentPort?.postMessage(res);
   }, p.ms);
