@@ -25,6 +25,9 @@ export interface ParsedArgs {
   recovered: string[];
 }
 
+/** What a value flag's value looks like (a number, a duration, tcp/udp), unlike a bench name. */
+const LOOKS_LIKE_VALUE = /^(?:\d[\d_.]*(?:ms|s|m|h)?|tcp|udp)$/;
+
 const isValueFlag = (n: string) => (VALUE_FLAGS as readonly string[]).includes(n);
 
 export function parseArgs(
@@ -61,7 +64,7 @@ export function parseArgs(
       } else if (v !== 'true') flags.push(`--${n}=${v}`);
       else {
         // `--duration 60s`: npm took `--duration` as a switch and passed `60s` on as an argument
-        const k = positional.findIndex((p) => !benchNames.includes(p));
+        const k = positional.findIndex((p) => !benchNames.includes(p) && LOOKS_LIKE_VALUE.test(p));
         if (k < 0) continue;
         flags.push(`--${n}=${positional[k]}`);
         positional.splice(k, 1);
