@@ -121,6 +121,11 @@ class Probe {
     this.inbuf = p === this.inbuf.length ? Buffer.alloc(0) : this.inbuf.subarray(p);
   }
 
+  /** Answers since the last window. */
+  get pending(): number {
+    return this.count;
+  }
+
   window(t: number): ProbeWindow {
     const w: ProbeWindow = {
       t,
@@ -158,6 +163,8 @@ if (parentPort && workerData) {
     clearInterval(ticker);
     clearInterval(windows);
     probe.stop();
+    // the last window, when the run's end did not fall on a window's
+    if (probe.pending > 0) parentPort?.postMessage(probe.window(Math.round((performance.now() - t0) / 1000)));
     parentPort?.postMessage('done');
   }, p.ms);
 }
