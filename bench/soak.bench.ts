@@ -296,7 +296,7 @@ function report(s: Settings, o: Outcome): BenchReport {
 
   const p99s = o.windows.map((w) => w.p99);
   const worst = p99s.length ? Math.max(...p99s) : Number.NaN;
-  const medianP99 = p99s.length ? [...p99s].sort((a, b) => a - b)[p99s.length >> 1] : Number.NaN;
+  const medianP99 = p99s.length ? [...p99s].sort((a, b) => a - b)[(p99s.length - 1) >> 1] : Number.NaN;
   // "flat": the last sample within +10 % of the one at 60 s (at half the run when shorter than 2 min)
   const refT = secs >= 120 ? 60 : Math.floor(secs / 2 / 10) * 10;
   const ref = o.rss.find((r) => r.t >= refT) ?? o.rss[0];
