@@ -227,6 +227,8 @@ export class SpoaServer implements ConnectionHost {
     // Refuse cleanly: HAProxy reads a DISCONNECT in place of the AGENT-HELLO it waits for.
     this.refused++;
     socket.on('error', () => {});
+    // read (and drop) what it sends, or its FIN would never be seen and the socket would linger
+    socket.resume();
     socket.end(limit === 'max_clients' ? REFUSED_FULL : REFUSED_SOURCE);
     setTimeout(() => socket.destroy(), 1000).unref();
     this.throttle.warn(
