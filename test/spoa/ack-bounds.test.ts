@@ -87,3 +87,33 @@ test('an exception while handling a read closes that connection with status 99, 
   sock.emit('data', notifyBytes(2n, 1n, unnamedIpv4(1)));
   assert.equal(host.crashes.length, 1);
 });
+
+test('the first read of a loop turn is answered in that turn; later reads of the turn share one write', async () => {
+  const written: Buffer[] = [];
+  const sock = fakeSocket(written);
+  const answerer = new NotifyAnswerer(
+    new BanTable(),
+    { scope: 1, setReason: false, setTtl: false },
+    () => '',
+  );
+  new SpoaConnection(sock as never, fakeHost(answerer), Date.now());
+  sock.emit('data', helloBytes(16380));
+  assert.equal(written.length, 1, 'AGENT-HELLO at once');
+  await new Promise((r) => setImmediate(r));
+  // window 1: one NOTIFY, its ACK before the handler returns
+  sock.emit('data', notifyBytes(1n, 1n, unnamedIpv4(1)));
+  assert.equal(written.length, 2);
+  // under load: further reads of the same turn are batched
+  sock.emit('data', notifyBytes(2n, 1n, unnamedIpv4(1)));
+  sock.emit('data', notifyBytes(3n, 1n, unnamedIpv4(1)));
+  assert.equal(written.length, 2);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(written.length, 3);
+  assert.deepEqual(
+    parseAgentOutput(written[2]).map((f) => f.sid),
+    [2n, 3n],
+  );
+  // a new turn answers at once again
+  sock.emit('data', notifyBytes(4n, 1n, unnamedIpv4(1)));
+  assert.equal(written.length, 4);
+});

@@ -71,10 +71,11 @@ export class SpoaConnection {
   private inLen = 0;
   private out: Buffer;
   private outLen = 0;
-  private flushScheduled = false;
-  /** Bound once per connection: the deferred flush of everything produced in this loop turn. */
-  private readonly flushNow = () => {
-    this.flushScheduled = false;
+  /** A read of this loop turn already answered at once; later ones wait for the turn's end. */
+  private turnOpen = false;
+  /** Bound once per connection: the end of a turn writes what its later reads produced. */
+  private readonly endTurn = () => {
+    this.turnOpen = false;
     try {
       this.flush();
     } catch (err) {
@@ -187,10 +188,13 @@ export class SpoaConnection {
     } else if (this.partialSince === 0) {
       this.partialSince = nowMs;
     }
-    // libuv reads a busy socket several times per poll phase: answer them all in one write
-    if (this.outLen > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushNow);
+    // The first read of a loop turn is answered at once (one NOTIFY in flight: no wait). A busy
+    // socket is read several times per poll phase: the answers of its later reads go out
+    // together in one write when the turn ends.
+    if (this.outLen > 0 && !this.turnOpen) {
+      this.flush();
+      this.turnOpen = true;
+      setImmediate(this.endTurn);
     }
   }
 
