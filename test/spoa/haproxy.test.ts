@@ -142,6 +142,23 @@ describe('with a real HAProxy 2.6', { skip }, () => {
     assert.ok(agent.server.answerer.counters.denied >= 3);
   });
 
+  test('200 concurrent clients through the shipped example: the default limits refuse no agent connection', async () => {
+    const peak = { n: 0 };
+    const watch = setInterval(() => {
+      peak.n = Math.max(peak.n, agent.server.connections.size);
+    }, 5);
+    try {
+      const answers = await Promise.all(Array.from({ length: 200 }, () => get(ports.web, '127.0.0.1')));
+      assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(agent.server.refused, 0);
+    assert.equal(agent.server.evicted, 0);
+    assert.ok(peak.n <= agent.config.max_clients_per_source, `${peak.n} agent connections`);
+    assert.equal(agent.server.errors.size, 0);
+  });
+
   test('restarting the agent while HAProxy runs recovers', async () => {
     await agent.server.close(200);
     // agent down: HAProxy fails open (set-on-error), the request is not refused by us

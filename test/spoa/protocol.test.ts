@@ -16,6 +16,7 @@ import {
   STD_HELLO,
   str,
 } from './client.js';
+import { fakeHost, fakeSocket } from './fake.js';
 
 const agent = await startAgent({ read_timeout: 400, max_clients: 20 });
 agent.ban('127.0.0.2');
@@ -290,38 +291,8 @@ test('answers reach Prometheus as fail2ban_requests_total{service="haproxy"}', a
   assert.match(text, /fail2ban_requests_total\{service="haproxy",result="allowed"\} [1-9]/);
 });
 
-function fakeSocket(written: Buffer[]) {
-  const handlers: Record<string, ((...a: unknown[]) => void)[]> = {};
-  return {
-    remoteAddress: '127.0.0.1',
-    remotePort: 1,
-    writable: true,
-    destroyed: false,
-    on(ev: string, fn: (...a: unknown[]) => void) {
-      handlers[ev] = [...(handlers[ev] ?? []), fn];
-      return this;
-    },
-    write(b: Buffer) {
-      written.push(Buffer.from(b));
-      return true;
-    },
-    end() {},
-    destroy() {},
-    pause() {},
-    resume() {},
-  };
-}
-
 function hostFor() {
-  return {
-    answerer: agent.server.answerer,
-    log: agent.server.log,
-    maxFrameSize: 65536,
-    frames: 0,
-    protocolError() {},
-    connectionClosed() {},
-    helloDone() {},
-  };
+  return fakeHost(agent.server.answerer);
 }
 
 test('a failing lookup costs the ACK its actions, never the connection', async () => {

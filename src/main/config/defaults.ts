@@ -24,13 +24,25 @@ export function defaultConfig(): Config {
     spoa: {
       address: '0.0.0.0',
       port: 12345,
-      max_clients: 100,
+      max_clients: 1024,
       read_timeout: 30 * S,
       enabled: true,
       var_scope: 'sess',
       set_reason: false,
       set_ttl: false,
       max_frame_size: 65536,
+      // HAProxy runs next to edgeban or on the same private network; the internet may not connect
+      allowed_sources: [
+        '127.0.0.0/8',
+        '::1/128',
+        '10.0.0.0/8',
+        '172.16.0.0/12',
+        '192.168.0.0/16',
+        'fc00::/7',
+      ],
+      // one HAProxy opens up to its server maxconn (100 in examples/haproxy), twice during a reload
+      max_clients_per_source: 256,
+      hello_timeout: 2 * S,
     },
     envoy: {
       address: '0.0.0.0',

@@ -42,6 +42,12 @@ export interface SpoaConfig {
   set_ttl: boolean;
   /** Largest frame the agent accepts (bytes). */
   max_frame_size: number;
+  /** Who may connect (CIDRs); others are closed at once. */
+  allowed_sources: string[];
+  /** Most connections at once from one address. */
+  max_clients_per_source: number;
+  /** Longest a new connection may take to complete its HELLO (ms). */
+  hello_timeout: number;
 }
 
 export interface EnvoyConfig {

@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
+import { EdgebanError } from '../../shared/errors.js';
 import type { Logger } from '../log/logger.js';
+import type { LogThrottle } from '../log/throttle.js';
 import { encodeAgentDisconnect, encodeAgentHello } from './frames.js';
 import { decodeKvList, type TypedValue } from './kvlist.js';
-import { NOTIFY_INVALID, type NotifyAnswerer } from './notify.js';
+import { NOTIFY_INVALID, NOTIFY_TOO_BIG, type NotifyAnswerer } from './notify.js';
 import {
   FLAG_ABORT,
   FLAG_FIN,
@@ -21,18 +23,26 @@ enum State {
   Closed = 2,
 }
 
+/** Past this many pending output bytes the ACKs go out at once (and a slow reader is paused). */
+const OUT_HIGH_WATER = 256 * 1024;
+
 /** What a connection needs from its server (shared by every connection). */
 export interface ConnectionHost {
   readonly answerer: NotifyAnswerer;
   readonly log: Logger;
+  /** Every line a peer can trigger goes through it (one per kind and source per window). */
+  readonly throttle: LogThrottle;
   /** Largest frame the agent accepts (`spoa.max_frame_size`). */
   readonly maxFrameSize: number;
   /** Counts a protocol error by status. */
   protocolError(status: number): void;
   /** Counts frames read by type. */
   frames: number;
+  /** The connection no longer counts against the limits (closing, or closed by the peer); once. */
   connectionClosed(c: SpoaConnection): void;
   helloDone(healthcheck: boolean): void;
+  /** An exception escaped the handling of this connection's bytes; the connection is closed. */
+  handlerError(c: SpoaConnection, err: unknown): void;
 }
 
 /**
@@ -41,13 +51,19 @@ export interface ConnectionHost {
  */
 export class SpoaConnection {
   readonly socket: Socket;
+  /** The peer's address (the per-source limits count by it). */
+  readonly source: string;
+  /** Address and port, for logs. */
   readonly peer: string;
   readonly openedAt: number;
   engineId = '';
   lastActivity: number;
+  /** Last HELLO or NOTIFY (ms): connections idle the longest are evicted first when full. */
+  lastUse: number;
   /** When the bytes of an incomplete frame started waiting (0 = none pending). */
   partialSince = 0;
   private state = State.AwaitHello;
+  private released = false;
   private readonly host: ConnectionHost;
   private maxFrame = PRE_HELLO_MAX_FRAME;
   /** Carry-over of an incomplete frame. */
@@ -55,21 +71,37 @@ export class SpoaConnection {
   private inLen = 0;
   private out: Buffer;
   private outLen = 0;
-  private flushScheduled = false;
-  /** Bound once per connection: the deferred flush of everything produced in this loop turn. */
-  private readonly flushNow = () => {
-    this.flushScheduled = false;
-    this.flush();
+  /** A read of this loop turn already answered at once; later ones wait for the turn's end. */
+  private turnOpen = false;
+  /** Bound once per connection: the end of a turn writes what its later reads produced. */
+  private readonly endTurn = () => {
+    this.turnOpen = false;
+    try {
+      this.flush();
+    } catch (err) {
+      this.crashed(err);
+    }
+  };
+  /** No exception from the handling of a read may leave it: it closes this connection only. */
+  private readonly onSocketData = (chunk: Buffer) => {
+    try {
+      this.onData(chunk);
+    } catch (err) {
+      this.crashed(err);
+    }
   };
 
   constructor(socket: Socket, host: ConnectionHost, now: number) {
     this.socket = socket;
     this.host = host;
+    this.source = socket.remoteAddress ?? '';
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.openedAt = now;
     this.lastActivity = now;
-    this.out = Buffer.allocUnsafe(4096);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.lastUse = now;
+    // zeroed: whatever happens, no byte of an earlier allocation can reach this peer
+    this.out = Buffer.alloc(4096);
+    socket.on('data', this.onSocketData);
     socket.on('drain', () => socket.resume());
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // Resets and broken pipes are how HAProxy ends connections; not worth more than debug.
@@ -81,8 +113,25 @@ export class SpoaConnection {
     socket.on('close', () => {
       this.state = State.Closed;
       this.inbuf = null;
-      host.connectionClosed(this);
+      this.release();
     });
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.host.connectionClosed(this);
+  }
+
+  private crashed(err: unknown): void {
+    this.host.handlerError(this, err);
+    try {
+      this.close(Status.UNKNOWN, 'internal error');
+    } catch {
+      this.state = State.Closed;
+      this.socket.destroy();
+      this.release();
+    }
   }
 
   get ready(): boolean {
@@ -119,8 +168,10 @@ export class SpoaConnection {
       }
       if (end - p - 4 < len) break;
       this.host.frames++;
-      if (!this.frame(buf, p + 4, p + 4 + len, now)) return;
+      if (!this.frame(buf, p + 4, p + 4 + len, now, nowMs)) return;
       p += 4 + len;
+      // a peer that pipelines faster than it reads: write now, and pause it if it does not read
+      if (this.outLen >= OUT_HIGH_WATER) this.flush();
     }
     // keep what is left of an incomplete frame
     if (p === end) {
@@ -137,10 +188,13 @@ export class SpoaConnection {
     } else if (this.partialSince === 0) {
       this.partialSince = nowMs;
     }
-    // libuv reads a busy socket several times per poll phase: answer them all in one write
-    if (this.outLen > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushNow);
+    // The first read of a loop turn is answered at once (one NOTIFY in flight: no wait). A busy
+    // socket is read several times per poll phase: the answers of its later reads go out
+    // together in one write when the turn ends.
+    if (this.outLen > 0 && !this.turnOpen) {
+      this.flush();
+      this.turnOpen = true;
+      setImmediate(this.endTurn);
     }
   }
 
@@ -149,7 +203,7 @@ export class SpoaConnection {
     if (this.inbuf === null || this.inbuf.length < need) {
       // at most one frame plus its length prefix is ever waiting; more is refused before this
       const size = Math.max(need, Math.min(this.maxFrame + 4, 65536));
-      const next = Buffer.allocUnsafe(size);
+      const next = Buffer.alloc(size);
       if (this.inbuf !== null && this.inLen > 0) this.inbuf.copy(next, 0, 0, this.inLen);
       this.inbuf = next;
     }
@@ -158,7 +212,7 @@ export class SpoaConnection {
   }
 
   /** Handle one complete frame at [start, end). Returns false when the connection is done. */
-  private frame(buf: Buffer, start: number, end: number, now: number): boolean {
+  private frame(buf: Buffer, start: number, end: number, now: number, nowMs: number): boolean {
     const type = buf[start];
     const flags = buf.readUInt32BE(start + 1);
     const idStart = start + 5;
@@ -179,18 +233,13 @@ export class SpoaConnection {
     }
     switch (type) {
       case FrameType.NOTIFY: {
-        this.reserve(end - start + 64 + 8 * this.host.answerer.maxActionBytes);
-        const w = this.host.answerer.answer(
-          buf,
-          idStart,
-          payload,
-          end,
-          this.out,
-          this.outLen,
-          now,
-          this.maxFrame,
-        );
+        this.lastUse = nowMs;
+        const answerer = this.host.answerer;
+        this.reserve(answerer.reserveFor(payload - idStart, end - payload, this.maxFrame));
+        const w = answerer.answer(buf, idStart, payload, end, this.out, this.outLen, now, this.maxFrame);
         if (w === NOTIFY_INVALID) return this.fail(Status.INVALID, 'malformed NOTIFY');
+        if (w === NOTIFY_TOO_BIG)
+          return this.fail(Status.TOO_BIG, `ACK would exceed max-frame-size ${this.maxFrame}`);
         this.outLen = w;
         return true;
       }
@@ -220,13 +269,16 @@ export class SpoaConnection {
     const healthcheck = kv.get('healthcheck') === true;
     this.maxFrame = Math.min(mfs, this.host.maxFrameSize);
     this.state = State.Ready;
+    this.lastUse = Date.now();
     this.queue(encodeAgentHello(this.maxFrame, 'pipelining'));
     this.host.helloDone(healthcheck);
     if (healthcheck) {
       // a health check only wants the AGENT-HELLO; HAProxy closes its side anyway
       this.flush();
       this.state = State.Closed;
+      this.release();
       this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
       return false;
     }
     return true;
@@ -253,7 +305,9 @@ export class SpoaConnection {
   /** Protocol error: AGENT-DISCONNECT with the status, then close. */
   private fail(status: number, detail?: string): false {
     this.host.protocolError(status);
-    this.host.log.warn(
+    this.host.throttle.warn(
+      `protocol_error_${status}`,
+      this.source,
       { peer: this.peer, engine_id: this.engineId || undefined, status, reason: STATUS_TEXT[status], detail },
       'SPOP protocol error, disconnecting',
     );
@@ -264,10 +318,12 @@ export class SpoaConnection {
   /** Send AGENT-DISCONNECT (after any pending ACKs) and end the connection. */
   close(status: number, message?: string): void {
     if (this.state === State.Closed) return;
-    this.queue(encodeAgentDisconnect(status, message));
-    this.flush();
     this.state = State.Closed;
     this.inLen = 0;
+    this.inbuf = null;
+    this.release();
+    this.queue(encodeAgentDisconnect(status, message));
+    this.flush();
     this.socket.end();
     // a peer that never reads must not keep the socket forever
     setTimeout(() => this.socket.destroy(), 2000).unref();
@@ -275,7 +331,7 @@ export class SpoaConnection {
 
   private reserve(n: number): void {
     if (this.outLen + n <= this.out.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outLen + n));
+    const next = Buffer.alloc(Math.max(this.out.length * 2, this.outLen + n));
     this.out.copy(next, 0, 0, this.outLen);
     this.out = next;
   }
@@ -288,11 +344,14 @@ export class SpoaConnection {
 
   /** One write for everything produced by this read; stop reading while the peer does not. */
   private flush(): void {
-    if (this.outLen === 0) return;
-    const chunk = Buffer.allocUnsafe(this.outLen);
-    this.out.copy(chunk, 0, 0, this.outLen);
+    const n = this.outLen;
+    if (n === 0) return;
     this.outLen = 0;
     if (this.socket.destroyed || !this.socket.writable) return;
+    const chunk = Buffer.allocUnsafe(n);
+    // every byte of the chunk is one written for these answers, or nothing goes out
+    if (this.out.copy(chunk, 0, 0, n) !== n)
+      throw new EdgebanError('E_SPOA_OUTPUT', `output of ${n} bytes exceeds its buffer (${this.out.length})`);
     if (!this.socket.write(chunk)) this.socket.pause();
   }
 }

@@ -21,6 +21,14 @@ export class NotifyCounters {
 
 /** Result codes of `answer` besides a new output offset. */
 export const NOTIFY_INVALID = -1;
+/** The ACK would not fit in the negotiated max-frame-size (the caller disconnects with status 3). */
+export const NOTIFY_TOO_BIG = -2;
+
+/**
+ * Fewest payload bytes of a message that gets a verdict: empty name, NB-ARGS, empty arg name,
+ * IPV4 type and 4 bytes (a STRING address needs a 2-byte name and at least one character).
+ */
+const MIN_VERDICT_MESSAGE = 8;
 
 const NAME_IP = [0x69, 0x70]; // "ip"
 const NAME_SRC = [0x73, 0x72, 0x63]; // "src"
@@ -52,6 +60,8 @@ export class NotifyAnswerer {
   private readonly ttlPrefix: Buffer;
   private readonly reasonCache = new Map<number, Buffer>();
   private reasonText: (id: number) => string;
+  /** Worst-case bytes of the actions written for one message. */
+  readonly maxActionBytes: number;
 
   constructor(table: BanTableReader, opts: AckOptions, reasonText: (id: number) => string) {
     this.table = table;
@@ -81,23 +91,31 @@ export class NotifyAnswerer {
       ...Buffer.from('ban_ttl'),
       DataType.INT32,
     ]);
-  }
-
-  /** Worst-case bytes of the actions written for one message. */
-  get maxActionBytes(): number {
-    return (
+    this.maxActionBytes =
       this.bannedPrefix.length +
       1 +
-      (this.opts.setReason ? this.reasonPrefix.length + 3 + 255 : 0) +
-      (this.opts.setTtl ? this.ttlPrefix.length + 10 : 0)
-    );
+      (opts.setReason ? this.reasonPrefix.length + 3 + 255 : 0) +
+      (opts.setTtl ? this.ttlPrefix.length + 10 : 0);
+  }
+
+  /**
+   * Bytes the caller must have free at the output offset before `answer` for a NOTIFY frame
+   * with `idLen` bytes of ids and `payloadLen` bytes of messages: an exact upper bound of the
+   * ACK (length prefix included) capped at the frame limit, plus room for one verdict past it.
+   */
+  reserveFor(idLen: number, payloadLen: number, maxFrame: number): number {
+    const ack = 9 + idLen + Math.floor(payloadLen / MIN_VERDICT_MESSAGE) * this.maxActionBytes;
+    return Math.min(ack, 4 + maxFrame) + this.maxActionBytes;
   }
 
   /**
    * Answer the NOTIFY whose frame spans [start, end) of `buf` (after the 4-byte length; the
    * header is already validated: FIN set, sid/fid varints at [idStart, payload)). Writes the ACK
-   * (with its length prefix) at `dst[o]` and returns the offset after it, or NOTIFY_INVALID when
-   * the payload is malformed (the caller disconnects with status 4). `maxFrame` bounds the ACK.
+   * (with its length prefix) at `dst[o]` and returns the offset after it, NOTIFY_INVALID when
+   * the payload is malformed (the caller disconnects with status 4), or NOTIFY_TOO_BIG when the
+   * verdicts do not fit in `maxFrame` (status 3: a truncated ACK would silently drop verdicts).
+   * Writes never pass `dst.length` (the caller reserves `reserveFor(...)` bytes); the length
+   * prefix always counts exactly the bytes written for this ACK.
    */
   answer(
     buf: Uint8Array,
@@ -110,6 +128,9 @@ export class NotifyAnswerer {
     maxFrame: number,
   ): number {
     const frameStart = o;
+    const frameEnd = o + 4 + maxFrame;
+    const room = dst.length - this.maxActionBytes;
+    if (o + 9 + (payload - idStart) > room) return NOTIFY_TOO_BIG;
     dst[o + 4] = FrameType.ACK;
     dst[o + 5] = 0;
     dst[o + 6] = 0;
@@ -118,7 +139,6 @@ export class NotifyAnswerer {
     let w = o + 9;
     for (let i = idStart; i < payload; i++) dst[w++] = buf[i]; // echo sid/fid bytes verbatim
     const actionsStart = w;
-    const limit = frameStart + 4 + maxFrame - this.maxActionBytes;
     this.counters.notifies++;
     let p = payload;
     while (p < end) {
@@ -185,7 +205,8 @@ export class NotifyAnswerer {
         this.counters.noAddress++;
         continue;
       }
-      if (w > limit) continue; // the ACK is full: HAProxy would reject a bigger frame
+      // past the frame limit, or past what the caller reserved (which covers the limit)
+      if (w > frameEnd || w > room) return NOTIFY_TOO_BIG;
       try {
         w = this.writeVerdict(buf, addrType, addrAt, addrLen, dst, w, now);
       } catch {
@@ -194,6 +215,7 @@ export class NotifyAnswerer {
         w = actionsStart;
       }
     }
+    if (w > frameEnd) return NOTIFY_TOO_BIG;
     dst.writeUInt32BE(w - frameStart - 4, frameStart);
     return w;
   }

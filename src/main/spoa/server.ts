@@ -2,10 +2,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Counter, Gauge } from 'prom-client';
 import type { BanTableReader } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
+import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import type { SpoaConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
+import { LogThrottle } from '../log/throttle.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AppContext, Service } from '../service.js';
+import { Admission } from './admission.js';
 import { type ConnectionHost, SpoaConnection } from './connection.js';
 import { encodeAgentDisconnect } from './frames.js';
 import { NotifyAnswerer } from './notify.js';
@@ -19,8 +22,12 @@ export interface SpoaServerOptions {
   metrics?: Metrics;
 }
 
-/** Longest a new connection may take to send its HELLO. */
-const HELLO_TIMEOUT_MS = 10_000;
+/** The answer to a peer refused for lack of room (pre-encoded: refusals come in floods). */
+const REFUSED_FULL = encodeAgentDisconnect(Status.RES, 'too many connections (spoa.max_clients)');
+const REFUSED_SOURCE = encodeAgentDisconnect(
+  Status.RES,
+  'too many connections from this address (spoa.max_clients_per_source)',
+);
 
 /**
  * The SPOE agent: accepts HAProxy's connections, answers NOTIFYs from the ban table. Counters
@@ -29,14 +36,25 @@ const HELLO_TIMEOUT_MS = 10_000;
 export class SpoaServer implements ConnectionHost {
   readonly answerer: NotifyAnswerer;
   readonly log: Logger;
+  readonly throttle: LogThrottle;
   readonly maxFrameSize: number;
-  readonly connections = new Set<SpoaConnection>();
+  private readonly admission = new Admission();
+  /** Every open connection (the admission's set). */
+  readonly connections: ReadonlySet<SpoaConnection> = this.admission.all;
   frames = 0;
+  /** Refused for lack of room (spoa.max_clients, spoa.max_clients_per_source). */
   refused = 0;
+  /** Closed at once: the peer is outside spoa.allowed_sources. */
+  rejected = 0;
+  /** Idle connections closed to make room for a new one. */
+  evicted = 0;
+  /** Exceptions caught while handling a connection's bytes. */
+  handlerErrors = 0;
   accepted = 0;
   healthchecks = 0;
   readonly errors = new Map<number, number>();
-  private readonly config: SpoaConfig;
+  private config: SpoaConfig;
+  private sources: CidrFilter;
   private server: Server | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly metrics?: Metrics;
@@ -44,6 +62,9 @@ export class SpoaServer implements ConnectionHost {
     connections: Gauge;
     accepted: Counter;
     refused: Counter;
+    rejected: Counter;
+    evicted: Counter;
+    handlerErrors: Counter;
     errors: Counter<'status'>;
     frames: Counter;
   };
@@ -52,6 +73,9 @@ export class SpoaServer implements ConnectionHost {
     denied: 0,
     notifies: 0,
     refused: 0,
+    rejected: 0,
+    evicted: 0,
+    handlerErrors: 0,
     accepted: 0,
     frames: 0,
     errors: new Map<number, number>(),
@@ -59,7 +83,9 @@ export class SpoaServer implements ConnectionHost {
 
   constructor(opts: SpoaServerOptions) {
     this.config = opts.config;
+    this.sources = new CidrFilter(opts.config.allowed_sources);
     this.log = opts.log;
+    this.throttle = new LogThrottle(opts.log);
     this.maxFrameSize = opts.config.max_frame_size;
     const scope = Scope[opts.config.var_scope];
     if (scope === undefined)
@@ -86,7 +112,22 @@ export class SpoaServer implements ConnectionHost {
         }),
         refused: new Counter({
           name: 'edgeban_spoa_connections_refused_total',
-          help: 'Connections refused because spoa.max_clients was reached',
+          help: 'Connections refused because spoa.max_clients or spoa.max_clients_per_source was reached',
+          registers,
+        }),
+        rejected: new Counter({
+          name: 'edgeban_spoa_connections_rejected_total',
+          help: 'Connections closed at once because the peer is outside spoa.allowed_sources',
+          registers,
+        }),
+        evicted: new Counter({
+          name: 'edgeban_spoa_connections_evicted_total',
+          help: 'Idle connections closed to make room for a new one',
+          registers,
+        }),
+        handlerErrors: new Counter({
+          name: 'edgeban_spoa_handler_errors_total',
+          help: 'Connections closed because handling their bytes failed unexpectedly',
           registers,
         }),
         errors: new Counter({
@@ -122,31 +163,86 @@ export class SpoaServer implements ConnectionHost {
       server.listen({ host: this.config.address, port: this.config.port, backlog: 1024 }, () => {
         server.off('error', onError);
         server.on('error', (err) => this.log.error({ err }, 'SPOA listener error'));
-        this.sweeper = setInterval(() => this.sweep(), 1000);
+        this.sweeper = setInterval(
+          () => this.sweep(),
+          Math.max(100, Math.min(1000, this.config.hello_timeout / 2)),
+        );
         this.sweeper.unref();
         resolve();
       });
     });
   }
 
+  /** Apply a reloaded `spoa` section: sources, limits and timeouts (address and codec need a restart). */
+  reload(config: SpoaConfig): void {
+    this.sources = new CidrFilter(config.allowed_sources);
+    this.config = { ...config, address: this.config.address, port: this.config.port };
+  }
+
   private accept(socket: Socket): void {
-    if (this.connections.size >= this.config.max_clients) {
-      // Refuse cleanly: HAProxy reads a DISCONNECT in place of the AGENT-HELLO it waits for.
-      this.refused++;
-      socket.on('error', () => {});
-      socket.end(encodeAgentDisconnect(Status.RES, 'too many connections (spoa.max_clients)'));
-      setTimeout(() => socket.destroy(), 1000).unref();
-      if (this.refused % 1000 === 1) {
-        this.log.warn(
-          { max_clients: this.config.max_clients, refused: this.refused },
-          'SPOA connection refused: spoa.max_clients reached',
-        );
-      }
+    try {
+      this.admit(socket);
+    } catch (err) {
+      // nothing about one peer may take the listener down
+      this.handlerErrors++;
+      this.throttle.error('accept_error', socket.remoteAddress ?? '', { err }, 'SPOA accept failed');
+      socket.destroy();
+    }
+  }
+
+  private admit(socket: Socket): void {
+    const source = socket.remoteAddress;
+    if (source === undefined || !this.sources.allows(source)) {
+      // not a peer of ours: no byte of SPOP for it
+      this.rejected++;
+      socket.destroy();
+      this.throttle.warn(
+        'source_refused',
+        source ?? '',
+        { peer: source, rejected: this.rejected },
+        'SPOA connection refused: source outside spoa.allowed_sources',
+      );
       return;
     }
-    this.accepted++;
-    const c = new SpoaConnection(socket, this, Date.now());
-    this.connections.add(c);
+    const now = Date.now();
+    const cfg = this.config;
+    for (let i = 0; i < 4; i++) {
+      const d = this.admission.decide(source, now, cfg.max_clients, cfg.max_clients_per_source);
+      if (d === null) {
+        this.accepted++;
+        this.admission.add(new SpoaConnection(socket, this, now));
+        return;
+      }
+      if (typeof d === 'string') {
+        this.refuse(socket, source, d);
+        return;
+      }
+      this.evicted++;
+      d.close(Status.NORMAL, 'idle connection closed to make room (spoa.max_clients)');
+    }
+    this.refuse(socket, source, 'max_clients');
+  }
+
+  private refuse(socket: Socket, source: string, limit: 'max_clients' | 'max_clients_per_source'): void {
+    // Refuse cleanly: HAProxy reads a DISCONNECT in place of the AGENT-HELLO it waits for.
+    this.refused++;
+    socket.on('error', () => {});
+    // read (and drop) what it sends, or its FIN would never be seen and the socket would linger
+    socket.resume();
+    socket.end(limit === 'max_clients' ? REFUSED_FULL : REFUSED_SOURCE);
+    setTimeout(() => socket.destroy(), 1000).unref();
+    this.throttle.warn(
+      `refused_${limit}`,
+      source,
+      {
+        peer: source,
+        max_clients: this.config.max_clients,
+        max_clients_per_source: this.config.max_clients_per_source,
+        from_source: this.admission.countFrom(source),
+        refused: this.refused,
+      },
+      `SPOA connection refused: spoa.${limit} reached and no idle connection to close`,
+    );
   }
 
   protocolError(status: number): void {
@@ -154,11 +250,21 @@ export class SpoaServer implements ConnectionHost {
   }
 
   connectionClosed(c: SpoaConnection): void {
-    this.connections.delete(c);
+    this.admission.remove(c);
   }
 
   helloDone(healthcheck: boolean): void {
     if (healthcheck) this.healthchecks++;
+  }
+
+  handlerError(c: SpoaConnection, err: unknown): void {
+    this.handlerErrors++;
+    this.throttle.error(
+      'handler_error',
+      c.source,
+      { peer: c.peer, engine_id: c.engineId || undefined, err },
+      'SPOA connection failed unexpectedly, disconnecting',
+    );
   }
 
   /**
@@ -168,19 +274,28 @@ export class SpoaServer implements ConnectionHost {
   private sweep(): void {
     const now = Date.now();
     const rt = this.config.read_timeout;
+    const ht = this.config.hello_timeout;
     for (const c of this.connections) {
-      if (!c.ready && now - c.openedAt > Math.min(rt, HELLO_TIMEOUT_MS)) {
-        this.protocolError(Status.TIMEOUT);
-        c.close(Status.TIMEOUT, 'no HELLO in time');
-      } else if (c.partialSince !== 0 && now - c.partialSince > rt) {
-        this.protocolError(Status.TIMEOUT);
-        this.log.warn(
-          { peer: c.peer, engine_id: c.engineId },
-          'SPOA frame incomplete for too long, disconnecting',
-        );
-        c.close(Status.TIMEOUT, 'incomplete frame timed out');
-      } else if (now - c.lastActivity > rt) {
-        c.close(Status.NORMAL, 'idle timeout');
+      try {
+        if (!c.ready && now - c.openedAt > ht) {
+          this.protocolError(Status.TIMEOUT);
+          c.close(Status.TIMEOUT, 'no HELLO in time');
+        } else if (c.partialSince !== 0 && now - c.partialSince > rt) {
+          this.protocolError(Status.TIMEOUT);
+          this.throttle.warn(
+            'frame_timeout',
+            c.source,
+            { peer: c.peer, engine_id: c.engineId || undefined },
+            'SPOA frame incomplete for too long, disconnecting',
+          );
+          c.close(Status.TIMEOUT, 'incomplete frame timed out');
+        } else if (now - c.lastActivity > rt) {
+          c.close(Status.NORMAL, 'idle timeout');
+        }
+      } catch (err) {
+        this.handlerError(c, err);
+        c.socket.destroy();
+        this.admission.remove(c);
       }
     }
     this.flushMetrics();
@@ -199,6 +314,10 @@ export class SpoaServer implements ConnectionHost {
       m.serviceRequests.inc({ service: 'haproxy', status: 'ok' }, k.notifies - f.notifies);
     if (this.accepted > f.accepted) this.prom.accepted.inc(this.accepted - f.accepted);
     if (this.refused > f.refused) this.prom.refused.inc(this.refused - f.refused);
+    if (this.rejected > f.rejected) this.prom.rejected.inc(this.rejected - f.rejected);
+    if (this.evicted > f.evicted) this.prom.evicted.inc(this.evicted - f.evicted);
+    if (this.handlerErrors > f.handlerErrors)
+      this.prom.handlerErrors.inc(this.handlerErrors - f.handlerErrors);
     if (this.frames > f.frames) this.prom.frames.inc(this.frames - f.frames);
     for (const [status, n] of this.errors) {
       const before = f.errors.get(status) ?? 0;
@@ -209,6 +328,9 @@ export class SpoaServer implements ConnectionHost {
       denied: k.denied,
       notifies: k.notifies,
       refused: this.refused,
+      rejected: this.rejected,
+      evicted: this.evicted,
+      handlerErrors: this.handlerErrors,
       accepted: this.accepted,
       frames: this.frames,
       errors: new Map(this.errors),
@@ -222,12 +344,16 @@ export class SpoaServer implements ConnectionHost {
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    for (const c of this.connections) c.close(Status.NORMAL, 'agent shutting down');
+    // closing releases the slot at once: wait for the sockets themselves
+    const sockets = [...this.connections].map((c) => c.socket);
+    for (const c of [...this.connections]) c.close(Status.NORMAL, 'agent shutting down');
     const deadline = Date.now() + graceMs;
-    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const c of this.connections) c.socket.destroy();
+    while (sockets.some((s) => !s.destroyed) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    for (const s of sockets) s.destroy();
     await closed;
     this.flushMetrics();
+    this.throttle.close();
   }
 }
 
@@ -248,5 +374,6 @@ export function createSpoaService(
     server,
     start: () => server.listen(),
     stop: () => server.close(),
+    reload: (config) => server.reload(config.spoa),
   };
 }

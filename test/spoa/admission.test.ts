@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultConfig } from '../../src/main/config/defaults.js';
+import { startAgent } from './agent.js';
+import { disconnectStatus, hello26, ipv4, notify, RawPeer } from './client.js';
+
+async function ready(port: number, from?: string): Promise<RawPeer> {
+  const p = await RawPeer.open(port, from);
+  p.send(hello26());
+  const [f] = await p.waitFrames(1);
+  assert.equal(f.type, 0x65, 'AGENT-HELLO');
+  return p;
+}
+
+/** A HAProxy-like exchange: HELLO, one NOTIFY, its ACK. */
+async function served(port: number, from?: string): Promise<void> {
+  const p = await ready(port, from);
+  p.send(notify(5, 1, [['check-client-ip', [['src', ipv4('127.0.0.9')]]]]));
+  const f = await p.waitFrames(2);
+  assert.equal(f[1].type, 0x67, 'ACK');
+  p.close();
+}
+
+test('the defaults serve one HAProxy: per-source room for its maxconn twice over (a reload), total above it', () => {
+  const d = defaultConfig().spoa;
+  // examples/haproxy/haproxy.cfg: "maxconn 100" on the agent's server line, plus health checks
+  assert.ok(d.max_clients_per_source >= 2 * 100 + 2);
+  assert.ok(d.max_clients >= d.max_clients_per_source);
+  assert.ok(d.allowed_sources.includes('127.0.0.0/8'));
+});
+
+test('a peer outside spoa.allowed_sources is closed without a byte; allowed ones are served', async () => {
+  const agent = await startAgent({ allowed_sources: ['127.0.0.1/32'] });
+  try {
+    const p = await RawPeer.open(agent.port, '127.0.0.2');
+    p.send(hello26());
+    await p.waitClosed();
+    assert.equal(p.frames.length, 0);
+    assert.equal(agent.server.rejected, 1);
+    await served(agent.port, '127.0.0.1');
+  } finally {
+    await agent.server.close(200);
+  }
+});
+
+test('when full, the connection idle the longest makes room (AGENT-DISCONNECT 0) for a new one', async () => {
+  const agent = await startAgent({ max_clients: 5, max_clients_per_source: 5 });
+  try {
+    const silent: RawPeer[] = [];
+    for (let i = 0; i < 5; i++) silent.push(await ready(agent.port));
+    // a connection busy a moment ago is never evicted: right now nobody is idle enough
+    const early = await RawPeer.open(agent.port);
+    early.send(hello26());
+    const [refusal] = await early.waitFrames(1);
+    assert.equal(refusal.type, 0x66);
+    assert.equal(disconnectStatus(refusal.payload), 13);
+    await new Promise((r) => setTimeout(r, 1100));
+    // keep the last one busy: it must not be the one evicted
+    silent[4].send(notify(1, 1, [['m', [['src', ipv4('127.0.0.9')]]]]));
+    await silent[4].waitFrames(2);
+    await served(agent.port);
+    await silent[0].waitClosed();
+    assert.equal(silent[0].frames[1].type, 0x66);
+    assert.equal(disconnectStatus(silent[0].frames[1].payload), 0);
+    assert.equal(agent.server.evicted, 1);
+    assert.ok(!silent[4].closed);
+    for (const p of silent) p.close();
+  } finally {
+    await agent.server.close(200);
+  }
+});
+
+test('spoa.max_clients_per_source caps one address; other addresses are still served', async () => {
+  const agent = await startAgent({ max_clients: 50, max_clients_per_source: 3 });
+  try {
+    const mine: RawPeer[] = [];
+    for (let i = 0; i < 3; i++) mine.push(await ready(agent.port, '127.0.0.3'));
+    const extra = await RawPeer.open(agent.port, '127.0.0.3');
+    extra.send(hello26());
+    const [f] = await extra.waitFrames(1);
+    assert.equal(f.type, 0x66);
+    assert.equal(disconnectStatus(f.payload), 13);
+    await served(agent.port, '127.0.0.4');
+    assert.equal(agent.server.refused, 1);
+    for (const p of mine) p.close();
+  } finally {
+    await agent.server.close(200);
+  }
+});
+
+test('a connection that sends no HELLO within spoa.hello_timeout is cut with status 2', async () => {
+  const agent = await startAgent({ hello_timeout: 300 });
+  try {
+    const p = await RawPeer.open(agent.port);
+    const t0 = Date.now();
+    const [f] = await p.waitFrames(1, 3000);
+    assert.equal(f.type, 0x66);
+    assert.equal(disconnectStatus(f.payload), 2);
+    await p.waitClosed();
+    assert.ok(Date.now() - t0 < 2000);
+  } finally {
+    await agent.server.close(200);
+  }
+});
