@@ -559,11 +559,6 @@ export class BanEngine implements BanEngineApi {
     return false;
   }
 
-  private isWhitelisted(cidr: ParsedCidr): boolean {
-    this.table.checkBytes(cidr.bytes, 0, cidr.family === 4 ? 4 : 16, Math.floor(this.now() / 1000), this.out);
-    return this.out.kind === Kind.WHITELIST;
-  }
-
   /** IPv4: the address; IPv6: its `ipv6Prefix` network (one host can rotate through a /64). */
   private targetOf(addr: Uint8Array, family: 4 | 6): { key: string; cidr: ParsedCidr } {
     if (family === 4) {
@@ -766,7 +761,8 @@ export class BanEngine implements BanEngineApi {
   /** Refuses a prefix wider than the floor of its family unless forced. */
   private checkFloor(cidr: ParsedCidr, key: string, force: boolean | undefined): void {
     const floor = this.minPrefix[cidr.family];
-    if (!force && cidr.prefixLen < floor) throw new PrefixTooShortError(key, cidr.prefixLen, floor, cidr.family);
+    if (!force && cidr.prefixLen < floor)
+      throw new PrefixTooShortError(key, cidr.prefixLen, floor, cidr.family);
   }
 
   /** Drops the failure count of a target when it is one the engine counts (address, IPv6 prefix). */
