@@ -96,6 +96,8 @@ export class BanEngine implements BanEngineApi {
   private readonly listeners = new Set<(e: BanEvent) => void>();
   private readonly out = new LookupResult();
   private readonly scratch = new Uint8Array(16);
+  /** Views made once: no allocation per failure. */
+  private readonly scratchOf = { 4: this.scratch.subarray(0, 4), 6: this.scratch };
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
   private readonly targetBytes = new Uint8Array(16);
   private timer: NodeJS.Timeout | null = null;
@@ -196,7 +198,7 @@ export class BanEngine implements BanEngineApi {
     if (this.ignored(addr, family)) return null;
     const tb = this.targetBytes;
     const len = family === 4 ? 4 : 16;
-    tb.set(addr.subarray(0, len));
+    for (let i = 0; i < len; i++) tb[i] = addr[i];
     if (family === 6) maskInPlace(tb, this.ipv6Prefix);
     // one table lookup at the failure's own time: nothing there means no whitelist, no blacklist
     // and no active ban covers the target, so the exact checks (which need its text) are skipped
@@ -549,8 +551,8 @@ export class BanEngine implements BanEngineApi {
   private ignored(addr: Uint8Array, family: 4 | 6): boolean {
     for (const c of this.ignore) {
       if (c.family !== family) continue;
-      const b = this.scratch.subarray(0, family === 4 ? 4 : 16);
-      b.set(addr.subarray(0, b.length));
+      const b = this.scratchOf[family];
+      for (let i = 0; i < b.length; i++) b[i] = addr[i];
       maskInPlace(b, c.prefixLen);
       let same = true;
       for (let i = 0; i < b.length && same; i++) same = b[i] === c.bytes[i];
