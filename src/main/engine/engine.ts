@@ -5,6 +5,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { PrefixTooShortError } from './errors.js';
+import { SWEEP_SLICE, SweepPass } from './sweep.js';
 import { FailureTrackers } from './trackers.js';
 import type {
   AddressStatus,
@@ -37,17 +38,6 @@ export interface BanEngineOptions {
 }
 
 type ListSource = 'api' | 'config' | 'database';
-
-/** Entries one sweep slice looks at: keeps each event-loop turn of the sweep short. */
-const SWEEP_SLICE = 4096;
-
-interface SweepPass {
-  /** 0 temp bans, 1 ban table, 2 offences, 3 trackers, 4 done. */
-  phase: number;
-  temp: Iterator<[string, BanRecord]>;
-  offences: Iterator<[string, OffenceRecord]>;
-  expired: number;
-}
 
 const KIND_CODE: Record<BanKind, KindCode> = {
   temp: Kind.TEMP_BAN,
@@ -515,11 +505,10 @@ export class BanEngine implements BanEngineApi {
   sweep(): number {
     if (this.slice) clearImmediate(this.slice);
     this.slice = null;
-    this.pass = this.newPass();
-    this.sweepStep(Number.POSITIVE_INFINITY);
-    const expired = this.pass.expired;
     this.pass = null;
-    return expired;
+    const pass = this.newPass();
+    pass.step(this.now(), Number.POSITIVE_INFINITY);
+    return pass.expired;
   }
 
   /** Tracked addresses dropped because ban.max_tracked was reached. */
@@ -692,8 +681,15 @@ export class BanEngine implements BanEngineApi {
   }
 
   private newPass(): SweepPass {
-    this.trackers.restartSweep();
-    return { phase: 0, temp: this.temp.entries(), offences: this.offences.entries(), expired: 0 };
+    return new SweepPass({
+      temp: this.temp,
+      offences: this.offences,
+      trackers: this.trackers,
+      table: this.table,
+      maxMemoryTtl: () => this.policy.maxMemoryTtl,
+      expired: (rec) => this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' }),
+      forgotten: (target, at) => this.emit({ type: 'forget', target, at }),
+    });
   }
 
   /** A timer tick: start a pass unless one is still running, and run its first slice. */
@@ -706,58 +702,8 @@ export class BanEngine implements BanEngineApi {
   private runSlice(): void {
     this.slice = null;
     if (!this.pass) return;
-    if (this.sweepStep(SWEEP_SLICE)) this.pass = null;
+    if (this.pass.step(this.now(), SWEEP_SLICE)) this.pass = null;
     else this.slice = setImmediate(() => this.runSlice());
-  }
-
-  /**
-   * At most `budget` entries of the pass (temp bans, then the ban table, then offences, then
-   * trackers), resuming where the last slice stopped. Map iterators see entries added meanwhile
-   * and survive deletions, so one pass still visits every entry present at its start.
-   */
-  private sweepStep(budget: number): boolean {
-    const pass = this.pass;
-    if (!pass) return true;
-    const now = this.now();
-    let left = budget;
-    if (pass.phase === 0) {
-      for (; left > 0; left--) {
-        const r = pass.temp.next();
-        if (r.done) {
-          pass.phase = 1;
-          break;
-        }
-        const [key, rec] = r.value;
-        if ((rec.expiresAt ?? 0) <= now) {
-          this.temp.delete(key);
-          this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' });
-          pass.expired++;
-        }
-      }
-    }
-    if (pass.phase === 1 && left > 0) {
-      this.table.sweep(Math.floor(now / 1000));
-      pass.phase = 2;
-      left--;
-    }
-    if (pass.phase === 2) {
-      for (; left > 0; left--) {
-        const r = pass.offences.next();
-        if (r.done) {
-          pass.phase = 3;
-          break;
-        }
-        const [key, o] = r.value;
-        if (now - o.lastOffence >= this.policy.maxMemoryTtl) {
-          this.offences.delete(key);
-          this.emit({ type: 'forget', target: key, at: now });
-        }
-      }
-    }
-    if (pass.phase === 3 && left > 0) {
-      if (this.trackers.sweepSome(now, left)) pass.phase = 4;
-    }
-    return pass.phase === 4;
   }
 
   /** Refuses a prefix wider than the floor of its family unless forced. */
