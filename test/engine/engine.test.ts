@@ -132,15 +132,39 @@ describe('counting and banning', () => {
 });
 
 describe('operations', () => {
-  test('whitelisting lifts a current ban it covers and emits the unban', () => {
+  test('a whitelist entry hides the bans it covers; removing it brings back the unexpired ones', () => {
     const s = setup();
     for (let i = 0; i < 5; i++) s.fail('198.51.100.20');
+    s.engine.ban('198.51.100.30', { durationMs: 2 * MIN });
+    s.engine.ban('198.51.100.40', { durationMs: 60 * MIN });
+    s.engine.ban('203.0.113.1', { durationMs: 60 * MIN });
     assert.equal(s.banned('198.51.100.20'), true);
+    s.events.length = 0;
     const r = s.engine.whitelistAdd('198.51.100.0/24', {});
     assert.equal(r.added, true);
     assert.equal(s.banned('198.51.100.20'), false);
-    assert.ok(s.events.some((e) => e.type === 'unban' && e.target === '198.51.100.20' && e.kind === 'temp'));
+    assert.equal(s.banned('198.51.100.40'), false);
+    assert.equal(s.banned('203.0.113.1'), true);
+    // nothing lifted: the store keeps the bans, only the whitelist entry is new
+    assert.deepEqual(
+      s.events.map((e) => e.type),
+      ['ban'],
+    );
+    // hidden bans are not listed as in force
+    assert.deepEqual(
+      s.engine.list('temp', {}).items.map((x) => x.target),
+      ['203.0.113.1'],
+    );
     assert.equal(s.engine.whitelistAdd('198.51.100.0/24', {}).added, false);
+    s.advance(3 * MIN);
+    assert.equal(s.engine.whitelistRemove('198.51.100.0/24', {}), true);
+    assert.equal(s.banned('198.51.100.20'), true, 'the log-made 5 min ban is back');
+    assert.equal(s.banned('198.51.100.30'), false, 'expired while hidden');
+    assert.equal(s.banned('198.51.100.40'), true);
+    assert.equal(s.engine.list('temp', {}).total, 3);
+    assert.equal(s.engine.activeTempBans, 4);
+    assert.equal(s.engine.sweep(), 1, 'the ban that ran out while hidden goes at the sweep');
+    assert.equal(s.engine.activeTempBans, 3);
   });
 
   test('unban lifts the temp ban of a blacklisted address and the blacklist entry', () => {

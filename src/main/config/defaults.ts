@@ -76,6 +76,8 @@ export function defaultConfig(): Config {
       ignore_ips: ['127.0.0.0/8', '::1/128'],
       ipv6_prefix: 64,
       max_tracked: 1_000_000,
+      min_prefix_v4: 8,
+      min_prefix_v6: 32,
     },
     database: {
       enabled: true,

@@ -122,6 +122,18 @@ export const SCHEMA: Record<string, KeySpec> = {
     doc: 'IPv6 failures are counted and banned per prefix',
   },
   'ban.max_tracked': { kind: 'int', min: 1000, doc: 'addresses tracked at most' },
+  'ban.min_prefix_v4': {
+    kind: 'int',
+    min: 0,
+    max: 32,
+    doc: 'shortest IPv4 prefix the API bans, blacklists or whitelists without force',
+  },
+  'ban.min_prefix_v6': {
+    kind: 'int',
+    min: 0,
+    max: 128,
+    doc: 'shortest IPv6 prefix the API bans, blacklists or whitelists without force',
+  },
   'database.enabled': { kind: 'bool', doc: 'keep bans and policy in SQL' },
   'database.driver': {
     kind: 'string',

@@ -95,6 +95,9 @@ export interface BanConfig {
   ipv6_prefix: number;
   /** Cap on addresses tracked by the engine. */
   max_tracked: number;
+  /** Shortest prefixes the API accepts for bans and list entries unless forced. */
+  min_prefix_v4: number;
+  min_prefix_v6: number;
 }
 
 export interface DatabaseConfig {

@@ -4,6 +4,9 @@ import { formatIp, maskInPlace, type ParsedCidr, parseCidr, parseIp } from '../.
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import { PrefixTooShortError } from './errors.js';
+import { SWEEP_SLICE, SweepPass } from './sweep.js';
+import { FailureTrackers } from './trackers.js';
 import type {
   AddressStatus,
   BanEngineApi,
@@ -24,16 +27,14 @@ export interface BanEngineOptions {
   /** IPv6 failures are counted and banned per this prefix. */
   ipv6Prefix: number;
   maxTracked: number;
+  /** Shortest prefixes `ban`, `blacklistAdd` and `whitelistAdd` take without `force` (8 and 32). */
+  minPrefixV4?: number;
+  minPrefixV6?: number;
   nodeId: string;
   /** Clock in unix ms (tests inject one). */
   now?: () => number;
   log?: Logger;
   metrics?: Metrics;
-}
-
-/** Failures of one target inside the window: a ring of at most max_attempts timestamps. */
-interface Tracker {
-  times: number[];
 }
 
 type ListSource = 'api' | 'config' | 'database';
@@ -71,11 +72,11 @@ export class BanEngine implements BanEngineApi {
   private policy: BanPolicy;
   private ignore: ParsedCidr[];
   private readonly ipv6Prefix: number;
-  private readonly maxTracked: number;
+  private readonly minPrefix: { 4: number; 6: number };
   private readonly nodeId: string;
   private readonly now: () => number;
   private readonly log?: Logger;
-  private readonly trackers = new Map<string, Tracker>();
+  private readonly trackers: FailureTrackers;
   private readonly offences = new Map<string, OffenceRecord>();
   private readonly temp = new Map<string, BanRecord>();
   private readonly lists = {
@@ -85,8 +86,14 @@ export class BanEngine implements BanEngineApi {
   private readonly listeners = new Set<(e: BanEvent) => void>();
   private readonly out = new LookupResult();
   private readonly scratch = new Uint8Array(16);
+  /** Views made once: no allocation per failure. */
+  private readonly scratchOf = { 4: this.scratch.subarray(0, 4), 6: this.scratch };
+  /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
+  private readonly targetBytes = new Uint8Array(16);
   private timer: NodeJS.Timeout | null = null;
-  evictions = 0;
+  /** The sweep pass under way: where each part of it stands. */
+  private pass: SweepPass | null = null;
+  private slice: NodeJS.Immediate | null = null;
   private readonly m?: {
     metrics: Metrics;
     tracked: Gauge;
@@ -98,7 +105,8 @@ export class BanEngine implements BanEngineApi {
     this.policy = { ...opts.policy };
     this.ignore = opts.ignoreIps.map((c) => parseCidr(c));
     this.ipv6Prefix = opts.ipv6Prefix;
-    this.maxTracked = opts.maxTracked;
+    this.trackers = new FailureTrackers(opts.maxTracked, this.policy.maxAttempts, this.policy.timeWindow);
+    this.minPrefix = { 4: opts.minPrefixV4 ?? 8, 6: opts.minPrefixV6 ?? 32 };
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
@@ -124,12 +132,17 @@ export class BanEngine implements BanEngineApi {
   /** The options the `ban` section decides: policy, ignore_ips, ipv6_prefix, max_tracked. */
   static configOptions(
     ban: Config['ban'],
-  ): Pick<BanEngineOptions, 'policy' | 'ignoreIps' | 'ipv6Prefix' | 'maxTracked'> {
+  ): Pick<
+    BanEngineOptions,
+    'policy' | 'ignoreIps' | 'ipv6Prefix' | 'maxTracked' | 'minPrefixV4' | 'minPrefixV6'
+  > {
     return {
       policy: BanEngine.policyFromConfig(ban),
       ignoreIps: ban.ignore_ips,
       ipv6Prefix: ban.ipv6_prefix,
       maxTracked: ban.max_tracked,
+      minPrefixV4: ban.min_prefix_v4,
+      minPrefixV6: ban.min_prefix_v6,
     };
   }
 
@@ -145,16 +158,22 @@ export class BanEngine implements BanEngineApi {
     };
   }
 
-  /** Start the periodic sweep (expired bans, forgotten offences, idle trackers). */
+  /**
+   * Start the periodic sweep (expired bans, forgotten offences, idle trackers): each interval
+   * starts a pass that runs in slices of bounded work, one per event-loop turn.
+   */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.sweep(), this.policy.cleanupInterval);
+    this.timer = setInterval(() => this.beginSweep(), this.policy.cleanupInterval);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.slice) clearImmediate(this.slice);
+    this.slice = null;
+    this.pass = null;
   }
 
   /** Ban n lasts min(initial × factor^(n−1), max). */
@@ -167,26 +186,27 @@ export class BanEngine implements BanEngineApi {
 
   recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null {
     if (this.ignored(addr, family)) return null;
-    const target = this.targetOf(addr, family);
-    if (this.isWhitelisted(target.cidr)) return null;
-    if (this.lists.blacklist.has(target.key)) return null;
-    const active = this.temp.get(target.key);
-    if (active && (active.expiresAt ?? 0) > timeMs) return null; // banned: no extension, no escalation
-    let t = this.trackers.get(target.key);
-    if (t === undefined) {
-      if (this.trackers.size >= this.maxTracked) this.evictOldest();
-      t = { times: [] };
-    } else {
-      this.trackers.delete(target.key); // re-insert: Map order doubles as least-recently-seen order
+    const tb = this.targetBytes;
+    const len = family === 4 ? 4 : 16;
+    for (let i = 0; i < len; i++) tb[i] = addr[i];
+    if (family === 6) maskInPlace(tb, this.ipv6Prefix);
+    // one table lookup at the failure's own time: nothing there means no whitelist, no blacklist
+    // and no active ban covers the target, so the exact checks (which need its text) are skipped
+    this.table.checkBytes(tb, 0, len, Math.floor(timeMs / 1000), this.out);
+    if (this.out.kind === Kind.WHITELIST) return null;
+    if (this.out.kind !== Kind.NONE) {
+      const key = this.targetOf(tb, family).key;
+      if (this.lists.blacklist.has(key)) return null;
+      const active = this.temp.get(key);
+      if (active && (active.expiresAt ?? 0) > timeMs) return null; // banned: no extension, no escalation
     }
-    this.trackers.set(target.key, t);
-    const from = timeMs - this.policy.timeWindow;
-    t.times = t.times.filter((x) => x > from);
-    t.times.push(timeMs);
-    if (t.times.length > this.policy.maxAttempts) t.times.splice(0, t.times.length - this.policy.maxAttempts);
-    if (t.times.length < this.policy.maxAttempts) return null;
-    const count = t.times.length;
-    this.trackers.delete(target.key); // the count starts again after a ban
+    const evicted = this.trackers.evictions;
+    const n = this.trackers.record(tb, family, timeMs);
+    if (this.trackers.evictions !== evicted) this.m?.evictions.inc();
+    if (n < this.policy.maxAttempts) return null;
+    const count = Math.min(n, this.policy.maxAttempts);
+    this.trackers.remove(tb, family); // the count starts again after a ban
+    const target = this.targetOf(tb, family);
     const offences = this.nextOffence(target.key, timeMs);
     const duration = this.durationFor(offences);
     const record: BanRecord = {
@@ -219,12 +239,14 @@ export class BanEngine implements BanEngineApi {
 
   ban(
     target: string,
-    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean },
+    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean; force?: boolean },
   ): BanRecord {
     if (opts.permanent)
-      return this.blacklistAdd(target, { reason: opts.reason, createdBy: opts.createdBy }).record;
+      return this.blacklistAdd(target, { reason: opts.reason, createdBy: opts.createdBy, force: opts.force })
+        .record;
     const cidr = parseCidr(target);
     const key = canonical(cidr);
+    this.checkFloor(cidr, key, opts.force);
     const now = this.now();
     const offences = this.nextOffence(key, now);
     const duration = opts.durationMs && opts.durationMs > 0 ? opts.durationMs : this.durationFor(offences);
@@ -252,21 +274,21 @@ export class BanEngine implements BanEngineApi {
     const key = canonical(cidr);
     const temp = this.dropTemp(key, opts.by ?? 'api', opts.reason ?? 'Manual unban via API');
     const blacklist = this.blacklistRemove(key, opts);
-    this.trackers.delete(key);
+    this.forgetTracker(cidr);
     if (temp || blacklist)
       this.log?.info({ ip: key, by: opts.by ?? 'api', temp, blacklist }, 'Manual unban applied');
     return { temp, blacklist };
   }
 
+  /**
+   * The entry hides the bans it covers (the whitelist wins every lookup) without lifting them:
+   * removing it again brings back those that have not expired meanwhile.
+   */
   whitelistAdd(
     target: string,
-    opts: { reason?: string; createdBy?: string },
+    opts: { reason?: string; createdBy?: string; force?: boolean },
   ): { record: BanRecord; added: boolean } {
     const r = this.listAdd('whitelist', target, opts, 'api');
-    // whitelisting lifts every current ban it covers
-    for (const [key, rec] of [...this.temp]) {
-      if (covers(r.cidr, parseCidr(rec.target))) this.dropTemp(key, opts.createdBy ?? 'api', 'whitelisted');
-    }
     return { record: r.record, added: r.added };
   }
 
@@ -276,7 +298,7 @@ export class BanEngine implements BanEngineApi {
 
   blacklistAdd(
     target: string,
-    opts: { reason?: string; createdBy?: string },
+    opts: { reason?: string; createdBy?: string; force?: boolean },
   ): { record: BanRecord; added: boolean } {
     const r = this.listAdd('blacklist', target, opts, 'api');
     return { record: r.record, added: r.added };
@@ -295,7 +317,8 @@ export class BanEngine implements BanEngineApi {
     const items: BanRecord[] = [];
     let total = 0;
     for (const rec of source) {
-      if (kind === 'temp' && (rec.expiresAt ?? 0) <= now) continue;
+      // a ban under a whitelist entry is kept (it comes back when the entry goes) but not in force
+      if (kind === 'temp' && ((rec.expiresAt ?? 0) <= now || this.hidden(rec))) continue;
       if (filter && !filter(rec.target)) continue;
       if (total >= offset && items.length < limit) items.push(stripSource(rec));
       total++;
@@ -336,7 +359,6 @@ export class BanEngine implements BanEngineApi {
           : undefined
       : undefined;
     const target = this.targetOf(a.bytes, a.family);
-    const from = now - this.policy.timeWindow;
     return {
       ip: a.text,
       banned: v === 1,
@@ -345,7 +367,7 @@ export class BanEngine implements BanEngineApi {
       reason: rec?.reason ?? (kind ? this.table.reasonText(out.reasonId) || null : null),
       expiresAt: kind === 'temp' ? (rec?.expiresAt ?? out.expiresAt * 1000) : null,
       offences: this.offences.get(target.key)?.banCount ?? 0,
-      failures: (this.trackers.get(target.key)?.times ?? []).filter((t) => t > from).length,
+      failures: this.trackers.failures(target.cidr.bytes, a.family, now),
     };
   }
 
@@ -363,6 +385,7 @@ export class BanEngine implements BanEngineApi {
   setPolicy(policy: BanPolicy): void {
     const intervalChanged = policy.cleanupInterval !== this.policy.cleanupInterval;
     this.policy = { ...policy };
+    this.trackers.setPolicy(policy.maxAttempts, policy.timeWindow);
     if (intervalChanged && this.timer) {
       this.stop();
       this.start();
@@ -396,17 +419,12 @@ export class BanEngine implements BanEngineApi {
         const o = this.offences.get(key);
         if (!o || o.banCount < r.offences)
           this.offences.set(key, { target: key, banCount: r.offences, lastOffence: r.createdAt });
-        this.trackers.delete(key);
+        this.forgetTracker(cidr);
       } else {
         if (this.lists[r.kind].has(key)) return false;
         // the entry lives in the shared database's lists: the next policy reload owns it
+        // a whitelist entry hides the bans it covers here too, without lifting them
         this.putList(r.kind, { ...record, source: 'database' }, cidr);
-        if (r.kind === 'whitelist') {
-          // this node's own bans it covers are lifted here, persisted and published as usual
-          for (const [k, rec] of [...this.temp])
-            if (rec.node === this.nodeId && covers(cidr, parseCidr(rec.target)))
-              this.dropTemp(k, r.createdBy, 'whitelisted');
-        }
       }
       this.emit({ type: 'ban', record: { ...record }, origin: 'fleet' });
       return true;
@@ -464,7 +482,13 @@ export class BanEngine implements BanEngineApi {
       if (e.kind === 'temp') continue;
       const cidr = parseCidr(e.target);
       const key = canonical(cidr);
-      if (this.lists[e.kind].get(key)?.source === 'api') continue; // an operator's entry stays theirs
+      const known = this.lists[e.kind].get(key);
+      if (known?.source === 'api') continue; // an operator's entry stays theirs
+      if (!known && cidr.prefixLen < this.minPrefix[cidr.family])
+        this.log?.warn(
+          { ip: key, kind: e.kind, source, min_prefix: this.minPrefix[cidr.family] },
+          `${e.kind} entry ${key} is wider than ban.min_prefix_v${cidr.family}; applied as listed`,
+        );
       this.putList(e.kind, { ...e, target: key, source }, cidr);
     }
   }
@@ -474,28 +498,22 @@ export class BanEngine implements BanEngineApi {
     return () => this.listeners.delete(listener);
   }
 
-  /** Expired bans out, forgotten offences out, idle trackers out. Returns bans expired. */
+  /**
+   * Expired bans out, forgotten offences out, idle trackers out, all of it now, in one go (tests,
+   * shutdown). Returns bans expired. The timer runs the same pass in bounded slices instead.
+   */
   sweep(): number {
-    const now = this.now();
-    let expired = 0;
-    for (const [key, rec] of [...this.temp]) {
-      if ((rec.expiresAt ?? 0) <= now) {
-        this.temp.delete(key);
-        this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' });
-        expired++;
-      }
-    }
-    this.table.sweep(Math.floor(now / 1000));
-    for (const [key, o] of [...this.offences]) {
-      if (now - o.lastOffence >= this.policy.maxMemoryTtl) {
-        this.offences.delete(key);
-        this.emit({ type: 'forget', target: key, at: now });
-      }
-    }
-    const from = now - this.policy.timeWindow;
-    for (const [key, t] of [...this.trackers])
-      if (t.times[t.times.length - 1] <= from) this.trackers.delete(key);
-    return expired;
+    if (this.slice) clearImmediate(this.slice);
+    this.slice = null;
+    this.pass = null;
+    const pass = this.newPass();
+    pass.step(this.now(), Number.POSITIVE_INFINITY);
+    return pass.expired;
+  }
+
+  /** Tracked addresses dropped because ban.max_tracked was reached. */
+  get evictions(): number {
+    return this.trackers.evictions;
   }
 
   /** Addresses being counted (for stats). */
@@ -522,19 +540,14 @@ export class BanEngine implements BanEngineApi {
   private ignored(addr: Uint8Array, family: 4 | 6): boolean {
     for (const c of this.ignore) {
       if (c.family !== family) continue;
-      const b = this.scratch.subarray(0, family === 4 ? 4 : 16);
-      b.set(addr.subarray(0, b.length));
+      const b = this.scratchOf[family];
+      for (let i = 0; i < b.length; i++) b[i] = addr[i];
       maskInPlace(b, c.prefixLen);
       let same = true;
       for (let i = 0; i < b.length && same; i++) same = b[i] === c.bytes[i];
       if (same) return true;
     }
     return false;
-  }
-
-  private isWhitelisted(cidr: ParsedCidr): boolean {
-    this.table.checkBytes(cidr.bytes, 0, cidr.family === 4 ? 4 : 16, Math.floor(this.now() / 1000), this.out);
-    return this.out.kind === Kind.WHITELIST;
   }
 
   /** IPv4: the address; IPv6: its `ipv6Prefix` network (one host can rotate through a /64). */
@@ -601,11 +614,12 @@ export class BanEngine implements BanEngineApi {
   private listAdd(
     kind: 'blacklist' | 'whitelist',
     target: string,
-    opts: { reason?: string; createdBy?: string },
+    opts: { reason?: string; createdBy?: string; force?: boolean },
     source: ListSource,
   ): { record: BanRecord; added: boolean; cidr: ParsedCidr } {
     const cidr = parseCidr(target);
     const key = canonical(cidr);
+    this.checkFloor(cidr, key, opts.force);
     const existing = this.lists[kind].get(key);
     if (existing) return { record: stripSource(existing), added: false, cidr };
     const record: BanRecord = {
@@ -666,12 +680,56 @@ export class BanEngine implements BanEngineApi {
     this.table.delete(c.bytes, c.family, c.prefixLen, KIND_CODE[kind]);
   }
 
-  private evictOldest(): void {
-    const oldest = this.trackers.keys().next();
-    if (oldest.done) return;
-    this.trackers.delete(oldest.value);
-    this.evictions++;
-    this.m?.evictions.inc();
+  private newPass(): SweepPass {
+    return new SweepPass({
+      temp: this.temp,
+      offences: this.offences,
+      trackers: this.trackers,
+      table: this.table,
+      maxMemoryTtl: () => this.policy.maxMemoryTtl,
+      expired: (rec) => this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' }),
+      forgotten: (target, at) => this.emit({ type: 'forget', target, at }),
+    });
+  }
+
+  /** A timer tick: start a pass unless one is still running, and run its first slice. */
+  private beginSweep(): void {
+    if (this.pass) return;
+    this.pass = this.newPass();
+    this.runSlice();
+  }
+
+  private runSlice(): void {
+    this.slice = null;
+    if (!this.pass) return;
+    if (this.pass.step(this.now(), SWEEP_SLICE)) this.pass = null;
+    else this.slice = setImmediate(() => this.runSlice());
+  }
+
+  /** Refuses a prefix wider than the floor of its family unless forced. */
+  private checkFloor(cidr: ParsedCidr, key: string, force: boolean | undefined): void {
+    const floor = this.minPrefix[cidr.family];
+    if (!force && cidr.prefixLen < floor)
+      throw new PrefixTooShortError(key, cidr.prefixLen, floor, cidr.family);
+  }
+
+  /** Drops the failure count of a target when it is one the engine counts (address, IPv6 prefix). */
+  private forgetTracker(cidr: ParsedCidr): void {
+    const counted = cidr.family === 4 ? cidr.prefixLen === 32 : cidr.prefixLen === this.ipv6Prefix;
+    if (counted) this.trackers.remove(cidr.bytes, cidr.family);
+  }
+
+  /** True when a whitelist entry covers the whole of this ban's target. */
+  private hidden(rec: BanRecord): boolean {
+    const wl = this.lists.whitelist;
+    if (wl.size === 0) return false;
+    const c = parseCidr(rec.target);
+    if (c.prefixLen === (c.family === 4 ? 32 : 128)) {
+      this.table.checkBytes(c.bytes, 0, c.family === 4 ? 4 : 16, 0, this.out);
+      return this.out.kind === Kind.WHITELIST;
+    }
+    for (const w of wl.values()) if (covers(parseCidr(w.target), c)) return true;
+    return false;
   }
 
   /** A list filter: CIDR containment when the filter parses as an address/CIDR, else substring. */

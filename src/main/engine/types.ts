@@ -100,22 +100,28 @@ export interface BanEngineApi {
    * the line's own timestamp for replays. Returns the ban when this failure started one.
    */
   recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null;
-  /** Manual ban. `permanent` → blacklist. Throws InvalidAddressError. */
+  /**
+   * Manual ban. `permanent` → blacklist. Throws InvalidAddressError, and PrefixTooShortError for a
+   * prefix wider than `ban.min_prefix_v4` / `ban.min_prefix_v6` unless `force`.
+   */
   ban(
     target: string,
-    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean },
+    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean; force?: boolean },
   ): BanRecord;
   /** Lifts a temporary ban and/or a blacklist entry for exactly this target. */
   unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean };
-  /** Adds a whitelist entry (address or CIDR) and lifts every current ban it covers. */
+  /**
+   * Adds a whitelist entry (address or CIDR): the bans it covers stay stored but are not in force
+   * (nor listed) until it is removed. Same prefix floor as `ban`.
+   */
   whitelistAdd(
     target: string,
-    opts: { reason?: string; createdBy?: string },
+    opts: { reason?: string; createdBy?: string; force?: boolean },
   ): { record: BanRecord; added: boolean };
   whitelistRemove(target: string, opts: { by?: string; reason?: string }): boolean;
   blacklistAdd(
     target: string,
-    opts: { reason?: string; createdBy?: string },
+    opts: { reason?: string; createdBy?: string; force?: boolean },
   ): { record: BanRecord; added: boolean };
   blacklistRemove(target: string, opts: { by?: string; reason?: string }): boolean;
   list(kind: BanKind, query: ListQuery): ListPage;

@@ -1,8 +1,17 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { PrefixTooShortError } from '../../engine/errors.js';
 import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { durationFromBody, goDuration, iso, tempItem } from './format.js';
-import { createdByField, durationField, ipField, listQuery, okResponse, reasonField } from './schemas.js';
+import {
+  createdByField,
+  durationField,
+  forceField,
+  ipField,
+  listQuery,
+  okResponse,
+  reasonField,
+} from './schemas.js';
 
 interface BanBody {
   ip_address: string;
@@ -10,6 +19,17 @@ interface BanBody {
   reason?: string;
   created_by?: string;
   permanent?: boolean;
+  force?: boolean;
+}
+
+/** A prefix under the floor: 400 with the stable code and the floor in numbers. */
+export function prefixRefused(reply: FastifyReply, err: PrefixTooShortError): FastifyReply {
+  return fail(reply, 400, err.message, {
+    error: err.code,
+    ip_address: err.target,
+    prefix_length: err.prefixLen,
+    min_prefix: err.minPrefix,
+  });
 }
 
 /** Bans: POST /api/ban, /api/unban, GET /api/temp-bans, /api/bans/{ip}, POST /api/purge-bans, stats. */
@@ -32,6 +52,7 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
             reason: reasonField,
             created_by: createdByField,
             permanent: { type: 'boolean', description: 'true = add to the blacklist (never expires)' },
+            force: forceField,
           },
         },
         response: { 200: okResponse },
@@ -43,10 +64,18 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
       if (typeof ms === 'string') return fail(reply, 400, `body.duration: ${ms}`, { field: 'duration' });
       const by = actor(req, b.created_by);
       if (b.permanent) {
-        const { record, added } = engine.blacklistAdd(b.ip_address, {
-          reason: b.reason || 'Manual ban via API',
-          createdBy: by,
-        });
+        let r: ReturnType<typeof engine.blacklistAdd>;
+        try {
+          r = engine.blacklistAdd(b.ip_address, {
+            reason: b.reason || 'Manual ban via API',
+            createdBy: by,
+            force: b.force,
+          });
+        } catch (err) {
+          if (err instanceof PrefixTooShortError) return prefixRefused(reply, err);
+          throw err;
+        }
+        const { record, added } = r;
         audit(deps, req, 'blacklist-add', { ip: record.target, created_by: by, added });
         const durable = await persisted(deps);
         return {
@@ -59,7 +88,18 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
           persisted: durable,
         };
       }
-      const record = engine.ban(b.ip_address, { durationMs: ms, reason: b.reason, createdBy: by });
+      let record: ReturnType<typeof engine.ban>;
+      try {
+        record = engine.ban(b.ip_address, {
+          durationMs: ms,
+          reason: b.reason,
+          createdBy: by,
+          force: b.force,
+        });
+      } catch (err) {
+        if (err instanceof PrefixTooShortError) return prefixRefused(reply, err);
+        throw err;
+      }
       const length = (record.expiresAt ?? record.createdAt) - record.createdAt;
       audit(deps, req, 'ban', {
         ip: record.target,

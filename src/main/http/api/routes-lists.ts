@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PrefixTooShortError } from '../../engine/errors.js';
 import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { listItem } from './format.js';
+import { prefixRefused } from './routes-bans.js';
 import { createdByField, ipBody, ipField, listQuery, okResponse, reasonField } from './schemas.js';
 
 type Kind = 'whitelist' | 'blacklist';
@@ -10,11 +12,12 @@ interface EntryBody {
   ip_address: string;
   reason?: string;
   created_by?: string;
+  force?: boolean;
 }
 
 /**
  * GET|POST|DELETE /api/whitelist and /api/blacklist. Entries are addresses or CIDRs; a removed
- * entry can be added again. Whitelisting lifts the bans it covers.
+ * entry can be added again. A whitelist entry hides the bans it covers until it is removed.
  */
 export function listRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const kind of ['whitelist', 'blacklist'] as const) {
@@ -44,17 +47,24 @@ export function listRoutes(app: FastifyInstance, deps: ApiDeps): void {
           tags: ['lists'],
           summary:
             kind === 'whitelist'
-              ? 'Never ban this address or range (lifts current bans)'
+              ? 'Never ban this address or range (hides current bans while listed)'
               : 'Ban this address or range permanently',
           body: ipBody,
           response: { 200: okResponse },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const by = actor(req, req.body.created_by);
         const reason = req.body.reason || `Manual ${kind} via API`;
         const add = kind === 'whitelist' ? deps.engine.whitelistAdd : deps.engine.blacklistAdd;
-        const { record, added } = add.call(deps.engine, req.body.ip_address, { reason, createdBy: by });
+        let r: ReturnType<typeof add>;
+        try {
+          r = add.call(deps.engine, req.body.ip_address, { reason, createdBy: by, force: req.body.force });
+        } catch (err) {
+          if (err instanceof PrefixTooShortError) return prefixRefused(reply, err);
+          throw err;
+        }
+        const { record, added } = r;
         audit(deps, req, `${kind}-add`, { ip: record.target, created_by: by, added, reason });
         const durable = await persisted(deps);
         return {

@@ -18,6 +18,11 @@ export const durationField = {
 export const reasonField = { type: 'string', maxLength: 512 } as const;
 export const createdByField = { type: 'string', maxLength: 128 } as const;
 
+export const forceField = {
+  type: 'boolean',
+  description: 'apply a prefix wider than ban.min_prefix_v4 / ban.min_prefix_v6 (e.g. 0.0.0.0/0)',
+} as const;
+
 export const listQuery = {
   type: 'object',
   additionalProperties: false,
@@ -36,7 +41,7 @@ export const ipBody = {
   type: 'object',
   additionalProperties: false,
   required: ['ip_address'],
-  properties: { ip_address: ipField, reason: reasonField, created_by: createdByField },
+  properties: { ip_address: ipField, reason: reasonField, created_by: createdByField, force: forceField },
 } as const;
 
 export const okResponse = {

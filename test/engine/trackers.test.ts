@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FailureTrackers, RING_CAP } from '../../src/main/engine/trackers.js';
+
+const v4 = (n: number) => new Uint8Array([10, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+const T0 = Date.UTC(2026, 0, 1);
+
+describe('failure trackers', () => {
+  test('a full table evicts the least recently seen address and keeps the rest counting', () => {
+    const t = new FailureTrackers(1000, 5, 60_000);
+    for (let i = 0; i < 1000; i++) t.record(v4(i), 4, T0);
+    t.record(v4(0), 4, T0 + 1); // seen again: now the most recent
+    for (let i = 1000; i < 1500; i++) t.record(v4(i), 4, T0 + 2);
+    assert.equal(t.size, 1000);
+    assert.equal(t.evictions, 500);
+    assert.equal(t.failures(v4(0), 4, T0 + 3), 2, 'the address seen again survived');
+    assert.equal(t.failures(v4(1), 4, T0 + 3), 0, 'the oldest went first');
+    assert.equal(t.failures(v4(501), 4, T0 + 3), 1);
+  });
+
+  test('a flood of 200k distinct addresses through a 1000-slot table stays bounded', () => {
+    const t = new FailureTrackers(1000, 5, 60_000);
+    const attacker = new Uint8Array([192, 0, 2, 1]);
+    let n = 0;
+    for (let i = 0; i < 200_000; i++) {
+      t.record(v4(i), 4, T0 + i);
+      if (i % 100 === 0) n = t.record(attacker, 4, T0 + i);
+    }
+    assert.equal(t.size, 1000);
+    assert.equal(t.evictions, 200_000 + 1 - 1000);
+    // touched every 100 insertions, the attacker is never the oldest: its count keeps growing
+    assert.ok(n >= 5, `attacker counted ${n}`);
+  });
+
+  test('the sweep walks a bounded number of slots per call and drops idle addresses', () => {
+    const t = new FailureTrackers(10_000, 5, 60_000);
+    for (let i = 0; i < 10_000; i++) t.record(v4(i), 4, T0);
+    t.record(v4(7), 4, T0 + 50_000);
+    let calls = 0;
+    while (!t.sweepSome(T0 + 70_000, 1000)) calls++;
+    assert.equal(calls, 9, '10k slots in slices of 1000');
+    assert.equal(t.size, 1);
+    assert.equal(t.failures(v4(7), 4, T0 + 70_000), 1);
+  });
+
+  test('IPv4 and IPv6 keys with the same low word do not collide', () => {
+    const t = new FailureTrackers(16, 5, 60_000);
+    const six = new Uint8Array(16);
+    six.set([10, 0, 0, 1], 12);
+    t.record(v4(1), 4, T0);
+    t.record(six, 6, T0);
+    t.record(six, 6, T0);
+    assert.equal(t.failures(new Uint8Array([10, 0, 0, 1]), 4, T0), 1);
+    assert.equal(t.failures(six, 6, T0), 2);
+  });
+
+  test(`max_attempts above ${RING_CAP} still bans, never before that many failures in the window`, () => {
+    const t = new FailureTrackers(16, 100, 60_000);
+    const a = v4(1);
+    let n = 0;
+    for (let i = 0; i < 99; i++) n = t.record(a, 4, T0 + i * 10);
+    assert.equal(n, 99);
+    assert.equal(t.record(a, 4, T0 + 990), 100);
+    // failures spread wider than the window are not all counted
+    const b = v4(2);
+    for (let i = 0; i < 150; i++) n = t.record(b, 4, T0 + i * 1000);
+    assert.ok(n <= 61, `counted ${n} of the failures in the last 60 s`);
+  });
+
+  test('a lower max_attempts keeps the newest times; a higher one keeps them all', () => {
+    const t = new FailureTrackers(16, 5, 60_000);
+    const a = v4(1);
+    for (let i = 0; i < 4; i++) t.record(a, 4, T0 + i);
+    t.setPolicy(2, 60_000);
+    assert.equal(t.failures(a, 4, T0 + 10), 2);
+    t.setPolicy(8, 60_000);
+    assert.equal(t.failures(a, 4, T0 + 10), 2);
+    assert.equal(t.record(a, 4, T0 + 11), 3);
+  });
+
+  test('times a month apart are never mistaken for recent ones', () => {
+    const t = new FailureTrackers(16, 5, 600_000);
+    const a = v4(1);
+    for (let i = 0; i < 4; i++) t.record(a, 4, T0 + i);
+    // 2^32 ms (about 49.7 days) later the wrapped times would look fresh without the era check
+    const later = T0 + 2 ** 32 + 5;
+    assert.equal(t.failures(a, 4, later), 0);
+    assert.equal(t.record(a, 4, later), 1);
+  });
+});
