@@ -132,7 +132,7 @@ export class QuickMatcher {
   private readonly m = new BatchMatcher();
   private readonly set: PatternSet;
   private readonly json: string;
-  constructor(private readonly specs: readonly PatternSpec[]) {
+  constructor(specs: readonly PatternSpec[]) {
     this.set = new PatternSet(1, specs);
     this.json = JSON.stringify({ version: 1, specs, skip: [] });
   }
