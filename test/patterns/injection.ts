@@ -216,11 +216,27 @@ const FRAGMENTS = [
   ' ',
 ];
 
+const PLAIN: Fields = { user: 'u', path: '/', agent: 'example.com', host: 'unknown' };
+
+/**
+ * A tail of a real line of any shape, made for `ip`: the service's own text, as a client would
+ * copy it into a field. nginx lines are cut before `, request: ` (see FRAGMENTS).
+ */
+const realTail = (ip: string) =>
+  fc.constantFrom(...SHAPES).chain((shape) => {
+    const line = shape.line(ip, PLAIN);
+    const body = line.slice(line.indexOf(': ') + 2);
+    const cut = body.indexOf(', request: ');
+    const text = cut >= 0 ? body.slice(0, cut) : body;
+    return fc.nat(text.length).map((k) => text.slice(k));
+  });
+
 /** Client text that holds other addresses, the presets' fixed text and noise (no line breaks). */
 export const hostileText = (inject: fc.Arbitrary<string>) =>
   fc
     .array(
       fc.oneof(
+        { weight: 3, arbitrary: inject.chain(realTail) },
         { weight: 4, arbitrary: fc.constantFrom(...FRAGMENTS) },
         { weight: 3, arbitrary: inject },
         { weight: 2, arbitrary: fc.string({ maxLength: 8 }).map((s) => s.replace(/[\r\n\0]/g, '')) },

@@ -46,6 +46,12 @@ const DOVECOT_AUTH = `${DOVECOT}auth(?:-worker)?(?:\\(\\d+\\))?: (?:Info: )?(?:c
  * hold `,` or parentheses here, so a planted `,addr` never lines up.
  */
 const DOVECOT_REQ = `(?:[\\w-]+\\()?[\\w-]+\\([^,()]*,${IP}(?:,<[^>]*>)?\\)\\)?: `;
+/**
+ * The end of an auth line: an optional `(…)` note (`(password mismatch?)`, `(SHA1 of given
+ * password: …)`) without parentheses, then the end, so that a user name spelling out a whole
+ * `passdb(user,addr): Password mismatch` of its own does not complete.
+ */
+const DOVECOT_END = '(?: \\([^()]*\\))?$';
 /** OpenSSH ≥ 9.8 logs from `sshd-session` (10.0: `sshd-auth` too). */
 const SSHD = '^sshd(?:-session|-auth)?: ';
 /** OpenSSH's ` port N` then the optional protocol and `[preauth]`, then the end of the line. */
@@ -60,11 +66,16 @@ export const dovecot: PatternSpec[] = [
   ),
   p(
     'dovecot-password-mismatch',
-    `${DOVECOT_AUTH}${DOVECOT_REQ}(?:Password mismatch|pam_authenticate\\(\\) failed: Authentication failure)`,
+    `${DOVECOT_AUTH}${DOVECOT_REQ}(?:Password mismatch|pam_authenticate\\(\\) failed: Authentication failure)${DOVECOT_END}`,
     5,
     'Dovecot password mismatch',
   ),
-  p('dovecot-unknown-user', `${DOVECOT_AUTH}${DOVECOT_REQ}unknown user`, 2, 'Dovecot unknown user'),
+  p(
+    'dovecot-unknown-user',
+    `${DOVECOT_AUTH}${DOVECOT_REQ}unknown user${DOVECOT_END}`,
+    2,
+    'Dovecot unknown user',
+  ),
 ];
 
 export const postfix: PatternSpec[] = [
