@@ -53,9 +53,20 @@ describe('abuse: patterns of a running edgeban', () => {
   let edge: EdgeProcess;
   let dir: string;
   before(async () => {
-    dir = tempDir('edgeban-abuse-patterns-');
-    edge = await startEdge(dir, ENV);
-    await edge.waitFor('"msg":"edgeban started"', 20_000);
+    // free ports are picked before edgeban binds them: with test files running side by side one
+    // may be taken in between (EADDRINUSE), so try again with new ones
+    for (let attempt = 1; ; attempt++) {
+      dir = tempDir('edgeban-abuse-patterns-');
+      edge = await startEdge(dir, ENV);
+      try {
+        await edge.waitFor('"msg":"edgeban started"', 20_000);
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !edge.out().includes('EADDRINUSE')) throw err;
+        edge.proc.kill('SIGKILL');
+        await edge.exited;
+      }
+    }
   });
   after(async () => {
     edge.proc.kill('SIGTERM');
