@@ -33,7 +33,7 @@ test("full process: logger → edgeban serve → ban visible to HAProxy's SPOP l
   assert.equal(await spopBanned(spoa, '198.51.100.44'), 0);
   const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
   assert.match(text, /^fail2ban_pattern_matches_total\{pattern="dovecot-auth-failed",severity="4"\} 9$/m);
-  assert.match(text, /^fail2ban_config_patterns_loaded 11$/m);
+  assert.match(text, /^fail2ban_config_patterns_loaded 15$/m);
   assert.match(text, /^edgeban_syslog_lines_total\{transport="udp"\} 5$/m);
   assert.match(text, /^edgeban_syslog_lines_total\{transport="tcp"\} 4$/m);
   edge.proc.kill('SIGTERM');

@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { IngestPipeline } from '../../src/main/ingest/pipeline.js';
 import { MatcherPool } from '../../src/main/ingest/pool.js';
 import { SyslogStats } from '../../src/main/syslog/stats.js';
+import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { PRESETS } from '../../src/shared/patterns/presets/index.js';
 import { memoryLogger, RecordingSink } from './harness.js';
 
@@ -39,4 +40,39 @@ test('a pattern that blows the batch time budget is quarantined at run time (new
   p.submit(new TextEncoder().encode(hostile.join('\n')), hostile.length, Date.now());
   await p.idle();
   assert.equal(sink.failures.length, before + 1);
+});
+
+test('a quarantine survives reloads until the regex changes or it is lifted', () => {
+  const local = new MatcherPool({
+    threads: 1,
+    patterns: [
+      { name: 'evil', regex: '(a+)+$', ip_group: 1, severity: 1, description: '', enabled: true, raw: false },
+      ...PRESETS.sshd,
+    ],
+  });
+  try {
+    local.quarantine(0, 'slow');
+    assert.deepEqual(local.current.skip, [0]);
+    const q = local.quarantined.get('evil');
+    assert.equal(q?.reason, 'slow');
+    assert.equal(q?.regex, '(a+)+$');
+    // an unrelated change (a new pattern in front, so ids shift): evil stays out, by name
+    const extra = { ...PRESETS.dovecot[0] };
+    local.setPatterns([extra, ...JSON.parse(local.current.json).specs]);
+    const evilId = local.current.set.patterns.findIndex((p) => p.name === 'evil');
+    assert.deepEqual(local.current.skip, [evilId]);
+    assert.equal(local.quarantined.get('evil')?.since, q?.since);
+    // the operator lifts it: it runs again
+    assert.equal(local.lift('evil'), true);
+    assert.deepEqual(local.current.skip, []);
+    assert.equal(local.lift('evil'), false);
+    // quarantined again, then its regex changes: the new regex runs
+    local.quarantine(evilId);
+    const specs = JSON.parse(local.current.json).specs as PatternSpec[];
+    local.setPatterns(specs.map((s) => (s.name === 'evil' ? { ...s, regex: 'evil from ([0-9.]+)' } : s)));
+    assert.deepEqual(local.current.skip, []);
+    assert.equal(local.quarantined.size, 0);
+  } finally {
+    void local.close();
+  }
 });

@@ -126,6 +126,89 @@ export const match: MatchFixture[] = [
     pattern: 'sshd-invalid-user',
     ip: '2001:db8::61',
   },
+  // Dovecot's own log file (log_path), and 2.3.11+ auth-worker connection prefixes
+  {
+    line: 'Nov 24 16:05:41 imap-login: Info: Disconnected (auth failed, 1 attempts in 2 secs): user=<alice>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.10, TLS, session=<x7dK1Y3Z>',
+    pattern: 'dovecot-auth-failed',
+    ip: '203.0.113.9',
+  },
+  {
+    line: '2026-11-24 16:05:41 pop3-login: Info: Login aborted: Connection closed (auth failed, 3 attempts in 9 secs) (auth_failed): user=<bob>, method=PLAIN, rip=2001:db8::9a, lip=2001:db8::10, session=<x>',
+    pattern: 'dovecot-auth-failed',
+    ip: '2001:db8::9a',
+  },
+  {
+    line: 'Nov 24 16:05:44 auth: Info: passwd-file(alice@example.com,203.0.113.11,<x7dK>): Password mismatch',
+    pattern: 'dovecot-password-mismatch',
+    ip: '203.0.113.11',
+  },
+  {
+    line: 'Nov 24 16:05:45 mail dovecot: auth-worker(4711): conn unix:auth-worker (pid=4700,uid=97): auth-worker<3>: sql(bob@example.com,2001:db8::78,<Yq2k>): Password mismatch',
+    pattern: 'dovecot-password-mismatch',
+    ip: '2001:db8::78',
+  },
+  {
+    line: 'Nov 24 16:05:46 auth-worker(4711): Info: sql(ghost@example.com,198.51.100.12): unknown user',
+    pattern: 'dovecot-unknown-user',
+    ip: '198.51.100.12',
+  },
+  // Postfix
+  {
+    line: 'Nov 24 16:05:49 mail postfix/smtpd[2216]: too many errors after AUTH from unknown[203.0.113.41]',
+    pattern: 'postfix-auth-errors',
+    ip: '203.0.113.41',
+  },
+  {
+    line: 'Nov 24 16:05:49 mail postfix/submission/smtpd[2216]: too many errors after AUTH from bad.example.net[2001:db8::41]',
+    pattern: 'postfix-auth-errors',
+    ip: '2001:db8::41',
+  },
+  {
+    line: 'Nov 24 16:05:49 mail postfix/smtpd[2217]: improper command pipelining after CONNECT from unknown[198.51.100.42]: EHLO x\\r\\nMAIL FROM:<a@b>\\r\\n',
+    pattern: 'postfix-pipelining',
+    ip: '198.51.100.42',
+  },
+  {
+    line: 'Nov 24 16:05:49 mail postfix/smtpd[2217]: improper command pipelining after EHLO from unknown[2001:db8::42]: QUIT\\r\\n',
+    pattern: 'postfix-pipelining',
+    ip: '2001:db8::42',
+  },
+  // sshd: OpenSSH >= 9.8 logs from sshd-session; refusals and pre-auth disconnects
+  {
+    line: 'Nov 24 16:05:51 gw sshd-session[9101]: Failed password for root from 203.0.113.62 port 52144 ssh2',
+    pattern: 'sshd-failed-password',
+    ip: '203.0.113.62',
+  },
+  {
+    line: 'Nov 24 16:05:51 gw sshd-session[9102]: Invalid user admin from 2001:db8::62 port 40022',
+    pattern: 'sshd-invalid-user',
+    ip: '2001:db8::62',
+  },
+  {
+    line: 'Nov 24 16:05:51 gw sshd[9103]: error: maximum authentication attempts exceeded for root from 203.0.113.63 port 52150 ssh2 [preauth]',
+    pattern: 'sshd-max-auth-tries',
+    ip: '203.0.113.63',
+  },
+  {
+    line: 'Nov 24 16:05:51 gw sshd-session[9104]: error: maximum authentication attempts exceeded for invalid user oracle from 2001:db8::63 port 40030 ssh2 [preauth]',
+    pattern: 'sshd-max-auth-tries',
+    ip: '2001:db8::63',
+  },
+  {
+    line: 'Nov 24 16:06:09 gw sshd[9001]: Connection closed by authenticating user root 203.0.113.60 port 52144 [preauth]',
+    pattern: 'sshd-preauth-closed',
+    ip: '203.0.113.60',
+  },
+  {
+    line: 'Nov 24 16:06:09 gw sshd-session[9005]: Connection closed by invalid user test 2001:db8::64 port 52145 [preauth]',
+    pattern: 'sshd-preauth-closed',
+    ip: '2001:db8::64',
+  },
+  {
+    line: 'Nov 24 16:06:09 gw sshd-session[9006]: Disconnected from authenticating user root 198.51.100.64 port 52146 [preauth]',
+    pattern: 'sshd-preauth-closed',
+    ip: '198.51.100.64',
+  },
   // nginx (error log sent to syslog, and the plain error.log format for replays)
   {
     line: 'Nov 24 16:05:53 web nginx: 2026/11/24 16:05:53 [error] 1234#1234: *5 user "alice": password mismatch, client: 203.0.113.70, server: example.com, request: "GET /admin/ HTTP/1.1", host: "example.com"',
@@ -164,8 +247,9 @@ export const noMatch: string[] = [
   'Nov 24 16:06:06 mail postfix/smtpd[2211]: 4F2C81A2B3: client=mail.example.net[198.51.100.1], sasl_method=PLAIN, sasl_username=alice',
   'Nov 24 16:06:07 mail postfix/smtp[2300]: 4F2C81A2B3: to=<bob@example.org>, relay=mx.example.org[192.0.2.25]:25, delay=0.5, dsn=2.0.0, status=sent (250 OK)',
   "Nov 24 16:06:08 mail sogod [3253]: SOGoRootPage successful login from '203.0.113.50' for user 'alice' - expire: -1  grace: -1",
+  'Nov 24 16:06:09 gw sshd[9001]: Connection closed by 203.0.113.60 port 52144 [preauth]',
+  'Nov 24 16:06:09 gw sshd-session[9001]: Accepted password for deploy from 203.0.113.60 port 52144 ssh2',
   'Nov 24 16:06:09 gw sshd[9001]: Accepted publickey for deploy from 203.0.113.60 port 52144 ssh2: ED25519 SHA256:abc',
-  'Nov 24 16:06:09 gw sshd[9001]: Connection closed by authenticating user root 203.0.113.60 port 52144 [preauth]',
   'Nov 24 16:06:10 gw sshd[9004]: Failed password for root from 999.1.1.1 port 22 ssh2',
   'Nov 24 16:06:11 web nginx: 2026/11/24 16:06:11 [error] 1234#1234: *9 no user/password was provided for basic authentication, client: 203.0.113.70, server: example.com, request: "GET /admin/ HTTP/1.1", host: "example.com"',
   'Nov 24 16:06:12 web nginx: 2026/11/24 16:06:12 [error] 1234#1234: *10 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.71, server: example.com, request: "GET /favicon.ico HTTP/1.1"',

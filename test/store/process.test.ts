@@ -185,7 +185,7 @@ describe('edgeban with SQLite (the default)', () => {
         database_connected: true,
       });
       const metrics = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
-      assert.match(metrics, /^fail2ban_config_patterns_loaded 12$/m);
+      assert.match(metrics, /^fail2ban_config_patterns_loaded 16$/m);
       assert.match(metrics, /^fail2ban_config_reloads_total\{source="database",status="success"\} \d+$/m);
       assert.match(metrics, /^fail2ban_database_connections_active 1$/m);
       db.close();

@@ -235,7 +235,7 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
       await store.stop();
     });
 
-    test('an update with no enabled pattern, an invalid pattern or a bad ban_config is rejected and logged', async () => {
+    test('an update with no enabled pattern or a bad ban_config is rejected; an invalid pattern row is skipped and reported, the others apply', async () => {
       const dsn = await be.fresh();
       const { store, lines } = makeStore(be.driver, dsn);
       const e = makeEngine();
@@ -246,14 +246,31 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
       await store.reloadNow();
       assert.equal(sets.length, n, 'the previous set stays');
       assert.match(msg(lines), /database patterns rejected: no enabled pattern/);
-      await be.exec(dsn, "UPDATE patterns SET enabled = TRUE WHERE name = 'sshd-invalid-user'");
       await be.exec(dsn, "INSERT INTO patterns (name, regex) VALUES ('broken', 'rip=([0-9]+')");
       await store.reloadNow();
-      assert.equal(sets.length, n);
-      assert.ok(lines.some((l) => /invalid pattern/.test(String(l.msg)) && l.pattern === 'broken'));
+      assert.equal(sets.length, n, 'only a broken row enabled: the previous set stays');
+      await be.exec(dsn, "UPDATE patterns SET enabled = TRUE WHERE name = 'sshd-invalid-user'");
+      await store.reloadNow();
+      assert.equal(sets.length, n + 1, 'the valid row applies despite the broken one');
+      assert.deepEqual(
+        sets
+          .at(-1)
+          ?.filter((p) => p.enabled)
+          .map((p) => p.name),
+        ['sshd-invalid-user'],
+      );
+      const skipped = lines.filter((l) => /database pattern skipped/.test(String(l.msg)));
+      assert.equal(skipped.length, 1, 'logged once');
+      assert.equal(skipped[0].pattern, 'broken');
+      assert.deepEqual(
+        store.configSource().patterns_rejected?.map((r) => r.name),
+        ['broken'],
+      );
+      await store.reloadNow();
+      assert.equal(lines.filter((l) => /database pattern skipped/.test(String(l.msg))).length, 1);
       await be.exec(dsn, "UPDATE patterns SET regex = 'rip=([0-9]+)' WHERE name = 'broken'");
       await store.reloadNow();
-      assert.equal(sets.length, n + 1);
+      assert.equal(sets.length, n + 2);
       assert.deepEqual(
         sets
           .at(-1)
@@ -261,6 +278,7 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
           .map((p) => p.name),
         ['sshd-invalid-user', 'broken'],
       );
+      assert.equal(store.configSource().patterns_rejected, undefined);
       await be.exec(dsn, "UPDATE ban_config SET escalation_factor = 0.5 WHERE name = 'default'");
       await store.reloadNow();
       assert.equal(e.engine.getPolicy().escalationFactor, 2);

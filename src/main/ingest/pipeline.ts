@@ -220,7 +220,10 @@ export class IngestPipeline {
     if (r.slow.length > 0 && o.pool.current.version === v.version) {
       for (const id of r.slow) {
         const name = pats[id]?.name ?? `#${id}`;
-        o.pool.quarantine(id);
+        o.pool.quarantine(
+          id,
+          `used more than half of the batch time budget (batch of ${r.lines} lines took ${Math.round(r.elapsedMs)} ms)`,
+        );
         o.stats.quarantined++;
         o.log.error(
           { pattern: name, elapsedMs: Math.round(r.elapsedMs), lines: r.lines },

@@ -8,6 +8,17 @@ import { workerCount } from '../system/cpus.js';
 const WORKER_URL = new URL('../../workers/matcher.js', import.meta.url);
 
 /** One pattern-set version as the main thread knows it: compiled (names, severities) and serialised. */
+/** A pattern the run-time ReDoS guard took out, kept until its regex changes or an operator lifts it. */
+export interface Quarantine {
+  regex: string;
+  /** Unix ms. */
+  since: number;
+  reason: string;
+}
+
+/** Quarantine entries kept (patterns come from the operator; the bound is a safety net). */
+const QUARANTINE_MAX = 1024;
+
 export interface PatternVersion {
   version: number;
   set: PatternSet;
@@ -27,6 +38,11 @@ export class MatcherPool {
   private nextVersion = 1;
   current!: PatternVersion;
   readonly threads: number;
+  /**
+   * Quarantined patterns by name. Every new set (reload, API change) skips the ones whose regex
+   * is unchanged, so a reload never lets a pattern that stalled the workers run again.
+   */
+  readonly quarantined = new Map<string, Quarantine>();
 
   constructor(opts: { threads?: number; patterns: readonly PatternSpec[] }) {
     enableLinearRegexpEngine();
@@ -43,10 +59,26 @@ export class MatcherPool {
     });
   }
 
-  /** Compiles and activates a new pattern set; throws PatternError (naming the pattern) if one is bad. */
-  setPatterns(specs: readonly PatternSpec[], skip: number[] = []): PatternVersion {
+  /**
+   * Compiles and activates a new pattern set; throws PatternError (naming the pattern) if one is
+   * bad. Quarantined patterns stay skipped while their regex is the same; a changed regex lifts
+   * the quarantine.
+   */
+  setPatterns(specs: readonly PatternSpec[]): PatternVersion {
+    const set = new PatternSet(this.nextVersion, specs);
+    const skip: number[] = [];
+    for (const p of set.patterns) {
+      const q = this.quarantined.get(p.name);
+      if (q === undefined) continue;
+      const spec = specs.find((s) => s.name === p.name);
+      if (spec !== undefined && spec.regex === q.regex) skip.push(p.id);
+      else this.quarantined.delete(p.name);
+    }
+    return this.activate(set, specs, skip);
+  }
+
+  private activate(set: PatternSet, specs: readonly PatternSpec[], skip: number[]): PatternVersion {
     const version = this.nextVersion++;
-    const set = new PatternSet(version, specs);
     const payload: PatternSetPayload = { version, specs: [...specs], skip };
     const v: PatternVersion = { version, set, json: JSON.stringify(payload), skip };
     this.versions.set(version, v);
@@ -57,11 +89,28 @@ export class MatcherPool {
   }
 
   /** Re-issues the current set with pattern `id` skipped (run-time ReDoS guard). */
-  quarantine(id: number): PatternVersion {
+  quarantine(id: number, reason = 'used most of a batch time budget'): PatternVersion {
     const cur = this.current;
     if (cur.skip.includes(id)) return cur;
+    const p = cur.set.patterns[id];
     const payload = JSON.parse(cur.json) as PatternSetPayload;
-    return this.setPatterns(payload.specs, [...cur.skip, id]);
+    const spec = payload.specs.find((s) => s.name === p?.name);
+    if (p !== undefined && spec !== undefined) {
+      if (this.quarantined.size >= QUARANTINE_MAX) {
+        const oldest = this.quarantined.keys().next().value;
+        if (oldest !== undefined) this.quarantined.delete(oldest);
+      }
+      this.quarantined.set(p.name, { regex: spec.regex, since: Date.now(), reason });
+    }
+    return this.activate(new PatternSet(this.nextVersion, payload.specs), payload.specs, [...cur.skip, id]);
+  }
+
+  /** An operator lifts a quarantine: the pattern runs again from the next batch. False if none. */
+  lift(name: string): boolean {
+    if (!this.quarantined.delete(name)) return false;
+    const payload = JSON.parse(this.current.json) as PatternSetPayload;
+    this.setPatterns(payload.specs);
+    return true;
   }
 
   versionInfo(version: number): PatternVersion | undefined {

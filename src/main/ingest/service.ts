@@ -1,3 +1,4 @@
+import { Gauge } from 'prom-client';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
@@ -7,6 +8,7 @@ import { LineBatcher } from '../syslog/batcher.js';
 import { TcpReceiver, UdpReceiver } from '../syslog/receivers.js';
 import { SourceFilter } from '../syslog/sources.js';
 import { registerSyslogMetrics, SyslogStats } from '../syslog/stats.js';
+import { registerPatternHealth } from './health.js';
 import { type FailureSink, IngestPipeline, type MatchEvent } from './pipeline.js';
 import { MatcherPool } from './pool.js';
 
@@ -49,6 +51,31 @@ export class IngestService implements Service {
     this.sources = new SourceFilter(ctx.config.syslog.allowed_sources);
     this.patterns = effectivePatterns(ctx.config.syslog.patterns);
     registerSyslogMetrics(ctx.metrics.registry, () => this.stats);
+    if (sink !== null)
+      registerPatternHealth(sink, {
+        quarantined: () => this.pool?.quarantined ?? new Map(),
+        lift: (name) => this.liftQuarantine(name),
+      });
+    const reg = ctx.metrics.registry;
+    if (!reg.getSingleMetric('edgeban_pattern_quarantined')) {
+      const g: Gauge<'pattern'> = new Gauge({
+        name: 'edgeban_pattern_quarantined',
+        help: 'Patterns the run-time ReDoS guard took out (1 per pattern, until its regex changes or it is lifted)',
+        labelNames: ['pattern'],
+        registers: [reg],
+        collect: () => {
+          g.reset();
+          for (const name of this.pool?.quarantined.keys() ?? []) g.set({ pattern: name }, 1);
+        },
+      });
+    }
+  }
+
+  /** An operator lifts a quarantine (REST API); false when `name` is not quarantined. */
+  liftQuarantine(name: string): boolean {
+    if (!this.pool?.lift(name)) return false;
+    this.ctx.log.warn({ pattern: name }, 'pattern quarantine lifted: the pattern runs again');
+    return true;
   }
 
   async start(): Promise<void> {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { Gauge } from 'prom-client';
 import { EdgebanError } from '../../shared/errors.js';
 import { normalizeSpec, type PatternSpec } from '../../shared/patterns/compile.js';
-import { PatternError } from '../../shared/patterns/errors.js';
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { DatabaseConfig } from '../config/types.js';
 import type { BanEvent, BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
@@ -34,6 +34,7 @@ import type {
   ConfigSourceStatus,
   DatabaseStatus,
   PatternRow,
+  PatternRowError,
   PolicySnapshot,
   Store,
 } from './types.js';
@@ -124,6 +125,8 @@ export class SqlStore implements Store {
   private lastLoad: number | null = null;
   private snapshot: PolicySnapshot | null = null;
   private patternsFromDb = false;
+  /** Database pattern rows left out of the last load because they do not compile. */
+  private patternErrors: PatternRowError[] = [];
   private banConfigFromDb = false;
   /** Raw `ip_address` texts seen per `kind|canonical` (rows written by hand need not be canonical). */
   private listVariants = new Map<string, string[]>();
@@ -929,30 +932,20 @@ export class SqlStore implements Store {
   ): void {
     const prev = this.snapshot;
     let ok = true;
-    // patterns: all or nothing
+    // patterns: a row that does not compile is skipped (and reported), the others apply
     let patterns = prev?.patterns ?? [];
-    const enabled = patternRows.filter((p) => p.enabled);
+    const screened = this.screenPatterns(patternRows);
+    const enabled = screened.filter((p) => p.enabled);
     if (enabled.length === 0) {
       ok = false;
       this.rejectOnce(
         'patterns:none',
-        { rows: patternRows.length },
-        'database patterns rejected: no enabled pattern (nothing could be banned); keeping the previous set',
+        { rows: patternRows.length, invalid: this.patternErrors.length },
+        'database patterns rejected: no enabled pattern that compiles (nothing could be banned); keeping the previous set',
       );
-    } else if (!samePatterns(patterns, patternRows)) {
-      try {
-        new PatternSet(0, enabled.map(specOf));
-        patterns = patternRows;
-        this.patternsFromDb = true;
-        this.rejected.clear();
-      } catch (err) {
-        ok = false;
-        this.rejectOnce(
-          `patterns:${errText(err)}`,
-          { err: errText(err), pattern: err instanceof PatternError ? err.pattern : undefined },
-          'database patterns rejected: invalid pattern; keeping the previous set',
-        );
-      }
+    } else if (!samePatterns(patterns, screened)) {
+      patterns = screened;
+      this.patternsFromDb = true;
     }
     // ban_config: the row named 'default' when enabled, else the newest enabled one
     let banConfig = prev?.banConfig ?? null;
@@ -1012,6 +1005,44 @@ export class SqlStore implements Store {
       this.emitPolicy(next);
       this.saveCache(next);
     }
+  }
+
+  /**
+   * The rows that compile; each one that does not is left out, listed in `patternErrors`
+   * (/config/source, the API) and counted (`edgeban_patterns_rejected`), and logged once per row
+   * and error, so one bad row never holds back the others.
+   */
+  private screenPatterns(rows: PatternRow[]): PatternRow[] {
+    const good: PatternRow[] = [];
+    const errors: PatternRowError[] = [];
+    for (const row of rows) {
+      try {
+        if (row.enabled) new PatternSet(0, [specOf(row)]);
+        good.push(row);
+      } catch (err) {
+        const error = errText(err);
+        errors.push({ id: row.id, name: row.name, error });
+        this.rejectOnce(
+          `pattern-row:${row.id}:${error}`,
+          { pattern: row.name, id: row.id, err: error },
+          'database pattern skipped: it does not compile; the other patterns apply',
+        );
+      }
+    }
+    this.patternErrors = errors;
+    const reg = this.metrics?.registry;
+    if (reg) {
+      const g =
+        (reg.getSingleMetric('edgeban_patterns_rejected') as Gauge | undefined) ??
+        new Gauge({
+          name: 'edgeban_patterns_rejected',
+          help: 'Pattern rows of the database skipped because they do not compile',
+          registers: [reg],
+        });
+      g.set(errors.length);
+    }
+    // a row and its twin in the previous set keep their identity, so an unchanged set is no change
+    return good.length === rows.length ? rows : good;
   }
 
   private rejectOnce(key: string, fields: Record<string, unknown>, msg: string): void {
@@ -1259,6 +1290,7 @@ export class SqlStore implements Store {
       ban_config_source: src(this.banConfigFromDb),
       database_enabled: true,
       database_connected: this.connected,
+      ...(this.patternErrors.length > 0 ? { patterns_rejected: this.patternErrors } : {}),
     };
   }
 }

@@ -51,6 +51,15 @@ export interface ConfigSourceStatus {
   ban_config_source: ConfigSourceName;
   database_enabled: boolean;
   database_connected: boolean;
+  /** edgeban: database pattern rows skipped because they do not compile (the others apply). */
+  patterns_rejected?: PatternRowError[];
+}
+
+/** A pattern row left out of the active set, and why. */
+export interface PatternRowError {
+  id: number;
+  name: string;
+  error: string;
 }
 
 /** Policy read from the database, handed to the matcher pool and the engine on reload. */

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { normalizeSpec } from '../../../shared/patterns/compile.js';
 import type { BanPolicy } from '../../engine/types.js';
+import { patternHealthOf } from '../../ingest/health.js';
 import { banConfigOfPolicy } from '../../store/rows.js';
-import type { PatternRow } from '../../store/types.js';
+import type { PatternRow, Store } from '../../store/types.js';
 import { type ApiDeps, actor, audit, fail } from './context.js';
 import { durationFromBody, goDuration } from './format.js';
 import { durationField } from './schemas.js';
@@ -25,6 +26,33 @@ const idParams = {
   properties: { id: { type: 'integer', minimum: 1 } },
 } as const;
 
+/** Fields GET /api/patterns adds to each row: the matcher's view of it. */
+const patternStateDoc =
+  'Each row also carries `quarantined` (the run-time ReDoS guard took it out: `quarantined_since`, ' +
+  '`quarantine_reason`; it stays out across reloads until its regex changes or ' +
+  '`DELETE /api/patterns/{id}/quarantine` lifts it) and, for a row that does not compile, `error` ' +
+  '(the row is skipped, the others apply).';
+
+/** A stored row with what the matchers make of it (quarantine, compile error). */
+function patternView(deps: ApiDeps, store: Store, rows: PatternRow[]): Record<string, unknown>[] {
+  const q = patternHealthOf(deps.engine)?.quarantined() ?? new Map();
+  const errors = new Map((store.configSource().patterns_rejected ?? []).map((e) => [e.id, e.error]));
+  return rows.map((r) => {
+    const entry = q.get(r.name);
+    const out: Record<string, unknown> = {
+      ...r,
+      quarantined: entry !== undefined && entry.regex === r.regex,
+    };
+    if (out.quarantined && entry) {
+      out.quarantined_since = new Date(entry.since).toISOString();
+      out.quarantine_reason = entry.reason;
+    }
+    const err = errors.get(r.id);
+    if (err !== undefined) out.error = err;
+    return out;
+  });
+}
+
 const NO_DB = 'Database not available (database.enabled is false or the store is not running)';
 
 /**
@@ -38,11 +66,13 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // translate, and the error handler turns those codes into 409s.
   app.get(
     '/api/patterns',
-    { schema: { tags: ['policy'], summary: 'Patterns stored in the database' } },
+    {
+      schema: { tags: ['policy'], summary: 'Patterns stored in the database', description: patternStateDoc },
+    },
     async (_req, reply) => {
       const store = deps.store();
       if (!store) return fail(reply, 503, NO_DB);
-      const patterns = await store.listPatterns();
+      const patterns = patternView(deps, store, await store.listPatterns());
       return { success: true, count: patterns.length, patterns };
     },
   );
@@ -55,7 +85,31 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       if (!store) return fail(reply, 503, NO_DB);
       const p = (await store.listPatterns()).find((x) => x.id === req.params.id);
       if (!p) return fail(reply, 404, `pattern ${req.params.id} not found`);
-      return { success: true, pattern: p };
+      return { success: true, pattern: patternView(deps, store, [p])[0] };
+    },
+  );
+
+  app.delete<{ Params: { id: number } }>(
+    '/api/patterns/:id/quarantine',
+    {
+      schema: {
+        tags: ['policy'],
+        summary: 'Lift the quarantine of a pattern (the ReDoS guard took it out); it runs again at once',
+        description:
+          "A quarantine lasts across reloads until the pattern's regex changes or this call lifts it. " +
+          '404 when the pattern does not exist or is not quarantined.',
+        params: idParams,
+      },
+    },
+    async (req, reply) => {
+      const store = deps.store();
+      if (!store) return fail(reply, 503, NO_DB);
+      const p = (await store.listPatterns()).find((x) => x.id === req.params.id);
+      if (!p) return fail(reply, 404, `pattern ${req.params.id} not found`);
+      if (!patternHealthOf(deps.engine)?.lift(p.name))
+        return fail(reply, 404, `pattern ${p.name} is not quarantined`);
+      audit(deps, req, 'pattern-quarantine-lift', { pattern: p.name, id: p.id, created_by: actor(req) });
+      return { success: true, message: `quarantine of pattern ${p.name} lifted` };
     },
   );
 
