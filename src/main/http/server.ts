@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -31,6 +32,25 @@ export interface HttpDeps {
 }
 
 const BODY_LIMIT = 64 * 1024;
+
+/** The package's version, for the OpenAPI document. */
+const PACKAGE_VERSION = readPackageVersion();
+
+function readPackageVersion(): string {
+  // dist/src/main/http/server.js and src/main/http/server.ts both sit under the package root
+  for (const rel of ['../../../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'edgeban' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // try the next level
+    }
+  }
+  return '0.0.0';
+}
 
 /** Errors the store raises on purpose, as HTTP statuses; any other EdgebanError is a bad request. */
 const STATUS_OF_CODE: Record<string, number> = {
@@ -163,8 +183,12 @@ export class HttpService implements Service {
         timeWindow: 60_000,
         // the TCP peer, never a forwarding header
         keyGenerator: (req) => req.socket.remoteAddress ?? '',
-        onExceeded: (req) =>
-          log.warn({ peer: req.socket.remoteAddress, url: req.url }, 'API rate limit exceeded'),
+        // runs after the gate (route hooks follow app hooks), so req.caller is known
+        allowList: (req) => gate.rateLimitExempt(req),
+        onExceeded: (req) => {
+          const peer = req.socket.remoteAddress ?? '';
+          gate.throttle.warn('api-rate-limit', peer, { peer, url: req.url }, 'API rate limit exceeded');
+        },
         errorResponseBuilder: (_req, ctx) => ({
           statusCode: 429,
           success: false,
@@ -179,7 +203,7 @@ export class HttpService implements Service {
       openapi: {
         info: {
           title: 'edgeban API',
-          version: '1.0.0',
+          version: PACKAGE_VERSION,
           description:
             'Bans, lists and policy of an edgeban node. Reachable from api.allowed_ips only (TCP peer); ' +
             'Basic auth and bearer tokens when configured.',
