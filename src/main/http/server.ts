@@ -145,10 +145,10 @@ export class HttpService implements Service {
     this.app.setNotFoundHandler((_req, reply) => {
       reply.code(404).type('text/plain; charset=utf-8').send('404 page not found');
     });
-    if (this.apiEnabled) this.registerApi(log);
+    if (this.apiEnabled) this.registerApi();
   }
 
-  private registerApi(log: AppContext['log']): void {
+  private registerApi(): void {
     const cfg = this.ctx.config.api;
     const gate = this.gate;
     // peers seen in the last minute, for GET /api/security-status

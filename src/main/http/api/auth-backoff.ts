@@ -43,7 +43,7 @@ export class AuthBackoff {
     const e = this.peers.get(peer);
     if (e === undefined) return 0;
     const left = e.blockedUntil - this.now();
-    return left > 0 ? left : 0;
+    return Math.max(left, 0);
   }
 
   /** Records a failure; returns the delay now imposed (0 while the peer has free failures left). */
