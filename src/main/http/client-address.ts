@@ -23,15 +23,26 @@ export const ADDRESS_SOURCES = [
 
 type Headers = Record<string, string | string[] | undefined>;
 
+/** What resolveClientAddress noticed on the way (reused by the caller: no allocation). */
+export interface AddressNotes {
+  /** An untrusted peer sent a forwarding header (ignored): nginx.trusted_proxies may be wrong. */
+  untrustedForwarding: boolean;
+}
+
 /** Fills `out` with the client's address; returns its family, or 0 when there is no usable one. */
 export function resolveClientAddress(
   headers: Headers,
   peer: string | undefined,
   trusted: CidrFilter,
   out: Uint8Array,
+  notes?: AddressNotes,
 ): Family {
+  if (notes !== undefined) notes.untrustedForwarding = false;
   if (peer === undefined) return FAMILY_INVALID;
-  if (!trusted.allows(peer)) return parseIpInto(peer, out);
+  if (!trusted.allows(peer)) {
+    if (notes !== undefined) notes.untrustedForwarding = hasForwarding(headers);
+    return parseIpInto(peer, out);
+  }
   let v = headers['x-original-ip'];
   if (v !== undefined && v !== '') return single(v, out);
   v = headers['x-forwarded-for'];
@@ -45,6 +56,11 @@ export function resolveClientAddress(
   v = headers.forwarded;
   if (v !== undefined && v !== '') return forwardedFor(joined(v), trusted, out);
   return parseIpInto(peer, out);
+}
+
+function hasForwarding(h: Headers): boolean {
+  for (const name of ADDRESS_SOURCES) if (h[name] !== undefined) return true;
+  return false;
 }
 
 function joined(v: string | string[]): string {

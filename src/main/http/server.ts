@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
 import type { BanTable } from '../../shared/bantable/table.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
 import type { Config } from '../config/types.js';
@@ -67,7 +68,8 @@ export class HttpService implements Service {
   private readonly gate: ApiGate;
   private server!: Server;
   private metricsTimer: NodeJS.Timeout | null = null;
-  private flushed = { allowed: 0, denied: 0, noAddress: 0 };
+  private flushed = { allowed: 0, denied: 0, noAddress: 0, untrustedForwarding: 0 };
+  private readonly untrustedForwarding: Counter;
   private apiEnabled: boolean;
 
   constructor(
@@ -76,7 +78,19 @@ export class HttpService implements Service {
   ) {
     const cfg = ctx.config;
     const log = ctx.log.child({ subsystem: 'http' });
-    this.auth = new AuthRequestHandler(deps.table, cfg.nginx);
+    this.auth = new AuthRequestHandler(deps.table, cfg.nginx, {
+      // denials only: the ban's own reason (a map lookup in the engine), never on the allow path
+      reasonOf: (ip) => deps.engine.status(ip).reason,
+      log,
+    });
+    const name = 'edgeban_http_untrusted_forwarding_total';
+    this.untrustedForwarding =
+      (ctx.metrics.registry.getSingleMetric(name) as Counter | undefined) ??
+      new Counter({
+        name,
+        help: 'Forwarding headers (X-Original-IP, X-Forwarded-For, …) from peers outside nginx.trusted_proxies, ignored',
+        registers: [ctx.metrics.registry],
+      });
     this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
     const auth = this.auth;
@@ -257,12 +271,21 @@ export class HttpService implements Service {
     }
     if (c.noAddress > f.noAddress)
       m.requests.inc({ service: 'nginx', result: 'no_ip' }, c.noAddress - f.noAddress);
-    this.flushed = { allowed: c.allowed, denied: c.denied, noAddress: c.noAddress };
+    if (c.untrustedForwarding > f.untrustedForwarding)
+      this.untrustedForwarding.inc(c.untrustedForwarding - f.untrustedForwarding);
+    this.flushed = {
+      allowed: c.allowed,
+      denied: c.denied,
+      noAddress: c.noAddress,
+      untrustedForwarding: c.untrustedForwarding,
+    };
   }
 
   async stop(): Promise<void> {
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     this.flushMetrics();
+    this.auth.throttle?.close();
+    this.gate.throttle.close();
     // SSE streams and idle keep-alive sockets must not hold the shutdown
     this.server?.closeIdleConnections();
     const closing = this.app.close();
