@@ -14,6 +14,7 @@ import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
 import type { ApiDeps } from './api/context.js';
 import { eventRoutes } from './api/events.js';
+import { withErrorResponses } from './api/openapi-errors.js';
 import { banRoutes } from './api/routes-bans.js';
 import { listRoutes } from './api/routes-lists.js';
 import { policyRoutes } from './api/routes-policy.js';
@@ -214,6 +215,7 @@ export class HttpService implements Service {
       });
     }
     this.app.register(swagger, {
+      transform: withErrorResponses,
       openapi: {
         info: {
           title: 'edgeban API',
