@@ -116,7 +116,14 @@ export class HttpService implements Service {
       schemaErrorFormatter: formatSchemaErrors,
       serverFactory: (handler) => {
         this.server = createServer(
-          { requestTimeout: cfg.nginx.read_timeout, keepAliveTimeout: 60_000 },
+          {
+            requestTimeout: cfg.nginx.read_timeout,
+            // a client trickling its headers (slowloris) is cut at the read timeout too, and
+            // checked every second rather than node's default 30 s
+            headersTimeout: cfg.nginx.read_timeout,
+            connectionsCheckingInterval: Math.min(1000, cfg.nginx.read_timeout),
+            keepAliveTimeout: 60_000,
+          },
           (req: IncomingMessage, res: ServerResponse) => {
             const url = req.url ?? '';
             // `/auth/<path>` too: Envoy's HTTP-service ext_authz appends the original path
