@@ -161,7 +161,9 @@ export class HttpService implements Service {
           .code(status)
           .send({ success: false, message: err.message, error: err.code ?? 'E_REQUEST' });
       }
-      log.error({ err, url: req.url, peer: req.socket.remoteAddress }, 'API request failed');
+      const peer = req.socket.remoteAddress ?? '';
+      // a request that keeps failing the same way is one line a minute, with the count
+      this.gate.throttle.error('api-internal-error', peer, { err, url: req.url, peer }, 'API request failed');
       return reply.code(500).send({ success: false, message: 'internal error', error: 'E_INTERNAL' });
     });
     this.app.setNotFoundHandler((_req, reply) => {
