@@ -184,3 +184,14 @@ describe('forwarding headers from an untrusted peer', () => {
     assert.match(await h.ctx.metrics.registry.metrics(), /^edgeban_http_untrusted_forwarding_total 20$/m);
   });
 });
+
+describe('ban reasons as header values', () => {
+  test('control characters, quotes and non-ASCII are replaced, the length bounded', async () => {
+    const { headerSafeReason } = await import('../../src/main/http/auth-request.js');
+    assert.equal(headerSafeReason('  brute force on imap  '), 'brute force on imap');
+    assert.equal(headerSafeReason('a\r\nSet-Cookie: x'), 'a??Set-Cookie: x');
+    assert.equal(headerSafeReason('say "hi" \\ é\u0000'), "say 'hi' / ??");
+    assert.equal(headerSafeReason('x'.repeat(1000)).length, 200);
+    assert.equal(headerSafeReason(null), '');
+  });
+});
