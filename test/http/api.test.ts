@@ -219,6 +219,24 @@ describe('REST API routes', () => {
     ]) {
       assert.ok(paths.includes(p), p);
     }
+    type Op = {
+      requestBody?: {
+        content: Record<string, { schema: { properties: Record<string, { example?: unknown }> } }>;
+      };
+      responses: Record<string, unknown>;
+    };
+    const pathsObj = doc.json.paths as Record<string, Record<string, Op>>;
+    assert.equal((doc.json.info as { version: string }).version, '0.1.0', "the package's version");
+    const ban = pathsObj['/api/ban'].post;
+    const props = ban.requestBody?.content['application/json'].schema.properties ?? {};
+    assert.equal(props.ip_address.example, '203.0.113.7', 'real examples, not type placeholders');
+    assert.equal(props.duration.example, '1h30m');
+    for (const code of ['400', '401', '403', '413', '429'])
+      assert.ok(ban.responses[code], `POST /api/ban ${code}`);
+    const list = pathsObj['/api/temp-bans'].get;
+    for (const code of ['400', '401', '403', '429'])
+      assert.ok(list.responses[code], `GET /api/temp-bans ${code}`);
+    assert.equal(list.responses['413'], undefined, 'no body, no 413');
     const ui = await h.call('GET', '/api/docs/');
     assert.equal(ui.status, 200);
     assert.match(ui.text, /swagger/i);

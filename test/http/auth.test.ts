@@ -27,7 +27,7 @@ describe('/auth answers Nginx with one lookup', () => {
     assert.equal(no.status, 403);
     assert.equal(no.headers['x-fail2ban-status'], 'denied');
     assert.equal(no.headers['x-fail2ban-ip'], '203.0.113.5');
-    assert.equal(no.headers['x-fail2ban-reason'], 'IP banned due to suspicious activity');
+    assert.equal(no.headers['x-fail2ban-reason'], 'test', "the ban's own reason");
     assert.equal(no.text, '');
     // Envoy's HTTP-service mode asks /auth + the original path
     const envoyStyle = await h.call('GET', '/auth/some/page?x=1', {
@@ -140,11 +140,58 @@ describe('/auth with return_json and a deny policy', () => {
     assert.equal(r.json.error, 'access_denied');
     assert.equal(r.json.ip, '203.0.113.200');
     assert.equal(r.json.kind, 'blacklist');
+    assert.equal(r.headers['x-fail2ban-reason'], 'scanner');
+    assert.equal(r.json.reason, 'scanner');
   });
 
   test('no usable address with missing_ip_policy: deny → 403', async () => {
     const r = await h.call('GET', '/auth', { headers: { 'x-original-ip': 'not-an-ip' } });
     assert.equal(r.status, 403);
     assert.equal(r.json.ip, 'unknown-ip');
+  });
+});
+
+describe('forwarding headers from an untrusted peer', () => {
+  let h: HttpHarness;
+  before(async () => {
+    h = await startHttp((c) => {
+      c.nginx.trusted_proxies = ['127.0.0.1/32'];
+    });
+  });
+  after(async () => h.close());
+
+  test('are ignored, counted in a metric and logged once (throttled)', async () => {
+    h.engine.ban('127.0.0.2', { reason: 'x' });
+    for (let i = 0; i < 20; i++) {
+      const r = await h.call('GET', '/auth', {
+        from: '127.0.0.2',
+        headers: { 'x-original-ip': '198.51.100.1', 'x-forwarded-for': '198.51.100.1' },
+      });
+      assert.equal(r.status, 403, 'judged by its own address');
+    }
+    const plain = await h.call('GET', '/auth', { from: '127.0.0.2' });
+    assert.equal(plain.status, 403);
+    h.svc.flushMetrics();
+    const text = await h.ctx.metrics.registry.metrics();
+    assert.match(text, /^edgeban_http_untrusted_forwarding_total 20$/m);
+    const lines = h.ctx.logLines.filter((l) => String(l.msg).includes('outside nginx.trusted_proxies'));
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].peer, '127.0.0.2');
+    // the trusted proxy's headers are believed and not counted
+    const viaProxy = await h.call('GET', '/auth', { headers: { 'x-original-ip': '198.51.100.1' } });
+    assert.equal(viaProxy.status, 200);
+    h.svc.flushMetrics();
+    assert.match(await h.ctx.metrics.registry.metrics(), /^edgeban_http_untrusted_forwarding_total 20$/m);
+  });
+});
+
+describe('ban reasons as header values', () => {
+  test('control characters, quotes and non-ASCII are replaced, the length bounded', async () => {
+    const { headerSafeReason } = await import('../../src/main/http/auth-request.js');
+    assert.equal(headerSafeReason('  brute force on imap  '), 'brute force on imap');
+    assert.equal(headerSafeReason('a\r\nSet-Cookie: x'), 'a??Set-Cookie: x');
+    assert.equal(headerSafeReason('say "hi" \\ é\u0000'), "say 'hi' / ??");
+    assert.equal(headerSafeReason('x'.repeat(1000)).length, 200);
+    assert.equal(headerSafeReason(null), '');
   });
 });

@@ -13,6 +13,13 @@ function client(headers: Record<string, string>, peer = '127.0.0.1'): string | n
 }
 
 describe('client address for /auth', () => {
+  test('a port is digits only: a single-address header holding a list is no address', () => {
+    assert.equal(client({ 'x-original-ip': '203.0.113.9:1,198.51.100.7' }), null);
+    assert.equal(client({ 'x-real-ip': '[2001:db8::1]junk' }), null);
+    assert.equal(client({ 'x-real-ip': '203.0.113.9:443' }), '203.0.113.9');
+    assert.equal(client({ 'x-real-ip': '[2001:db8::1]:443' }), '2001:db8::1');
+  });
+
   test('headers are ignored when the peer is not a trusted proxy', () => {
     assert.equal(
       client({ 'x-forwarded-for': '127.0.0.1', 'x-original-ip': '1.1.1.1' }, '192.0.2.7'),

@@ -67,7 +67,7 @@ describe('a real Nginx asks edgeban with auth_request', { skip }, () => {
 
   const get = async (agent: Agent) => {
     const r = await request(`http://127.0.0.1:${front}/page`, { dispatcher: agent });
-    return { status: r.statusCode, body: await r.body.text() };
+    return { status: r.statusCode, body: await r.body.text(), reason: r.headers['x-fail2ban-reason'] };
   };
 
   test('others reach the upstream, a banned client gets 403 from Nginx', async () => {
@@ -78,15 +78,25 @@ describe('a real Nginx asks edgeban with auth_request', { skip }, () => {
     assert.equal(ban.status, 200);
     const denied = await get(from2);
     assert.equal(denied.status, 403);
-    assert.deepEqual(JSON.parse(denied.body), {
-      error: 'access_denied',
-      reason: 'IP banned due to suspicious activity',
-      ip: '127.0.0.2',
-    });
+    assert.deepEqual(JSON.parse(denied.body), { error: 'access_denied', ip: '127.0.0.2' });
+    assert.equal(denied.reason, 'nginx test', "the ban's own reason reaches Nginx");
     const other = await get(from1);
     assert.equal(other.status, 200, 'another client is not affected');
     await h.call('POST', '/api/unban', { body: { ip_address: '127.0.0.2' } });
     assert.equal((await get(from2)).status, 200);
+  });
+
+  test('a hostile ban reason is header-safe and keeps the answer valid JSON', async () => {
+    const evil = `x"} ,"admin":true \\ \r\nSet-Cookie: a=b\u0000é${'z'.repeat(500)}`;
+    const ban = await h.call('POST', '/api/ban', { body: { ip_address: '127.0.0.2', reason: evil } });
+    assert.equal(ban.status, 200);
+    const denied = await get(from2);
+    assert.equal(denied.status, 403);
+    assert.deepEqual(JSON.parse(denied.body), { error: 'access_denied', ip: '127.0.0.2' });
+    const reason = String(denied.reason);
+    assert.match(reason, /^x'} ,'admin':true \/ \?\?Set-Cookie: a=b\?\?z+$/);
+    assert.ok(reason.length <= 200);
+    await h.call('POST', '/api/unban', { body: { ip_address: '127.0.0.2' } });
   });
 
   test('the banned client cannot lift its own ban through a forged header', async () => {

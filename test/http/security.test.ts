@@ -94,7 +94,12 @@ describe('API security', () => {
 
   test('rate limiting per peer: 429 after requests_per_minute', async () => {
     const h = await startHttp((c) => {
-      c.api.rate_limiting = { enabled: true, requests_per_minute: 5 };
+      c.api.rate_limiting = {
+        enabled: true,
+        requests_per_minute: 5,
+        exempt: [],
+        exempt_authenticated: true,
+      };
     });
     try {
       const codes: number[] = [];
@@ -102,6 +107,7 @@ describe('API security', () => {
       assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429]);
       const r = await h.call('GET', '/api/temp-bans');
       assert.equal(r.json.message, 'Rate limit exceeded');
+      assert.ok(Number(r.headers['retry-after']) >= 1, 'a 429 says when to come back');
       // /auth is not rate limited: Nginx asks for every request
       for (let i = 0; i < 10; i++) assert.equal((await h.call('GET', '/auth')).status, 200);
       const s = await h.call('GET', '/api/security-status', { from: '127.0.0.1' });

@@ -105,7 +105,12 @@ export function defaultConfig(): Config {
       allowed_ips: ['127.0.0.1/32', '::1/128'],
       basic_auth: { enabled: false, username: 'admin', password: '', users: {} },
       tokens: [],
-      rate_limiting: { enabled: true, requests_per_minute: 60 },
+      rate_limiting: {
+        enabled: true,
+        requests_per_minute: 60,
+        exempt: ['127.0.0.0/8', '::1/128'],
+        exempt_authenticated: true,
+      },
     },
     workers: { count: 0 },
     log: { level: 'info' },

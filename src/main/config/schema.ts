@@ -181,6 +181,11 @@ export const SCHEMA: Record<string, KeySpec> = {
   'api.tokens': { kind: 'stringList', secret: true, doc: 'bearer tokens' },
   'api.rate_limiting.enabled': { kind: 'bool', doc: 'limit requests per peer' },
   'api.rate_limiting.requests_per_minute': { kind: 'int', min: 1, doc: 'requests per minute per peer' },
+  'api.rate_limiting.exempt': { kind: 'cidrList', doc: 'peers the rate limit does not apply to' },
+  'api.rate_limiting.exempt_authenticated': {
+    kind: 'bool',
+    doc: 'callers with valid credentials are not rate-limited',
+  },
   'workers.count': {
     kind: 'int',
     min: 0,

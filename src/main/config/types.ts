@@ -141,7 +141,14 @@ export interface ApiConfig {
   basic_auth: BasicAuthConfig;
   /** Bearer tokens accepted in `Authorization: Bearer …`. */
   tokens: string[];
-  rate_limiting: { enabled: boolean; requests_per_minute: number };
+  rate_limiting: {
+    enabled: boolean;
+    requests_per_minute: number;
+    /** Peers (CIDRs) the rate limit skips; failed-login back-off still applies to them. */
+    exempt: string[];
+    /** Callers with valid credentials skip the rate limit. */
+    exempt_authenticated: boolean;
+  };
 }
 
 export interface ListEntryConfig {

@@ -4,7 +4,9 @@ import type { BanTableReader } from '../../shared/bantable/table.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import { FAMILY_INVALID, type Family, formatIp } from '../../shared/ip/parse.js';
 import type { NginxConfig } from '../config/types.js';
-import { parseHop, resolveClientAddress } from './client-address.js';
+import type { Logger } from '../log/logger.js';
+import { LogThrottle } from '../log/throttle.js';
+import { type AddressNotes, parseHop, resolveClientAddress } from './client-address.js';
 
 /**
  * Nginx's questions, answered with one ban-table lookup and no framework in the way:
@@ -19,6 +21,30 @@ const REASON = 'IP banned due to suspicious activity';
 const HEALTH_BODY = JSON.stringify({ status: 'healthy', service: SERVICE });
 /** nginx keeps the mail session and lets the client retry while Auth-Wait is sent; stop after this. */
 const MAIL_MAX_ATTEMPTS = 10;
+/** Longest ban reason sent in X-Fail2ban-Reason. */
+const REASON_MAX_LEN = 200;
+
+/**
+ * A ban reason as a header value: printable ASCII only (CR, LF, controls and non-ASCII become
+ * `?`, so the header cannot be split or refused by node), trimmed and bounded. `"` and `\\`
+ * become `'` and `/`: configs that paste the header into a JSON string stay valid JSON.
+ */
+export function headerSafeReason(text: string | null | undefined): string {
+  if (!text) return '';
+  let out = '';
+  const n = Math.min(text.length, REASON_MAX_LEN);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    out += c === 34 ? "'" : c === 92 ? '/' : c >= 0x20 && c < 0x7f ? text[i] : '?';
+  }
+  return out.trim();
+}
+
+export interface AuthRequestOptions {
+  /** The ban's own reason for an address, when known (null: the reference's fixed text). */
+  reasonOf?: (ip: string) => string | null;
+  log?: Logger;
+}
 
 export interface AuthCounters {
   allowed: number;
@@ -26,20 +52,27 @@ export interface AuthCounters {
   /** Requests without a usable client address (answered by missing_ip_policy). */
   noAddress: number;
   mail: number;
+  /** Forwarding headers from peers outside nginx.trusted_proxies (ignored). */
+  untrustedForwarding: number;
 }
 
 export class AuthRequestHandler {
-  readonly counters: AuthCounters = { allowed: 0, denied: 0, noAddress: 0, mail: 0 };
+  readonly counters: AuthCounters = { allowed: 0, denied: 0, noAddress: 0, mail: 0, untrustedForwarding: 0 };
   private readonly table: BanTableReader;
   private readonly result = new LookupResult();
   private readonly addr = new Uint8Array(16);
+  private readonly notes: AddressNotes = { untrustedForwarding: false };
+  private readonly reasonOf: ((ip: string) => string | null) | null;
+  readonly throttle: LogThrottle | null;
   private trusted: CidrFilter;
   private denyMissing: boolean;
   private returnJson: boolean;
   private mail: NginxConfig['mail'];
 
-  constructor(table: BanTableReader, cfg: NginxConfig) {
+  constructor(table: BanTableReader, cfg: NginxConfig, opts: AuthRequestOptions = {}) {
     this.table = table;
+    this.reasonOf = opts.reasonOf ?? null;
+    this.throttle = opts.log ? new LogThrottle(opts.log) : null;
     this.trusted = new CidrFilter(cfg.trusted_proxies);
     this.denyMissing = cfg.missing_ip_policy === 'deny';
     this.returnJson = cfg.return_json;
@@ -65,7 +98,9 @@ export class AuthRequestHandler {
       this.mailAuth(req, res);
       return;
     }
-    const fam = resolveClientAddress(h, req.socket.remoteAddress, this.trusted, this.addr);
+    const peer = req.socket.remoteAddress;
+    const fam = resolveClientAddress(h, peer, this.trusted, this.addr, this.notes);
+    if (this.notes.untrustedForwarding) this.untrustedForwarding(peer ?? '');
     if (fam === FAMILY_INVALID) {
       this.counters.noAddress++;
       if (this.denyMissing) this.deny(res, 'unknown-ip', 'no usable client address');
@@ -74,8 +109,24 @@ export class AuthRequestHandler {
     }
     const verdict = this.lookup(fam);
     const ip = formatIp(this.addr, fam);
-    if (verdict === Verdict.DENY) this.deny(res, ip, REASON);
+    if (verdict === Verdict.DENY) this.deny(res, ip, this.reasonFor(ip));
     else this.allow(res, ip);
+  }
+
+  private reasonFor(ip: string): string {
+    if (this.reasonOf === null) return REASON;
+    return headerSafeReason(this.reasonOf(ip)) || REASON;
+  }
+
+  private untrustedForwarding(peer: string): void {
+    this.counters.untrustedForwarding++;
+    this.throttle?.warn(
+      'http-untrusted-forwarding',
+      peer,
+      { peer, ignored: this.counters.untrustedForwarding },
+      'forwarding header from a peer outside nginx.trusted_proxies ignored (judged by its own address); ' +
+        'if this peer is your proxy, nginx.trusted_proxies is wrong and every client is being allowed',
+    );
   }
 
   private lookup(fam: 4 | 6): number {
@@ -141,6 +192,7 @@ export class AuthRequestHandler {
     const clientIp = h['client-ip'];
     if (!this.trusted.allows(peer)) {
       // not our nginx: judged by its own address, whatever Client-IP says
+      if (clientIp !== undefined) this.untrustedForwarding(peer ?? '');
       if (peer !== undefined) fam = parseHop(peer, 0, peer.length, this.addr);
     } else if (typeof clientIp === 'string') fam = parseHop(clientIp, 0, clientIp.length, this.addr);
     const protocol = String(h['auth-protocol']).toLowerCase();

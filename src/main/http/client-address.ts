@@ -23,15 +23,26 @@ export const ADDRESS_SOURCES = [
 
 type Headers = Record<string, string | string[] | undefined>;
 
+/** What resolveClientAddress noticed on the way (reused by the caller: no allocation). */
+export interface AddressNotes {
+  /** An untrusted peer sent a forwarding header (ignored): nginx.trusted_proxies may be wrong. */
+  untrustedForwarding: boolean;
+}
+
 /** Fills `out` with the client's address; returns its family, or 0 when there is no usable one. */
 export function resolveClientAddress(
   headers: Headers,
   peer: string | undefined,
   trusted: CidrFilter,
   out: Uint8Array,
+  notes?: AddressNotes,
 ): Family {
+  if (notes !== undefined) notes.untrustedForwarding = false;
   if (peer === undefined) return FAMILY_INVALID;
-  if (!trusted.allows(peer)) return parseIpInto(peer, out);
+  if (!trusted.allows(peer)) {
+    if (notes !== undefined) notes.untrustedForwarding = hasForwarding(headers);
+    return parseIpInto(peer, out);
+  }
   let v = headers['x-original-ip'];
   if (v !== undefined && v !== '') return single(v, out);
   v = headers['x-forwarded-for'];
@@ -45,6 +56,11 @@ export function resolveClientAddress(
   v = headers.forwarded;
   if (v !== undefined && v !== '') return forwardedFor(joined(v), trusted, out);
   return parseIpInto(peer, out);
+}
+
+function hasForwarding(h: Headers): boolean {
+  for (const name of ADDRESS_SOURCES) if (h[name] !== undefined) return true;
+  return false;
 }
 
 function joined(v: string | string[]): string {
@@ -99,6 +115,9 @@ export function parseHop(s: string, start: number, end: number, out: Uint8Array)
   if (s.charCodeAt(start) === 91 /* [ */) {
     const close = s.indexOf(']', start);
     if (close < 0 || close >= end) return FAMILY_INVALID;
+    // after `]` only `:PORT` may follow
+    if (close + 1 < end && !(s.charCodeAt(close + 1) === 58 && isPort(s, close + 2, end)))
+      return FAMILY_INVALID;
     const fam = parseIpInto(s, out, start + 1, close);
     return fam === 6 || (fam === 4 && hasColon(s, start + 1, close)) ? fam : FAMILY_INVALID;
   }
@@ -114,8 +133,18 @@ export function parseHop(s: string, start: number, end: number, out: Uint8Array)
     } else if (c === 46 && dot < 0) dot = i;
   }
   if (colons === 1 && dot >= 0 && dot < colon)
-    return parseIpInto(s, out, start, colon) === 4 ? 4 : FAMILY_INVALID;
+    return isPort(s, colon + 1, end) && parseIpInto(s, out, start, colon) === 4 ? 4 : FAMILY_INVALID;
   return parseIpInto(s, out, start, end);
+}
+
+/** 1 to 5 digits: what may follow an address's colon (`1.2.3.4:x,5.6.7.8` is not a hop). */
+function isPort(s: string, start: number, end: number): boolean {
+  if (end <= start || end - start > 5) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 function hasColon(s: string, start: number, end: number): boolean {

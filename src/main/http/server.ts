@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
 import type { BanTable } from '../../shared/bantable/table.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
 import type { Config } from '../config/types.js';
@@ -12,6 +14,7 @@ import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
 import type { ApiDeps } from './api/context.js';
 import { eventRoutes } from './api/events.js';
+import { withErrorResponses } from './api/openapi-errors.js';
 import { banRoutes } from './api/routes-bans.js';
 import { listRoutes } from './api/routes-lists.js';
 import { policyRoutes } from './api/routes-policy.js';
@@ -32,6 +35,25 @@ export interface HttpDeps {
 
 const BODY_LIMIT = 64 * 1024;
 
+/** The package's version, for the OpenAPI document. */
+const PACKAGE_VERSION = readPackageVersion();
+
+function readPackageVersion(): string {
+  // dist/src/main/http/server.js and src/main/http/server.ts both sit under the package root
+  for (const rel of ['../../../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'edgeban' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // try the next level
+    }
+  }
+  return '0.0.0';
+}
+
 /** Errors the store raises on purpose, as HTTP statuses; any other EdgebanError is a bad request. */
 const STATUS_OF_CODE: Record<string, number> = {
   E_DUPLICATE: 409,
@@ -47,7 +69,8 @@ export class HttpService implements Service {
   private readonly gate: ApiGate;
   private server!: Server;
   private metricsTimer: NodeJS.Timeout | null = null;
-  private flushed = { allowed: 0, denied: 0, noAddress: 0 };
+  private flushed = { allowed: 0, denied: 0, noAddress: 0, untrustedForwarding: 0 };
+  private readonly untrustedForwarding: Counter;
   private apiEnabled: boolean;
 
   constructor(
@@ -56,7 +79,19 @@ export class HttpService implements Service {
   ) {
     const cfg = ctx.config;
     const log = ctx.log.child({ subsystem: 'http' });
-    this.auth = new AuthRequestHandler(deps.table, cfg.nginx);
+    this.auth = new AuthRequestHandler(deps.table, cfg.nginx, {
+      // denials only: the ban's own reason (a map lookup in the engine), never on the allow path
+      reasonOf: (ip) => deps.engine.status(ip).reason,
+      log,
+    });
+    const name = 'edgeban_http_untrusted_forwarding_total';
+    this.untrustedForwarding =
+      (ctx.metrics.registry.getSingleMetric(name) as Counter | undefined) ??
+      new Counter({
+        name,
+        help: 'Forwarding headers (X-Original-IP, X-Forwarded-For, …) from peers outside nginx.trusted_proxies, ignored',
+        registers: [ctx.metrics.registry],
+      });
     this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
     const auth = this.auth;
@@ -81,7 +116,14 @@ export class HttpService implements Service {
       schemaErrorFormatter: formatSchemaErrors,
       serverFactory: (handler) => {
         this.server = createServer(
-          { requestTimeout: cfg.nginx.read_timeout, keepAliveTimeout: 60_000 },
+          {
+            requestTimeout: cfg.nginx.read_timeout,
+            // a client trickling its headers (slowloris) is cut at the read timeout too, and
+            // checked every second rather than node's default 30 s
+            headersTimeout: cfg.nginx.read_timeout,
+            connectionsCheckingInterval: Math.min(1000, cfg.nginx.read_timeout),
+            keepAliveTimeout: 60_000,
+          },
           (req: IncomingMessage, res: ServerResponse) => {
             const url = req.url ?? '';
             // `/auth/<path>` too: Envoy's HTTP-service ext_authz appends the original path
@@ -119,16 +161,18 @@ export class HttpService implements Service {
           .code(status)
           .send({ success: false, message: err.message, error: err.code ?? 'E_REQUEST' });
       }
-      log.error({ err, url: req.url, peer: req.socket.remoteAddress }, 'API request failed');
+      const peer = req.socket.remoteAddress ?? '';
+      // a request that keeps failing the same way is one line a minute, with the count
+      this.gate.throttle.error('api-internal-error', peer, { err, url: req.url, peer }, 'API request failed');
       return reply.code(500).send({ success: false, message: 'internal error', error: 'E_INTERNAL' });
     });
     this.app.setNotFoundHandler((_req, reply) => {
       reply.code(404).type('text/plain; charset=utf-8').send('404 page not found');
     });
-    if (this.apiEnabled) this.registerApi(log);
+    if (this.apiEnabled) this.registerApi();
   }
 
-  private registerApi(log: AppContext['log']): void {
+  private registerApi(): void {
     const cfg = this.ctx.config.api;
     const gate = this.gate;
     // peers seen in the last minute, for GET /api/security-status
@@ -163,8 +207,12 @@ export class HttpService implements Service {
         timeWindow: 60_000,
         // the TCP peer, never a forwarding header
         keyGenerator: (req) => req.socket.remoteAddress ?? '',
-        onExceeded: (req) =>
-          log.warn({ peer: req.socket.remoteAddress, url: req.url }, 'API rate limit exceeded'),
+        // runs after the gate (route hooks follow app hooks), so req.caller is known
+        allowList: (req) => gate.rateLimitExempt(req),
+        onExceeded: (req) => {
+          const peer = req.socket.remoteAddress ?? '';
+          gate.throttle.warn('api-rate-limit', peer, { peer, url: req.url }, 'API rate limit exceeded');
+        },
         errorResponseBuilder: (_req, ctx) => ({
           statusCode: 429,
           success: false,
@@ -176,10 +224,11 @@ export class HttpService implements Service {
       });
     }
     this.app.register(swagger, {
+      transform: withErrorResponses,
       openapi: {
         info: {
           title: 'edgeban API',
-          version: '1.0.0',
+          version: PACKAGE_VERSION,
           description:
             'Bans, lists and policy of an edgeban node. Reachable from api.allowed_ips only (TCP peer); ' +
             'Basic auth and bearer tokens when configured.',
@@ -233,12 +282,21 @@ export class HttpService implements Service {
     }
     if (c.noAddress > f.noAddress)
       m.requests.inc({ service: 'nginx', result: 'no_ip' }, c.noAddress - f.noAddress);
-    this.flushed = { allowed: c.allowed, denied: c.denied, noAddress: c.noAddress };
+    if (c.untrustedForwarding > f.untrustedForwarding)
+      this.untrustedForwarding.inc(c.untrustedForwarding - f.untrustedForwarding);
+    this.flushed = {
+      allowed: c.allowed,
+      denied: c.denied,
+      noAddress: c.noAddress,
+      untrustedForwarding: c.untrustedForwarding,
+    };
   }
 
   async stop(): Promise<void> {
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     this.flushMetrics();
+    this.auth.throttle?.close();
+    this.gate.throttle.close();
     // SSE streams and idle keep-alive sockets must not hold the shutdown
     this.server?.closeIdleConnections();
     const closing = this.app.close();

@@ -6,6 +6,28 @@ const MODE_LF = 2;
 
 /** Longest `MSG-LEN` prefix accepted (digits). */
 const MAX_LEN_DIGITS = 9;
+/** Bytes that can decide the framing: MSG-LEN, SP and the `<` of the PRI. */
+const PROBE_MAX = MAX_LEN_DIGITS + 2;
+
+const PROBE_WAIT = 0;
+const PROBE_OCTET = 1;
+const PROBE_LF = 2;
+
+/**
+ * RFC 6587 octet counting is `MSG-LEN SP SYSLOG-MSG` and a syslog message starts with `<PRI>`:
+ * only `DIGITS SP <` says octet counting. A line that merely starts with a digit (rsyslog's file
+ * format: an ISO timestamp, no PRI) is newline framing. PROBE_WAIT while the bytes so far could
+ * still be either.
+ */
+export function probeFraming(buf: Uint8Array, len: number): number {
+  let i = 0;
+  while (i < len && i < MAX_LEN_DIGITS && buf[i] >= 48 && buf[i] <= 57) i++;
+  if (i === 0 || buf[0] === 48) return len === 0 ? PROBE_WAIT : PROBE_LF;
+  if (i === len) return PROBE_WAIT;
+  if (buf[i] !== 32) return PROBE_LF;
+  if (i + 1 === len) return PROBE_WAIT;
+  return buf[i + 1] === 60 ? PROBE_OCTET : PROBE_LF;
+}
 
 export interface FramerCounters {
   lines: number;
@@ -14,8 +36,9 @@ export interface FramerCounters {
 }
 
 /**
- * RFC 6587 framing of one TCP syslog connection, detected from its first byte: a digit means
- * octet counting (`LEN SP MSG`), anything else newline-delimited (non-transparent) framing.
+ * RFC 6587 framing of one TCP syslog connection, detected from its first bytes (probeFraming):
+ * `LEN SP <` means octet counting, anything else newline-delimited (non-transparent) framing.
+ * Until the first PROBE_MAX bytes decide, they are held back (a sender may write one byte a time).
  * Frames and lines may be split across reads at any byte; lines longer than `maxLen` are cut
  * (counted) and the rest of them skipped. A broken octet count returns false: the caller closes
  * the connection, since the stream can no longer be resynchronised.
@@ -32,6 +55,9 @@ export class SyslogFramer {
   private lenValue = 0;
   private lenDigits = 0;
   private frameLen = 0;
+  /** The first bytes of the connection while the framing is undecided. */
+  private probe: Buffer | null = Buffer.alloc(PROBE_MAX);
+  private probeLen = 0;
 
   constructor(
     private readonly maxLen: number,
@@ -42,14 +68,34 @@ export class SyslogFramer {
   }
 
   push(chunk: Buffer): boolean {
-    if (this.mode === MODE_UNKNOWN && chunk.length > 0) {
-      this.mode = chunk[0] >= 48 && chunk[0] <= 57 ? MODE_OCTET : MODE_LF;
+    if (this.mode === MODE_UNKNOWN) {
+      const probe = this.probe as Buffer;
+      const n = Math.min(PROBE_MAX - this.probeLen, chunk.length);
+      chunk.copy(probe, this.probeLen, 0, n);
+      this.probeLen += n;
+      const p = probeFraming(probe, this.probeLen);
+      if (p === PROBE_WAIT) return true;
+      this.mode = p === PROBE_OCTET ? MODE_OCTET : MODE_LF;
+      // the held-back bytes go first, then the rest of this chunk (once per connection)
+      const held = this.probeLen - n;
+      this.probe = null;
+      if (held > 0) {
+        const first = probe.subarray(0, held);
+        const ok = this.mode === MODE_OCTET ? this.pushOctet(first) : this.pushLf(first);
+        if (!ok) return false;
+      }
     }
     return this.mode === MODE_OCTET ? this.pushOctet(chunk) : this.pushLf(chunk);
   }
 
   /** End of stream: a final unterminated line still counts. */
   end(): void {
+    if (this.mode === MODE_UNKNOWN && this.probe !== null && this.probeLen > 0) {
+      // too short to be a frame: a newline sender's last line
+      this.mode = MODE_LF;
+      this.pushLf(Buffer.from(this.probe.subarray(0, this.probeLen)));
+      this.probe = null;
+    }
     if (this.mode === MODE_LF && this.carryLen > 0 && !this.skipping) this.emit(this.carry, 0, this.carryLen);
     this.carryLen = 0;
   }

@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import { LogThrottle } from '../log/throttle.js';
 import { type LineBatcher, splitLines } from './batcher.js';
 import { SyslogFramer } from './framing.js';
 import type { SourceFilter } from './sources.js';
@@ -22,31 +23,14 @@ export interface ReceiverDeps {
   whenRoom: () => Promise<void>;
 }
 
-/** Logs a rejected sender at most once a minute per transport (the counter has the rest). */
-class RejectLog {
-  private last = 0;
-  constructor(
-    private readonly log: Logger,
-    private readonly transport: string,
-  ) {}
-  note(peer: string, total: number): void {
-    const now = Date.now();
-    if (now - this.last < 60_000) return;
-    this.last = now;
-    this.log.warn(
-      { peer, transport: this.transport, rejected: total },
-      'syslog sender outside syslog.allowed_sources dropped',
-    );
-  }
-}
-
 /** UDP syslog: one datagram may hold several lines. */
 export class UdpReceiver {
   private socket: UdpSocket | null = null;
-  private readonly rejectLog: RejectLog;
+  /** Lines a sender can trigger: once per source and kind a minute, with suppressed counts. */
+  private readonly throttle: LogThrottle;
 
   constructor(private readonly deps: ReceiverDeps) {
-    this.rejectLog = new RejectLog(deps.log, 'udp');
+    this.throttle = new LogThrottle(deps.log);
   }
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
@@ -54,7 +38,12 @@ export class UdpReceiver {
     const st = d.stats;
     if (!d.sources().allows(rinfo.address)) {
       st.rejectedUdp++;
-      this.rejectLog.note(rinfo.address, st.rejectedUdp);
+      this.throttle.warn(
+        'syslog-source-refused',
+        rinfo.address,
+        { peer: rinfo.address, transport: 'udp', rejected: st.rejectedUdp },
+        'syslog sender outside syslog.allowed_sources dropped',
+      );
       return;
     }
     st.udpDatagrams++;
@@ -87,6 +76,7 @@ export class UdpReceiver {
   }
 
   close(): Promise<void> {
+    this.throttle.close();
     const s = this.socket;
     this.socket = null;
     if (s === null) return Promise.resolve();
@@ -98,10 +88,10 @@ export class UdpReceiver {
 export class TcpReceiver {
   private server: Server | null = null;
   private readonly conns = new Set<Socket>();
-  private readonly rejectLog: RejectLog;
+  private readonly throttle: LogThrottle;
 
   constructor(private readonly deps: ReceiverDeps) {
-    this.rejectLog = new RejectLog(deps.log, 'tcp');
+    this.throttle = new LogThrottle(deps.log);
   }
 
   private readonly onConnection = (sock: Socket): void => {
@@ -110,7 +100,12 @@ export class TcpReceiver {
     const peer = sock.remoteAddress ?? '';
     if (!d.sources().allows(peer)) {
       st.rejectedTcp++;
-      this.rejectLog.note(peer, st.rejectedTcp);
+      this.throttle.warn(
+        'syslog-source-refused',
+        peer,
+        { peer, transport: 'tcp', rejected: st.rejectedTcp },
+        'syslog sender outside syslog.allowed_sources dropped',
+      );
       sock.destroy();
       return;
     }
@@ -138,7 +133,12 @@ export class TcpReceiver {
       const ok = framer.push(chunk);
       sync();
       if (!ok) {
-        d.log.warn({ peer }, 'syslog TCP stream with a broken octet-counting frame closed');
+        this.throttle.warn(
+          'syslog-broken-frame',
+          peer,
+          { peer, framing_errors: st.framingErrors },
+          'syslog TCP stream with a broken octet-counting frame closed',
+        );
         sock.destroy();
         return;
       }
@@ -176,6 +176,7 @@ export class TcpReceiver {
   }
 
   close(): Promise<void> {
+    this.throttle.close();
     const srv = this.server;
     this.server = null;
     for (const c of this.conns) c.destroy();

@@ -95,7 +95,7 @@ function bsdTimestampEnd(s: string, i: number, end: number): number {
   if (s.charCodeAt(i + 9) !== 58 || s.charCodeAt(i + 12) !== 58) return -1;
   let j = i + 15;
   // optional fractional seconds / year some senders add ("Oct 11 22:14:15.123")
-  if (s.charCodeAt(j) === 46) {
+  if (j < end && s.charCodeAt(j) === 46) {
     j++;
     while (j < end && isDigit(s.charCodeAt(j))) j++;
   }
@@ -119,20 +119,29 @@ function tokenEnd(s: string, i: number, end: number): number {
   return i;
 }
 
-/** Parse `s[start, end)` into `h`. Returns h.format. */
+/**
+ * Parse `s[start, end)` into `h`. Returns h.format. Nothing at or past `end` is read (the slice
+ * may be one line of a batch: the next line must not leak into this one's fields).
+ */
 export function parseSyslog(s: string, start: number, end: number, h: SyslogHeader): number {
   h.reset(start, end);
   let i = start;
-  if (s.charCodeAt(i) === 60 /* < */) {
+  if (i < end && s.charCodeAt(i) === 60 /* < */) {
     let pri = 0;
     let j = i + 1;
     while (j < end && j < i + 5 && isDigit(s.charCodeAt(j))) pri = pri * 10 + (s.charCodeAt(j++) - 48);
-    if (j > i + 1 && s.charCodeAt(j) === 62 /* > */ && pri <= 191) {
+    if (j > i + 1 && j < end && s.charCodeAt(j) === 62 /* > */ && pri <= 191) {
       h.pri = pri;
       i = j + 1;
       // RFC 5424: VERSION SP
-      if (isDigit(s.charCodeAt(i)) && s.charCodeAt(i + 1) === SP) return parse5424(s, i + 2, end, h);
-      if (isDigit(s.charCodeAt(i)) && isDigit(s.charCodeAt(i + 1)) && s.charCodeAt(i + 2) === SP) {
+      if (i + 1 < end && isDigit(s.charCodeAt(i)) && s.charCodeAt(i + 1) === SP)
+        return parse5424(s, i + 2, end, h);
+      if (
+        i + 2 < end &&
+        isDigit(s.charCodeAt(i)) &&
+        isDigit(s.charCodeAt(i + 1)) &&
+        s.charCodeAt(i + 2) === SP
+      ) {
         return parse5424(s, i + 3, end, h);
       }
     } else {
@@ -156,9 +165,9 @@ export function parseSyslog(s: string, start: number, end: number, h: SyslogHead
   // HOST is optional in practice: a first token that already looks like `tag:` / `tag[pid]:` is the tag
   const tEnd = tokenEnd(s, i, end);
   const looksLikeTag =
-    s.charCodeAt(tEnd - 1) === 58 ||
+    (tEnd > i && s.charCodeAt(tEnd - 1) === 58) ||
     hasBracket(s, i, tEnd) ||
-    s.charCodeAt(tEnd + 1) === 91; /* `sogod [12]:` */
+    (tEnd + 1 < end && s.charCodeAt(tEnd + 1) === 91); /* `sogod [12]:` */
   if (!looksLikeTag && tEnd < end) {
     h.hostStart = i;
     h.hostEnd = tEnd;
@@ -190,7 +199,7 @@ function parseTagAndMessage(s: string, i: number, end: number, h: SyslogHeader):
   let c = s.charCodeAt(j);
   let pidStart = -1;
   let pidEnd = -1;
-  if (c === SP && s.charCodeAt(j + 1) === 91) {
+  if (c === SP && j + 1 < end && s.charCodeAt(j + 1) === 91) {
     j++;
     c = 91;
   }
@@ -204,7 +213,7 @@ function parseTagAndMessage(s: string, i: number, end: number, h: SyslogHeader):
     }
     pidEnd = k;
     j = k + 1;
-    c = s.charCodeAt(j);
+    c = j < end ? s.charCodeAt(j) : -1;
   }
   if (c !== 58) {
     h.msgStart = i;
@@ -215,42 +224,42 @@ function parseTagAndMessage(s: string, i: number, end: number, h: SyslogHeader):
   h.pidStart = pidStart;
   h.pidEnd = pidEnd;
   j++;
-  if (s.charCodeAt(j) === SP) j++;
+  if (j < end && s.charCodeAt(j) === SP) j++;
   h.msgStart = j;
   h.tagColonContiguous = pidStart < 0 && j === tagEnd + 2 && s.charCodeAt(tagEnd + 1) === SP;
 }
 
 function parse5424(s: string, i: number, end: number, h: SyslogHeader): number {
   h.format = FORMAT_5424;
-  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID, each `-` when absent
+  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID, each `-` when absent; a short line stops at `end`
   let e = tokenEnd(s, i, end);
-  if (!(e === i + 1 && s.charCodeAt(i) === 45)) {
+  if (e > i && !(e === i + 1 && s.charCodeAt(i) === 45)) {
     h.tsStart = i;
     h.tsEnd = e;
   }
-  i = e + 1;
+  i = Math.min(e + 1, end);
   e = tokenEnd(s, i, end);
-  if (!(e === i + 1 && s.charCodeAt(i) === 45)) {
+  if (e > i && !(e === i + 1 && s.charCodeAt(i) === 45)) {
     h.hostStart = i;
     h.hostEnd = e;
   }
-  i = e + 1;
+  i = Math.min(e + 1, end);
   e = tokenEnd(s, i, end);
-  if (!(e === i + 1 && s.charCodeAt(i) === 45) && e > i) {
+  if (e > i && !(e === i + 1 && s.charCodeAt(i) === 45)) {
     h.tagStart = i;
     h.tagEnd = e;
   }
-  i = e + 1;
+  i = Math.min(e + 1, end);
   e = tokenEnd(s, i, end);
-  if (!(e === i + 1 && s.charCodeAt(i) === 45) && e > i) {
+  if (e > i && !(e === i + 1 && s.charCodeAt(i) === 45)) {
     h.pidStart = i;
     h.pidEnd = e;
   }
-  i = e + 1;
+  i = Math.min(e + 1, end);
   e = tokenEnd(s, i, end); // MSGID
-  i = e + 1;
+  i = Math.min(e + 1, end);
   // STRUCTURED-DATA: `-` or one or more [id k="v"…] with \] \" escapes in values
-  if (s.charCodeAt(i) === 45) {
+  if (i < end && s.charCodeAt(i) === 45) {
     i++;
   } else {
     while (i < end && s.charCodeAt(i) === 91) {
@@ -269,8 +278,8 @@ function parse5424(s: string, i: number, end: number, h: SyslogHeader): number {
       i++;
     }
   }
-  if (s.charCodeAt(i) === SP) i++;
-  if (s.charCodeAt(i) === 0xfeff) i++; // BOM before a UTF-8 MSG
+  if (i < end && s.charCodeAt(i) === SP) i++;
+  if (i < end && s.charCodeAt(i) === 0xfeff) i++; // BOM before a UTF-8 MSG
   h.msgStart = Math.min(i, end);
   return FORMAT_5424;
 }

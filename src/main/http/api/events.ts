@@ -41,7 +41,8 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const view = eventView(e);
         if (!view) return;
         if (res.writableLength > MAX_BUFFERED) {
-          deps.log.warn({ peer: req.caller?.peer }, 'event stream too slow: closed');
+          const peer = req.caller?.peer ?? '';
+          deps.gate.throttle.warn('api-events-slow', peer, { peer }, 'event stream too slow: closed');
           res.destroy();
           return;
         }

@@ -5,6 +5,7 @@ export const ipField = {
   minLength: 1,
   maxLength: 64,
   description: 'IPv4 or IPv6 address, or a CIDR (10.0.0.0/8, 2001:db8::/64)',
+  example: '203.0.113.7',
 } as const;
 
 export const durationField = {
@@ -13,10 +14,11 @@ export const durationField = {
     { type: 'number', description: 'seconds' },
   ],
   description: 'Ban length: a duration string or a number of seconds; omitted or 0 = the escalation schedule',
+  example: '1h30m',
 } as const;
 
-export const reasonField = { type: 'string', maxLength: 512 } as const;
-export const createdByField = { type: 'string', maxLength: 128 } as const;
+export const reasonField = { type: 'string', maxLength: 512, example: 'password spraying on imap' } as const;
+export const createdByField = { type: 'string', maxLength: 128, example: 'ops-oncall' } as const;
 
 export const forceField = {
   type: 'boolean',
@@ -33,6 +35,7 @@ export const listQuery = {
       type: 'string',
       maxLength: 64,
       description: 'substring of the address, or a CIDR the entries lie in',
+      example: '203.0.113.0/24',
     },
   },
 } as const;
@@ -47,5 +50,8 @@ export const ipBody = {
 export const okResponse = {
   type: 'object',
   additionalProperties: true,
-  properties: { success: { type: 'boolean' }, message: { type: 'string' } },
+  properties: {
+    success: { type: 'boolean', example: true },
+    message: { type: 'string', example: 'IP 203.0.113.7 temporarily banned for 1h30m0s' },
+  },
 } as const;

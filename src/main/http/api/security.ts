@@ -3,11 +3,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CidrFilter } from '../../../shared/ip/cidr-filter.js';
 import type { ApiConfig } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
+import { LogThrottle } from '../../log/throttle.js';
+import { AuthBackoff } from './auth-backoff.js';
 
 /**
  * The API's gate, checked on every API request: the TCP peer against `api.allowed_ips` (never a
- * header), then credentials (Basic users or bearer tokens) when any are configured. Rate limiting
- * is @fastify/rate-limit, keyed by the same peer address.
+ * header), then credentials (Basic users or bearer tokens) when any are configured. Failed logins
+ * count per peer (AuthBackoff): past a few, the peer gets 429 with a growing Retry-After, whoever
+ * it is. Rate limiting is @fastify/rate-limit, keyed by the same peer address, after this gate
+ * (so it can exempt trusted callers: `rateLimitExempt`).
  */
 
 /** Who made a request, for `created_by` and the audit log. */
@@ -31,18 +35,27 @@ export class ApiGate {
   private tokens: { digest: Buffer; label: string }[] = [];
   private authRequired = false;
   private cfg: ApiConfig;
+  private exempt: CidrFilter;
+  readonly backoff: AuthBackoff;
+  /** Every line an outsider can trigger on the API goes through this. */
+  readonly throttle: LogThrottle;
 
   constructor(
     cfg: ApiConfig,
     private readonly log: Logger,
+    backoff: AuthBackoff = new AuthBackoff(),
   ) {
     this.cfg = cfg;
+    this.backoff = backoff;
+    this.throttle = new LogThrottle(log);
     this.allowed = new CidrFilter(LOOPBACK);
+    this.exempt = new CidrFilter(cfg.rate_limiting.exempt);
     this.configure(cfg);
   }
 
   configure(cfg: ApiConfig): void {
     this.cfg = cfg;
+    this.exempt = new CidrFilter(cfg.rate_limiting.exempt);
     const users = new Map<string, Buffer>();
     const ba = cfg.basic_auth;
     if (ba.enabled) {
@@ -79,27 +92,69 @@ export class ApiGate {
     return this.cfg.basic_auth.enabled;
   }
 
-  /** onRequest hook: answers 403 / 401 itself and returns the reply, or sets `req.caller`. */
+  /** onRequest hook: answers 403 / 401 / 429 itself and returns the reply, or sets `req.caller`. */
   check(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
     const peer = req.socket.remoteAddress ?? '';
     if (!this.allowed.allows(peer)) {
-      this.log.warn({ peer, url: req.url }, 'API access denied: peer not in api.allowed_ips');
+      this.throttle.warn(
+        'api-peer-refused',
+        peer,
+        { peer, url: req.url },
+        'API access denied: peer not in api.allowed_ips',
+      );
       return reply.code(403).type('text/plain; charset=utf-8').send('Access denied');
     }
     let user: string | null = null;
     if (this.authRequired) {
+      const wait = this.backoff.blockedFor(peer);
+      if (wait > 0) return this.tooManyFailures(req, reply, peer, wait);
       user = this.authenticate(req.headers.authorization);
       if (user === null) {
-        this.log.warn({ peer, url: req.url }, 'API authentication failed');
+        const delay = this.backoff.fail(peer);
+        this.throttle.warn('api-auth-failed', peer, { peer, url: req.url }, 'API authentication failed');
+        if (delay > 0) return this.tooManyFailures(req, reply, peer, delay);
         return reply
           .code(401)
           .header('WWW-Authenticate', 'Basic realm="Fail2Ban API"')
           .type('text/plain; charset=utf-8')
           .send('Authentication required');
       }
+      this.backoff.succeed(peer);
     }
     req.caller = { peer, user };
     return undefined;
+  }
+
+  /**
+   * True when the rate limiter should let this request through: a peer in
+   * api.rate_limiting.exempt (loopback by default), or an authenticated caller when
+   * api.rate_limiting.exempt_authenticated. Called after check(), so `req.caller` is set.
+   */
+  rateLimitExempt(req: FastifyRequest): boolean {
+    const peer = req.socket.remoteAddress ?? '';
+    if (this.exempt.allows(peer)) return true;
+    return this.cfg.rate_limiting.exempt_authenticated && req.caller?.user != null;
+  }
+
+  private tooManyFailures(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    peer: string,
+    waitMs: number,
+  ): FastifyReply {
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    this.throttle.warn(
+      'api-auth-backoff',
+      peer,
+      { peer, url: req.url, retry_after_seconds: seconds },
+      'API peer refused after repeated authentication failures',
+    );
+    return reply.code(429).header('Retry-After', String(seconds)).send({
+      success: false,
+      message: 'Too many failed authentications',
+      error: 'E_AUTH_BACKOFF',
+      retry_after_seconds: seconds,
+    });
   }
 
   private authenticate(header: string | undefined): string | null {
