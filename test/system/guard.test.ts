@@ -13,6 +13,8 @@ import {
   UNCAUGHT_METRIC,
   unreportedHandlerErrors,
 } from '../../src/main/system/guard.js';
+import { startEdge } from '../helpers/edge.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CHILD = join(import.meta.dirname, 'guard-child.js');
 const children = new Set<ChildProcess>();
@@ -204,4 +206,17 @@ test('guardSocket without an installed guard still closes the connection and cou
   } finally {
     server.close();
   }
+});
+
+test('edgeban serve runs with the guard installed: the counter is exported from the start', async () => {
+  const edge = await startEdge(tempDir('edgeban-guard-'));
+  try {
+    await edge.waitFor('"msg":"edgeban started"', 20_000);
+    const text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
+    for (const kind of ['exception', 'rejection', 'handler'])
+      assert.match(text, new RegExp(`^${UNCAUGHT_METRIC}\\{kind="${kind}"\\} 0$`, 'm'));
+  } finally {
+    edge.proc.kill('SIGTERM');
+  }
+  assert.equal(await edge.exited, 0);
 });
