@@ -3,6 +3,7 @@ import { version } from '../cli.js';
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/registry.js';
+import { installProcessGuard } from '../system/guard.js';
 import { configOptions } from './options.js';
 
 /** Longest a graceful stop may take before the process exits anyway. */
@@ -27,6 +28,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const level = opts.logLevel ?? loaded.config.log.level;
   const log = createLogger(level);
+  // uncaught errors are logged and counted from the first log line on; fatal only while
+  // starting or when the process state is unknown (README: What is fatal, and why)
+  const guard = installProcessGuard(log);
   // signals are handled from the first log line on: nothing in the start-up may kill the process
   // One SIGHUP listener for the whole life of the process: a SIGHUP while starting is kept and
   // applied once up. (Swapping listeners could drop a signal libuv had caught but not yet
@@ -58,6 +62,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (loaded.path) log.info({ config: loaded.path }, 'configuration loaded');
   else log.info('no configuration file found: running on embedded defaults');
   const metrics = new Metrics({ version: version(), commit: process.env.EDGEBAN_COMMIT ?? 'unknown' });
+  guard.useRegistry(metrics.registry);
   const app = new App({ config: loaded.config, configPath: loaded.path, log, metrics });
   try {
     await app.start();
@@ -71,6 +76,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ version: version(), node: process.version }, 'edgeban started');
+  guard.serving();
   const code = await untilStopped(app, log, loaded.path, opts.logLevel, hup, term);
   await flush(log);
   return code;

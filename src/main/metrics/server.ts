@@ -6,6 +6,15 @@ import type { AppContext, Service } from '../service.js';
 export function createMetricsService(ctx: AppContext): Service & { port(): number } {
   const cfg = ctx.config.prometheus;
   let server: Server | null = null;
+  // one collection at a time, shared by every scrape waiting for it: a flood of pipelined
+  // scrapes costs one collection, not one each
+  let inFlight: Promise<string> | null = null;
+  const collect = (): Promise<string> => {
+    inFlight ??= ctx.metrics.registry.metrics().finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
+  };
   return {
     name: 'metrics',
     port: () => {
@@ -17,7 +26,7 @@ export function createMetricsService(ctx: AppContext): Service & { port(): numbe
         const s = createServer((req, res) => {
           const path = (req.url ?? '/').split('?')[0];
           if (path === cfg.path && (req.method === 'GET' || req.method === 'HEAD')) {
-            ctx.metrics.registry.metrics().then(
+            collect().then(
               (text) => {
                 res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
                 res.end(text);
@@ -33,6 +42,9 @@ export function createMetricsService(ctx: AppContext): Service & { port(): numbe
             res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
           }
         });
+        // a scraper reuses its connection; past this many requests on one, the rest get a cheap
+        // 503 and the connection is closed, so pipelined requests cannot pile up answers
+        s.maxRequestsPerSocket = 64;
         s.once('error', (err: NodeJS.ErrnoException) =>
           reject(
             new EdgebanError(
