@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { findBinary } from './peers.js';
@@ -22,15 +22,18 @@ export class HaproxyProcess {
     });
   }
 
-  /** Write `files` (name → content) to a temp dir and start `haproxy -db -f haproxy.cfg` there. */
+  /**
+   * Write `files` (name → content) to a temp dir and start `haproxy -db -f haproxy.cfg` there;
+   * `bin` picks another HAProxy than the one on PATH (see haproxy3()).
+   */
   static async start(
     files: Record<string, string>,
     waitPorts: number[],
     extraArgs: string[] = [],
+    bin: string | null = findBinary('haproxy'),
   ): Promise<HaproxyProcess> {
     const dir = tempDir('edgeban-haproxy-');
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
-    const bin = findBinary('haproxy');
     if (!bin) throw new Error('haproxy not installed');
     const proc = spawn(bin, ['-db', ...extraArgs, '-f', 'haproxy.cfg'], {
       cwd: dir,
@@ -81,4 +84,57 @@ export async function waitForPort(
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`nothing listening on 127.0.0.1:${port}`);
+}
+
+/** Where .ci/haproxy3.sh keeps its build (a link to the newest) and why it skipped, if it did. */
+export const HAPROXY3_CACHE = process.env.EDGEBAN_CI_CACHE ?? '/var/cache/edgeban-ci';
+
+/** A HAProxy binary and its version, e.g. { bin, version: [3, 0, 11], text: '3.0.11' }. */
+export interface HaproxyBinary {
+  bin: string;
+  version: number[];
+  text: string;
+}
+
+/** The version `bin -v` reports, or null when it does not run. */
+export function haproxyVersion(bin: string): HaproxyBinary | null {
+  try {
+    const out = execFileSync(bin, ['-v'], { encoding: 'utf8', timeout: 5000 });
+    const m = /version (\d+)\.(\d+)\.(\d+)/i.exec(out);
+    if (!m) return null;
+    const version = [Number(m[1]), Number(m[2]), Number(m[3])];
+    return { bin, version, text: version.join('.') };
+  } catch {
+    return null;
+  }
+}
+
+/** True when `h` is at least major.minor. */
+export function atLeast(h: HaproxyBinary, major: number, minor: number): boolean {
+  return h.version[0] > major || (h.version[0] === major && h.version[1] >= minor);
+}
+
+/**
+ * The HAProxy 3.x to test against: $EDGEBAN_HAPROXY3 (set by .ci/run), else the cached build of
+ * .ci/haproxy3.sh, else a `haproxy` on PATH that is already 3.x. Returns the binary, or the
+ * reason it is missing (the build script's own reason when it wrote one). A path set in
+ * $EDGEBAN_HAPROXY3 that does not run is an error, not a skip.
+ */
+export function haproxy3(): HaproxyBinary | string {
+  const env = process.env.EDGEBAN_HAPROXY3;
+  if (env) {
+    const h = haproxyVersion(env);
+    if (!h || h.version[0] < 3) throw new Error(`EDGEBAN_HAPROXY3=${env} is not a working HAProxy 3.x`);
+    return h;
+  }
+  for (const bin of [join(HAPROXY3_CACHE, 'haproxy3'), findBinary('haproxy')]) {
+    if (!bin || !existsSync(bin)) continue;
+    const h = haproxyVersion(bin);
+    if (h && h.version[0] >= 3) return h;
+  }
+  const reasonFile = join(HAPROXY3_CACHE, 'haproxy3-skip-reason');
+  const why = existsSync(reasonFile)
+    ? readFileSync(reasonFile, 'utf8').trim()
+    : 'run .ci/haproxy3.sh to build it';
+  return `no HAProxy 3.x: ${why}`;
 }
