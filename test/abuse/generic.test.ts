@@ -105,10 +105,10 @@ const allServed = (r: Record<string, boolean>) => ({
   ...r,
 });
 
-async function assertRssBack(edge: Edge, before: number, what: string): Promise<void> {
+async function assertRssBack(edge: Edge, before: number, what: string, slack = RSS_SLACK_MIB): Promise<void> {
   await sleep(SETTLE_MS);
   const now = rssMiB(edge.proc.pid ?? 0);
-  assert.ok(now - before < RSS_SLACK_MIB, `${what}: RSS ${before.toFixed(0)} → ${now.toFixed(0)} MiB`);
+  assert.ok(now - before < slack, `${what}: RSS ${before.toFixed(0)} → ${now.toFixed(0)} MiB`);
 }
 
 interface PortSpec {
@@ -134,6 +134,8 @@ interface PortSpec {
   never: { first: Buffer; request: Buffer | (() => Buffer) };
   /** The server never writes (nothing to stop reading): only memory is checked. */
   silent?: boolean;
+  /** RSS allowed to stay above the start after the never-reading peer (MiB). */
+  neverSlackMiB?: number;
   todo?: { slowloris?: string; churn?: string; never?: string };
 }
 
@@ -158,6 +160,9 @@ const PORTS: PortSpec[] = [
     never: { first: Buffer.alloc(0), request: Buffer.from(`${dovecotLine('10.0.0.1')}\n`) },
     neverMs: 2000,
     silent: true,
+    // the flood is read at full speed: both matcher workers' heaps and the batches in flight grow
+    // to their working size (and V8 keeps it); an unbounded buffer would hold the whole ~140 MB
+    neverSlackMiB: 112,
   },
   {
     name: 'http',
@@ -272,7 +277,7 @@ for (const spec of PORTS) {
           r.closed || r.blocked,
           `${spec.name} kept reading a peer that never reads: ${JSON.stringify(r)}`,
         );
-      await assertRssBack(edge, rss0, 'never-reading peer');
+      await assertRssBack(edge, rss0, 'never-reading peer', spec.neverSlackMiB);
       assert.deepEqual(await probe(edge), allServed({}));
       assert.equal(edge.proc.exitCode, null, edge.out().slice(-2000));
     });
