@@ -3,8 +3,6 @@ import { EdgebanError } from '../shared/errors.js';
 import { API_COMMANDS, CLIENT_USAGE } from './cli/api-commands.js';
 import { checkConfigCommand } from './cli/check-config.js';
 import { CONFIG_OPTIONS_USAGE } from './cli/options.js';
-import { serveCommand } from './cli/serve.js';
-import { replayCommand } from './replay/command.js';
 
 /** A subcommand: adding one is one line in COMMANDS. */
 export interface Command {
@@ -13,14 +11,23 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
-  serve: { summary: 'run edgeban (the default)', run: serveCommand },
+  // the server and replay load every subsystem: only when asked for (`health` runs every few
+  // seconds in the image and must start fast)
+  serve: {
+    summary: 'run edgeban (the default)',
+    run: async (a) => (await import('./cli/serve.js')).serveCommand(a),
+  },
   'check-config': {
     summary: 'validate the configuration and print the effective one',
     run: checkConfigCommand,
   },
   replay: {
     summary: 'run log files through the patterns and the ban engine (like fail2ban-regex)',
-    run: (a) => replayCommand(a),
+    run: async (a) => (await import('./replay/command.js')).replayCommand(a),
+  },
+  health: {
+    summary: 'is the local edgeban ready? (GET /ready; exit 0 ready, 1 not)',
+    run: async (a) => (await import('./cli/health.js')).healthCommand(a),
   },
   ...API_COMMANDS,
 };
