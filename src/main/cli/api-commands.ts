@@ -99,12 +99,12 @@ function report(
   const ok = a.status < 400 && a.body.success !== false;
   if (json) console.log(JSON.stringify(a.body, null, 2));
   else if (!ok) console.error(`edgeban: ${String(a.body.message ?? `HTTP ${a.status}`)} (HTTP ${a.status})`);
-  if (!ok && a.retryAfter !== undefined)
-    console.error(`edgeban: the server asks to retry after ${a.retryAfter} s (Retry-After)`);
   else if (table) {
     console.log(formatTable(table.rows, table.columns));
     if (a.body.count !== undefined) console.log(`${table.rows.length} shown of ${String(a.body.count)}`);
   } else console.log(String(a.body.message ?? 'ok'));
+  if (!ok && a.retryAfter !== undefined)
+    console.error(`edgeban: the server asks to retry after ${a.retryAfter} s (Retry-After)`);
   return ok ? 0 : 1;
 }
 
