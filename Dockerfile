@@ -24,15 +24,20 @@ COPY package.json ./
 COPY bin ./bin
 # the ext_authz .proto files are loaded at start (src/main/envoy/proto.ts)
 COPY proto ./proto
-COPY examples/config.yaml ./examples/config.yaml
+# no config file in the image: the embedded defaults and FAIL2BAN_* variables apply, or mount
+# one at /etc/edgeban/config.yaml (searched by default; `edgeban check-config` validates it)
 RUN useradd --system --uid 10001 --home-dir /data --create-home edgeban
 USER edgeban
-# the SQLite database (./fail2ban.db) and the policy cache live in the working folder
+# the SQLite database (./fail2ban.db) and the policy cache live in the working folder; a
+# bind-mounted /data must be writable by uid 10001 (chown 10001 on the host), or edgeban refuses
+# to start and says so (database.optional: true starts with bans in memory only)
 WORKDIR /data
 VOLUME ["/data"]
 # SPOA, Envoy gRPC, Nginx auth_request + REST API, metrics, syslog
 EXPOSE 12345 9001 8888 2112 5514/udp 5514/tcp
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:2112/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# /ready on the HTTP port of the effective config (nginx.address/port, FAIL2BAN_* included): 200
+# once every listener serves (JSON with each subsystem's state), 503 while starting or stopping
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s \
+  CMD ["node", "/app/bin/edgeban.js", "health"]
 ENTRYPOINT ["node", "/app/bin/edgeban.js"]
 CMD ["serve"]

@@ -8,8 +8,10 @@ import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
 import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
+import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
 import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
+import { containerHint, logListening } from './startup-log.js';
 import type { Store } from './store/types.js';
 import { wireStore } from './store/wiring.js';
 
@@ -26,6 +28,10 @@ export class App {
   readonly ingest: IngestService;
   /** The SQL store (issue #6); null until wired or when the database is disabled. */
   store: Store | null = null;
+  /** Each service's state, for /ready. */
+  readonly states = new Map<string, ServiceState>();
+  private readonly restored: () => boolean;
+  private lastLines = { count: 0, at: null as number | null };
 
   constructor(ctx: AppContext) {
     this.ctx = ctx;
@@ -59,6 +65,7 @@ export class App {
     const store = wireStore({ ctx, engine: this.engine, ingest: this.ingest });
     // database.enabled: false → no store for the API (it answers "no database" itself)
     this.store = ctx.config.database.enabled ? store.store : null;
+    this.restored = () => store.binding.isRestored;
     this.services.unshift(store.first);
     if (ctx.config.envoy.enabled) {
       this.services.push(
@@ -67,7 +74,12 @@ export class App {
     }
     if (ctx.config.nginx.enabled) {
       this.services.push(
-        createHttpService(ctx, { table: this.table, engine: this.engine, store: () => this.store }),
+        createHttpService(ctx, {
+          table: this.table,
+          engine: this.engine,
+          store: () => this.store,
+          ready: () => this.readiness(),
+        }),
       );
     }
     this.services.push(store.last);
@@ -80,11 +92,20 @@ export class App {
 
   async start(): Promise<void> {
     const started: Service[] = [];
+    containerHint(this.ctx.log, this.ctx.config);
+    const syslogPorts = () => ({
+      host: this.ingest.host,
+      udp: this.ingest.udpPort,
+      tcp: this.ingest.tcpPort,
+    });
+    for (const s of this.services) this.states.set(s.name, 'starting');
     try {
       for (const s of this.services) {
         await s.start();
         started.push(s);
+        this.states.set(s.name, 'up');
         this.ctx.log.info({ service: s.name }, `${s.name} started`);
+        logListening(this.ctx.log, s.name, this.ctx.config, syslogPorts);
       }
     } catch (err) {
       // a listener that cannot bind is fatal: stop what already runs, then report
@@ -94,13 +115,35 @@ export class App {
   }
 
   async stop(): Promise<void> {
+    for (const s of this.services) this.states.set(s.name, 'stopping');
     for (const s of [...this.services].reverse()) {
       try {
         await s.stop();
+        this.states.set(s.name, 'stopped');
       } catch (err) {
         this.ctx.log.error({ service: s.name, err }, `${s.name} did not stop cleanly`);
       }
     }
+  }
+
+  /** `/ready` on the HTTP port: every subsystem's state. */
+  readiness(): ReadinessReport {
+    const st = this.ingest.stats;
+    const lines = st.udpLines + st.tcpLines;
+    if (lines !== this.lastLines.count) this.lastLines = { count: lines, at: Date.now() };
+    return readinessReport({
+      config: this.ctx.config,
+      services: this.states,
+      database: this.store ? this.store.databaseStatus() : null,
+      restored: this.restored(),
+      syslog: {
+        udp: this.ingest.udpPort,
+        tcp: this.ingest.tcpPort,
+        lines,
+        rejected: st.rejectedUdp + st.rejectedTcp,
+        lastLineAt: this.lastLines.at,
+      },
+    });
   }
 
   /** Apply a new, already validated config without a restart (SIGHUP). */

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { formatTable } from '../../src/main/cli/api-commands.js';
@@ -83,6 +85,87 @@ describe('edgeban CLI client against a running edgeban', () => {
       (e: { code: number; stderr: string }) => e,
     );
     assert.match((down as { stderr: string }).stderr, /cannot reach edgeban at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  test('status exits like grep: 0 banned, 1 not banned, 2 when it cannot tell', async () => {
+    assert.equal((await cli('ban', '198.51.100.41', '--for', '10m')).code, 0);
+    const banned = await cli('status', '198.51.100.41');
+    assert.equal(banned.code, 0, banned.err);
+    const free = await cli('status', '198.51.100.42');
+    assert.equal(free.code, 1, free.err);
+    assert.match(free.out, /198\.51\.100\.42: allowed/);
+    assert.equal((await cli('status', '198.51.100.42', '--json')).code, 1);
+    assert.equal((await cli('status', '198.51.100.41', '--json')).code, 0);
+    assert.equal((await cli('status', 'not-an-ip')).code, 2);
+    const down = await run(process.execPath, [
+      EDGEBAN_BIN,
+      'status',
+      '1.2.3.4',
+      '--url',
+      'http://127.0.0.1:1',
+      '--token',
+      'x',
+    ]).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((down as { code: number }).code, 2);
+    await cli('unban', '198.51.100.41');
+  });
+
+  test('options before the command work: edgeban --url X --token T ban IP', async () => {
+    const r = await run(
+      process.execPath,
+      [
+        EDGEBAN_BIN,
+        '--url',
+        url,
+        '--token',
+        'cli-test-token',
+        '--json',
+        'ban',
+        '198.51.100.43',
+        '--for',
+        '5m',
+      ],
+      { env: { ...process.env, EDGEBAN_TOKEN: '' } },
+    );
+    assert.equal((JSON.parse(r.stdout) as { success: boolean }).success, true);
+    assert.equal(await spopBanned(edge.spoa, '198.51.100.43'), 1);
+    await cli('unban', '198.51.100.43');
+  });
+
+  test('without --url or a token, the client reads nginx.port and api.tokens from the config file', async () => {
+    const dir = tempDir('edgeban-cli-cfg-');
+    const file = join(dir, 'edge.yaml');
+    writeFileSync(
+      file,
+      `nginx:\n  address: 0.0.0.0\n  port: ${edge.http}\napi:\n  tokens: [cli-test-token]\n`,
+    );
+    const env = { ...process.env, EDGEBAN_TOKEN: '', EDGEBAN_URL: '' };
+    const viaFlag = await run(process.execPath, [EDGEBAN_BIN, 'bans', '--config', file, '--json'], {
+      env,
+      cwd: dir,
+    });
+    assert.equal((JSON.parse(viaFlag.stdout) as { success: boolean }).success, true, viaFlag.stdout);
+    // the default search path, as serve uses it: ./config.yaml of the working folder
+    writeFileSync(join(dir, 'config.yaml'), readFileSync(file));
+    const viaCwd = await run(process.execPath, [EDGEBAN_BIN, 'status', '198.51.100.44'], {
+      env,
+      cwd: dir,
+    }).catch((e: { code: number; stdout: string }) => e);
+    assert.equal((viaCwd as { code: number }).code, 1, 'answered: not banned');
+    assert.match((viaCwd as { stdout: string }).stdout, /198\.51\.100\.44: allowed/);
+  });
+
+  test('bans --config with a broken file: the problems with file and line, exit 2, no stack', async () => {
+    const dir = tempDir('edgeban-cli-bad-');
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'nginx:\n  port: seventy\n');
+    const r = await run(process.execPath, [EDGEBAN_BIN, 'bans', '--config', file], {
+      env: { ...process.env, EDGEBAN_TOKEN: '', EDGEBAN_URL: '' },
+    }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((r as { code: number }).code, 2);
+    const err = (r as { stderr: string }).stderr;
+    assert.ok(err.includes(`${file}:2: nginx.port: expected a whole number`), err);
+    assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
   });
 });
 

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import { formatDuration, parseDuration } from '../../src/main/config/duration.js';
-import { ConfigError, findConfigFile, loadConfig, maskSecrets } from '../../src/main/config/load.js';
+import {
+  ConfigError,
+  findConfigFile,
+  keyLines,
+  loadConfig,
+  maskSecrets,
+} from '../../src/main/config/load.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function dirWith(files: Record<string, string>): string {
@@ -119,7 +125,7 @@ test('every problem is reported at once, with key, file, line, expected and foun
   assert.equal(lines.length, 6, lines.join('\n'));
   assert.ok(
     lines.some(
-      (l) => l.startsWith(`${file}:2: syslog.patterns[0].regex:`) && l.includes('Unterminated group'),
+      (l) => l.startsWith(`${file}:4: syslog.patterns[0].regex:`) && l.includes('Unterminated group'),
     ),
     lines.join('\n'),
   );
@@ -136,7 +142,8 @@ test('every problem is reported at once, with key, file, line, expected and foun
   assert.ok(
     lines.some(
       (l) =>
-        l.startsWith(`${file}:12: api.allowed_ips: expected addresses or CIDRs`) && l.includes('10.0.0.0/33'),
+        l.startsWith(`${file}:12: api.allowed_ips[0]: expected addresses or CIDRs`) &&
+        l.includes('10.0.0.0/33'),
     ),
   );
 });
@@ -159,21 +166,101 @@ test('an unreadable file and a non-mapping document are clear errors', () => {
   );
 });
 
-test('unknown keys warn with a suggestion; wrong section types are errors', () => {
+test('unknown keys are errors with file, line and a suggestion; --allow-unknown makes them warnings', () => {
   const cwd = dirWith({ 'config.yaml': 'ban:\n  max_attempt: 3\nspoa:\n  prot: 1\nnginx: 5\n' });
-  try {
-    loadConfig({ cwd, env: {}, systemPaths: [] });
-    assert.fail('nginx: 5 is not a section');
-  } catch (err) {
-    assert.match((err as Error).message, /nginx: expected a section \(mapping\), found number 5/);
-  }
-  writeFileSync(join(cwd, 'config.yaml'), 'ban:\n  max_attempt: 3\nspoa:\n  prot: 1\n');
-  const r = loadConfig({ cwd, env: {}, systemPaths: [] });
+  const file = join(cwd, 'config.yaml');
+  const lines = problemsOf(() => loadConfig({ cwd, env: {}, systemPaths: [] }));
   assert.ok(
-    r.warnings.some((w) => w.includes('unknown key ban.max_attempt (did you mean ban.max_attempts?)')),
+    lines.includes(`${file}:5: nginx: expected a section (mapping), found number 5`),
+    lines.join('\n'),
+  );
+  // the suggestions are there next to the real error
+  assert.ok(lines.includes(`${file}:2: ban.max_attempt: unknown key (did you mean ban.max_attempts?)`));
+  assert.ok(lines.includes(`${file}:4: spoa.prot: unknown key (did you mean spoa.port?)`));
+  writeFileSync(file, 'ban:\n  max_attempt: 3\nspoa:\n  prot: 1\n');
+  assert.equal(problemsOf(() => loadConfig({ cwd, env: {}, systemPaths: [] })).length, 2);
+  const r = loadConfig({ cwd, env: {}, systemPaths: [], allowUnknown: true });
+  assert.ok(
+    r.warnings.includes(`${file}:2: unknown key ban.max_attempt (did you mean ban.max_attempts?)`),
     r.warnings.join('\n'),
   );
-  assert.ok(r.warnings.some((w) => w.includes('unknown key spoa.prot (did you mean spoa.port?)')));
+  assert.ok(r.warnings.includes(`${file}:4: unknown key spoa.prot (did you mean spoa.port?)`));
+});
+
+test('a misspelled section is an error naming the section it meant, not a silently dropped section', () => {
+  const cwd = dirWith({ 'config.yaml': '# edge\ndatabse:\n  driver: postgres\n  dsn: postgres://x@db/e\n' });
+  const lines = problemsOf(() => loadConfig({ cwd, env: {}, systemPaths: [] }));
+  assert.deepEqual(lines, [`${join(cwd, 'config.yaml')}:2: databse: unknown key (did you mean database?)`]);
+});
+
+test('a problem inside a list points at the entry, not at the list', () => {
+  const cwd = dirWith({
+    'config.yaml': [
+      'syslog:',
+      '  patterns:',
+      '    - name: good',
+      '      regex: "login failed from ([0-9.]+)"',
+      '    - name: bad',
+      '      description: unclosed group',
+      '      regex: "(unclosed"',
+      '    -  name: typo',
+      '       regex: "x ([0-9.]+)"',
+      '       severty: 2',
+      '  allowed_sources:',
+      '  - 127.0.0.1',
+      '  - 10.0.0.0/33',
+      'blacklist:',
+      '  - 192.0.2.1',
+      '  - {ip: nonsense, reason: x}',
+      '',
+    ].join('\n'),
+  });
+  const file = join(cwd, 'config.yaml');
+  const lines = problemsOf(() => loadConfig({ cwd, env: {}, systemPaths: [] }));
+  assert.equal(lines.length, 4, lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.startsWith(`${file}:7: syslog.patterns[1].regex: expected a regex`)),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.includes(
+      `${file}:10: syslog.patterns[2].severty: expected one of the fields name, regex, ip_group, severity, description, enabled, raw, found an unknown field (did you mean severity?)`,
+    ),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some(
+      (l) =>
+        l.startsWith(`${file}:13: syslog.allowed_sources[1]: expected addresses or CIDRs`) &&
+        l.endsWith('found string "10.0.0.0/33"'),
+    ),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith(`${file}:16: blacklist[1]: expected addresses or CIDRs`)),
+    lines.join('\n'),
+  );
+});
+
+test('keyLines: keys and block-list entries with their lines', () => {
+  const m = keyLines('a:\n  b:\n  - x\n  -   k: 1\n      j: 2\n  c: 3\nd:\n    - - 1\n      - 2\n"e": 1\n');
+  assert.equal(m.get('a.b[0]'), 3);
+  assert.equal(m.get('a.b[1]'), 4);
+  assert.equal(m.get('a.b[1].k'), 4);
+  assert.equal(m.get('a.b[1].j'), 5);
+  assert.equal(m.get('a.c'), 6);
+  assert.equal(m.get('d[0][0]'), 8);
+  assert.equal(m.get('d[0][1]'), 9);
+  assert.equal(m.get('e'), 10);
+});
+
+test('keys named like Object.prototype members are unknown keys, not a crash', () => {
+  const cwd = dirWith({ 'config.yaml': 'constructor: 1\nspoa:\n  __proto__: 2\n  toString: 3\n' });
+  const lines = problemsOf(() => loadConfig({ cwd, env: {}, systemPaths: [] }));
+  assert.ok(
+    lines.every((l) => l.includes('unknown key')),
+    lines.join('\n'),
+  );
 });
 
 test('reference rules: at least one proxy enabled, patterns need name, regex and a real ip_group', () => {
@@ -205,7 +292,7 @@ test('static lists accept addresses, CIDRs and {ip, reason} entries', () => {
   writeFileSync(join(cwd, 'config.yaml'), 'whitelist: ["1.2.3"]\n');
   assert.match(
     problemsOf(() => loadConfig({ cwd, env: {}, systemPaths: [] }))[0],
-    /whitelist: expected addresses or CIDRs/,
+    /whitelist\[0\]: expected addresses or CIDRs/,
   );
 });
 

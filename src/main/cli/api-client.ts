@@ -12,6 +12,8 @@ export interface ApiTarget {
 export interface ApiAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** Seconds from the answer's Retry-After header (429, 503), when it has one. */
+  retryAfter?: number;
 }
 
 /**
@@ -51,5 +53,7 @@ export async function callApi(
   } catch {
     parsed = { success: false, message: text.trim() || `HTTP ${res.statusCode}` };
   }
-  return { status: res.statusCode, body: parsed };
+  const ra = res.headers['retry-after'];
+  const retryAfter = typeof ra === 'string' && /^\d+$/.test(ra.trim()) ? Number(ra) : undefined;
+  return { status: res.statusCode, body: parsed, retryAfter };
 }

@@ -1,14 +1,18 @@
 import { parseArgs } from 'node:util';
 import { EdgebanError } from '../../shared/errors.js';
 import { type ApiAnswer, type ApiTarget, callApi } from './api-client.js';
+import { resolveTarget } from './api-target.js';
 
 /**
  * `edgeban ban|unban|bans|status|whitelist|blacklist`: the REST API from a shell. Tables for
  * people, `--json` for scripts; the exit code is 0 on success, 1 when the API refused, 2 on
- * usage errors.
+ * usage, configuration or connection errors; `status` is 0 banned, 1 not banned, 2 error.
  */
 
 const CLIENT_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+  force: { type: 'boolean' },
   url: { type: 'string' },
   user: { type: 'string', short: 'u' },
   password: { type: 'string' },
@@ -23,14 +27,22 @@ const CLIENT_OPTIONS = {
 } as const;
 
 export const CLIENT_USAGE = [
-  'API client (talks to a running edgeban; --url, default $EDGEBAN_URL or http://127.0.0.1:8888):',
-  '  edgeban ban IP|CIDR [--for 1h] [--reason TEXT] [--permanent]',
+  'API client (talks to a running edgeban):',
+  '  edgeban ban IP|CIDR [--for 1h] [--reason TEXT] [--permanent] [--force]',
   '  edgeban unban IP|CIDR [--reason TEXT]',
   '  edgeban status IP            verdict, why, until when',
   '  edgeban bans [--filter F] [--limit N] [--offset N]',
-  '  edgeban whitelist add|rm|ls [IP|CIDR] [--reason TEXT]',
-  '  edgeban blacklist add|rm|ls [IP|CIDR] [--reason TEXT]',
-  '  credentials: --user U --password P ($EDGEBAN_USER, $EDGEBAN_PASSWORD) or --token T ($EDGEBAN_TOKEN); --json',
+  '  edgeban whitelist add|rm|ls [IP|CIDR] [--reason TEXT] [--force]',
+  '  edgeban blacklist add|rm|ls [IP|CIDR] [--reason TEXT] [--force]',
+  '  where:       --url URL ($EDGEBAN_URL), else nginx.address:nginx.port of the configuration',
+  '               serve uses (--config PATH, $EDGEBAN_CONFIG, ./config.yaml, /etc/edgeban/config.yaml, …)',
+  '  credentials: --token T ($EDGEBAN_TOKEN) or --user U --password P ($EDGEBAN_USER, $EDGEBAN_PASSWORD),',
+  '               else the first api.tokens entry or the api.basic_auth user of that configuration',
+  '  --force      a range wider than the server allows (/8 IPv4, /32 IPv6) without it',
+  '  --json       the API answer as JSON (for scripts)',
+  '  options may come before the command too: edgeban --url http://10.0.0.2:8888 ban 203.0.113.7',
+  '  exit status: 0 done, 1 refused by the API, 2 usage, configuration or connection error;',
+  '               status: 0 banned or blacklisted, 1 not banned, 2 error (like grep)',
 ].join('\n');
 
 type Values = {
@@ -54,12 +66,13 @@ function parse(argv: string[]): { values: Values; args: string[] } {
 }
 
 function targetOf(v: Values): ApiTarget {
-  return {
-    url: v.url ?? process.env.EDGEBAN_URL ?? 'http://127.0.0.1:8888',
-    user: v.user ?? process.env.EDGEBAN_USER,
-    password: v.password ?? process.env.EDGEBAN_PASSWORD,
-    token: v.token ?? process.env.EDGEBAN_TOKEN,
-  };
+  return resolveTarget(v);
+}
+
+/** `--help` of a client command: its usage, exit 0. */
+function helped(v: Values): boolean {
+  if (v.help) console.log(CLIENT_USAGE);
+  return v.help === true;
 }
 
 function need(args: string[], i: number, what: string): string {
@@ -90,6 +103,8 @@ function report(
     console.log(formatTable(table.rows, table.columns));
     if (a.body.count !== undefined) console.log(`${table.rows.length} shown of ${String(a.body.count)}`);
   } else console.log(String(a.body.message ?? 'ok'));
+  if (!ok && a.retryAfter !== undefined)
+    console.error(`edgeban: the server asks to retry after ${a.retryAfter} s (Retry-After)`);
   return ok ? 0 : 1;
 }
 
@@ -109,26 +124,47 @@ export function formatTable(rows: Record<string, unknown>[], columns: string[]):
 
 async function ban(argv: string[]): Promise<number> {
   const { values: v, args } = parse(argv);
+  if (helped(v)) return 0;
   const body: Record<string, unknown> = { ip_address: need(args, 0, 'IP or CIDR') };
   if (v.for) body.duration = /^\d+$/.test(v.for) ? Number(v.for) : v.for;
   if (v.reason) body.reason = v.reason;
   if (v.permanent) body.permanent = true;
+  if (v.force) body.force = true;
   return report(await callApi(targetOf(v), 'POST', '/api/ban', body), v.json ?? false);
 }
 
 async function unban(argv: string[]): Promise<number> {
   const { values: v, args } = parse(argv);
+  if (helped(v)) return 0;
   const body: Record<string, unknown> = { ip_address: need(args, 0, 'IP or CIDR') };
   if (v.reason) body.reason = v.reason;
   return report(await callApi(targetOf(v), 'POST', '/api/unban', body), v.json ?? false);
 }
 
+/** `status`: like grep, 0 when banned (or blacklisted), 1 when not, 2 on any error. */
 async function status(argv: string[]): Promise<number> {
+  try {
+    return await statusOf(argv);
+  } catch (err) {
+    console.error(`edgeban: ${(err as Error).message}`);
+    return 2;
+  }
+}
+
+async function statusOf(argv: string[]): Promise<number> {
   const { values: v, args } = parse(argv);
+  if (helped(v)) return 0;
   const ip = need(args, 0, 'IP');
   const a = await callApi(targetOf(v), 'GET', `/api/bans/${encodeURIComponent(ip)}`);
-  if (v.json || a.status >= 400) return report(a, v.json ?? false);
+  if (a.status >= 400 || a.body.success === false) {
+    report(a, v.json ?? false);
+    return 2;
+  }
   const b = a.body;
+  if (v.json) {
+    console.log(JSON.stringify(b, null, 2));
+    return b.banned ? 0 : 1;
+  }
   const verdict = b.banned ? `BANNED (${String(b.kind)} ${String(b.matched)})` : 'allowed';
   const lines = [`${String(b.ip_address)}: ${verdict}`];
   if (b.banned) {
@@ -139,11 +175,12 @@ async function status(argv: string[]): Promise<number> {
   }
   lines.push(`  offences: ${String(b.offences)}, failures in window: ${String(b.failures)}`);
   console.log(lines.join('\n'));
-  return 0;
+  return b.banned ? 0 : 1;
 }
 
 async function bans(argv: string[]): Promise<number> {
   const { values: v } = parse(argv);
+  if (helped(v)) return 0;
   const a = await callApi(targetOf(v), 'GET', `/api/temp-bans${query(v)}`);
   const rows = (a.body.temp_bans as Record<string, unknown>[] | undefined) ?? [];
   return report(a, v.json ?? false, {
@@ -155,6 +192,7 @@ async function bans(argv: string[]): Promise<number> {
 function listCommand(kind: 'whitelist' | 'blacklist') {
   return async (argv: string[]): Promise<number> => {
     const { values: v, args } = parse(argv);
+    if (helped(v)) return 0;
     const sub = args[0] ?? 'ls';
     const t = targetOf(v);
     if (sub === 'ls' || sub === 'list') {
@@ -168,6 +206,7 @@ function listCommand(kind: 'whitelist' | 'blacklist') {
     const ip = need(args, 1, 'IP or CIDR');
     const body: Record<string, unknown> = { ip_address: ip };
     if (v.reason) body.reason = v.reason;
+    if (v.force && sub === 'add') body.force = true;
     if (sub === 'add') return report(await callApi(t, 'POST', `/api/${kind}`, body), v.json ?? false);
     if (sub === 'rm' || sub === 'remove' || sub === 'del')
       return report(await callApi(t, 'DELETE', `/api/${kind}`, body), v.json ?? false);

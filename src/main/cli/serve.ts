@@ -4,7 +4,17 @@ import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../co
 import { createLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/registry.js';
 import { installProcessGuard } from '../system/guard.js';
-import { configOptions } from './options.js';
+import { CONFIG_OPTIONS_USAGE, configOptions } from './options.js';
+
+export const SERVE_USAGE = `usage: edgeban serve [options]
+
+Runs edgeban: the HAProxy agent (SPOA), Envoy ext_authz, the Nginx /auth endpoint and REST API,
+the syslog receivers, metrics. SIGTERM/SIGINT stop it gracefully, SIGHUP re-reads the config.
+A configuration with errors (an unknown key included) refuses to start (exit 2).
+
+options:
+${CONFIG_OPTIONS_USAGE}
+`;
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -16,11 +26,16 @@ const STOP_TIMEOUT_MS = 10_000;
  */
 export async function serveCommand(argv: string[]): Promise<number> {
   const opts = configOptions(argv);
+  if (opts.help) {
+    console.log(SERVE_USAGE);
+    return 0;
+  }
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfig({ path: opts.config });
+    loaded = loadConfig({ path: opts.config, allowUnknown: opts.allowUnknown });
   } catch (err) {
     if (err instanceof ConfigError) {
+      for (const w of err.warnings) console.error(`edgeban: config warning: ${w}`);
       for (const p of err.problems) console.error(`edgeban: config error: ${formatProblem(p)}`);
       return 2;
     }
@@ -77,7 +92,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   log.info({ version: version(), node: process.version }, 'edgeban started');
   guard.serving();
-  const code = await untilStopped(app, log, loaded.path, opts.logLevel, hup, term);
+  const code = await untilStopped(app, log, loaded.path, opts, hup, term);
   await flush(log);
   return code;
 }
@@ -86,7 +101,7 @@ function untilStopped(
   app: App,
   log: Logger,
   path: string | null,
-  levelOverride: string | undefined,
+  opts: { logLevel?: string; allowUnknown: boolean },
   hup: { reload: (() => void) | null; pending: boolean },
   term: { stop: ((s: NodeJS.Signals) => void) | null; pending: NodeJS.Signals | null },
 ): Promise<number> {
@@ -116,7 +131,7 @@ function untilStopped(
     const reload = () => {
       let next: LoadedConfig;
       try {
-        next = loadConfig({ path: path ?? undefined });
+        next = loadConfig({ path: path ?? undefined, allowUnknown: opts.allowUnknown });
       } catch (err) {
         if (err instanceof ConfigError) {
           log.error(
@@ -126,7 +141,7 @@ function untilStopped(
         } else log.error({ err }, 'configuration reload failed; keeping the running configuration');
         return;
       }
-      if (levelOverride) next.config.log.level = levelOverride;
+      if (opts.logLevel) next.config.log.level = opts.logLevel;
       for (const w of next.warnings) log.warn({ warning: w }, w);
       app.reload(next.config).then(
         () => log.info({ config: next.path }, 'configuration reloaded'),

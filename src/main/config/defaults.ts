@@ -87,6 +87,7 @@ export function defaultConfig(): Config {
       max_retries: 3,
       retry_delay: 5 * S,
       flush_interval: 1 * S,
+      optional: false,
     },
     fleet: {
       enabled: true,

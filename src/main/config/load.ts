@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import { EdgebanError } from '../../shared/errors.js';
 import { defaultConfig } from './defaults.js';
-import { checkPattern, checkValue, describeValue, SCHEMA } from './schema.js';
+import { checkPattern, checkValue, describeValue, editDistance, SCHEMA } from './schema.js';
 import type { Config } from './types.js';
 
 /** One problem in the configuration: which key, where, what was expected and found. */
@@ -14,21 +14,31 @@ export interface ConfigProblem {
   line?: number;
   expected: string;
   found: string;
+  /** The known key this one is probably a typo of. */
+  hint?: string;
 }
 
 /** Invalid configuration (`E_CONFIG`); carries every problem, not only the first. */
 export class ConfigError extends EdgebanError {
   readonly problems: ConfigProblem[];
-  constructor(problems: ConfigProblem[]) {
+  /** Warnings found on the way (said too: they often explain the errors). */
+  readonly warnings: string[];
+  constructor(problems: ConfigProblem[], warnings: string[] = []) {
     super('E_CONFIG', problems.map(formatProblem).join('\n'));
     this.problems = problems;
+    this.warnings = warnings;
   }
 }
 
 export function formatProblem(p: ConfigProblem): string {
   const where = p.line !== undefined ? `${p.source}:${p.line}` : p.source;
-  return `${where}: ${p.key}: expected ${p.expected}, found ${p.found}`;
+  const hint = p.hint ? ` (did you mean ${p.hint}?)` : '';
+  if (p.found === UNKNOWN.found) return `${where}: ${p.key}: unknown key${hint}`;
+  return `${where}: ${p.key}: expected ${p.expected}, found ${p.found}${hint}`;
 }
+
+/** Said of a key the schema does not know. */
+const UNKNOWN = { expected: 'a known key', found: 'an unknown key' } as const;
 
 export interface LoadedConfig {
   config: Config;
@@ -45,6 +55,8 @@ export interface LoadOptions {
   cwd?: string;
   /** Folders searched after the working folder (tests replace them). */
   systemPaths?: string[];
+  /** `--allow-unknown`: unknown keys in the file are warnings instead of errors. */
+  allowUnknown?: boolean;
 }
 
 export const SYSTEM_PATHS = ['/etc/edgeban/config.yaml', '/etc/fail2ban-haproxy/config.yaml'];
@@ -107,27 +119,54 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       ]);
     }
   }
-  return fromObject(raw as Record<string, unknown>, { path, text, env: opts.env ?? process.env });
+  return fromObject(raw as Record<string, unknown>, {
+    path,
+    text,
+    env: opts.env ?? process.env,
+    allowUnknown: opts.allowUnknown,
+  });
 }
 
 /** Validate a parsed object (file contents) plus env overrides against the schema. */
 export function fromObject(
   raw: Record<string, unknown>,
-  ctx: { path: string | null; text?: string; env?: NodeJS.ProcessEnv },
+  ctx: { path: string | null; text?: string; env?: NodeJS.ProcessEnv; allowUnknown?: boolean },
 ): LoadedConfig {
   const config = defaultConfig() as unknown as Record<string, unknown>;
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
   const source = ctx.path ?? '(defaults)';
-  const lines = ctx.text ? keyLines(ctx.text) : new Map<string, number>();
+  const keyLine = ctx.text ? keyLines(ctx.text) : new Map<string, number>();
+  // the line of a key, or of the nearest enclosing one the scan found (a flow-style list entry
+  // has no line of its own)
+  const lineOf = (key: string): number | undefined => {
+    let k = key;
+    for (;;) {
+      const l = keyLine.get(k);
+      if (l !== undefined) return l;
+      const cut = Math.max(k.lastIndexOf('.'), k.lastIndexOf('['));
+      if (cut <= 0) return undefined;
+      k = k.slice(0, cut);
+    }
+  };
+  const lines = { get: lineOf };
   const leafKeys = Object.keys(SCHEMA);
+  const known = [...leafKeys, ...sections(leafKeys)];
+  const unknownKey = (key: string) => {
+    const hint = didYouMean(key, known) ?? undefined;
+    const line = lineOf(key);
+    if (ctx.allowUnknown)
+      warnings.push(
+        `${source}${line !== undefined ? `:${line}` : ''}: unknown key ${key}${hint ? ` (did you mean ${hint}?)` : ''}`,
+      );
+    else problems.push({ key, source, line, ...UNKNOWN, hint });
+  };
 
   const walk = (obj: Record<string, unknown>, prefix: string) => {
     for (const [k0, v] of Object.entries(obj)) {
       const k = k0.toLowerCase();
       const key = prefix ? `${prefix}.${k}` : k;
-      const spec = SCHEMA[key];
-      if (spec) {
+      if (Object.hasOwn(SCHEMA, key)) {
         apply(key, v, source, lines.get(key), false);
       } else if (leafKeys.some((l) => l.startsWith(`${key}.`))) {
         if (v === null || v === undefined) continue; // an empty section keeps its defaults
@@ -140,12 +179,7 @@ export function fromObject(
             found: describeValue(v),
           });
         } else walk(v as Record<string, unknown>, key);
-      } else {
-        const hint = didYouMean(key, [...leafKeys, ...sections(leafKeys)]);
-        warnings.push(
-          `${source}${lines.has(key) ? `:${lines.get(key)}` : ''}: unknown key ${key}${hint ? ` (did you mean ${hint}?)` : ''}`,
-        );
-      }
+      } else unknownKey(key);
     }
   };
 
@@ -163,12 +197,14 @@ export function fromObject(
       list.forEach((p, i) => {
         const r = checkPattern(p);
         for (const pr of r.problems) {
+          const k = `${key}[${i}]${pr.field ? `.${pr.field}` : ''}`;
           problems.push({
-            key: `${key}[${i}]${pr.field ? `.${pr.field}` : ''}`,
+            key: k,
             source: src,
-            line,
+            line: fromEnv ? line : lines.get(k),
             expected: pr.expected,
             found: pr.found,
+            hint: pr.hint,
           });
         }
         const name = (r.value as { name?: string } | undefined)?.name;
@@ -176,7 +212,7 @@ export function fromObject(
           problems.push({
             key: `${key}[${i}].name`,
             source: src,
-            line,
+            line: lines.get(`${key}[${i}].name`),
             expected: 'a name not used by another pattern',
             found: JSON.stringify(name),
           });
@@ -190,11 +226,14 @@ export function fromObject(
     if (r.ok) setPath(config, key, r.value);
     else
       problems.push({
-        key,
+        // an entry of a list is named and placed on its own line
+        key: r.index !== undefined ? `${key}[${r.index}]` : key,
         source: src,
-        line,
+        line: r.index !== undefined && !fromEnv ? lines.get(`${key}[${r.index}]`) : line,
         expected: r.expected,
-        found: spec.secret ? '(a secret value)' : describeValue(v),
+        found: spec.secret
+          ? '(a secret value)'
+          : describeValue(r.index !== undefined && Array.isArray(v) ? v[r.index] : v),
       });
   };
 
@@ -206,8 +245,11 @@ export function fromObject(
     if (!name.startsWith('FAIL2BAN_') || value === undefined) continue;
     const rest = name.slice('FAIL2BAN_'.length);
     const key = rest.includes('.') ? rest.toLowerCase() : byUnderscore.get(rest.toUpperCase());
-    if (!key || !SCHEMA[key]) {
-      warnings.push(`env ${name}: matches no configuration key`);
+    if (!key || !Object.hasOwn(SCHEMA, key)) {
+      const hint = rest.length <= 64 ? didYouMean(rest.toUpperCase(), [...byUnderscore.keys()]) : null;
+      warnings.push(
+        `env ${name}: matches no configuration key${hint ? ` (did you mean FAIL2BAN_${hint}?)` : ''}`,
+      );
       continue;
     }
     if (SCHEMA[key].kind === 'patterns') {
@@ -222,6 +264,7 @@ export function fromObject(
     problems.push({
       key: 'spoa.enabled/envoy.enabled/nginx.enabled',
       source,
+      line: lines.get('spoa.enabled') ?? lines.get('envoy.enabled') ?? lines.get('nginx.enabled'),
       expected: 'at least one proxy protocol enabled (SPOA, Envoy, or Nginx)',
       found: 'all three disabled',
     });
@@ -235,7 +278,7 @@ export function fromObject(
       found: `${c.ban.max_ban_time} ms`,
     });
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems, warnings);
   return { config: c, path: ctx.path, warnings };
 }
 
@@ -255,49 +298,89 @@ function setPath(obj: Record<string, unknown>, key: string, value: unknown): voi
   o[parts[parts.length - 1]] = value;
 }
 
-/** Line (1-based) of every `a.b.c:` key in a YAML text, by indentation. */
+/**
+ * Line (1-based) of every `a.b.c:` key in a YAML text, by indentation, and of every block-list
+ * entry as `a.b[0]` (its fields as `a.b[0].name`), so a problem inside a list points at the
+ * entry. A scan, not a parse: it only has to agree with the parser on well-indented files.
+ */
 export function keyLines(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  const stack: { indent: number; key: string }[] = [];
+  const stack: { indent: number; path: string; item: boolean }[] = [];
+  const counters = new Map<string, number>();
   const lines = text.split(/\r?\n/);
+  const top = () => stack[stack.length - 1];
+  // inside a block scalar (`key: |`): lines indented deeper than this are text, not keys
+  let blockAt = -1;
   for (let i = 0; i < lines.length; i++) {
-    const m = /^(\s*)([A-Za-z0-9_.-]+)\s*:(\s|$)/.exec(lines[i]);
-    if (!m) continue;
-    const indent = m[1].length;
-    while (stack.length > 0 && stack[stack.length - 1].indent >= indent) stack.pop();
-    stack.push({ indent, key: m[2].toLowerCase() });
-    const path = stack.map((s) => s.key).join('.');
-    if (!out.has(path)) out.set(path, i + 1);
+    const line = lines[i];
+    let col = 0;
+    while (col < line.length && line[col] === ' ') col++;
+    let rest = line.slice(col);
+    if (blockAt >= 0) {
+      if (rest === '' || col > blockAt) continue;
+      blockAt = -1;
+    }
+    if (rest === '' || rest[0] === '#') continue;
+    const lineIndent = col;
+    // `- ` markers (possibly nested: `- - a`), each an entry of the list above it
+    for (let dash = /^-(\s+|$)/.exec(rest); dash !== null; dash = /^-(\s+|$)/.exec(rest)) {
+      while (stack.length > 0 && (top().indent > col || (top().indent === col && top().item))) stack.pop();
+      const parent = stack.length > 0 ? top().path : '';
+      const n = counters.get(parent) ?? 0;
+      counters.set(parent, n + 1);
+      const path = `${parent}[${n}]`;
+      if (!out.has(path)) out.set(path, i + 1);
+      stack.push({ indent: col, path, item: true });
+      col += dash[0].length;
+      rest = rest.slice(dash[0].length);
+    }
+    const m = KEY_RE.exec(rest);
+    if (m) {
+      while (stack.length > 0 && top().indent >= col) stack.pop();
+      const parent = stack.length > 0 ? top().path : '';
+      const name = keyText(m).toLowerCase();
+      const path = parent ? `${parent}.${name}` : name;
+      stack.push({ indent: col, path, item: false });
+      // a key seen again starts its list afresh
+      counters.delete(path);
+      if (!out.has(path)) out.set(path, i + 1);
+      rest = rest.slice(m[0].length);
+    }
+    if (/^\s*[|>][-+0-9]*\s*(#.*)?$/.test(rest)) blockAt = lineIndent;
   }
   return out;
 }
 
+/** A mapping key at the start of a line: double-quoted, single-quoted or plain, then `:`. */
+const KEY_RE =
+  /^(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|((?:[^\s#'"{}[\],&*!|>%@`?:-]|[?:-](?=\S))(?:[^:]|:(?!\s|$))*?))[ \t]*:(?=\s|$)/;
+
+function keyText(m: RegExpExecArray): string {
+  if (m[1] !== undefined) {
+    try {
+      return JSON.parse(`"${m[1]}"`) as string;
+    } catch {
+      return m[1];
+    }
+  }
+  if (m[2] !== undefined) return m[2].replace(/''/g, "'");
+  return m[3];
+}
+
 /** The closest known key, when it is close enough to be a typo. */
 export function didYouMean(key: string, known: string[]): string | null {
+  // a key this long is no typo, and the distance would cost its length times every key
+  if (key.length > 64) return null;
   let best: string | null = null;
   let bestD = Number.POSITIVE_INFINITY;
   for (const k of known) {
-    const d = levenshtein(key, k);
+    const d = editDistance(key, k);
     if (d < bestD) {
       bestD = d;
       best = k;
     }
   }
   return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
-}
-
-function levenshtein(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length];
 }
 
 /** The effective config for display, secrets masked. */

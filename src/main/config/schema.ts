@@ -150,6 +150,10 @@ export const SCHEMA: Record<string, KeySpec> = {
     max: 60_000,
     doc: 'longest a log-made ban waits to be written',
   },
+  'database.optional': {
+    kind: 'bool',
+    doc: 'start even when the SQLite file cannot be opened (bans in memory only); false = fatal',
+  },
   'fleet.enabled': {
     kind: 'bool',
     doc: 'share bans with the other nodes on the same PostgreSQL database (LISTEN/NOTIFY)',
@@ -202,7 +206,10 @@ export const SCHEMA: Record<string, KeySpec> = {
 };
 
 /** A problem found in a value: what was expected. */
-export type Check = { ok: true; value: unknown } | { ok: false; expected: string };
+export type Check =
+  | { ok: true; value: unknown }
+  /** `index`: the list entry at fault, when the value is a list. */
+  | { ok: false; expected: string; index?: number };
 
 function describe(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
@@ -301,11 +308,16 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
       if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
         return { ok: false, expected: 'a list of strings' };
       if (spec.kind === 'cidrList') {
-        for (const x of v as string[]) {
+        const xs = v as string[];
+        for (let i = 0; i < xs.length; i++) {
           try {
-            parseCidr(x);
+            parseCidr(xs[i]);
           } catch (err) {
-            return { ok: false, expected: `addresses or CIDRs (${(err as InvalidAddressError).message})` };
+            return {
+              ok: false,
+              expected: `addresses or CIDRs (${(err as InvalidAddressError).message})`,
+              index: Array.isArray(raw) ? i : undefined,
+            };
           }
         }
       }
@@ -341,7 +353,9 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
       if (!Array.isArray(v))
         return { ok: false, expected: 'a list of addresses/CIDRs or {ip, reason} entries' };
       const out: { ip: string; reason: string }[] = [];
-      for (const e of v) {
+      const at = Array.isArray(raw);
+      for (let index = 0; index < v.length; index++) {
+        const e: unknown = v[index];
         const ip =
           typeof e === 'string'
             ? e
@@ -349,11 +363,19 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
               ? (e as Record<string, unknown>).ip
               : undefined;
         if (typeof ip !== 'string')
-          return { ok: false, expected: 'entries that are an address/CIDR or {ip, reason}' };
+          return {
+            ok: false,
+            expected: 'entries that are an address/CIDR or {ip, reason}',
+            index: at ? index : undefined,
+          };
         try {
           parseCidr(ip);
         } catch (err) {
-          return { ok: false, expected: `addresses or CIDRs (${(err as Error).message})` };
+          return {
+            ok: false,
+            expected: `addresses or CIDRs (${(err as Error).message})`,
+            index: at ? index : undefined,
+          };
         }
         const reason =
           typeof e === 'object' && e !== null ? (e as Record<string, unknown>).reason : undefined;
@@ -371,15 +393,16 @@ export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'descrip
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
   value?: Record<string, unknown>;
-  problems: { field: string; expected: string; found: string }[];
+  problems: { field: string; expected: string; found: string; hint?: string }[];
 } {
-  const problems: { field: string; expected: string; found: string }[] = [];
+  const problems: { field: string; expected: string; found: string; hint?: string }[] = [];
   if (typeof p !== 'object' || p === null || Array.isArray(p)) {
     return {
       problems: [{ field: '', expected: 'a mapping with name, regex, ip_group', found: describe(p) }],
     };
   }
-  const o: Record<string, unknown> = {};
+  // no prototype: a `__proto__` or `constructor` field is a field like any other
+  const o: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(p)) o[k.toLowerCase()] = v;
   const name = o.name;
   if (typeof name !== 'string' || name.trim() === '')
@@ -403,6 +426,7 @@ export function checkPattern(p: unknown): {
         field: k,
         expected: `one of the fields ${PATTERN_FIELDS.join(', ')}`,
         found: 'an unknown field',
+        hint: closestField(k),
       });
   for (const f of ['enabled', 'raw'])
     if (o[f] !== undefined && typeof o[f] !== 'boolean')
@@ -431,4 +455,34 @@ export function checkPattern(p: unknown): {
     }
   }
   return { value: spec as unknown as Record<string, unknown>, problems };
+}
+
+/** The pattern field an unknown one is probably a typo of (one or two letters off). */
+function closestField(k: string): string | undefined {
+  if (k.length > 64) return undefined;
+  let best: string | undefined;
+  let bestD = 3;
+  for (const f of PATTERN_FIELDS) {
+    const d = editDistance(k, f);
+    if (d < bestD) {
+      bestD = d;
+      best = f;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, one row at a time. */
+export function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0];
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j];
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length];
 }

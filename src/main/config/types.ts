@@ -109,6 +109,8 @@ export interface DatabaseConfig {
   retry_delay: number;
   /** Longest a log-made ban waits before it is written (ms). */
   flush_interval: number;
+  /** Start without the database when it cannot be opened at start (SQLite); else that is fatal. */
+  optional: boolean;
 }
 
 /** Ban sharing between the nodes of one PostgreSQL database. */

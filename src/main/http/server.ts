@@ -31,6 +31,8 @@ export interface HttpDeps {
   table: BanTable;
   engine: BanEngine;
   store: () => Store | null;
+  /** `/ready`: the subsystems' states (App); absent: 200 as soon as the port serves. */
+  ready?: () => { httpStatus: number; body: Record<string, unknown> };
 }
 
 const BODY_LIMIT = 64 * 1024;
@@ -130,6 +132,7 @@ export class HttpService implements Service {
             if (url === '/auth' || (url.startsWith('/auth') && (url[5] === '?' || url[5] === '/')))
               auth.auth(req, res);
             else if (url === '/health') auth.health(res);
+            else if (url === '/ready') this.ready(res);
             else handler(req, res);
           },
         );
@@ -259,8 +262,15 @@ export class HttpService implements Service {
     this.metricsTimer.unref();
     this.ctx.log.info(
       { address: n.address, port: n.port, api: this.apiEnabled },
-      `HTTP listening on ${n.address}:${n.port} (/auth, /health${this.apiEnabled ? ', /api' : ''})`,
+      `HTTP listening on ${n.address}:${n.port} (/auth, /health, /ready${this.apiEnabled ? ', /api' : ''})`,
     );
+  }
+
+  /** Readiness for orchestrators and the image's HEALTHCHECK, beside Nginx's /health. */
+  private ready(res: ServerResponse): void {
+    const r = this.deps.ready?.() ?? { httpStatus: 200, body: { status: 'ready', checks: {} } };
+    res.writeHead(r.httpStatus, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(r.body));
   }
 
   reload(config: Config): void {

@@ -8,6 +8,7 @@ import type { AppContext, Service } from '../service.js';
 import { dialectOf } from './connect.js';
 import { WriteJournal } from './journal.js';
 import { NullStore } from './null-store.js';
+import { DatabaseOpenError, sqliteOpenProblem } from './open-hint.js';
 import { policyOf, specOf } from './rows.js';
 import { SqlStore } from './sql-store.js';
 import type { PolicySnapshot, Store } from './types.js';
@@ -231,6 +232,19 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
     name: 'store',
     start: async () => {
       await store.start();
+      // a local file that does not open now will not open by itself later (unlike a server that
+      // is down): refuse to start, unless the operator chose a start without it
+      if (store instanceof SqlStore && !store.isConnected && dialectOf(cfg.driver) === 'sqlite') {
+        const problem = sqliteOpenProblem(cfg.dsn, store.databaseStatus().last_error);
+        if (!cfg.optional) {
+          await store.stop();
+          throw new DatabaseOpenError(problem);
+        }
+        log.error(
+          { dsn: cfg.dsn, uid: process.getuid?.() },
+          `${problem}. database.optional is true: running with bans in memory only, retrying the database`,
+        );
+      }
       if (store instanceof SqlStore) binding.applyRecovered(store.takeRecovered());
     },
     stop: async () => {
