@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { test } from 'node:test';
 import { startEnvoy } from './helpers.js';
 
@@ -94,6 +95,35 @@ test('relayed streams cancelled by the client at any moment never take the serve
     session.close();
     const after = await exchange(env.port, grpc, Buffer.from([0, 0, 0, 0, 0]));
     assert.equal(after.trailers['grpc-status'], '0', 'Check still answered');
+  } finally {
+    await env.server.close();
+  }
+});
+
+test('a client that leaves with unfinished Check messages does not take the server down', async () => {
+  const env = await startEnvoy();
+  try {
+    for (const [n, part] of [
+      [4, 512 * 1024],
+      [20, 64 * 1024],
+    ] as const) {
+      const sock = netConnect(env.port, '127.0.0.1');
+      const session = h2connect(`http://127.0.0.1:${env.port}`, { createConnection: () => sock });
+      session.on('error', () => {});
+      await new Promise<void>((r) => session.once('connect', () => r()));
+      for (let i = 0; i < n; i++) {
+        const s = session.request({ ':method': 'POST', te: 'trailers', ...grpc });
+        s.on('error', () => {});
+        const head = Buffer.alloc(part);
+        head.writeUInt32BE(part * 2, 1);
+        s.write(head);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      sock.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const after = await exchange(env.port, grpc, Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(after.trailers['grpc-status'], '0', 'the server still answers Check');
   } finally {
     await env.server.close();
   }
