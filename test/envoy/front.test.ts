@@ -128,3 +128,31 @@ test('a client that leaves with unfinished Check messages does not take the serv
     await env.server.close();
   }
 });
+
+test('unfinished Check messages beyond the per-connection budget are refused, not buffered', async () => {
+  const env = await startEnvoy();
+  const session = h2connect(`http://127.0.0.1:${env.port}`);
+  session.on('error', () => {});
+  try {
+    let exhausted = 0;
+    const refused = new Promise<void>((resolve) => {
+      for (let i = 0; i < 8; i++) {
+        const s = session.request({ ':method': 'POST', te: 'trailers', ...grpc });
+        s.on('error', () => {});
+        s.on('response', (h) => {
+          if (h['grpc-status'] === '8' && ++exhausted >= 1) resolve();
+        });
+        // 8 × 3 MiB of unfinished 4 MiB messages: more than the 16 MiB one connection may hold
+        const head = Buffer.alloc(3 * 1024 * 1024);
+        head.writeUInt32BE(4 * 1024 * 1024 - 5, 1);
+        s.write(head);
+      }
+    });
+    const timeout = new Promise<void>((r) => setTimeout(r, 5000).unref());
+    await Promise.race([refused, timeout]);
+    assert.ok(exhausted >= 1, 'streams past the connection budget get RESOURCE_EXHAUSTED');
+  } finally {
+    session.destroy();
+    await env.server.close();
+  }
+});
