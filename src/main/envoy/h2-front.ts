@@ -49,6 +49,9 @@ const GRPC_UNAVAILABLE = 14;
 const OK_HEADERS = { [h2.HTTP2_HEADER_STATUS]: 200, [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
 const OK_TRAILERS = { 'grpc-status': '0' };
 const RESPOND_OPTS = { waitForTrailers: true };
+const WATCH_PATH = '/grpc.health.v1.Health/Watch';
+/** Concurrent Watch streams relayed, all clients together: below the backend's stream allowance. */
+const MAX_WATCHES = 900;
 /** Hop-by-hop and pseudo headers a relay must not copy. */
 const NOT_RELAYED = new Set([':status', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
 
@@ -56,7 +59,11 @@ export class GrpcFront {
   readonly server: Http2Server;
   private readonly o: FrontOptions;
   private readonly sessions = new Set<Http2Session>();
+  /** Long-lived streams (Watch) get their own session to the backend, so they never use up the
+   *  concurrent-stream allowance the unary calls (health Check) need. */
   private backend: ClientHttp2Session | null = null;
+  private watchBackend: ClientHttp2Session | null = null;
+  private watches = 0;
   private readonly throttle: LogThrottle;
   /** Request bytes held by unfinished Check streams, process-wide and per session. */
   private buffered = 0;
@@ -153,8 +160,9 @@ export class GrpcFront {
       release();
       refused = true;
       this.fail(stream, GRPC_RESOURCE_EXHAUSTED, message);
-      // a peer that keeps sending gets its stream reset rather than read forever
-      this.closeStream(stream);
+      // a peer that keeps sending gets its stream reset rather than read forever; not from inside
+      // the data callback (resetting a stream there while nghttp2 delivers its data corrupts memory)
+      setImmediate(() => this.closeStream(stream));
     };
     stream.on('close', release);
     stream.on('data', (c: Buffer) => {
@@ -272,7 +280,22 @@ export class GrpcFront {
 
   /** Health, reflection and anything else: the private grpc-js server answers. */
   private relay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const backend = this.backendSession();
+    const watch = headers[h2.HTTP2_HEADER_PATH] === WATCH_PATH;
+    if (watch) {
+      if (this.watches >= MAX_WATCHES) {
+        this.throttle.warn(
+          'envoy-watch',
+          'limit',
+          { watches: this.watches },
+          'health Watch streams at their limit: refused',
+        );
+        this.fail(stream, GRPC_RESOURCE_EXHAUSTED, 'too many health Watch streams');
+        return;
+      }
+      this.watches++;
+      stream.once('close', () => this.watches--);
+    }
+    const backend = this.backendSession(watch);
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) {
       if (v === undefined || NOT_RELAYED.has(k) || (k.startsWith(':') && k !== ':path' && k !== ':method'))
@@ -335,15 +358,17 @@ export class GrpcFront {
     }
   }
 
-  private backendSession(): ClientHttp2Session {
-    if (this.backend && !this.backend.closed && !this.backend.destroyed) return this.backend;
+  private backendSession(watch: boolean): ClientHttp2Session {
+    const cur = watch ? this.watchBackend : this.backend;
+    if (cur && !cur.closed && !cur.destroyed) return cur;
     const path = this.o.backendSocket;
     const s = h2connect('http://localhost', { createConnection: () => netConnect(path) });
     s.on('error', (err) =>
       this.o.log.warn({ err: err.message }, 'ext_authz relay to the health/reflection server failed'),
     );
     s.unref();
-    this.backend = s;
+    if (watch) this.watchBackend = s;
+    else this.backend = s;
     return s;
   }
 
@@ -361,6 +386,7 @@ export class GrpcFront {
       this.server.close(() => {
         clearTimeout(timer);
         this.backend?.close();
+        this.watchBackend?.close();
         resolve(!cut);
       });
       for (const s of this.sessions) s.close();
