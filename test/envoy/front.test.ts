@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { test } from 'node:test';
 import { startEnvoy } from './helpers.js';
 
@@ -95,6 +96,73 @@ test('relayed streams cancelled by the client at any moment never take the serve
     const after = await exchange(env.port, grpc, Buffer.from([0, 0, 0, 0, 0]));
     assert.equal(after.trailers['grpc-status'], '0', 'Check still answered');
   } finally {
+    await env.server.close();
+  }
+});
+
+test('a client that leaves with unfinished Check messages does not take the server down', async () => {
+  const env = await startEnvoy();
+  try {
+    for (const [n, part] of [
+      [4, 512 * 1024],
+      [20, 64 * 1024],
+    ] as const) {
+      const sock = netConnect(env.port, '127.0.0.1');
+      const session = h2connect(`http://127.0.0.1:${env.port}`, { createConnection: () => sock });
+      session.on('error', () => {});
+      await new Promise<void>((r) => session.once('connect', () => r()));
+      for (let i = 0; i < n; i++) {
+        const s = session.request({ ':method': 'POST', te: 'trailers', ...grpc });
+        s.on('error', () => {});
+        const head = Buffer.alloc(part);
+        head.writeUInt32BE(part * 2, 1);
+        s.write(head);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      sock.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const after = await exchange(env.port, grpc, Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(after.trailers['grpc-status'], '0', 'the server still answers Check');
+  } finally {
+    await env.server.close();
+  }
+});
+
+test('health Check answers while 1,100 health Watch streams are open', async () => {
+  const env = await startEnvoy();
+  const sessions = [0, 1].map(() => {
+    const s = h2connect(`http://127.0.0.1:${env.port}`);
+    s.on('error', () => {});
+    return s;
+  });
+  try {
+    let answered = 0;
+    for (let i = 0; i < 1100; i++) {
+      const s = sessions[i % 2].request({
+        ':method': 'POST',
+        ':path': '/grpc.health.v1.Health/Watch',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      s.on('error', () => {});
+      s.once('response', () => answered++);
+      s.end(Buffer.from([0, 0, 0, 0, 0]));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(answered > 0, 'Watch streams are served');
+    const check = exchange(
+      env.port,
+      { ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc' },
+      Buffer.from([0, 0, 0, 0, 0]),
+    );
+    const stalled = new Promise<null>((r) => setTimeout(() => r(null), 5000).unref());
+    const got = await Promise.race([check, stalled]);
+    assert.ok(got, 'health Check is answered, not stalled');
+    assert.equal(got.trailers['grpc-status'], '0');
+    assert.deepEqual([...got.body.subarray(5)], [8, 1], 'SERVING');
+  } finally {
+    for (const s of sessions) s.destroy();
     await env.server.close();
   }
 });

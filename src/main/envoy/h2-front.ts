@@ -10,6 +10,7 @@ import {
 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import { LogThrottle } from '../log/throttle.js';
 
 /**
  * The public HTTP/2 listener of the ext_authz service. `Authorization/Check` — the one call on
@@ -31,6 +32,10 @@ export interface FrontOptions {
   /** Largest request message accepted (bytes), as grpc.max_receive_message_length. */
   maxMessage: number;
   maxConcurrentStreams: number;
+  /** Request bytes buffered by all unfinished Check streams of one connection. */
+  maxSessionBuffered?: number;
+  /** Request bytes buffered by all unfinished Check streams of the process. */
+  maxProcessBuffered?: number;
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
 }
@@ -44,6 +49,9 @@ const GRPC_UNAVAILABLE = 14;
 const OK_HEADERS = { [h2.HTTP2_HEADER_STATUS]: 200, [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
 const OK_TRAILERS = { 'grpc-status': '0' };
 const RESPOND_OPTS = { waitForTrailers: true };
+const WATCH_PATH = '/grpc.health.v1.Health/Watch';
+/** Concurrent Watch streams relayed, all clients together: below the backend's stream allowance. */
+const MAX_WATCHES = 900;
 /** Hop-by-hop and pseudo headers a relay must not copy. */
 const NOT_RELAYED = new Set([':status', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
 
@@ -51,7 +59,19 @@ export class GrpcFront {
   readonly server: Http2Server;
   private readonly o: FrontOptions;
   private readonly sessions = new Set<Http2Session>();
+  /** Long-lived streams (Watch) get their own session to the backend, so they never use up the
+   *  concurrent-stream allowance the unary calls (health Check) need. */
   private backend: ClientHttp2Session | null = null;
+  private watchBackend: ClientHttp2Session | null = null;
+  private watches = 0;
+  private readonly throttle: LogThrottle;
+  /** Request bytes held by unfinished Check streams, process-wide and per session. */
+  private buffered = 0;
+  private readonly sessionBuffered = new WeakMap<Http2Session, number>();
+  private readonly maxSessionBuffered: number;
+  private readonly maxProcessBuffered: number;
+  /** Errors caught on a stream's respond/write path (the stream is closed, the process goes on). */
+  streamErrors = 0;
 
   get backendSocket(): string {
     return this.o.backendSocket;
@@ -59,11 +79,20 @@ export class GrpcFront {
 
   constructor(o: FrontOptions) {
     this.o = o;
+    this.throttle = new LogThrottle(o.log);
+    this.maxSessionBuffered = o.maxSessionBuffered ?? 16 * 1024 * 1024;
+    this.maxProcessBuffered = o.maxProcessBuffered ?? 64 * 1024 * 1024;
     this.server = createServer({
       settings: { maxConcurrentStreams: o.maxConcurrentStreams },
       maxSessionMemory: 64,
     });
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
+    this.server.on('stream', (stream, headers) => {
+      try {
+        this.onStream(stream, headers);
+      } catch (err) {
+        this.streamFailed(stream, err);
+      }
+    });
     this.server.on('session', (s) => this.track(s));
     // a peer that breaks HTTP/2 loses its own session; nobody else notices
     this.server.on('sessionError', (err) =>
@@ -116,12 +145,50 @@ export class GrpcFront {
     let first: Buffer | null = null;
     let chunks: Buffer[] | null = null;
     let size = 0;
+    let refused = false;
+    const session = stream.session;
+    // the bytes this stream holds leave every budget when it ends, however it ends
+    const release = () => {
+      if (size === 0 || refused) return;
+      this.buffered -= size;
+      if (session) this.sessionBuffered.set(session, (this.sessionBuffered.get(session) ?? 0) - size);
+      first = null;
+      chunks = null;
+      size = 0;
+    };
+    const refuse = (message: string) => {
+      release();
+      refused = true;
+      this.fail(stream, GRPC_RESOURCE_EXHAUSTED, message);
+      // a peer that keeps sending gets its stream reset rather than read forever; not from inside
+      // the data callback (resetting a stream there while nghttp2 delivers its data corrupts memory)
+      setImmediate(() => this.closeStream(stream));
+    };
+    stream.on('close', release);
     stream.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > this.o.maxMessage + 5) {
-        if (!stream.headersSent) this.fail(stream, GRPC_RESOURCE_EXHAUSTED, 'request message too large');
+      if (refused) return;
+      if (size === 0 && c.length >= 5 && c.readUInt32BE(1) > this.o.maxMessage) {
+        refuse('request message too large');
         return;
       }
+      const held = session ? (this.sessionBuffered.get(session) ?? 0) : 0;
+      if (size + c.length > this.o.maxMessage + 5) {
+        refuse('request message too large');
+        return;
+      }
+      if (held + c.length > this.maxSessionBuffered || this.buffered + c.length > this.maxProcessBuffered) {
+        this.throttle.warn(
+          'envoy-buffer',
+          'budget',
+          { sessionBytes: held, processBytes: this.buffered },
+          'ext_authz request buffer budget exhausted: stream refused',
+        );
+        refuse('server busy: too many unfinished request bytes');
+        return;
+      }
+      size += c.length;
+      this.buffered += c.length;
+      if (session) this.sessionBuffered.set(session, held + c.length);
       if (first === null) first = c;
       else {
         chunks ??= [first];
@@ -129,59 +196,106 @@ export class GrpcFront {
       }
     });
     stream.on('end', () => {
-      if (stream.headersSent || stream.destroyed) return;
-      const body = chunks ? Buffer.concat(chunks) : first;
-      if (body === null || body.length < 5 || body.readUInt32BE(1) !== body.length - 5) {
-        this.fail(stream, GRPC_INVALID_ARGUMENT, 'expected exactly one gRPC message');
-        return;
-      }
-      if (body[0] !== 0) {
-        this.fail(
-          stream,
-          GRPC_UNIMPLEMENTED,
-          'compressed messages are not supported (grpc-encoding identity)',
-        );
-        return;
-      }
-      let out: ReturnType<CheckAnswer>;
       try {
-        out = this.o.answer(body.subarray(5));
+        this.onCheckEnd(stream, refused ? null : chunks ? Buffer.concat(chunks) : first);
       } catch (err) {
-        this.o.log.error({ err }, 'ext_authz Check failed');
-        this.fail(stream, GRPC_INTERNAL, 'internal error');
-        return;
+        this.streamFailed(stream, err);
+      } finally {
+        release();
       }
-      if (!Buffer.isBuffer(out)) {
-        this.fail(stream, out.code, out.message);
-        return;
-      }
-      const frame = Buffer.allocUnsafe(5 + out.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(out.length, 1);
-      out.copy(frame, 5);
-      stream.respond(OK_HEADERS, RESPOND_OPTS);
-      stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
-      stream.end(frame);
     });
+  }
+
+  private onCheckEnd(stream: ServerHttp2Stream, body: Buffer | null): void {
+    if (stream.headersSent || stream.destroyed || stream.closed) return;
+    if (body === null || body.length < 5 || body.readUInt32BE(1) !== body.length - 5) {
+      this.fail(stream, GRPC_INVALID_ARGUMENT, 'expected exactly one gRPC message');
+      return;
+    }
+    if (body[0] !== 0) {
+      this.fail(stream, GRPC_UNIMPLEMENTED, 'compressed messages are not supported (grpc-encoding identity)');
+      return;
+    }
+    let out: ReturnType<CheckAnswer>;
+    try {
+      out = this.o.answer(body.subarray(5));
+    } catch (err) {
+      this.throttle.error('envoy-check', 'answer', { err }, 'ext_authz Check failed');
+      this.fail(stream, GRPC_INTERNAL, 'internal error');
+      return;
+    }
+    if (!Buffer.isBuffer(out)) {
+      this.fail(stream, out.code, out.message);
+      return;
+    }
+    const frame = Buffer.allocUnsafe(5 + out.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(out.length, 1);
+    out.copy(frame, 5);
+    stream.respond(OK_HEADERS, RESPOND_OPTS);
+    stream.once('wantTrailers', () => {
+      if (!stream.destroyed && !stream.closed) stream.sendTrailers(OK_TRAILERS);
+    });
+    stream.end(frame);
+  }
+
+  /** An error thrown on one stream's path: counted, logged rate-limited, that stream closed. */
+  private streamFailed(stream: ServerHttp2Stream, err: unknown): void {
+    this.streamErrors++;
+    this.throttle.warn(
+      'envoy-stream',
+      'respond',
+      { err: err instanceof Error ? err : new Error(String(err)) },
+      'ext_authz stream failed; the stream is closed',
+    );
+    this.closeStream(stream);
+  }
+
+  private closeStream(stream: ServerHttp2Stream): void {
+    try {
+      if (!stream.destroyed && !stream.closed) stream.close(h2.NGHTTP2_CANCEL);
+    } catch {
+      stream.destroy();
+    }
   }
 
   /** Trailers-only error response. */
   private fail(stream: ServerHttp2Stream, code: number, message: string): void {
-    if (stream.destroyed || stream.headersSent) return;
-    stream.respond(
-      {
-        [h2.HTTP2_HEADER_STATUS]: 200,
-        [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-        'grpc-status': String(code),
-        'grpc-message': encodeURIComponent(message),
-      },
-      { endStream: true },
-    );
+    // a stream whose peer has gone is closed before it is destroyed: respond would throw
+    if (stream.destroyed || stream.closed || stream.headersSent) return;
+    try {
+      stream.respond(
+        {
+          [h2.HTTP2_HEADER_STATUS]: 200,
+          [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+          'grpc-status': String(code),
+          'grpc-message': encodeURIComponent(message),
+        },
+        { endStream: true },
+      );
+    } catch (err) {
+      this.streamFailed(stream, err);
+    }
   }
 
   /** Health, reflection and anything else: the private grpc-js server answers. */
   private relay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const backend = this.backendSession();
+    const watch = headers[h2.HTTP2_HEADER_PATH] === WATCH_PATH;
+    if (watch) {
+      if (this.watches >= MAX_WATCHES) {
+        this.throttle.warn(
+          'envoy-watch',
+          'limit',
+          { watches: this.watches },
+          'health Watch streams at their limit: refused',
+        );
+        this.fail(stream, GRPC_RESOURCE_EXHAUSTED, 'too many health Watch streams');
+        return;
+      }
+      this.watches++;
+      stream.once('close', () => this.watches--);
+    }
+    const backend = this.backendSession(watch);
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) {
       if (v === undefined || NOT_RELAYED.has(k) || (k.startsWith(':') && k !== ':path' && k !== ':method'))
@@ -196,48 +310,65 @@ export class GrpcFront {
       return;
     }
     let trailers: Record<string, string | string[]> = { 'grpc-status': String(GRPC_UNAVAILABLE) };
-    up.on('error', () => {
-      if (!stream.headersSent) this.fail(stream, GRPC_UNAVAILABLE, 'service unavailable');
-      else stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-    });
-    up.on('response', (h, flags) => {
-      // the client may have gone while the backend answered: nothing to relay to
-      if (stream.destroyed || stream.closed) return;
-      const head = relayable(h);
-      if (flags & h2.NGHTTP2_FLAG_END_STREAM) {
-        stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, { endStream: true });
-        return;
-      }
-      stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, RESPOND_OPTS);
-      stream.once('wantTrailers', () => {
-        if (!stream.destroyed) stream.sendTrailers(trailers);
-      });
-    });
+    up.on('error', () =>
+      this.guard(stream, () => {
+        if (!stream.headersSent) this.fail(stream, GRPC_UNAVAILABLE, 'service unavailable');
+        else this.closeStream(stream);
+      }),
+    );
+    up.on('response', (h, flags) =>
+      this.guard(stream, () => {
+        const head = relayable(h);
+        if (flags & h2.NGHTTP2_FLAG_END_STREAM) {
+          stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, { endStream: true });
+          return;
+        }
+        stream.respond({ ...head, [h2.HTTP2_HEADER_STATUS]: h[':status'] ?? 200 }, RESPOND_OPTS);
+        stream.once('wantTrailers', () => this.guard(stream, () => stream.sendTrailers(trailers)));
+      }),
+    );
     up.on('trailers', (t) => {
       trailers = relayable(t);
     });
-    up.on('data', (d: Buffer) => {
-      if (!stream.destroyed) stream.write(d);
+    up.on('data', (d: Buffer) => this.guard(stream, () => stream.write(d)));
+    up.on('end', () =>
+      this.guard(stream, () => {
+        if (stream.headersSent && !stream.writableEnded) stream.end();
+      }),
+    );
+    stream.on('data', (d: Buffer) => {
+      if (!up.closed && !up.destroyed) up.write(d);
     });
-    up.on('end', () => {
-      if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
+    stream.on('end', () => {
+      if (!up.closed && !up.destroyed) up.end();
     });
-    stream.on('data', (d: Buffer) => up.write(d));
-    stream.on('end', () => up.end());
     stream.on('close', () => {
       if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
     });
   }
 
-  private backendSession(): ClientHttp2Session {
-    if (this.backend && !this.backend.closed && !this.backend.destroyed) return this.backend;
+  /** Runs one step of a relayed answer unless the client's stream has gone; never throws. */
+  private guard(stream: ServerHttp2Stream, step: () => void): void {
+    // the client may have gone while the backend answered: nothing to relay to
+    if (stream.destroyed || stream.closed) return;
+    try {
+      step();
+    } catch (err) {
+      this.streamFailed(stream, err);
+    }
+  }
+
+  private backendSession(watch: boolean): ClientHttp2Session {
+    const cur = watch ? this.watchBackend : this.backend;
+    if (cur && !cur.closed && !cur.destroyed) return cur;
     const path = this.o.backendSocket;
     const s = h2connect('http://localhost', { createConnection: () => netConnect(path) });
     s.on('error', (err) =>
       this.o.log.warn({ err: err.message }, 'ext_authz relay to the health/reflection server failed'),
     );
     s.unref();
-    this.backend = s;
+    if (watch) this.watchBackend = s;
+    else this.backend = s;
     return s;
   }
 
@@ -255,6 +386,7 @@ export class GrpcFront {
       this.server.close(() => {
         clearTimeout(timer);
         this.backend?.close();
+        this.watchBackend?.close();
         resolve(!cut);
       });
       for (const s of this.sessions) s.close();
