@@ -81,9 +81,9 @@ describe('engine under abuse (edgeban serve)', () => {
     })();
     await sendTcp(edge.syslog, lines);
     // every line read: the tracking gauge sits at the cap and evictions were counted
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 45_000; // generous: a loaded CI machine, not a figure
     while ((await metric(edge, 'edgeban_engine_tracking_evictions_total')) < 29_000 - 1000) {
-      assert.ok(Date.now() < deadline, 'flood not ingested within 15 s');
+      assert.ok(Date.now() < deadline, 'flood not ingested within 45 s');
       await new Promise((r) => setTimeout(r, 100));
     }
     flooding = false;

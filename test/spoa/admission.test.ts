@@ -48,7 +48,11 @@ test('when full, the connection idle the longest makes room (AGENT-DISCONNECT 0)
   try {
     const silent: RawPeer[] = [];
     for (let i = 0; i < 5; i++) silent.push(await ready(agent.port));
-    // a connection busy a moment ago is never evicted: right now nobody is idle enough
+    // every one asks once: a connection busy a moment ago is never evicted, nobody is idle enough
+    for (const [i, p] of silent.entries()) {
+      p.send(notify(1, 1, [['m', [['src', ipv4(`127.0.0.${10 + i}`)]]]]));
+      await p.waitFrames(2);
+    }
     const early = await RawPeer.open(agent.port);
     early.send(hello26());
     const [refusal] = await early.waitFrames(1);
@@ -56,15 +60,39 @@ test('when full, the connection idle the longest makes room (AGENT-DISCONNECT 0)
     assert.equal(disconnectStatus(refusal.payload), 13);
     await new Promise((r) => setTimeout(r, 1100));
     // keep the last one busy: it must not be the one evicted
-    silent[4].send(notify(1, 1, [['m', [['src', ipv4('127.0.0.9')]]]]));
-    await silent[4].waitFrames(2);
+    silent[4].send(notify(1, 2, [['m', [['src', ipv4('127.0.0.9')]]]]));
+    await silent[4].waitFrames(3);
     await served(agent.port);
     await silent[0].waitClosed();
-    assert.equal(silent[0].frames[1].type, 0x66);
-    assert.equal(disconnectStatus(silent[0].frames[1].payload), 0);
+    assert.equal(silent[0].frames[2].type, 0x66);
+    assert.equal(disconnectStatus(silent[0].frames[2].payload), 0);
     assert.equal(agent.server.evicted, 1);
     assert.ok(!silent[4].closed);
     for (const p of silent) p.close();
+  } finally {
+    await agent.server.close(200);
+  }
+});
+
+test('a peer that only said HELLO makes room before any connection that asked, without waiting for idleness', async () => {
+  const agent = await startAgent({ max_clients: 4, max_clients_per_source: 4 });
+  try {
+    const asking: RawPeer[] = [];
+    for (let i = 0; i < 2; i++) {
+      const p = await ready(agent.port);
+      p.send(notify(1, 1, [['m', [['src', ipv4('127.0.0.9')]]]]));
+      await p.waitFrames(2);
+      asking.push(p);
+    }
+    const squatters = [await ready(agent.port), await ready(agent.port)];
+    await new Promise((r) => setTimeout(r, 300));
+    // the asking ones were busy a moment ago, the squatters only said HELLO: they go first
+    await served(agent.port);
+    await squatters[0].waitClosed();
+    assert.equal(disconnectStatus(squatters[0].frames[1].payload), 0);
+    assert.ok(!asking[0].closed && !asking[1].closed);
+    assert.equal(agent.server.evicted, 1);
+    for (const p of [...asking, ...squatters]) p.close();
   } finally {
     await agent.server.close(200);
   }

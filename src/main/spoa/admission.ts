@@ -3,6 +3,13 @@ import type { SpoaConnection } from './connection.js';
 /** A connection idle for less than this is in use: it is never evicted for a newcomer. */
 export const EVICT_MIN_IDLE_MS = 1000;
 
+/**
+ * A connection that never sent a NOTIFY may be evicted once it is this old: HAProxy sends its
+ * first NOTIFY right after HELLO, so a peer that only said HELLO is the likeliest squatter, and
+ * a refused HAProxy connection fails open.
+ */
+export const EVICT_SILENT_AFTER_MS = 200;
+
 export type Refusal = 'max_clients' | 'max_clients_per_source';
 
 /**
@@ -62,6 +69,12 @@ export class Admission {
 /** Linear scan, only when a limit is reached: a few thousand connections at most. */
 function longestIdle(set: Set<SpoaConnection>, now: number): SpoaConnection | null {
   let best: SpoaConnection | null = null;
+  // first choice: the oldest peer that never asked anything
+  for (const c of set) {
+    if (c.notified || c.partialSince !== 0 || now - c.openedAt < EVICT_SILENT_AFTER_MS) continue;
+    if (best === null || c.openedAt < best.openedAt) best = c;
+  }
+  if (best !== null) return best;
   for (const c of set) {
     if (c.partialSince !== 0 || now - c.lastUse < EVICT_MIN_IDLE_MS) continue;
     if (best === null || c.lastUse < best.lastUse) best = c;

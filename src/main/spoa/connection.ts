@@ -60,6 +60,8 @@ export class SpoaConnection {
   lastActivity: number;
   /** Last HELLO or NOTIFY (ms): connections idle the longest are evicted first when full. */
   lastUse: number;
+  /** Sent a NOTIFY at least once: a peer that only said HELLO is the first to make room. */
+  notified = false;
   /** When the bytes of an incomplete frame started waiting (0 = none pending). */
   partialSince = 0;
   private state = State.AwaitHello;
@@ -234,6 +236,7 @@ export class SpoaConnection {
     switch (type) {
       case FrameType.NOTIFY: {
         this.lastUse = nowMs;
+        this.notified = true;
         const answerer = this.host.answerer;
         this.reserve(answerer.reserveFor(payload - idStart, end - payload, this.maxFrame));
         const w = answerer.answer(buf, idStart, payload, end, this.out, this.outLen, now, this.maxFrame);
