@@ -4,7 +4,16 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type EdgeProcess, startEdge } from '../helpers/edge.js';
 import { tempDir } from '../helpers/tmp.js';
-import { disconnectStatus, frame, hello26, ipv4, notify, RawPeer } from '../spoa/client.js';
+import {
+  disconnectStatus,
+  frame,
+  hello26,
+  ipv4,
+  notify,
+  RawPeer,
+  readyPeer,
+  servedOnce,
+} from '../spoa/client.js';
 import { type Message, notifyBytes, parseActions, parseAgentOutput } from '../spoa/model.js';
 
 const CANARY = Buffer.from('CANARY-7');
@@ -13,23 +22,6 @@ const unnamedIpv4 = (n: number): Message[] =>
     name: new Uint8Array(0),
     args: [{ name: new Uint8Array(0), value: { t: 'ipv4', b: Buffer.from([10, 0, 0, 1]) } }],
   }));
-
-async function ready(port: number, from?: string): Promise<RawPeer> {
-  const p = await RawPeer.open(port, from);
-  p.send(hello26());
-  const [f] = await p.waitFrames(1);
-  assert.equal(f.type, 0x65, 'AGENT-HELLO');
-  return p;
-}
-
-/** A HAProxy-like client: HELLO, a NOTIFY, its ACK within 2 s. */
-async function served(port: number, from?: string): Promise<void> {
-  const p = await ready(port, from);
-  p.send(notify(9, 1, [['check-client-ip', [['src', ipv4('127.0.0.9')]]]]));
-  const f = await p.waitFrames(2, 2000);
-  assert.equal(f[1]?.type, 0x67, 'ACK');
-  p.close();
-}
 
 async function metric(edge: EdgeProcess, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
@@ -74,7 +66,7 @@ describe('the SPOA of a running edgeban under abuse', () => {
   });
 
   test('a NOTIFY of 700 messages gets its exact ACK, with no byte of what another connection sent', async () => {
-    const other = await ready(edge.spoa);
+    const other = await readyPeer(edge.spoa);
     for (let i = 0; i < 40; i++)
       other.send(
         notifyBytes(BigInt(i), 1n, [
@@ -90,7 +82,7 @@ describe('the SPOA of a running edgeban under abuse', () => {
     await other.waitFrames(41);
     // and half a frame left waiting, so a read buffer holds canary bytes
     other.send(notifyBytes(99n, 1n, [{ name: Buffer.alloc(3000, CANARY), args: [] }]).subarray(0, 2000));
-    const p = await ready(edge.spoa);
+    const p = await readyPeer(edge.spoa);
     p.send(notifyBytes(7n, 1n, unnamedIpv4(700)));
     const frames = await p.waitFrames(2);
     const out = Buffer.concat(frames.map((f) => f.raw));
@@ -115,8 +107,8 @@ describe('the SPOA of a running edgeban under abuse', () => {
     await Promise.all(silent.map((s) => s.waitFrames(1)));
     // idle for a second: now they are the first to go when room is needed
     await sleep(1100);
-    await served(edge.spoa);
-    await served(edge.spoa);
+    await servedOnce(edge.spoa);
+    await servedOnce(edge.spoa);
     assert.ok(await metricReaches(edge, 'edgeban_spoa_connections_evicted_total', 1));
     for (const s of silent) s.close();
   });
@@ -127,11 +119,11 @@ describe('the SPOA of a running edgeban under abuse', () => {
     await p.waitClosed();
     assert.equal(p.frames.length, 0);
     assert.ok(await metricReaches(edge, 'edgeban_spoa_connections_rejected_total', 1));
-    await served(edge.spoa);
+    await servedOnce(edge.spoa);
   });
 
   test('slowloris: a frame trickled byte by byte is cut (status 2) while others are served', async () => {
-    const p = await ready(edge.spoa);
+    const p = await readyPeer(edge.spoa);
     const f = notify(1, 1, [['m', [['src', ipv4('127.0.0.9')]]]]);
     let i = 0;
     const trickle = setInterval(() => {
@@ -141,7 +133,7 @@ describe('the SPOA of a running edgeban under abuse', () => {
       const hello = await RawPeer.open(edge.spoa);
       // a HELLO trickled as slowly never completes either: cut at spoa.hello_timeout
       hello.send(hello26().subarray(0, 3));
-      await served(edge.spoa);
+      await servedOnce(edge.spoa);
       const frames = await p.waitFrames(2, 8000);
       assert.equal(frames[1].type, 0x66);
       assert.equal(disconnectStatus(frames[1].payload), 2);
@@ -171,7 +163,7 @@ describe('the SPOA of a running edgeban under abuse', () => {
       for (let k = 0; k < 375; k++) await once(w * 1000 + k);
     };
     await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
-    await served(edge.spoa);
+    await servedOnce(edge.spoa);
     // every slot comes back (closed sockets are released, half-open ones time out)
     const end = Date.now() + 5000;
     while ((await metric(edge, 'edgeban_spoa_connections')) > 2 && Date.now() < end) await sleep(100);
@@ -211,7 +203,7 @@ describe('the SPOA of a running edgeban under abuse', () => {
     const end = Date.now() + 12_000;
     while (!closed && Date.now() < end) await sleep(100);
     assert.ok(closed, 'the agent closed the stuck connection');
-    await served(edge.spoa);
+    await servedOnce(edge.spoa);
   });
 });
 

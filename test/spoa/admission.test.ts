@@ -2,24 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import { startAgent } from './agent.js';
-import { disconnectStatus, hello26, ipv4, notify, RawPeer } from './client.js';
-
-async function ready(port: number, from?: string): Promise<RawPeer> {
-  const p = await RawPeer.open(port, from);
-  p.send(hello26());
-  const [f] = await p.waitFrames(1);
-  assert.equal(f.type, 0x65, 'AGENT-HELLO');
-  return p;
-}
-
-/** A HAProxy-like exchange: HELLO, one NOTIFY, its ACK. */
-async function served(port: number, from?: string): Promise<void> {
-  const p = await ready(port, from);
-  p.send(notify(5, 1, [['check-client-ip', [['src', ipv4('127.0.0.9')]]]]));
-  const f = await p.waitFrames(2);
-  assert.equal(f[1].type, 0x67, 'ACK');
-  p.close();
-}
+import { disconnectStatus, hello26, ipv4, notify, RawPeer, readyPeer, servedOnce } from './client.js';
 
 test('the defaults serve one HAProxy: per-source room for its maxconn twice over (a reload), total above it', () => {
   const d = defaultConfig().spoa;
@@ -37,7 +20,7 @@ test('a peer outside spoa.allowed_sources is closed without a byte; allowed ones
     await p.waitClosed();
     assert.equal(p.frames.length, 0);
     assert.equal(agent.server.rejected, 1);
-    await served(agent.port, '127.0.0.1');
+    await servedOnce(agent.port, '127.0.0.1');
   } finally {
     await agent.server.close(200);
   }
@@ -47,7 +30,7 @@ test('when full, the connection idle the longest makes room (AGENT-DISCONNECT 0)
   const agent = await startAgent({ max_clients: 5, max_clients_per_source: 5 });
   try {
     const silent: RawPeer[] = [];
-    for (let i = 0; i < 5; i++) silent.push(await ready(agent.port));
+    for (let i = 0; i < 5; i++) silent.push(await readyPeer(agent.port));
     // every one asks once: a connection busy a moment ago is never evicted, nobody is idle enough
     for (const [i, p] of silent.entries()) {
       p.send(notify(1, 1, [['m', [['src', ipv4(`127.0.0.${10 + i}`)]]]]));
@@ -62,7 +45,7 @@ test('when full, the connection idle the longest makes room (AGENT-DISCONNECT 0)
     // keep the last one busy: it must not be the one evicted
     silent[4].send(notify(1, 2, [['m', [['src', ipv4('127.0.0.9')]]]]));
     await silent[4].waitFrames(3);
-    await served(agent.port);
+    await servedOnce(agent.port);
     await silent[0].waitClosed();
     assert.equal(silent[0].frames[2].type, 0x66);
     assert.equal(disconnectStatus(silent[0].frames[2].payload), 0);
@@ -79,15 +62,15 @@ test('a peer that only said HELLO makes room before any connection that asked, w
   try {
     const asking: RawPeer[] = [];
     for (let i = 0; i < 2; i++) {
-      const p = await ready(agent.port);
+      const p = await readyPeer(agent.port);
       p.send(notify(1, 1, [['m', [['src', ipv4('127.0.0.9')]]]]));
       await p.waitFrames(2);
       asking.push(p);
     }
-    const squatters = [await ready(agent.port), await ready(agent.port)];
+    const squatters = [await readyPeer(agent.port), await readyPeer(agent.port)];
     await new Promise((r) => setTimeout(r, 300));
     // the asking ones were busy a moment ago, the squatters only said HELLO: they go first
-    await served(agent.port);
+    await servedOnce(agent.port);
     await squatters[0].waitClosed();
     assert.equal(disconnectStatus(squatters[0].frames[1].payload), 0);
     assert.ok(!asking[0].closed && !asking[1].closed);
@@ -102,13 +85,13 @@ test('spoa.max_clients_per_source caps one address; other addresses are still se
   const agent = await startAgent({ max_clients: 50, max_clients_per_source: 3 });
   try {
     const mine: RawPeer[] = [];
-    for (let i = 0; i < 3; i++) mine.push(await ready(agent.port, '127.0.0.3'));
+    for (let i = 0; i < 3; i++) mine.push(await readyPeer(agent.port, '127.0.0.3'));
     const extra = await RawPeer.open(agent.port, '127.0.0.3');
     extra.send(hello26());
     const [f] = await extra.waitFrames(1);
     assert.equal(f.type, 0x66);
     assert.equal(disconnectStatus(f.payload), 13);
-    await served(agent.port, '127.0.0.4');
+    await servedOnce(agent.port, '127.0.0.4');
     assert.equal(agent.server.refused, 1);
     for (const p of mine) p.close();
   } finally {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 
 /**
@@ -201,4 +202,22 @@ export function disconnectStatus(payload: Buffer): number {
   if (payload[p] !== 0x03) throw new Error('status-code not UINT32');
   const v = payload[p + 1];
   return v < 240 ? v : -1;
+}
+
+/** A peer past its HELLO: the agent answered AGENT-HELLO. */
+export async function readyPeer(port: number, from?: string): Promise<RawPeer> {
+  const p = await RawPeer.open(port, from);
+  p.send(hello26());
+  const [f] = await p.waitFrames(1);
+  assert.equal(f.type, 0x65, 'AGENT-HELLO');
+  return p;
+}
+
+/** A HAProxy-like exchange: HELLO, one NOTIFY, its ACK within 2 s. */
+export async function servedOnce(port: number, from?: string): Promise<void> {
+  const p = await readyPeer(port, from);
+  p.send(notify(9, 1, [['check-client-ip', [['src', ipv4('127.0.0.9')]]]]));
+  const f = await p.waitFrames(2, 2000);
+  assert.equal(f[1]?.type, 0x67, 'ACK');
+  p.close();
 }
