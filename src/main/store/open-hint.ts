@@ -19,6 +19,14 @@ function writable(p: string): boolean {
   }
 }
 
+function isFolder(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function owner(p: string): string {
   try {
     const s = statSync(p);
@@ -50,6 +58,9 @@ export function sqliteOpenProblem(dsn: string, cause: string | undefined, cwd = 
   if (existsSync(path) && !writable(path)) {
     why = `the file is not writable by ${who} (${owner(path)})`;
     fix = `chown ${u} ${path}`;
+  } else if (existsSync(dir) && !isFolder(dir)) {
+    why = `${dir} is not a folder (a file is in the way)`;
+    fix = `move that file, or create the database under an existing folder writable for ${who}`;
   } else if (!existsSync(dir)) {
     why = `the folder ${dir} does not exist`;
     fix = `create it, writable for ${who}`;
