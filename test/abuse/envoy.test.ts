@@ -25,6 +25,7 @@ import { tempDir } from '../helpers/tmp.js';
 
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
 const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
+const REFLECTION = '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo';
 const GRPC = { ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' };
 
 interface Edge extends EdgeProcess {
@@ -195,6 +196,38 @@ describe('abuse on the ext_authz port', () => {
     await othersServed(edge);
   });
 
+  test('a reflection stream whose client never reads: the relay stops reading, memory bounded', {
+    timeout: 25_000,
+  }, async () => {
+    const pid = edge.proc.pid ?? 0;
+    const rss0 = rssMiB(pid);
+    const peak = rssPeak(pid);
+    const s = session(edge.envoy);
+    const req = s.request({ ...GRPC, ':path': REFLECTION });
+    req.on('error', () => {});
+    req.pause(); // never read: its answers (several KiB each) must not pile up in edgeban
+    const ask = reflectionRequest('envoy.service.auth.v3.Authorization');
+    const batch = Buffer.concat(Array.from({ length: 256 }, () => ask));
+    let sent = 0;
+    const end = Date.now() + 5000;
+    while (Date.now() < end && !req.destroyed) {
+      if (req.writableNeedDrain) {
+        await sleep(50);
+        continue;
+      }
+      req.write(batch);
+      sent += 256;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const during = peak.stop();
+    s.destroy();
+    assert.ok(sent > 0);
+    assert.ok(during - rss0 < 96, `RSS grew by ${(during - rss0).toFixed(0)} MiB for ${sent} unread answers`);
+    await sleep(1000);
+    assertAlive(edge);
+    await othersServed(edge);
+  });
+
   test('a peer that never reads relayed health answers: memory bounded, others served', {
     timeout: 25_000,
   }, async () => {
@@ -221,6 +254,15 @@ describe('abuse on the ext_authz port', () => {
     await othersServed(edge);
   });
 });
+
+/** ServerReflectionRequest { file_containing_symbol: `symbol` } as a gRPC frame. */
+function reflectionRequest(symbol: string): Buffer {
+  const sym = Buffer.from(symbol, 'latin1');
+  const msg = Buffer.concat([Buffer.from([0x22, sym.length]), sym]);
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(msg.length, 1);
+  return Buffer.concat([head, msg]);
+}
 
 /** 100 streams each sending 3 MiB of a 4 MiB message, never finished, on one connection. */
 async function unfinishedMessages(
