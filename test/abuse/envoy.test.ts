@@ -209,20 +209,27 @@ describe('abuse on the ext_authz port', () => {
     const ask = reflectionRequest('envoy.service.auth.v3.Authorization');
     const batch = Buffer.concat(Array.from({ length: 256 }, () => ask));
     let sent = 0;
+    let blockedSince = 0;
     const end = Date.now() + 5000;
     while (Date.now() < end && !req.destroyed) {
       if (req.writableNeedDrain) {
+        blockedSince ||= Date.now();
         await sleep(50);
         continue;
       }
+      blockedSince = 0;
       req.write(batch);
       sent += 256;
       await new Promise<void>((r) => setImmediate(r));
     }
     const during = peak.stop();
     s.destroy();
-    assert.ok(sent > 0);
-    assert.ok(during - rss0 < 96, `RSS grew by ${(during - rss0).toFixed(0)} MiB for ${sent} unread answers`);
+    // its requests are no longer read: the client's writes stay blocked
+    assert.ok(
+      blockedSince > 0 && Date.now() - blockedSince >= 1000,
+      `${sent} requests read from a client that never reads`,
+    );
+    assert.ok(during - rss0 < 48, `RSS grew by ${(during - rss0).toFixed(0)} MiB for ${sent} unread answers`);
     await sleep(1000);
     assertAlive(edge);
     await othersServed(edge);
