@@ -9,6 +9,8 @@ describe('envoy ext_authz Check (client built from our .proto)', () => {
     env = await startEnvoy();
     env.ban('203.0.113.9', 'dovecot-auth-failure');
     env.ban('2001:db8::66');
+    env.ban('203.0.113.10', `a\r\nSet-Cookie: "x" \\ é\u0000${'y'.repeat(400)}`);
+    env.ban('203.0.113.11', '');
     env.blacklist('198.51.100.0/24');
     env.whitelist('198.51.100.77');
     client = authClient(env.port);
@@ -35,9 +37,21 @@ describe('envoy ext_authz Check (client built from our .proto)', () => {
     const h = headersOf(r.denied_response?.headers);
     assert.equal(h['x-fail2ban-status'], 'denied');
     assert.equal(h['x-fail2ban-ip'], '203.0.113.9');
-    assert.equal(h['x-fail2ban-reason'], 'IP banned due to suspicious activity');
+    // the ban's own reason in the header; the body keeps the fixed text
+    assert.equal(h['x-fail2ban-reason'], 'dovecot-auth-failure');
     assert.match(h['content-type'], /^text\/plain/);
     assert.equal(r.denied_response?.body, 'Access denied: IP banned due to suspicious activity\n');
+  });
+
+  test("x-fail2ban-reason is the ban's own reason, header-safe and bounded as Nginx's", async () => {
+    const hostile = headersOf((await check(client, request('203.0.113.10'))).denied_response?.headers);
+    const reason = hostile['x-fail2ban-reason'];
+    assert.match(reason, /^a\?\?Set-Cookie: 'x' \/ \?\?y+$/);
+    assert.ok(reason.length <= 200, `${reason.length} characters`);
+    assert.match(reason, /^[\x20-\x7e]+$/);
+    // no reason recorded: the reference's fixed text
+    const none = headersOf((await check(client, request('203.0.113.11'))).denied_response?.headers);
+    assert.equal(none['x-fail2ban-reason'], 'IP banned due to suspicious activity');
   });
 
   test('a blacklisted range denies; a whitelisted address inside it is allowed', async () => {

@@ -2,6 +2,7 @@ import { type BanTableReader, Kind, LookupResult, Verdict } from '../../shared/b
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import { FAMILY_INVALID, formatIp } from '../../shared/ip/parse.js';
 import type { Config } from '../config/types.js';
+import { headerSafeReason } from '../http/auth-request.js';
 import { clientAddress } from './address.js';
 import { type CheckInput, encodeDenied, encodeOk } from './wire.js';
 
@@ -66,6 +67,9 @@ export class CheckHandler {
   /** CheckResponse{status OK} */
   private okPlain!: Buffer;
   private deniedNetwork!: Buffer;
+  /** The last recorded reason and its header-safe form (bans mostly share a few reasons). */
+  private lastRecorded = '';
+  private lastHeader = DENY_REASON;
 
   constructor(table: BanTableReader, reasonText: (id: number) => string, opts: CheckOptions) {
     this.table = table;
@@ -106,7 +110,7 @@ export class CheckHandler {
       if (v !== Verdict.DENY) return this.allow(input);
       const recorded = this.reasonText(this.result.reasonId);
       const message = recorded ? `${DENY_MESSAGE} (${recorded})` : DENY_MESSAGE;
-      return this.deny(input, formatIp(this.addr, fam), DENY_REASON, message);
+      return this.deny(input, formatIp(this.addr, fam), DENY_REASON, message, this.headerReason(recorded));
     } catch {
       // a failing lookup costs this answer, never the server: fall back to the policy
       c.errors++;
@@ -114,12 +118,21 @@ export class CheckHandler {
     }
   }
 
+  /** x-fail2ban-reason: the ban's own reason, header-safe as Nginx's; the fixed text without one. */
+  private headerReason(recorded: string): string {
+    if (recorded !== this.lastRecorded) {
+      this.lastRecorded = recorded;
+      this.lastHeader = headerSafeReason(recorded) || DENY_REASON;
+    }
+    return this.lastHeader;
+  }
+
   private allow(input: CheckInput): Buffer {
     this.counters.allowed++;
     return input.http ? this.okHttp : this.okPlain;
   }
 
-  private deny(input: CheckInput, ip: string, reason: string, message: string): Buffer {
+  private deny(input: CheckInput, ip: string, reason: string, message: string, header = reason): Buffer {
     this.counters.denied++;
     const o = this.opts;
     if (!input.http) {
@@ -158,7 +171,7 @@ export class CheckHandler {
         headers: [
           ['x-fail2ban-status', 'denied'],
           ['x-fail2ban-ip', ip],
-          ['x-fail2ban-reason', reason],
+          ['x-fail2ban-reason', header],
           ['content-type', type],
         ],
         body,

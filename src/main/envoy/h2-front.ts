@@ -330,14 +330,31 @@ export class GrpcFront {
     up.on('trailers', (t) => {
       trailers = relayable(t);
     });
-    up.on('data', (d: Buffer) => this.guard(stream, () => stream.write(d)));
+    // back-pressure both ways: a side that does not read stops the other from being read, so
+    // nothing piles up in between. A client that does not read its answers is not read either:
+    // otherwise its requests keep the backend answering into buffers nobody drains
+    up.on('data', (d: Buffer) =>
+      this.guard(stream, () => {
+        if (!stream.write(d)) {
+          up.pause();
+          stream.pause();
+        }
+      }),
+    );
+    stream.on('drain', () => {
+      up.resume();
+      if (!up.writableNeedDrain) stream.resume();
+    });
+    up.on('drain', () => {
+      if (!stream.writableNeedDrain) stream.resume();
+    });
     up.on('end', () =>
       this.guard(stream, () => {
         if (stream.headersSent && !stream.writableEnded) stream.end();
       }),
     );
     stream.on('data', (d: Buffer) => {
-      if (!up.closed && !up.destroyed) up.write(d);
+      if (!up.closed && !up.destroyed && !up.write(d)) stream.pause();
     });
     stream.on('end', () => {
       if (!up.closed && !up.destroyed) up.end();
