@@ -238,7 +238,7 @@ function verdict(runs: H2Result[], len: number, what: string): { verified: boole
   return problems.length === 0
     ? {
         verified: true,
-        verification: `all ${done} responses 2xx, each the expected ${len}-byte ${what} answer`,
+        verification: `all ${done} done 2xx, no failure, DATA bytes those of ${done} expected ${len}-byte ${what} answers`,
       }
     : {
         verified: false,
