@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { findBinary } from './peers.js';
@@ -137,4 +138,35 @@ export function haproxy3(): HaproxyBinary | string {
     ? readFileSync(reasonFile, 'utf8').trim()
     : 'run .ci/haproxy3.sh to build it';
   return `no HAProxy 3.x: ${why}`;
+}
+
+/** GET / through a HAProxy frontend from `localAddress` (a loopback address as the client). */
+export function frontGet(port: number, localAddress: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Connect to a TCP frontend and report what the backend's banner said (empty: cut). */
+export function tcpBanner(port: number, localAddress: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const s = connect({ host: '127.0.0.1', port, localAddress }, () => s.write('a1 CAPABILITY\r\n'));
+    s.on('data', (d) => {
+      got += d;
+      if (got.includes('\n')) s.destroy();
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    setTimeout(() => s.destroy(), 3000).unref();
+  });
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { HaproxyProcess } from '../helpers/haproxy.js';
+import { frontGet, HaproxyProcess, tcpBanner } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { findBinary, peerMissing } from '../helpers/peers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -13,35 +13,6 @@ import { startAgent } from './agent.js';
 
 const skip = peerMissing('haproxy');
 const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
-
-function get(port: number, localAddress: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => {
-        body += d;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Connect to a TCP frontend and report whether the backend's banner came through. */
-function tcpBanner(port: number, localAddress: string): Promise<string> {
-  return new Promise((resolve) => {
-    let got = '';
-    const s = connect({ host: '127.0.0.1', port, localAddress }, () => s.write('a1 CAPABILITY\r\n'));
-    s.on('data', (d) => {
-      got += d;
-      if (got.includes('\n')) s.destroy();
-    });
-    s.on('error', () => {});
-    s.on('close', () => resolve(got));
-    setTimeout(() => s.destroy(), 3000).unref();
-  });
-}
 
 /** Rewrite the shipped example to private ports and files in `dir`. */
 function exampleConfig(
@@ -116,19 +87,19 @@ describe('with a real HAProxy 2.6', { skip }, () => {
   });
 
   test('HTTP: a banned client gets 403, others 200', async () => {
-    assert.equal((await get(ports.web, '127.0.0.2')).status, 403);
-    const ok = await get(ports.web, '127.0.0.1');
+    assert.equal((await frontGet(ports.web, '127.0.0.2')).status, 403);
+    const ok = await frontGet(ports.web, '127.0.0.1');
     assert.equal(ok.status, 200);
     assert.equal(ok.body, 'app');
   });
 
   test('HTTP: unbanning and banning take effect on the next request', async () => {
     agent.unban('127.0.0.2');
-    assert.equal((await get(ports.web, '127.0.0.2')).status, 200);
+    assert.equal((await frontGet(ports.web, '127.0.0.2')).status, 200);
     agent.ban('127.0.0.4');
-    assert.equal((await get(ports.web, '127.0.0.4')).status, 403);
+    assert.equal((await frontGet(ports.web, '127.0.0.4')).status, 403);
     agent.ban('127.0.0.2');
-    assert.equal((await get(ports.web, '127.0.0.2')).status, 403);
+    assert.equal((await frontGet(ports.web, '127.0.0.2')).status, 403);
   });
 
   test('TCP: a banned client is cut before the backend speaks; others get the banner', async () => {
@@ -148,7 +119,7 @@ describe('with a real HAProxy 2.6', { skip }, () => {
       peak.n = Math.max(peak.n, agent.server.connections.size);
     }, 5);
     try {
-      const answers = await Promise.all(Array.from({ length: 200 }, () => get(ports.web, '127.0.0.1')));
+      const answers = await Promise.all(Array.from({ length: 200 }, () => frontGet(ports.web, '127.0.0.1')));
       assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
     } finally {
       clearInterval(watch);
@@ -162,7 +133,7 @@ describe('with a real HAProxy 2.6', { skip }, () => {
   test('restarting the agent while HAProxy runs recovers', async () => {
     await agent.server.close(200);
     // agent down: HAProxy fails open (set-on-error), the request is not refused by us
-    assert.notEqual((await get(ports.web, '127.0.0.2')).status, 403);
+    assert.notEqual((await frontGet(ports.web, '127.0.0.2')).status, 403);
     const table = agent.table;
     agent = await startAgent({}, ports.agent);
     agent.ban('127.0.0.2');
@@ -170,7 +141,7 @@ describe('with a real HAProxy 2.6', { skip }, () => {
     const end = Date.now() + 8000;
     let status = 0;
     while (Date.now() < end) {
-      status = (await get(ports.web, '127.0.0.2')).status;
+      status = (await frontGet(ports.web, '127.0.0.2')).status;
       if (status === 403) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -212,7 +183,7 @@ describe('recording a real HAProxy session and replaying it', { skip }, () => {
       [ports.web],
     );
     try {
-      for (let i = 0; i < 6; i++) await get(ports.web, i % 2 ? '127.0.0.2' : '127.0.0.1');
+      for (let i = 0; i < 6; i++) await frontGet(ports.web, i % 2 ? '127.0.0.2' : '127.0.0.1');
     } finally {
       await hap.stop();
     }

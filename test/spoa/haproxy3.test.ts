@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { api, type EdgeProcess, startEdge } from '../helpers/edge.js';
-import { atLeast, HaproxyProcess, haproxy3 } from '../helpers/haproxy.js';
+import { atLeast, frontGet, HaproxyProcess, haproxy3, tcpBanner } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -71,36 +71,6 @@ function check(bin: string, version: string, edit = (cfg: string) => cfg): { ok:
     timeout: 10_000,
   });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
-}
-
-function get(port: number, localAddress: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => {
-        body += d;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Connect to a TCP frontend and report what the backend's banner said (empty: cut). */
-function tcpBanner(port: number, localAddress: string): Promise<string> {
-  return new Promise((resolve) => {
-    let got = '';
-    const s = connect({ host: '127.0.0.1', port, localAddress }, () => s.write('a1 CAPABILITY\r\n'));
-    s.on('data', (d) => {
-      got += d;
-      if (got.includes('\n')) s.destroy();
-    });
-    s.on('error', () => {});
-    s.on('close', () => resolve(got));
-    setTimeout(() => s.destroy(), 3000).unref();
-  });
 }
 
 /** Poll until `fn` returns true (or time out, returning false). */
@@ -215,8 +185,8 @@ describe(`with a real HAProxy 3.x (${hap3?.text ?? 'none'}) and a real edgeban`,
 
   test('HTTP: a banned client gets 403, others 200, in both variants', async () => {
     for (const p of [ports.web, closedPorts.web]) {
-      assert.equal((await get(p, BANNED)).status, 403);
-      const ok = await get(p, CLEAN);
+      assert.equal((await frontGet(p, BANNED)).status, 403);
+      const ok = await frontGet(p, CLEAN);
       assert.equal(ok.status, 200);
       assert.equal(ok.body, 'app');
     }
@@ -224,9 +194,9 @@ describe(`with a real HAProxy 3.x (${hap3?.text ?? 'none'}) and a real edgeban`,
 
   test('HTTP: banning and unbanning take effect on the next request', async () => {
     await api(edge, '/api/ban', { ip_address: '127.0.0.4', duration: 3600 });
-    assert.equal((await get(ports.web, '127.0.0.4')).status, 403);
+    assert.equal((await frontGet(ports.web, '127.0.0.4')).status, 403);
     await api(edge, '/api/unban', { ip_address: '127.0.0.4' });
-    assert.equal((await get(ports.web, '127.0.0.4')).status, 200);
+    assert.equal((await frontGet(ports.web, '127.0.0.4')).status, 200);
   });
 
   test('TCP: a banned client is cut before the backend speaks; others get the banner', async () => {
@@ -251,7 +221,7 @@ describe(`with a real HAProxy 3.x (${hap3?.text ?? 'none'}) and a real edgeban`,
     const loop = async (variant: 'open' | 'closed', port: number, ip: string) => {
       while (running) {
         try {
-          const r = await get(port, ip);
+          const r = await frontGet(port, ip);
           results.push({ t: Date.now(), ip, status: r.status, variant });
         } catch (err) {
           failures.push(`${variant} ${ip}: ${(err as Error).message}`);
