@@ -6,7 +6,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ACK, AGENT_HELLO, checkPayload, HELLO, notifyFrame } from '../spoa/frames.js';
+import { ACK, AGENT_HELLO, checkPayload, HELLO, notifyFrame, splitFrames } from '../spoa/frames.js';
 import { bucketOf, HIST_SIZE, percentileOf } from '../spoa/histogram.js';
 
 export interface ProbeParams {
@@ -98,27 +98,21 @@ class Probe {
   }
 
   private onData(d: Buffer): void {
-    this.inbuf = this.inbuf.length === 0 ? d : Buffer.concat([this.inbuf, d]);
-    let p = 0;
-    while (this.inbuf.length - p >= 4) {
-      const len = this.inbuf.readUInt32BE(p);
-      if (this.inbuf.length - p - 4 < len) break;
-      const type = this.inbuf[p + 4];
+    this.inbuf = splitFrames(this.inbuf, d, (buf, start, len) => {
+      const type = buf[start];
       if (type === AGENT_HELLO) this.ready = true;
       else if (type === ACK && this.asking !== 0) {
         const us = (performance.now() - this.sentAt) * 1000;
         this.hist[bucketOf(us)]++;
         this.count++;
         if (us > this.maxUs) this.maxUs = us;
-        const value = this.inbuf[p + 4 + len - 1];
+        const value = buf[start + len - 1];
         const was = this.asking;
-        if (value !== (was === 1 ? 1 : 0) || this.inbuf[p + 9] !== was) this.wrong++;
+        if (value !== (was === 1 ? 1 : 0) || buf[start + 5] !== was) this.wrong++;
         this.asking = 0;
         if (was === 1) this.ask(2);
       } else this.wrong++;
-      p += 4 + len;
-    }
-    this.inbuf = p === this.inbuf.length ? Buffer.alloc(0) : this.inbuf.subarray(p);
+    });
   }
 
   /** Answers since the last window. */

@@ -1,7 +1,7 @@
 /** One SPOP connection asking about addresses one at a time: the soak's end-of-run check. */
 import { connect, type Socket } from 'node:net';
 import { parseIp } from '../../src/shared/ip/parse.js';
-import { ACK, AGENT_HELLO, checkPayload, HELLO, notifyFrame } from '../spoa/frames.js';
+import { ACK, AGENT_HELLO, checkPayload, HELLO, notifyFrame, splitFrames } from '../spoa/frames.js';
 
 export class SpopAsker {
   private inbuf: Buffer = Buffer.alloc(0);
@@ -28,20 +28,14 @@ export class SpopAsker {
   }
 
   private onData(d: Buffer): void {
-    this.inbuf = this.inbuf.length === 0 ? d : Buffer.concat([this.inbuf, d]);
-    let p = 0;
-    while (this.inbuf.length - p >= 4) {
-      const len = this.inbuf.readUInt32BE(p);
-      if (this.inbuf.length - p - 4 < len) break;
-      const type = this.inbuf[p + 4];
+    this.inbuf = splitFrames(this.inbuf, d, (buf, start, len) => {
+      const type = buf[start];
       const w = this.waiting;
       this.waiting = null;
       if (type === AGENT_HELLO) w?.(-1);
-      else if (type === ACK) w?.(this.inbuf[p + 4 + len - 1]);
+      else if (type === ACK) w?.(buf[start + len - 1]);
       else w?.(-2);
-      p += 4 + len;
-    }
-    this.inbuf = p === this.inbuf.length ? Buffer.alloc(0) : this.inbuf.subarray(p);
+    });
   }
 
   /** 1 banned, 0 not, negative: no answer within `ms` or not an ACK. */

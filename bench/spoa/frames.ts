@@ -51,3 +51,24 @@ export function notifyFrame(streamId: number, frameId: number, payload: Buffer):
 /** Frame types the agent sends. */
 export const AGENT_HELLO = 0x65;
 export const ACK = 0x67;
+
+/**
+ * Appends `d` to `pending` and hands each complete frame to `onFrame` (the buffer and the offset
+ * and length of the frame after its 4-byte length: the type is `buf[start]`); returns the bytes
+ * of an incomplete frame, kept for the next read.
+ */
+export function splitFrames(
+  pending: Buffer,
+  d: Buffer,
+  onFrame: (buf: Buffer, start: number, len: number) => void,
+): Buffer {
+  const buf = pending.length === 0 ? d : Buffer.concat([pending, d]);
+  let p = 0;
+  while (buf.length - p >= 4) {
+    const len = buf.readUInt32BE(p);
+    if (buf.length - p - 4 < len) break;
+    onFrame(buf, p + 4, len);
+    p += 4 + len;
+  }
+  return p === buf.length ? Buffer.alloc(0) : buf.subarray(p);
+}
