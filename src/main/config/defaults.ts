@@ -53,6 +53,19 @@ export function defaultConfig(): Config {
       deny_status: 403,
       allowed_headers: true,
       missing_ip_policy: 'allow',
+      // Envoy runs next to edgeban or on the same private network, as HAProxy does
+      allowed_sources: [
+        '127.0.0.0/8',
+        '::1/128',
+        '10.0.0.0/8',
+        '172.16.0.0/12',
+        '192.168.0.0/16',
+        'fc00::/7',
+      ],
+      // Envoy holds a few connections per worker thread; reloads and hot restarts double them
+      max_connections: 1024,
+      max_connections_per_source: 256,
+      max_open_streams: 20_000,
     },
     nginx: {
       address: '0.0.0.0',

@@ -92,6 +92,18 @@ export const SCHEMA: Record<string, KeySpec> = {
     oneOf: ['allow', 'deny'],
     doc: 'verdict without a usable address',
   },
+  'envoy.allowed_sources': { kind: 'cidrList', doc: 'who may connect to the ext_authz port (CIDRs)' },
+  'envoy.max_connections': { kind: 'int', min: 1, doc: 'most ext_authz connections at once' },
+  'envoy.max_connections_per_source': {
+    kind: 'int',
+    min: 1,
+    doc: 'most ext_authz connections at once from one address',
+  },
+  'envoy.max_open_streams': {
+    kind: 'int',
+    min: 1,
+    doc: 'most HTTP/2 streams open at once on the ext_authz port, all connections together',
+  },
   'nginx.address': { kind: 'string', format: 'host', doc: 'HTTP listen address (auth_request and API)' },
   'nginx.port': { ...port, doc: 'HTTP listen port' },
   'nginx.enabled': { kind: 'bool', doc: 'serve Nginx auth_request and the REST API' },

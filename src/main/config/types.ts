@@ -64,6 +64,12 @@ export interface EnvoyConfig {
   allowed_headers: boolean;
   /** Verdict when no valid client address is found: `allow` or `deny`. */
   missing_ip_policy: string;
+  /** Who may connect to the ext_authz port (CIDRs). */
+  allowed_sources: string[];
+  max_connections: number;
+  max_connections_per_source: number;
+  /** Streams open at once on the port, all connections together. */
+  max_open_streams: number;
 }
 
 export interface NginxConfig {

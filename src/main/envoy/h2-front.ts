@@ -8,9 +8,10 @@ import {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
+import type { EnvoyAdmission } from './admission.js';
 
 /**
  * The public HTTP/2 listener of the ext_authz service. `Authorization/Check` — the one call on
@@ -38,6 +39,8 @@ export interface FrontOptions {
   maxProcessBuffered?: number;
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
+  /** Sources, connection and open-stream limits (unlimited without). */
+  admission?: EnvoyAdmission;
 }
 
 const GRPC_UNIMPLEMENTED = 12;
@@ -88,11 +91,13 @@ export class GrpcFront {
     });
     this.server.on('stream', (stream, headers) => {
       try {
+        if (!this.streamAdmitted(stream)) return;
         this.onStream(stream, headers);
       } catch (err) {
         this.streamFailed(stream, err);
       }
     });
+    this.server.prependListener('connection', (socket: Socket) => this.admitSocket(socket));
     this.server.on('session', (s) => this.track(s));
     // a peer that breaks HTTP/2 loses its own session; nobody else notices
     this.server.on('sessionError', (err) =>
@@ -109,6 +114,50 @@ export class GrpcFront {
         resolve(typeof a === 'object' && a ? a.port : port);
       });
     });
+  }
+
+  /** Every open stream counts against envoy.max_open_streams until it closes. */
+  private streamAdmitted(stream: ServerHttp2Stream): boolean {
+    const a = this.o.admission;
+    if (a === undefined) return true;
+    if (!a.openStream()) {
+      stream.on('error', () => {});
+      this.throttle.warn(
+        'envoy-streams',
+        'limit',
+        { open_streams: a.openStreams, refused: a.streamsRefused },
+        'ext_authz stream refused: envoy.max_open_streams reached',
+      );
+      this.fail(stream, GRPC_RESOURCE_EXHAUSTED, 'server busy: too many open streams');
+      return false;
+    }
+    stream.once('close', () => a.streamClosed());
+    return true;
+  }
+
+  /**
+   * Runs before the HTTP/2 session exists: a refused peer gets no SETTINGS, no byte of HTTP/2.
+   * An admitted connection counts until its socket closes.
+   */
+  private admitSocket(socket: Socket): void {
+    const a = this.o.admission;
+    if (a === undefined) return;
+    const source = socket.remoteAddress;
+    const verdict = a.admit(source);
+    if (verdict === 'ok') {
+      socket.once('close', () => a.release(source as string));
+      return;
+    }
+    socket.on('error', () => {});
+    socket.destroy();
+    this.throttle.warn(
+      `envoy-${verdict}`,
+      source ?? '',
+      { peer: source, rejected: a.rejected, refused: a.refused },
+      verdict === 'source'
+        ? 'ext_authz connection refused: source outside envoy.allowed_sources'
+        : `ext_authz connection refused: envoy.${verdict} reached`,
+    );
   }
 
   private track(s: Http2Session): void {

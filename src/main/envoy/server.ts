@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import type { Histogram } from 'prom-client';
+import { Counter, Gauge, type Histogram } from 'prom-client';
 import type { BanTableReader } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Config, EnvoyConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AppContext, Service } from '../service.js';
+import { EnvoyAdmission } from './admission.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
 import { GrpcFront } from './h2-front.js';
 import { HealthService } from './health.js';
@@ -57,6 +58,7 @@ export class EnvoyServer {
   readonly log: Logger;
   private readonly grpc: GrpcServer;
   private readonly front: GrpcFront;
+  readonly admission: EnvoyAdmission;
   private config: EnvoyConfig;
   private boundPort = 0;
   private readonly announceMs: number;
@@ -80,7 +82,10 @@ export class EnvoyServer {
     this.health = new HealthService(['', AUTH_SERVICE]);
     this.grpc = new GrpcServer(GRPC_SERVER_OPTIONS);
     const handler = this.handler;
+    this.admission = new EnvoyAdmission(opts.config);
+    if (opts.metrics) this.registerAdmissionMetrics(opts.metrics);
     this.front = new GrpcFront({
+      admission: this.admission,
       checkPath: CHECK_PATH,
       answer: (message) => {
         const t0 = performance.now();
@@ -134,7 +139,47 @@ export class EnvoyServer {
       this.log.warn('envoy.address/envoy.port changed: takes effect after a restart');
     }
     this.handler.setOptions(checkOptions(config));
+    this.admission.reload(config.envoy);
     this.config = { ...config.envoy, address: this.config.address, port: this.config.port };
+  }
+
+  /** Read on scrape from the admission's own counts. */
+  private registerAdmissionMetrics(m: Metrics): void {
+    const a = this.admission;
+    const registers = [m.registry];
+    const total = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    total(
+      'edgeban_envoy_connections_rejected_total',
+      'ext_authz connections closed at once because the peer is outside envoy.allowed_sources',
+      () => a.rejected,
+    );
+    total(
+      'edgeban_envoy_connections_refused_total',
+      'ext_authz connections refused because envoy.max_connections or envoy.max_connections_per_source was reached',
+      () => a.refused,
+    );
+    total(
+      'edgeban_envoy_streams_refused_total',
+      'ext_authz streams answered RESOURCE_EXHAUSTED because envoy.max_open_streams was reached',
+      () => a.streamsRefused,
+    );
+    new Gauge({
+      name: 'edgeban_envoy_open_streams',
+      help: 'HTTP/2 streams open on the ext_authz port',
+      registers,
+      collect() {
+        this.set(a.openStreams);
+      },
+    });
   }
 
   /** Move the hot-path counters into Prometheus. */
