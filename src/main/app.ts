@@ -6,8 +6,10 @@ import type { BanRecord } from './engine/types.js';
 import { createEnvoyService } from './envoy/server.js';
 import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
+import { patternHealthOf } from './ingest/health.js';
 import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
+import { createNotifyService } from './notify/service.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
 import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
@@ -52,6 +54,14 @@ export class App {
       start: async () => engine.start(),
       stop: async () => engine.stop(),
     });
+    // right after the engine: it hears every ban made until the receivers have stopped
+    this.services.push(
+      createNotifyService(ctx, {
+        engine,
+        quarantined: () => patternHealthOf(engine)?.quarantined() ?? new Map(),
+        database: () => this.store?.databaseStatus() ?? null,
+      }),
+    );
     if (ctx.config.prometheus.enabled) this.services.push(createMetricsService(ctx));
     if (ctx.config.spoa.enabled) {
       this.services.push(

@@ -128,6 +128,7 @@ export function defaultConfig(): Config {
     },
     workers: { count: 0 },
     log: { level: 'info' },
+    notify: { webhooks: [], queue_size: 10_000, batch_size: 100, batch_delay: 1 * S, timeout: 5 * S },
     blacklist: [],
     whitelist: [],
   };

@@ -389,6 +389,12 @@ export function maskSecrets(config: Config): Config {
   if (c.api.basic_auth.password) c.api.basic_auth.password = '********';
   for (const u of Object.keys(c.api.basic_auth.users)) c.api.basic_auth.users[u] = '********';
   c.api.tokens = c.api.tokens.map(() => '********');
+  c.notify.webhooks = c.notify.webhooks.map((h) => ({
+    ...h,
+    // chat hook URLs carry their credential in the path
+    url: h.url.replace(/^(https?:\/\/[^/]+\/).+$/, '$1********'),
+    secret: h.secret ? '********' : '',
+  }));
   c.database.dsn = c.database.dsn
     .replace(/(\/\/[^:/@]+:)[^@]*@/, '$1********@')
     .replace(/(password=)[^\s&]+/i, '$1********');

@@ -1,6 +1,7 @@
 import type { InvalidAddressError } from '../../shared/errors.js';
 import { canonicalIp, parseCidr } from '../../shared/ip/parse.js';
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
+import { checkWebhooks } from '../notify/config.js';
 import { parseDuration } from './duration.js';
 
 /**
@@ -18,7 +19,8 @@ export type ValueKind =
   | 'cidrList'
   | 'patterns'
   | 'userMap'
-  | 'listEntries';
+  | 'listEntries'
+  | 'webhooks';
 
 export interface KeySpec {
   kind: ValueKind;
@@ -213,6 +215,25 @@ export const SCHEMA: Record<string, KeySpec> = {
     oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
     doc: 'log level',
   },
+  'notify.webhooks': {
+    kind: 'webhooks',
+    secret: true,
+    doc: 'webhooks told of bans, unbans, quarantines and database outages ({url, events, jails, secret, format})',
+  },
+  'notify.queue_size': {
+    kind: 'int',
+    min: 1,
+    max: 1_000_000,
+    doc: 'notifications held per webhook while it is slow or down (the oldest are dropped past it)',
+  },
+  'notify.batch_size': { kind: 'int', min: 1, max: 10_000, doc: 'most notifications in one POST' },
+  'notify.batch_delay': {
+    kind: 'duration',
+    min: 0,
+    max: 60_000,
+    doc: 'longest a notification waits for others to join its POST',
+  },
+  'notify.timeout': { ...positive, doc: 'longest one webhook POST may take' },
   blacklist: { kind: 'listEntries', doc: 'static permanent bans (addresses or CIDRs)' },
   whitelist: { kind: 'listEntries', doc: 'static never-ban entries (addresses or CIDRs)' },
 };
@@ -395,6 +416,8 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
       }
       return { ok: true, value: out };
     }
+    case 'webhooks':
+      return checkWebhooks(v);
     case 'patterns':
       return { ok: true, value: v }; // validated field by field by the loader (errors per pattern)
   }

@@ -1,4 +1,5 @@
 import type { PatternSpec } from '../../shared/patterns/compile.js';
+import type { NotifyConfig } from '../notify/types.js';
 
 /**
  * The resolved configuration: the key tree of the reference system (reference-system.md §1.3)
@@ -176,6 +177,7 @@ export interface Config {
   api: ApiConfig;
   workers: { count: number };
   log: { level: string };
+  notify: NotifyConfig;
   /** Static permanent bans (addresses or CIDRs). */
   blacklist: ListEntryConfig[];
   /** Static never-ban entries (addresses or CIDRs). */
