@@ -7,7 +7,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+# the console page is bundled into dist/ui here (esbuild is a dev dependency)
+RUN npx tsc -p tsconfig.json && node dist/src/main/console/build.js && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
@@ -20,6 +21,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/ui ./dist/ui
 COPY package.json ./
 COPY bin ./bin
 # the ext_authz .proto files are loaded at start (src/main/envoy/proto.ts)

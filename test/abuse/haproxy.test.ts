@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import {
   sleep,
 } from '../helpers/abuse.js';
 import { dovecotLine, type EdgeProcess, startEdge } from '../helpers/edge.js';
-import { HaproxyProcess } from '../helpers/haproxy.js';
+import { exampleConfig, HaproxyProcess, startExampleHaproxy } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { peerMissing } from '../helpers/peers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -30,41 +30,9 @@ import { frame, hello26 } from '../spoa/client.js';
  */
 
 const skip = peerMissing('haproxy');
-const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
 const TOKEN = 'abuse-test-token';
 const BANNED = '127.0.0.2';
 const ATTACK_MS = 5000;
-
-/** The shipped example on private ports: only the HTTP frontend, app and agent matter here. */
-function exampleConfig(
-  dir: string,
-  p: Record<'web' | 'app' | 'agent' | 'imap' | 'smtp' | 'mail', number>,
-): string {
-  const map: Record<string, number> = {
-    '8080': p.web,
-    '8081': p.app,
-    '12345': p.agent,
-    '1143': p.imap,
-    '1587': p.smtp,
-    '143': p.mail,
-    '587': p.mail,
-  };
-  // "not stalled", not "fast": on a shared 2-core box the example's 100 ms can pass by under
-  // any load, so the test allows the agent 1 s before HAProxy fails open
-  writeFileSync(
-    join(dir, 'edgeban-spoe.conf'),
-    readFileSync(join(examples, 'edgeban-spoe.conf'), 'utf8').replaceAll(
-      'timeout processing 100ms',
-      'timeout processing 1s',
-    ),
-  );
-  return readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
-    .replaceAll('/etc/haproxy/edgeban-spoe.conf', join(dir, 'edgeban-spoe.conf'))
-    .replace(/127\.0\.0\.1:(\d+)/g, (m, port: string) => (map[port] ? `127.0.0.1:${map[port]}` : m))
-    .replace('dst_port 1587', `dst_port ${p.smtp}`)
-    .replace('check inter 5s', 'check inter 300ms')
-    .replace('option spop-check', 'option spop-check\n    option log-health-checks');
-}
 
 /** The banned client asks through HAProxy, one request after the other, until `stop()`. */
 function bannedClient(port: number) {
@@ -163,23 +131,10 @@ describe('a banned client behind a real HAProxy stays banned while edgeban is at
       body: JSON.stringify({ ip_address: BANNED, permanent: true, reason: 'abuse test' }),
     });
     assert.equal(res.status, 200, await res.text());
-    hap = await startHaproxy();
+    hap = await startExampleHaproxy(ports);
     assert.equal(await httpStatus(ports.web, '/', 3000, BANNED), 403);
     assert.equal(await httpStatus(ports.web, '/', 3000, '127.0.0.1'), 200);
   });
-
-  async function startHaproxy(): Promise<HaproxyProcess> {
-    const dir = tempDir('edgeban-abuse-hapcfg-');
-    const h = await HaproxyProcess.start(
-      {
-        'haproxy.cfg': exampleConfig(dir, ports),
-        'edgeban-spoe.conf': readFileSync(join(dir, 'edgeban-spoe.conf'), 'utf8'),
-      },
-      [ports.web],
-    );
-    await h.waitForLog(/Health check for server edgeban-spoa\/edgeban1 succeeded|Layer7 check passed/);
-    return h;
-  }
 
   after(async () => {
     await hap?.stop();
@@ -209,10 +164,11 @@ describe('a banned client behind a real HAProxy stays banned while edgeban is at
       await hap.stop();
       await sleep(200);
       await grab(20);
+      const cfgDir = tempDir('edgeban-abuse-hapcfg-');
       hap = await HaproxyProcess.start(
         {
-          'haproxy.cfg': exampleConfig(tempDir('edgeban-abuse-hapcfg-'), ports),
-          'edgeban-spoe.conf': readFileSync(join(examples, 'edgeban-spoe.conf'), 'utf8'),
+          'haproxy.cfg': exampleConfig(cfgDir, ports),
+          'edgeban-spoe.conf': readFileSync(join(cfgDir, 'edgeban-spoe.conf'), 'utf8'),
         },
         [ports.web],
       );

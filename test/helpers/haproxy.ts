@@ -170,3 +170,55 @@ export function tcpBanner(port: number, localAddress: string): Promise<string> {
     setTimeout(() => s.destroy(), 3000).unref();
   });
 }
+
+const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
+
+/**
+ * The shipped HAProxy 2.x example (examples/haproxy) on private ports, written into `dir`
+ * (edgeban-spoe.conf beside it); returns haproxy.cfg's text.
+ */
+export function exampleConfig(
+  dir: string,
+  p: Record<'web' | 'app' | 'agent' | 'imap' | 'smtp' | 'mail', number>,
+): string {
+  const map: Record<string, number> = {
+    '8080': p.web,
+    '8081': p.app,
+    '12345': p.agent,
+    '1143': p.imap,
+    '1587': p.smtp,
+    '143': p.mail,
+    '587': p.mail,
+  };
+  // "not stalled", not "fast": on a shared 2-core box the example's 100 ms can pass by under
+  // any load, so the test allows the agent 1 s before HAProxy fails open
+  writeFileSync(
+    join(dir, 'edgeban-spoe.conf'),
+    readFileSync(join(examples, 'edgeban-spoe.conf'), 'utf8').replaceAll(
+      'timeout processing 100ms',
+      'timeout processing 1s',
+    ),
+  );
+  return readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
+    .replaceAll('/etc/haproxy/edgeban-spoe.conf', join(dir, 'edgeban-spoe.conf'))
+    .replace(/127\.0\.0\.1:(\d+)/g, (m, port: string) => (map[port] ? `127.0.0.1:${map[port]}` : m))
+    .replace('dst_port 1587', `dst_port ${p.smtp}`)
+    .replace('check inter 5s', 'check inter 300ms')
+    .replace('option spop-check', 'option spop-check\n    option log-health-checks');
+}
+
+/** The shipped example running against an edge; resolves once its agent health check passed. */
+export async function startExampleHaproxy(
+  ports: Record<'web' | 'app' | 'agent' | 'imap' | 'smtp' | 'mail', number>,
+): Promise<HaproxyProcess> {
+  const dir = tempDir('edgeban-hapcfg-');
+  const h = await HaproxyProcess.start(
+    {
+      'haproxy.cfg': exampleConfig(dir, ports),
+      'edgeban-spoe.conf': readFileSync(join(dir, 'edgeban-spoe.conf'), 'utf8'),
+    },
+    [ports.web],
+  );
+  await h.waitForLog(/Health check for server edgeban-spoa\/edgeban1 succeeded|Layer7 check passed/);
+  return h;
+}

@@ -119,6 +119,7 @@ export function defaultConfig(): Config {
       allowed_ips: ['127.0.0.1/32', '::1/128'],
       basic_auth: { enabled: false, username: 'admin', password: '', users: {} },
       tokens: [],
+      read_only_users: [],
       rate_limiting: {
         enabled: true,
         requests_per_minute: 60,

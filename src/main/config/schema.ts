@@ -197,6 +197,10 @@ export const SCHEMA: Record<string, KeySpec> = {
   'api.basic_auth.password': { kind: 'string', secret: true, doc: 'Basic auth password' },
   'api.basic_auth.users': { kind: 'userMap', secret: true, doc: 'more users: name → password' },
   'api.tokens': { kind: 'stringList', secret: true, doc: 'bearer tokens' },
+  'api.read_only_users': {
+    kind: 'stringList',
+    doc: 'Basic users (or token:<sha256 prefix> labels) that may read the API and the console, not change bans',
+  },
   'api.rate_limiting.enabled': { kind: 'bool', doc: 'limit requests per peer' },
   'api.rate_limiting.requests_per_minute': { kind: 'int', min: 1, doc: 'requests per minute per peer' },
   'api.rate_limiting.exempt': { kind: 'cidrList', doc: 'peers the rate limit does not apply to' },

@@ -150,6 +150,8 @@ export interface ApiConfig {
   basic_auth: BasicAuthConfig;
   /** Bearer tokens accepted in `Authorization: Bearer …`. */
   tokens: string[];
+  /** Callers that may only read (GET/HEAD): Basic users or token labels. */
+  read_only_users: string[];
   rate_limiting: {
     enabled: boolean;
     requests_per_minute: number;

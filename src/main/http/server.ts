@@ -9,6 +9,9 @@ import { Counter } from 'prom-client';
 import type { BanTable } from '../../shared/bantable/table.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
 import type { Config } from '../config/types.js';
+import { Assets } from '../console/assets.js';
+import { Console } from '../console/console.js';
+import { consoleRoutes } from '../console/routes.js';
 import type { BanEngine } from '../engine/engine.js';
 import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
@@ -74,6 +77,7 @@ export class HttpService implements Service {
   private flushed = { allowed: 0, denied: 0, noAddress: 0, untrustedForwarding: 0 };
   private readonly untrustedForwarding: Counter;
   private apiEnabled: boolean;
+  readonly console: Console | null;
 
   constructor(
     private readonly ctx: AppContext,
@@ -96,6 +100,8 @@ export class HttpService implements Service {
       });
     this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
+    // the console's samples and recent bans: only with the API that serves them
+    this.console = this.apiEnabled ? new Console(ctx.metrics.registry, deps.engine) : null;
     const auth = this.auth;
     const strict = new Ajv({
       allErrors: true,
@@ -251,6 +257,15 @@ export class HttpService implements Service {
       listRoutes(api, apiDeps);
       policyRoutes(api, apiDeps);
       eventRoutes(api, apiDeps);
+      if (this.console)
+        consoleRoutes(api, apiDeps, {
+          console: this.console,
+          assets: new Assets(),
+          ready: this.deps.ready,
+          canWrite: (req) => gate.canWrite(req.caller?.user ?? null),
+          version: PACKAGE_VERSION,
+          startedAt: Date.now(),
+        });
       api.get('/api/openapi.json', { schema: { hide: true } }, async () => this.app.swagger());
     });
   }
@@ -260,6 +275,7 @@ export class HttpService implements Service {
     await this.app.listen({ host: n.address, port: n.port });
     this.metricsTimer = setInterval(() => this.flushMetrics(), 1000);
     this.metricsTimer.unref();
+    this.console?.start();
     this.ctx.log.info(
       { address: n.address, port: n.port, api: this.apiEnabled },
       `HTTP listening on ${n.address}:${n.port} (/auth, /health, /ready${this.apiEnabled ? ', /api' : ''})`,
@@ -304,6 +320,7 @@ export class HttpService implements Service {
 
   async stop(): Promise<void> {
     if (this.metricsTimer) clearInterval(this.metricsTimer);
+    this.console?.stop();
     this.flushMetrics();
     this.auth.throttle?.close();
     this.gate.throttle.close();

@@ -122,7 +122,21 @@ export class ApiGate {
       this.backoff.succeed(peer);
     }
     req.caller = { peer, user };
+    if (!this.canWrite(user) && req.method !== 'GET' && req.method !== 'HEAD') {
+      this.throttle.warn(
+        'api-read-only',
+        peer,
+        { peer, user, url: req.url },
+        'API change refused: the caller is in api.read_only_users',
+      );
+      return reply.code(403).send({ success: false, message: 'read-only user', error: 'E_READ_ONLY' });
+    }
     return undefined;
+  }
+
+  /** False for callers in api.read_only_users. */
+  canWrite(user: string | null): boolean {
+    return user === null || !this.cfg.read_only_users.includes(user);
   }
 
   /**
