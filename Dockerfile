@@ -8,7 +8,10 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 # the console page is bundled into dist/ui here (esbuild is a dev dependency)
-RUN npx tsc -p tsconfig.json && node dist/src/main/console/build.js && npm prune --omit=dev
+# the commit for fail2ban_build_info: the context has no .git (docker build --build-arg EDGEBAN_COMMIT=$(git rev-parse HEAD))
+ARG EDGEBAN_COMMIT=unknown
+RUN npx tsc -p tsconfig.json && node dist/src/main/console/build.js \
+    && EDGEBAN_COMMIT=$EDGEBAN_COMMIT node dist/src/main/metrics/write-build-info.js && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
@@ -22,6 +25,7 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/ui ./dist/ui
+COPY --from=build /app/dist/build-info.json ./dist/build-info.json
 COPY package.json ./
 COPY bin ./bin
 # the ext_authz .proto files are loaded at start (src/main/envoy/proto.ts)

@@ -15,6 +15,7 @@ import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
 import type { Store } from './store/types.js';
+import { registerStoreStatusMetrics } from './store/status-metrics.js';
 import { wireStore } from './store/wiring.js';
 
 /**
@@ -76,6 +77,7 @@ export class App {
     // database.enabled: false → no store for the API (it answers "no database" itself)
     this.store = ctx.config.database.enabled ? store.store : null;
     this.restored = () => store.binding.isRestored;
+    registerStoreStatusMetrics(ctx.metrics.registry, () => this.store?.databaseStatus() ?? null);
     this.services.unshift(store.first);
     if (ctx.config.envoy.enabled) {
       this.services.push(

@@ -1,5 +1,6 @@
 import { App } from '../app.js';
 import { version } from '../cli.js';
+import { buildCommit } from '../metrics/build-info.js';
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/registry.js';
@@ -76,7 +77,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   for (const w of loaded.warnings) log.warn({ warning: w }, w);
   if (loaded.path) log.info({ config: loaded.path }, 'configuration loaded');
   else log.info('no configuration file found: running on embedded defaults');
-  const metrics = new Metrics({ version: version(), commit: process.env.EDGEBAN_COMMIT ?? 'unknown' });
+  const metrics = new Metrics({ version: version(), commit: buildCommit() });
   guard.useRegistry(metrics.registry);
   const app = new App({ config: loaded.config, configPath: loaded.path, log, metrics });
   try {
