@@ -1,8 +1,7 @@
-import { hostname } from 'node:os';
-import { BanTable } from '../shared/bantable/index.js';
-import type { Config, ListEntryConfig } from './config/types.js';
-import { BanEngine } from './engine/index.js';
-import type { BanRecord } from './engine/types.js';
+import type { BanTable } from '../shared/bantable/index.js';
+import type { Config } from './config/types.js';
+import { type Core, createCore } from './core.js';
+import type { BanEngine } from './engine/index.js';
 import { createEnvoyService } from './envoy/server.js';
 import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
@@ -23,6 +22,7 @@ import { wireStore } from './store/wiring.js';
 export class App {
   readonly ctx: AppContext;
   readonly services: Service[] = [];
+  readonly core: Core;
   readonly table: BanTable;
   readonly engine: BanEngine;
   readonly ingest: IngestService;
@@ -35,16 +35,14 @@ export class App {
 
   constructor(ctx: AppContext) {
     this.ctx = ctx;
-    // shared state: the ban table and its single writer, the engine
-    this.table = new BanTable({ initialCapacity: 1 << 16 });
-    this.engine = new BanEngine({
-      table: this.table,
-      ...BanEngine.configOptions(ctx.config.ban),
-      nodeId: ctx.config.fleet.node || hostname(),
+    // shared state: the ban table, its single writer the engine, the config's lists
+    this.core = createCore({
+      config: ctx.config,
       log: ctx.log.child({ subsystem: 'engine' }),
       metrics: ctx.metrics,
     });
-    this.engine.replaceLists('config', configLists(ctx.config));
+    this.table = this.core.table;
+    this.engine = this.core.engine;
     // services, in start order (stopped in reverse)
     const engine = this.engine;
     this.services.push({
@@ -150,27 +148,7 @@ export class App {
   async reload(config: Config): Promise<void> {
     this.ctx.config = config;
     this.ctx.log.level = config.log.level;
-    this.engine.setPolicy(BanEngine.policyFromConfig(config.ban));
-    this.engine.setIgnoreIps(config.ban.ignore_ips);
-    this.engine.replaceLists('config', configLists(config));
+    this.core.applyConfig(config);
     for (const s of this.services) await s.reload?.(config);
   }
-}
-
-/** The config's static `blacklist` / `whitelist` sections as list records (source: config). */
-function configLists(config: Config): BanRecord[] {
-  const rec =
-    (kind: 'blacklist' | 'whitelist') =>
-    (e: ListEntryConfig): BanRecord => ({
-      target: e.ip,
-      kind,
-      reason: e.reason || `config ${kind}`,
-      pattern: null,
-      createdAt: Date.now(),
-      expiresAt: null,
-      createdBy: 'config',
-      offences: 0,
-      node: hostname(),
-    });
-  return [...config.blacklist.map(rec('blacklist')), ...config.whitelist.map(rec('whitelist'))];
 }
