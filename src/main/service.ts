@@ -85,7 +85,7 @@ export class Subsystem {
         },
       );
     if (this.startWaitMs === null) return started;
-    const waited = await within(started, this.startWaitMs);
+    const waited = await within(started, this.startWaitMs, false);
     if (waited === 'timeout') {
       log.warn(
         { service: this.name, waited_ms: this.startWaitMs },
@@ -117,7 +117,7 @@ export class Subsystem {
       return;
     }
     try {
-      if ((await within(Promise.resolve(this.service.stop()), this.stopBoundMs)) === 'timeout') {
+      if ((await within(Promise.resolve(this.service.stop()), this.stopBoundMs, true)) === 'timeout') {
         log.error(
           { service: this.name, bound_ms: this.stopBoundMs },
           `${this.name} did not stop within ${this.stopBoundMs} ms; stopping the others`,
@@ -133,12 +133,12 @@ export class Subsystem {
   }
 }
 
-/** `p`'s outcome, or 'timeout' once `ms` have passed (the timer never keeps the process alive). */
-async function within(p: Promise<void>, ms: number): Promise<'done' | 'timeout'> {
+/** `p`'s outcome, or 'timeout' once `ms` have passed; `unref`: the timer does not keep the process up. */
+async function within(p: Promise<void>, ms: number, unref: boolean): Promise<'done' | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);
-    timer.unref();
+    if (unref) timer.unref();
   });
   try {
     return await Promise.race([p.then(() => 'done' as const), bound]);

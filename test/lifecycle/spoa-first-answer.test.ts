@@ -26,7 +26,17 @@ async function databaseWithBans(dir: string): Promise<void> {
   );
   db.transaction(() => {
     for (let i = 0; i < BANS; i++)
-      put.run(banned(i), 'temp', 'start-up test', 'dovecot-auth-failed', now, now + 3_600_000, 'engine', 'x', 1);
+      put.run(
+        banned(i),
+        'temp',
+        'start-up test',
+        'dovecot-auth-failed',
+        now,
+        now + 3_600_000,
+        'engine',
+        'x',
+        1,
+      );
   })();
   db.prepare('INSERT INTO blacklist (ip_address, reason, created_by, enabled) VALUES (?, ?, ?, 1)').run(
     '203.0.113.0/24',
@@ -44,7 +54,8 @@ async function earliestPeer(edge: EdgeProcess): Promise<RawPeer> {
       return await RawPeer.open(edge.spoa);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED') throw err;
-      if (Date.now() > end || edge.proc.exitCode !== null) throw new Error(`SPOA never accepted:\n${edge.out()}`);
+      if (Date.now() > end || edge.proc.exitCode !== null)
+        throw new Error(`SPOA never accepted:\n${edge.out()}`);
       await new Promise((r) => setTimeout(r, 2));
     }
   }
@@ -85,10 +96,7 @@ test('the first connection to the SPOA port gets its HELLO answered and every da
     await edge.waitFor('SPOA (HAProxy agent) listening', 5_000);
     const out = edge.out();
     assert.match(out, new RegExp(`"bans":${BANS},`));
-    assert.ok(
-      out.indexOf('persisted bans restored') < out.indexOf('SPOA (HAProxy agent) listening'),
-      out,
-    );
+    assert.ok(out.indexOf('persisted bans restored') < out.indexOf('SPOA (HAProxy agent) listening'), out);
   } finally {
     edge.proc.kill('SIGTERM');
     await edge.exited;
