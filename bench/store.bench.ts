@@ -295,7 +295,7 @@ async function startup(db: Db, n: number, quick: boolean): Promise<BenchRow[]> {
     name: `edgeban serve with ${k} persisted bans (${db.name}): spawn → every ban restored`,
     value: median(restored),
     unit: 'ms',
-    notes: `SPOA listening after ${median(listening).toFixed(0)} ms (lookups served while the restore runs); median of ${runs}`,
+    notes: `SPOA listening after ${median(listening).toFixed(0)} ms (it opens once the restore is done); median of ${runs}`,
   });
   return rows;
 }
