@@ -9,23 +9,17 @@
  */
 import pg from 'pg';
 import pino from 'pino';
-import { defaultConfig } from '../src/main/config/defaults.js';
-import { BanEngine } from '../src/main/engine/engine.js';
+import { createCore } from '../src/main/core.js';
 import { FleetBus } from '../src/main/fleet/bus.js';
 import { fleetKey } from '../src/main/fleet/messages.js';
 import { postgresConfig } from '../src/main/store/connect.js';
-import { BanTable } from '../src/shared/bantable/index.js';
 import { PostgresCluster, postgresBinDir } from '../test/helpers/postgres.js';
 import type { BenchReport, BenchRow } from './run.js';
 
 const silent = pino({ level: 'silent' });
 
 function node(name: string, dsn: string) {
-  const engine = new BanEngine({
-    table: new BanTable({ initialCapacity: 1 << 16 }),
-    ...BanEngine.configOptions(defaultConfig().ban),
-    nodeId: name,
-  });
+  const { engine } = createCore({ nodeId: name });
   return {
     engine,
     bus: new FleetBus({ dsn, channel: 'edgeban_fleet', key: fleetKey('bench'), engine, log: silent }),

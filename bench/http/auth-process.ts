@@ -5,16 +5,25 @@
  */
 import pino from 'pino';
 import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine } from '../../src/main/engine/index.js';
+import { createCore } from '../../src/main/core.js';
 import { HttpService } from '../../src/main/http/server.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
-import { BanTable, Kind } from '../../src/shared/bantable/index.js';
+import { Kind } from '../../src/shared/bantable/index.js';
 import { backgroundBans } from '../process.js';
 
 const config = defaultConfig();
 config.nginx.address = '127.0.0.1';
 config.nginx.port = Number(process.argv[2] ?? 0);
-const table = new BanTable({ initialCapacity: 1 << 18 });
+const log = pino({ level: 'warn' });
+const metrics = new Metrics({ defaultMetrics: false });
+const { table, engine } = createCore({
+  config,
+  nodeId: 'bench',
+  initialCapacity: 1 << 18,
+  engine: { ignoreIps: [], ipv6Prefix: 64, maxTracked: 100_000 },
+  log,
+  metrics,
+});
 const until = Math.floor(Date.now() / 1000) + 3600;
 const reason = table.reasonId('bench');
 backgroundBans(table, 100_000, until, reason);
@@ -26,18 +35,6 @@ for (let i = 0; i < 65536; i += 10) {
   b[3] = i & 255;
   table.set(b, 4, 32, Kind.TEMP_BAN, until, 1, reason);
 }
-const log = pino({ level: 'warn' });
-const metrics = new Metrics({ defaultMetrics: false });
-const engine = new BanEngine({
-  table,
-  policy: BanEngine.policyFromConfig(config.ban),
-  ignoreIps: [],
-  ipv6Prefix: 64,
-  maxTracked: 100_000,
-  nodeId: 'bench',
-  log,
-  metrics,
-});
 const svc = new HttpService({ config, configPath: null, log, metrics }, { table, engine, store: () => null });
 await svc.start();
 const addr = svc.app.server.address();

@@ -1,8 +1,5 @@
-import { hostname } from 'node:os';
-import { BanTable } from '../shared/bantable/index.js';
-import type { Config, ListEntryConfig } from './config/types.js';
-import { BanEngine } from './engine/index.js';
-import type { BanRecord } from './engine/types.js';
+import type { Config } from './config/types.js';
+import { type Core, createCore } from './core.js';
 import { createEnvoyService } from './envoy/server.js';
 import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
@@ -11,131 +8,115 @@ import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import { createNotifyService } from './notify/service.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
-import type { AppContext, Service } from './service.js';
+import { type AppContext, type Service, Subsystem, type SubsystemOptions } from './service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
-import type { Store } from './store/types.js';
 import { registerStoreStatusMetrics } from './store/status-metrics.js';
+import type { Store } from './store/types.js';
 import { wireStore } from './store/wiring.js';
 
 /**
- * The composition root: builds the shared state (ban table, engine, store) and the services from
- * the config, starts them in order and stops them in reverse order. Subsystems are wired in the
- * marked places below; each one is a Service created from the context.
+ * Longest the SPOA waits for the persisted bans before it listens anyway (a database that
+ * stalls mid-read must not keep HAProxy's agent down for good).
+ */
+const RESTORE_WAIT_MS = 60_000;
+/** The store's final flush may use as long as the whole stop may take. */
+const STORE_STOP_BOUND_MS = 10_000;
+
+/**
+ * The composition root: the core (ban table, engine, config lists), the store, and every
+ * subsystem in the one order they start in (stopped in reverse). The list in the constructor is
+ * that order, top to bottom; a disabled subsystem has no entry.
  */
 export class App {
   readonly ctx: AppContext;
-  readonly services: Service[] = [];
-  readonly table: BanTable;
-  readonly engine: BanEngine;
+  readonly core: Core;
   readonly ingest: IngestService;
-  /** The SQL store (issue #6); null until wired or when the database is disabled. */
-  store: Store | null = null;
-  /** Each service's state, for /ready. */
-  readonly states = new Map<string, ServiceState>();
+  /** The SQL store; null when the database is disabled (the API then answers "no database"). */
+  readonly store: Store | null;
+  /** In start order. */
+  readonly subsystems: readonly Subsystem[];
   private readonly restored: () => boolean;
   private lastLines = { count: 0, at: null as number | null };
 
   constructor(ctx: AppContext) {
     this.ctx = ctx;
-    // shared state: the ban table and its single writer, the engine
-    this.table = new BanTable({ initialCapacity: 1 << 16 });
-    this.engine = new BanEngine({
-      table: this.table,
-      ...BanEngine.configOptions(ctx.config.ban),
-      nodeId: ctx.config.fleet.node || hostname(),
+    const { config } = ctx;
+    this.core = createCore({
+      config,
       log: ctx.log.child({ subsystem: 'engine' }),
       metrics: ctx.metrics,
     });
-    this.engine.replaceLists('config', configLists(ctx.config));
-    // services, in start order (stopped in reverse)
-    const engine = this.engine;
-    this.services.push({
-      name: 'engine',
-      start: async () => engine.start(),
-      stop: async () => engine.stop(),
-    });
-    // right after the engine: it hears every ban made until the receivers have stopped
-    this.services.push(
-      createNotifyService(ctx, {
-        engine,
-        quarantined: () => patternHealthOf(engine)?.quarantined() ?? new Map(),
-        database: () => this.store?.databaseStatus() ?? null,
-      }),
-    );
-    if (ctx.config.prometheus.enabled) this.services.push(createMetricsService(ctx));
-    if (ctx.config.spoa.enabled) {
-      this.services.push(
-        createSpoaService(ctx, { table: this.table, reasonText: (id) => this.table.reasonText(id) }),
-      );
-    }
-    this.ingest = new IngestService(ctx, this.engine);
-    this.services.push(this.ingest);
-    // the store starts first (connect, migrate, policy from the database before the matchers
-    // start) and stops last (final flush); the restore runs once the listeners serve lookups
-    const store = wireStore({ ctx, engine: this.engine, ingest: this.ingest });
-    // database.enabled: false → no store for the API (it answers "no database" itself)
-    this.store = ctx.config.database.enabled ? store.store : null;
+    const { table, engine } = this.core;
+    const lookups = { table, reasonText: (id: number) => table.reasonText(id) };
+    this.ingest = new IngestService(ctx, engine);
+    const store = wireStore({ ctx, engine, ingest: this.ingest });
+    this.store = config.database.enabled ? store.store : null;
     this.restored = () => store.binding.isRestored;
     registerStoreStatusMetrics(ctx.metrics.registry, () => this.store?.databaseStatus() ?? null);
-    this.services.unshift(store.first);
-    if (ctx.config.envoy.enabled) {
-      this.services.push(
-        createEnvoyService(ctx, { table: this.table, reasonText: (id) => this.table.reasonText(id) }),
-      );
-    }
-    if (ctx.config.nginx.enabled) {
-      this.services.push(
-        createHttpService(ctx, {
-          table: this.table,
-          engine: this.engine,
-          store: () => this.store,
-          ready: () => this.readiness(),
-        }),
-      );
-    }
-    this.services.push(store.last);
-    // right after the engine: stopped after the receivers and the API, so their last bans still
-    // reach the other nodes
     const sql = this.store;
-    const fleet = createFleetService(ctx, this.engine, sql ? () => sql.reloadNow() : null);
-    if (fleet) this.services.splice(this.services.findIndex((s) => s.name === 'engine') + 1, 0, fleet);
+    this.subsystems = present([
+      // connect, migrate and load the policy before the matchers start; stops last: final flush
+      entry(store.first, { stopBoundMs: STORE_STOP_BOUND_MS }),
+      // the sweep timers
+      entry({ name: 'engine', start: () => engine.start(), stop: () => engine.stop() }),
+      // right after the engine, so it stops after the receivers and the API: their last bans
+      // still reach the other nodes
+      entry(createFleetService(ctx, engine, sql ? () => sql.reloadNow() : null)),
+      // hears every ban made until the receivers have stopped
+      entry(
+        createNotifyService(ctx, {
+          engine,
+          quarantined: () => patternHealthOf(engine)?.quarantined() ?? new Map(),
+          database: () => this.store?.databaseStatus() ?? null,
+        }),
+      ),
+      config.prometheus.enabled && entry(createMetricsService(ctx)),
+      entry(this.ingest),
+      config.envoy.enabled && entry(createEnvoyService(ctx, lookups)),
+      config.nginx.enabled &&
+        entry(createHttpService(ctx, { table, engine, store: () => sql, ready: () => this.readiness() })),
+      // every persisted ban into the table (when the database does not answer yet: later, in the
+      // background); everything above serves meanwhile
+      entry(store.last, { startWaitMs: RESTORE_WAIT_MS }),
+      // last, once lookups are right: HAProxy's first HELLO and NOTIFY meet the complete table
+      // and an event loop the start-up no longer keeps busy
+      config.spoa.enabled && entry(createSpoaService(ctx, lookups)),
+    ]);
+  }
+
+  /** Each subsystem's state, for /ready. */
+  get states(): ReadonlyMap<string, ServiceState> {
+    return new Map(this.subsystems.map((s) => [s.name, s.state]));
   }
 
   async start(): Promise<void> {
-    const started: Service[] = [];
-    containerHint(this.ctx.log, this.ctx.config);
+    const log = this.ctx.log;
+    containerHint(log, this.ctx.config);
     const syslogPorts = () => ({
       host: this.ingest.host,
       udp: this.ingest.udpPort,
       tcp: this.ingest.tcpPort,
     });
-    for (const s of this.services) this.states.set(s.name, 'starting');
+    const started: Subsystem[] = [];
     try {
-      for (const s of this.services) {
-        await s.start();
+      for (const s of this.subsystems) {
+        await s.start(log);
         started.push(s);
-        this.states.set(s.name, 'up');
-        this.ctx.log.info({ service: s.name }, `${s.name} started`);
-        logListening(this.ctx.log, s.name, this.ctx.config, syslogPorts);
+        log.info({ service: s.name }, `${s.name} started`);
+        logListening(log, s.name, this.ctx.config, syslogPorts);
       }
     } catch (err) {
       // a listener that cannot bind is fatal: stop what already runs, then report
-      for (const s of started.reverse()) await s.stop().catch(() => {});
+      for (const s of started.reverse()) await s.stop(log);
       throw err;
     }
   }
 
+  /** Stops every subsystem in reverse start order; each stop is bounded and never throws. */
   async stop(): Promise<void> {
-    for (const s of this.services) this.states.set(s.name, 'stopping');
-    for (const s of [...this.services].reverse()) {
-      try {
-        await s.stop();
-        this.states.set(s.name, 'stopped');
-      } catch (err) {
-        this.ctx.log.error({ service: s.name, err }, `${s.name} did not stop cleanly`);
-      }
-    }
+    for (const s of this.subsystems) s.markStopping();
+    for (const s of [...this.subsystems].reverse()) await s.stop(this.ctx.log);
   }
 
   /** `/ready` on the HTTP port: every subsystem's state. */
@@ -162,27 +143,16 @@ export class App {
   async reload(config: Config): Promise<void> {
     this.ctx.config = config;
     this.ctx.log.level = config.log.level;
-    this.engine.setPolicy(BanEngine.policyFromConfig(config.ban));
-    this.engine.setIgnoreIps(config.ban.ignore_ips);
-    this.engine.replaceLists('config', configLists(config));
-    for (const s of this.services) await s.reload?.(config);
+    this.core.applyConfig(config);
+    for (const s of this.subsystems) await s.reload(config);
   }
 }
 
-/** The config's static `blacklist` / `whitelist` sections as list records (source: config). */
-function configLists(config: Config): BanRecord[] {
-  const rec =
-    (kind: 'blacklist' | 'whitelist') =>
-    (e: ListEntryConfig): BanRecord => ({
-      target: e.ip,
-      kind,
-      reason: e.reason || `config ${kind}`,
-      pattern: null,
-      createdAt: Date.now(),
-      expiresAt: null,
-      createdBy: 'config',
-      offences: 0,
-      node: hostname(),
-    });
-  return [...config.blacklist.map(rec('blacklist')), ...config.whitelist.map(rec('whitelist'))];
+/** One entry of the start order; null for a subsystem that decided not to run (the fleet). */
+function entry(service: Service | null, opts?: SubsystemOptions): Subsystem | null {
+  return service ? new Subsystem(service, opts) : null;
+}
+
+function present(list: readonly (Subsystem | null | false)[]): Subsystem[] {
+  return list.filter((s): s is Subsystem => s instanceof Subsystem);
 }

@@ -1,7 +1,7 @@
 import type { Config } from './config/types.js';
 import type { DatabaseStatus } from './store/types.js';
 
-/** Where a service is in its life: the order App starts and stops them in. */
+/** Where a subsystem is in its life (App's Subsystem entries keep it). */
 export type ServiceState = 'starting' | 'up' | 'stopping' | 'stopped';
 
 export interface ReadinessInput {

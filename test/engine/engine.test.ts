@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine } from '../../src/main/engine/index.js';
+import { createCore } from '../../src/main/core.js';
 import type { BanEvent } from '../../src/main/engine/types.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
-import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
+import { LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { InvalidAddressError } from '../../src/shared/errors.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 
@@ -14,15 +14,8 @@ function setup(over: Partial<ReturnType<typeof defaultConfig>['ban']> = {}) {
   const cfg = defaultConfig();
   Object.assign(cfg.ban, over);
   let clock = Date.UTC(2026, 10, 24, 12, 0, 0);
-  const table = new BanTable();
   const metrics = new Metrics({ defaultMetrics: false });
-  const engine = new BanEngine({
-    table,
-    ...BanEngine.configOptions(cfg.ban),
-    nodeId: 'n1',
-    now: () => clock,
-    metrics,
-  });
+  const { table, engine } = createCore({ config: cfg, nodeId: 'n1', now: () => clock, metrics });
   const events: BanEvent[] = [];
   engine.onEvent((e) => events.push(e));
   const out = new LookupResult();

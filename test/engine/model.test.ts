@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { BanEngine } from '../../src/main/engine/index.js';
+import { createCore } from '../../src/main/core.js';
 import type { BanPolicy } from '../../src/main/engine/types.js';
-import { BanTable } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 
 const S = 1000;
@@ -143,14 +142,10 @@ describe('failure counting agrees with a plain-Map model', () => {
             maxMemoryTtl: 900 * S,
           };
           let clock = Date.UTC(2026, 0, 1);
-          const table = new BanTable({ initialCapacity: 64 });
-          const engine = new BanEngine({
-            table,
-            policy,
-            ignoreIps: [],
-            ipv6Prefix: 64,
-            maxTracked,
+          const { engine } = createCore({
             nodeId: 'm',
+            initialCapacity: 64,
+            engine: { policy, ignoreIps: [], ipv6Prefix: 64, maxTracked },
             now: () => clock,
           });
           const model = new Model(policy, maxTracked);

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine, PrefixTooShortError } from '../../src/main/engine/index.js';
-import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
+import { createCore } from '../../src/main/core.js';
+import { PrefixTooShortError } from '../../src/main/engine/index.js';
 
 function setup() {
-  const table = new BanTable();
-  const engine = new BanEngine({ table, ...BanEngine.configOptions(defaultConfig().ban), nodeId: 'n1' });
-  const out = new LookupResult();
-  const banned = (ip: string) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY;
-  return { engine, banned };
+  const { engine, isBanned } = createCore({ nodeId: 'n1' });
+  return { engine, banned: isBanned };
 }
 
 describe('prefix floor', () => {

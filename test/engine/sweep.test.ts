@@ -2,18 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine } from '../../src/main/engine/index.js';
-import { BanTable } from '../../src/shared/bantable/index.js';
+import { createCore } from '../../src/main/core.js';
 
 test('the periodic sweep expires 20k bans over several event-loop turns, not in one', async () => {
   let clock = Date.UTC(2026, 0, 1);
-  const ban = { ...defaultConfig().ban, cleanup_interval: 20 };
-  const engine = new BanEngine({
-    table: new BanTable(),
-    ...BanEngine.configOptions(ban),
-    nodeId: 'n1',
-    now: () => clock,
-  });
+  const config = defaultConfig();
+  config.ban.cleanup_interval = 20;
+  const { engine } = createCore({ config, nodeId: 'n1', now: () => clock });
   for (let i = 0; i < 20_000; i++) engine.ban(`10.0.${i >>> 8}.${i & 255}`, { durationMs: 1000 });
   engine.ban('192.0.2.1', { durationMs: 3_600_000 });
   clock += 2000;

@@ -2,26 +2,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import type { Config } from '../../src/main/config/types.js';
-import { BanEngine } from '../../src/main/engine/engine.js';
+import { createCore } from '../../src/main/core.js';
 import type { BanEvent, BanRecord } from '../../src/main/engine/types.js';
 import { createFleetService } from '../../src/main/fleet/service.js';
-import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { testContext } from '../ingest/harness.js';
 
 /** What a node does with bans and unbans the fleet tells it about. */
 function engine(ignoreIps: string[] = []) {
-  const table = new BanTable();
-  const e = new BanEngine({
-    table,
-    ...BanEngine.configOptions(defaultConfig().ban),
-    ignoreIps,
-    nodeId: 'here',
-  });
+  const config = defaultConfig();
+  config.ban.ignore_ips = ignoreIps;
+  const { engine: e, isBanned } = createCore({ config, nodeId: 'here' });
   const events: BanEvent[] = [];
   e.onEvent((x) => events.push(x));
-  const out = new LookupResult();
-  const banned = (ip: string) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY;
-  return { e, events, banned };
+  return { e, events, banned: isBanned };
 }
 
 const remote = (target: string, over: Partial<BanRecord> = {}): BanEvent & { type: 'ban' } => ({

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine } from '../../src/main/engine/engine.js';
+import { createCore } from '../../src/main/core.js';
 import type { BanEvent } from '../../src/main/engine/types.js';
 import { FleetBus } from '../../src/main/fleet/bus.js';
 import { encodeMessages, fleetKey } from '../../src/main/fleet/messages.js';
-import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
 import { memoryLogger } from '../ingest/harness.js';
@@ -15,8 +13,7 @@ const CHANNEL = 'edgeban_fleet';
 
 /** One node: its own table and engine, a bus on the shared database. */
 function node(name: string, dsn: string, retryMs: [number, number] = [100, 100], writeGraceMs = 3_000) {
-  const table = new BanTable();
-  const engine = new BanEngine({ table, ...BanEngine.configOptions(defaultConfig().ban), nodeId: name });
+  const { engine, isBanned } = createCore({ nodeId: name });
   const { log, lines } = memoryLogger();
   const events: BanEvent[] = [];
   engine.onEvent((e) => events.push(e));
@@ -29,13 +26,12 @@ function node(name: string, dsn: string, retryMs: [number, number] = [100, 100],
     retryMs,
     writeGraceMs,
   });
-  const out = new LookupResult();
   return {
     engine,
     bus,
     lines,
     events,
-    banned: (ip: string) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY,
+    banned: isBanned,
     fail: (ip: string) => {
       const a = parseIp(ip);
       return engine.recordFailure(a.bytes, a.family, 'dovecot-auth-failed', Date.now());

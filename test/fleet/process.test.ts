@@ -32,8 +32,11 @@ describe('a fleet of two edgeban nodes', { skip: postgresMissing() }, () => {
     });
     a = await startEdge(mkdtempSync(join(cwd, 'a-')), env('edge-a'));
     await a.waitFor('fleet channel listened to', 20_000);
+    // the SPOA port opens last, once the persisted bans are in
+    await a.waitFor('"msg":"edgeban started"', 20_000);
     b = await startEdge(mkdtempSync(join(cwd, 'b-')), env('edge-b'));
     await b.waitFor('fleet channel listened to', 20_000);
+    await b.waitFor('"msg":"edgeban started"', 20_000);
   });
   after(async () => {
     for (const e of [a, b]) {

@@ -1,9 +1,8 @@
 import { Agent, request } from 'undici';
 import type { Config } from '../../src/main/config/types.js';
-import { BanEngine } from '../../src/main/engine/index.js';
+import { createCore } from '../../src/main/core.js';
 import { HttpService } from '../../src/main/http/server.js';
 import type { Store } from '../../src/main/store/types.js';
-import { BanTable } from '../../src/shared/bantable/index.js';
 import { freePort } from '../helpers/net.js';
 import { testContext } from '../ingest/harness.js';
 
@@ -16,11 +15,10 @@ export async function startHttp(mutate: (c: Config) => void = () => {}, store: S
     c.api.rate_limiting.requests_per_minute = 10_000;
     mutate(c);
   });
-  const table = new BanTable({ initialCapacity: 1024 });
-  const engine = new BanEngine({
-    table,
-    ...BanEngine.configOptions(ctx.config.ban),
+  const { table, engine } = createCore({
+    config: ctx.config,
     nodeId: 'test-node',
+    initialCapacity: 1024,
     log: ctx.log,
     metrics: ctx.metrics,
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { type Core, createCore } from '../../src/main/core.js';
 import type { IngestService } from '../../src/main/ingest/service.js';
-import { createReplayEngine, type StandaloneEngine } from '../../src/main/replay/engine.js';
 import { peerMissing } from '../helpers/peers.js';
 import { sendWithLogger, startIngest, waitFor } from './harness.js';
 
@@ -12,15 +12,13 @@ const dovecot = (ip: string) =>
 
 describe('logger → receiver → pool → engine → ban table', { skip: noLogger }, () => {
   let svc: IngestService;
-  let eng: StandaloneEngine;
+  let eng: Core;
 
   before(async () => {
     const { defaultConfig } = await import('../../src/main/config/defaults.js');
     const cfg = defaultConfig();
     cfg.ban.ignore_ips = ['127.0.0.0/8', '::1/128', '203.0.113.99/32'];
-    const e = await createReplayEngine(cfg, { nodeId: 'test', live: true });
-    assert.ok(e, 'ban engine not available');
-    eng = e;
+    eng = createCore({ config: cfg, nodeId: 'test' });
     ({ svc } = await startIngest(eng.engine));
   });
   after(async () => {

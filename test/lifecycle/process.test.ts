@@ -15,7 +15,8 @@ test('starts with no config file at all, serves, and stops on SIGTERM with exit 
   const cwd = tempDir('edgeban-run-');
   const edge = await startEdge(cwd);
   await waitForPort(edge.metrics, 8000);
-  await waitForPort(edge.spoa, 2000);
+  // the SPOA opens last, after the other listeners and the restore
+  await waitForPort(edge.spoa, 8000);
   assert.match(edge.out(), /running on embedded defaults/);
   const res = await fetch(`http://127.0.0.1:${edge.metrics}/metrics`);
   const text = await res.text();

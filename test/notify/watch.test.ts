@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine } from '../../src/main/engine/index.js';
+import { createCore } from '../../src/main/core.js';
 import type { Quarantine } from '../../src/main/ingest/pool.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { Notifier } from '../../src/main/notify/service.js';
 import type { NotifyEvent } from '../../src/main/notify/types.js';
 import type { DatabaseStatus } from '../../src/main/store/types.js';
-import { BanTable } from '../../src/shared/bantable/index.js';
 
 /** The process states the notifier turns into events: a state change is one event, no repeats. */
 test('a new quarantine and each database outage and recovery become one event each', async () => {
@@ -16,11 +15,7 @@ test('a new quarantine and each database outage and recovery become one event ea
   config.notify.webhooks = [
     { url: 'http://127.0.0.1:9/', events: [], jails: [], secret: '', format: 'json' },
   ];
-  const engine = new BanEngine({
-    table: new BanTable(),
-    ...BanEngine.configOptions(config.ban),
-    nodeId: 'n1',
-  });
+  const { engine } = createCore({ config, nodeId: 'n1' });
   const quarantined = new Map<string, Quarantine>();
   let db: DatabaseStatus = {
     enabled: true,

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import type { DatabaseConfig } from '../../src/main/config/types.js';
+import { createCore } from '../../src/main/core.js';
 import { BanEngine } from '../../src/main/engine/index.js';
 import type { BanPolicy } from '../../src/main/engine/types.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { SqlStore, type SqlStoreOptions } from '../../src/main/store/sql-store.js';
-import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
+import { LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
@@ -206,14 +207,7 @@ export function makeStore(
 /** A ban engine on its own table, with a settable clock. */
 export function makeEngine(start = Date.now()) {
   let clock = start;
-  const table = new BanTable();
-  const cfg = defaultConfig();
-  const engine = new BanEngine({
-    table,
-    ...BanEngine.configOptions(cfg.ban),
-    nodeId: 'test-node',
-    now: () => clock,
-  });
+  const { table, engine } = createCore({ nodeId: 'test-node', now: () => clock });
   const out = new LookupResult();
   return {
     engine,

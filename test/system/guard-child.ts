@@ -7,21 +7,15 @@
  */
 import { createServer } from 'node:http';
 import pino from 'pino';
-import { defaultConfig } from '../../src/main/config/defaults.js';
-import { BanEngine } from '../../src/main/engine/index.js';
+import { createCore } from '../../src/main/core.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { installProcessGuard } from '../../src/main/system/guard.js';
-import { BanTable } from '../../src/shared/bantable/index.js';
 
 const log = pino({ level: 'info' }, pino.destination({ dest: 1, sync: true }));
 const guard = installProcessGuard(log, { windowMs: 60_000 });
 const metrics = new Metrics({ defaultMetrics: false });
 guard.useRegistry(metrics.registry);
-const engine = new BanEngine({
-  table: new BanTable(),
-  ...BanEngine.configOptions(defaultConfig().ban),
-  nodeId: 'guard-test',
-});
+const { engine } = createCore({ nodeId: 'guard-test' });
 
 if (process.env.STARTUP === 'throw') {
   setTimeout(() => {

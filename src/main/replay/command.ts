@@ -7,8 +7,8 @@ import { PatternError } from '../../shared/patterns/errors.js';
 import { effectivePatterns, PRESETS } from '../../shared/patterns/presets/index.js';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
+import { createCore } from '../core.js';
 import type { FailureSink } from '../ingest/pipeline.js';
-import { createReplayEngine } from './engine.js';
 import { type ReplaySummary, replay } from './replay.js';
 
 export const REPLAY_USAGE = `usage: edgeban replay [options] FILE… | -
@@ -204,7 +204,9 @@ export async function replayCommand(argv: string[], deps: ReplayDeps = {}): Prom
     }
     if (args.maxAttempts !== null) config.ban.max_attempts = args.maxAttempts;
     if (args.timeWindow !== null) config.ban.time_window = args.timeWindow;
-    const engine = deps.createEngine ? deps.createEngine(config) : (await createReplayEngine(config)).engine;
+    const engine = deps.createEngine
+      ? deps.createEngine(config)
+      : createCore({ config, nodeId: 'replay', initialCapacity: 1 << 12 }).engine;
     const showProgress = args.progress && err.isTTY === true;
     const summary = await replay({
       files: args.files,

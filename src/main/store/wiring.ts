@@ -35,7 +35,11 @@ export interface StoreWiring {
   binding: StoreBinding;
   /** Start first, stop last: connect, migrate, load the policy; final flush and close. */
   first: Service;
-  /** Start late (lookups already served): restore persisted bans in the background. Reload: re-apply the database policy. */
+  /**
+   * Start after the other listeners: resolves once the persisted bans are in the engine, or at
+   * once when the database does not answer yet (the restore then runs when it does). Reload:
+   * re-apply the database policy.
+   */
   last: Service;
 }
 
@@ -166,7 +170,7 @@ export class StoreBinding {
     const page = async (p: { bans: BanRecord[]; offences: OffenceRecord[] }) => {
       if (!announced && p.bans.length >= RESTORE_CHUNK) {
         announced = true;
-        this.log.info('restoring persisted bans; lookups are served meanwhile');
+        this.log.info('restoring persisted bans; the SPOA port opens once they are in');
       }
       const n = Math.max(p.bans.length, p.offences.length);
       for (let i = 0; i < n; i += RESTORE_CHUNK) {
@@ -254,10 +258,8 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
   };
   const last: Service = {
     name: 'store-restore',
-    // in the background: the listeners started after this one must not wait for 1M rows
-    start: async () => {
-      binding.startRestore().catch((err: Error) => log.error({ err: err.message }, 'restore failed'));
-    },
+    start: () =>
+      binding.startRestore().catch((err: Error) => log.error({ err: err.message }, 'restore failed')),
     stop: async () => {},
     reload: (_config: Config) => {
       binding.reapply();
