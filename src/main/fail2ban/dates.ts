@@ -1,0 +1,299 @@
+import { pyToJs } from './pyre.js';
+
+/**
+ * fail2ban's date detector (server/datedetector.py, datetemplate.py, strptime.py): finds the
+ * timestamp in a line with strptime-style templates, so it can be cut out before the
+ * failregexes run (they are written for the line without it) and give the line its time.
+ */
+
+function exY(): string {
+  // fail2ban accepts years from the century's start to three years ahead
+  const last = new Date().getFullYear() + 3;
+  const decade = Math.floor((last - 2000) / 10);
+  return `(?P<Y>20${decade === 0 ? '0' : `[0-${Math.min(decade, 9)}]`}\\d)`;
+}
+
+const TZ_ABBR = '[A-Z](?:[A-Z]{2,4})?';
+
+/** strptime fields as fail2ban defines them (Python's _strptime TimeRE plus its `Ex…` forms). */
+const TIME_RE: Record<string, string> = {
+  '%': '%',
+  A: '(?P<A>wednesday|thursday|saturday|tuesday|monday|friday|sunday)',
+  B: '(?P<B>september|february|november|december|january|october|august|march|april|june|july|may)',
+  ExH: String.raw`(?P<H>[0-1]\d|2[0-3])`,
+  ExM: String.raw`(?P<M>[0-5]\d)`,
+  ExS: String.raw`(?P<S>[0-5]\d|6[0-1])`,
+  ExY: exY(),
+  ExZ: `(?P<Z>${TZ_ABBR})`,
+  Exd: String.raw`(?P<d>[1-2]\d|0[1-9]|3[0-1])`,
+  Exk: String.raw` ?(?P<H>[0-1]?\d|2[0-3])`,
+  Exl: String.raw` ?(?P<I>1[0-2]|\d)`,
+  Exm: '(?P<m>0[1-9]|1[0-2])',
+  Exy: String.raw`(?P<y>\d{2})`,
+  Exz: String.raw`(?P<z>(?:${TZ_ABBR})?[+-][01]\d(?::?\d{2})?|${TZ_ABBR})`,
+  G: String.raw`(?P<G>\d\d\d\d)`,
+  H: String.raw`(?P<H>[0-1]?\d|2[0-3])`,
+  I: '(?P<I>1[0-2]|0[1-9]|[1-9])',
+  M: String.raw`(?P<M>[0-5]?\d)`,
+  S: String.raw`(?P<S>[0-5]?\d|6[0-1])`,
+  U: String.raw`(?P<U>5[0-3]|[0-4]\d|\d)`,
+  V: String.raw`(?P<V>5[0-3]|0[1-9]|[1-4]\d|\d)`,
+  W: String.raw`(?P<W>5[0-3]|[0-4]\d|\d)`,
+  X: String.raw`(?P<H>2[0-3]|[0-1]\d|\d):(?P<M>[0-5]\d|\d):(?P<S>6[0-1]|[0-5]\d|\d)`,
+  Y: String.raw`(?P<Y>\d{4})`,
+  Z: '(?P<Z>Z|[A-Z]{3,5})',
+  a: '(?P<a>mon|tue|wed|thu|fri|sat|sun)',
+  b: '(?P<b>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)',
+  d: String.raw`(?P<d>[1-2]\d|[0 ]?[1-9]|3[0-1])`,
+  f: '(?P<f>[0-9]{1,6})',
+  j: String.raw`(?P<j>36[0-6]|3[0-5]\d|[1-2]\d\d|0[1-9]\d|00[1-9]|[1-9]\d|0[1-9]|[1-9])`,
+  k: String.raw` ?(?P<H>[0-2]?\d)`,
+  l: String.raw` ?(?P<I>1?\d)`,
+  m: '(?P<m>0?[1-9]|1[0-2])',
+  p: '(?P<p>am|pm)',
+  u: '(?P<u>[1-7])',
+  w: '(?P<w>[0-6])',
+  y: String.raw`(?P<y>\d\d)`,
+  z: String.raw`(?P<z>Z|UTC|GMT|[+-][01]\d(?::?\d{2})?)`,
+};
+
+/** fail2ban's default templates, in its order (DateDetectorCache.DEFAULT_TEMPLATES). */
+const DEFAULT_TEMPLATES = [
+  String.raw`%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?`,
+  String.raw`(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
+  String.raw`(?:%a )?%b %d %ExY %k:%M:%S(?:\.%f)?`,
+  String.raw`%d(?P<_sep>[-/])%m(?P=_sep)(?:%ExY|%Exy) %k:%M:%S`,
+  String.raw`%d(?P<_sep>[-/])%b(?P=_sep)%ExY[ :]?%H:%M:%S(?:\.%f)?(?: %z)?`,
+  String.raw`%m/%d/%ExY:%H:%M:%S`,
+  String.raw`%m-%d-%ExY %k:%M:%S(?:\.%f)?`,
+  'EPOCH',
+  '{^LN-BEG}%H:%M:%S',
+  '^<%m/%d/%Exy@%H:%M:%S>',
+  '%Exy%Exm%Exd  ?%H:%M:%S',
+  '%b %d, %ExY %I:%M:%S %p',
+  '^%b-%d-%Exy %k:%M:%S',
+  String.raw`%ExY%Exm%Exd(?:T|  ?)%ExH%ExM%ExS(?:[.,]%f)?(?:\s*%z)?`,
+  String.raw`(?:%Z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
+  String.raw`(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
+  'TAI64N',
+];
+
+const FIELD_RE = new RegExp(
+  `%(%|${Object.keys(TIME_RE)
+    .filter((k) => k.length > 1)
+    .join('|')}|[${Object.keys(TIME_RE)
+    .filter((k) => k.length === 1 && k !== '%')
+    .join('')}])`,
+  'g',
+);
+
+type Kind = 'pattern' | 'epoch' | 'lepoch' | 'tai64n';
+
+export interface DateTemplate {
+  name: string;
+  kind: Kind;
+  re: RegExp;
+  /** Anchored at the line start (or end): a match ends the search. */
+  anchored: boolean;
+}
+
+const EPOCH = String.raw`\d{10,11}\b(?:\.\d{3,6})?`;
+const LEPOCH = String.raw`\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?`;
+
+/** DateTemplate.setRegex: word or line bounds, the date as group 1, `**` markers removed. */
+function bound(
+  regexIn: string,
+  wordBegin: boolean | 'start',
+  wordEnd: boolean,
+): { src: string; anchored: boolean } {
+  let regex = regexIn.trim();
+  let gf = '';
+  const g = /^\(\?[a-z]+\)/.exec(regex);
+  if (g) {
+    gf = g[0];
+    regex = regex.slice(gf.length);
+  }
+  const boundBegin = wordBegin !== false && !/^\(*(?:\(\?\w+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)/.test(regex);
+  const boundEnd = wordEnd && !/(?<!\\)(?:\$\)?|\\b|\\s|\*\*\)*)$/.test(regex);
+  if (!/(?<!\(\?)(?<!\\)\((?!\?)/.test(regex)) {
+    const m = /^((?:\(\?\w+\))?\^?(?:\(\?\w+\))?)(.*?)(\$?)$/s.exec(regex) as RegExpExecArray;
+    regex = `${m[1]}(${m[2]})${m[3]}`;
+  }
+  let anchored = false;
+  if (boundBegin) {
+    if (wordBegin !== 'start') regex = String.raw`(?=^|\b|\W)${regex}`;
+    else {
+      regex = String.raw`^(?:\W{0,2})?${regex}`;
+      anchored = true;
+    }
+  }
+  if (boundEnd) regex += String.raw`(?=\b|\W|$)`;
+  if (/^(?:\(\?\w+\))?(?:\^|\((?:\?:)?\^(?!\|))/.test(regex)) anchored = true;
+  regex = regex.replace(/^\(*(?:\(\?\w+\))?\(*\*\*|(?<!\\)\*\*\)*$/g, (m) => m.replace(/\*\*/g, ''));
+  return { src: gf + regex, anchored };
+}
+
+function compile(py: string): RegExp {
+  let ci = false;
+  let s = py;
+  const g = /^\(\?([a-z]+)\)/.exec(s);
+  if (g) {
+    ci = g[1].includes('i');
+    s = s.slice(g[0].length);
+  }
+  // dates run on the backtracking engine with the `i` flag: only the failregexes need the
+  // linear-engine discipline
+  return new RegExp(pyToJs(s).source, ci ? 'i' : '');
+}
+
+/** A template from a `datepattern` line or a default one. */
+export function makeTemplate(patternIn: string): DateTemplate {
+  let pattern = patternIn;
+  const key = pattern.includes('%') ? pattern : pattern.toUpperCase();
+  if (/(?<!\\)\{L?EPOCH\}/i.test(pattern)) {
+    const long = /\{LEPOCH\}/i.test(pattern);
+    const src = pattern.replace(/(?<!\\)\{L?EPOCH\}/gi, `(${long ? LEPOCH : EPOCH})`);
+    const b = bound(`(${src})`, true, true);
+    return { name: pattern, kind: long ? 'lepoch' : 'epoch', re: compile(b.src), anchored: b.anchored };
+  }
+  if (key === 'EPOCH' || key === 'LEPOCH') {
+    const e = key === 'EPOCH' ? EPOCH : LEPOCH;
+    const src = String.raw`((?:^|(?<=^\[)(?=${e}\])|(?<=\baudit\()(?=${e}:\d+\)))${e})`;
+    const b = bound(src, false, true);
+    return { name: key, kind: key === 'EPOCH' ? 'epoch' : 'lepoch', re: compile(b.src), anchored: false };
+  }
+  if (/^(?:\{\^LN-BEG\}|\^)L?EPOCH$/.test(key)) {
+    const long = key.includes('LEPOCH');
+    const b = bound(`(${long ? LEPOCH : EPOCH})`, 'start', true);
+    return { name: key, kind: long ? 'lepoch' : 'epoch', re: compile(b.src), anchored: true };
+  }
+  if (/^(?:\{\^LN-BEG\}|\^)?TAI64N$/.test(key)) {
+    const b = bound('@[0-9a-f]{24}', key === 'TAI64N' ? false : 'start', true);
+    return { name: key, kind: 'tai64n', re: compile(b.src), anchored: b.anchored };
+  }
+  let wordBegin: boolean | 'start' = true;
+  let wordEnd = true;
+  if (pattern.startsWith('{UNB}')) {
+    pattern = pattern.slice(5);
+    wordBegin = false;
+    wordEnd = false;
+  }
+  if (wordBegin && pattern.startsWith('{^LN-BEG}')) {
+    pattern = pattern.slice(9);
+    wordBegin = 'start';
+  }
+  let regex = pattern.replace(FIELD_RE, (_m, f: string) => TIME_RE[f]);
+  if (/(?<!%)%[aAbBpc]/.test(pattern)) regex = `(?i)${regex}`;
+  const b = bound(regex, wordBegin, wordEnd);
+  return { name: patternIn, kind: 'pattern', re: compile(b.src), anchored: b.anchored };
+}
+
+let defaults: { anchored: DateTemplate[]; all: DateTemplate[]; plain: string[] } | null = null;
+
+function defaultTemplates() {
+  if (defaults !== null) return defaults;
+  const first: DateTemplate[] = [];
+  const rest: DateTemplate[] = [];
+  for (const p of DEFAULT_TEMPLATES) {
+    const t = makeTemplate(p);
+    if (!p.startsWith('{^LN-BEG}') && !p.startsWith('^')) first.push(makeTemplate(`{^LN-BEG}${p}`));
+    rest.push(t);
+  }
+  const all = [...first, ...rest];
+  defaults = { anchored: all.filter((t) => t.anchored), all, plain: DEFAULT_TEMPLATES };
+  return defaults;
+}
+
+/** The templates a filter's `datepattern` lines select (null: fail2ban's defaults). */
+export function templatesFor(datepattern: readonly string[] | null): DateTemplate[] {
+  const d = defaultTemplates();
+  if (datepattern === null) return d.all;
+  const out: DateTemplate[] = [];
+  const names = new Set<string>();
+  const add = (t: DateTemplate) => {
+    if (names.has(t.name)) return;
+    names.add(t.name);
+    out.push(t);
+  };
+  for (const line of datepattern) {
+    const key = line.includes('%') ? line : line.toUpperCase();
+    if (key === '{^LN-BEG}') for (const t of d.anchored) add(t);
+    else if (key === '{DEFAULT}') for (const t of d.all) add(t);
+    else if (/(?<!\\)\{DATE\}/i.test(line)) {
+      for (const p of d.plain) {
+        if (!p.includes('%')) continue;
+        const inner = p.replace(/^\{\^LN-BEG\}/, '');
+        add(makeTemplate(line.replace(/(?<!\\)\{DATE\}/gi, () => inner)));
+      }
+    } else if (key === '{NONE}') add({ name: '{NONE}', kind: 'pattern', re: /^()/, anchored: true });
+    else add(makeTemplate(line));
+  }
+  return out;
+}
+
+export interface DateMatch {
+  /** Span of the date text in the line (group 1). */
+  start: number;
+  end: number;
+  /** Unix ms, NaN when the text does not make a time. */
+  timeMs: number;
+}
+
+/** Finds the line's date as fail2ban's detector would on a fresh start (see matchTime). */
+export function findDate(templates: readonly DateTemplate[], line: string): DateMatch | null {
+  let best: { m: RegExpExecArray; t: DateTemplate } | null = null;
+  for (const t of templates) {
+    const m = t.re.exec(line);
+    if (m === null || m[1] === undefined) continue;
+    if (t.anchored || m.index <= 1) {
+      best = { m, t };
+      break;
+    }
+    if (best === null || m.index < best.m.index) best = { m, t };
+  }
+  if (best === null) return null;
+  const { m, t } = best;
+  const start = m.index + m[0].indexOf(m[1]);
+  return { start, end: start + m[1].length, timeMs: timeOf(t.kind, m) };
+}
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+function timeOf(kind: Kind, m: RegExpExecArray): number {
+  if (kind === 'epoch' || kind === 'lepoch') {
+    const raw = (m[1].match(/\d[\d.]*/) ?? ['NaN'])[0];
+    let v = Number(raw);
+    if (kind === 'lepoch' && raw.replace('.', '').length >= 13)
+      v = raw.length >= 16 && !raw.includes('.') ? v / 1e6 : v / 1e3;
+    return v * 1000;
+  }
+  if (kind === 'tai64n') return Number.parseInt(m[1].slice(2, 17), 16) * 1000;
+  const g = m.groups ?? {};
+  const now = new Date();
+  let year = g.Y !== undefined ? Number(g.Y) : g.y !== undefined ? 2000 + Number(g.y) : now.getFullYear();
+  let month = g.m !== undefined ? Number(g.m) - 1 : -1;
+  if (month < 0 && (g.b ?? g.B) !== undefined) month = MONTHS.indexOf((g.b ?? g.B).slice(0, 3).toLowerCase());
+  const yearless = g.Y === undefined && g.y === undefined;
+  if (month < 0) month = now.getMonth();
+  const day = g.d !== undefined ? Number(g.d.trim()) : now.getDate();
+  let hour = g.H !== undefined ? Number(g.H) : g.I !== undefined ? Number(g.I) % 12 : 0;
+  if (g.I !== undefined && g.p?.toLowerCase() === 'pm') hour += 12;
+  const min = g.M !== undefined ? Number(g.M) : 0;
+  const sec = g.S !== undefined ? Number(g.S) : 0;
+  const ms = g.f !== undefined ? Number(`0.${g.f}`) * 1000 : 0;
+  const z = g.z;
+  let t: number;
+  if (z !== undefined && /^(?:Z|UTC|GMT|[A-Z]*[+-]\d)/.test(z)) {
+    const off = /([+-])(\d\d):?(\d\d)?$/.exec(z);
+    const mins = off === null ? 0 : (off[1] === '-' ? -1 : 1) * (Number(off[2]) * 60 + Number(off[3] ?? 0));
+    t = Date.UTC(year, month, day, hour, min, sec, ms) - mins * 60_000;
+  } else {
+    t = new Date(year, month, day, hour, min, sec, ms).getTime();
+  }
+  // a year-less date more than a day ahead is last year's (logs read in January)
+  if (yearless && t > Date.now() + 86_400_000) {
+    year--;
+    t = new Date(year, month, day, hour, min, sec, ms).getTime();
+  }
+  return t;
+}

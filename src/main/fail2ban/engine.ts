@@ -1,0 +1,262 @@
+import { type DateTemplate, findDate, templatesFor } from './dates.js';
+import type { FilterDef } from './filter.js';
+import { type CompiledRegex, compileRegex, execRegex, type RegexProblem } from './regex.js';
+
+/** What fail2ban decides for one line. */
+export interface LineVerdict {
+  verdict: 'matched' | 'ignored' | 'missed';
+  /** failregex index (matched, or matched then ignored), ignoreregex index for `ignored`. */
+  regex: number;
+  /** The failure id fail2ban reports (F-ID when given, else the address or host name). */
+  host: string | null;
+  /** The address (ip4/ip6) when there is one. */
+  ip: string | null;
+  /** The line's own time (unix ms), or null when it has none. */
+  timeMs: number | null;
+  /** Matched a regex but only as context (`<F-NOFAIL>`, or waiting for its address). */
+  nofail: boolean;
+  /** Text of the date found, or null. */
+  date: string | null;
+  groups: Record<string, unknown>;
+}
+
+type Fail = Record<string, unknown>;
+
+/** Bounded like fail2ban's mlfid cache: the oldest entries go first. */
+const MLFID_MAX = 1000;
+
+/**
+ * A fail2ban filter with fail2ban's line semantics (server/filter.py findFailure): the date is
+ * cut out, prefregex must match and hands its `content` to the failregexes, the first
+ * failregex that matches decides unless an ignoreregex matches too, `<F-MLFID>` joins the
+ * groups of lines that belong to one session (`<F-NOFAIL>`, `<F-MLFFORGET>`, `<F-MLFGAINED>`),
+ * `maxlines` > 1 matches over a buffer of lines.
+ */
+export class Fail2banFilter {
+  readonly pref: CompiledRegex | null;
+  readonly fail: CompiledRegex[] = [];
+  readonly ignore: CompiledRegex[] = [];
+  readonly problems: RegexProblem[] = [];
+  readonly templates: DateTemplate[];
+  private buffer: [string, string, string][] = [];
+  private readonly mlfid = new Map<string, Fail>();
+  private lastDate: { text: string; timeMs: number } | null = null;
+
+  constructor(readonly def: FilterDef) {
+    const multi = def.maxlines > 1;
+    let pref: CompiledRegex | null = null;
+    if (def.prefregex !== null) {
+      try {
+        pref = compileRegex(def.prefregex, 0, false);
+      } catch (err) {
+        this.problems.push({
+          list: 'prefregex',
+          index: 0,
+          regex: def.prefregex,
+          reason: (err as Error).message,
+        });
+      }
+    }
+    this.pref = pref;
+    def.failregex.forEach((r, i) => {
+      try {
+        this.fail.push(compileRegex(r, i, multi));
+      } catch (err) {
+        this.problems.push({ list: 'failregex', index: i, regex: r, reason: (err as Error).message });
+      }
+    });
+    def.ignoreregex.forEach((r, i) => {
+      try {
+        this.ignore.push(compileRegex(r, i, false));
+      } catch (err) {
+        this.problems.push({ list: 'ignoreregex', index: i, regex: r, reason: (err as Error).message });
+      }
+    });
+    this.templates = templatesFor(def.datepattern);
+  }
+
+  /** A prefregex that does not compile leaves nothing to match against. */
+  get usable(): boolean {
+    return this.def.prefregex === null || this.pref !== null;
+  }
+
+  private ignored(buf: string): number {
+    for (const r of this.ignore) if (execRegex(r, buf) !== null) return r.index;
+    return -1;
+  }
+
+  /**
+   * One line. `journal`: the line comes from the journal, which gives the time, so no date is
+   * looked for (fail2ban's systemd backend).
+   */
+  processLine(lineIn: string, journal = false): LineVerdict {
+    const line = lineIn.replace(/[\r\n]+$/, '');
+    const d = journal ? null : findDate(this.templates, line);
+    let tuple: [string, string, string];
+    let timeMs: number | null = null;
+    if (d !== null) {
+      tuple = [line.slice(0, d.start), line.slice(d.start, d.end), line.slice(d.end)];
+      if (!Number.isNaN(d.timeMs)) {
+        timeMs = d.timeMs;
+        this.lastDate = { text: tuple[1], timeMs };
+      } else if (this.lastDate !== null) timeMs = this.lastDate.timeMs;
+    } else {
+      tuple = ['', '', line];
+      if (this.lastDate !== null) timeMs = this.lastDate.timeMs;
+    }
+    const v: LineVerdict = {
+      verdict: 'missed',
+      regex: -1,
+      host: null,
+      ip: null,
+      timeMs,
+      nofail: false,
+      date: d === null ? null : tuple[1],
+      groups: {},
+    };
+    const max = this.def.maxlines;
+    if (max > 1) {
+      this.buffer.push(tuple);
+      if (this.buffer.length > max) this.buffer = this.buffer.slice(-max);
+    } else this.buffer = [tuple];
+    const join = (b: [string, string, string][]) =>
+      b.map((t) => t[0] + t[2]).join('\n') + (max > 1 ? '\n' : '');
+    let buf = join(this.buffer);
+    if (this.ignore.length > 0 && this.ignore.length < this.fail.length - 2) {
+      const ig = this.ignored(buf);
+      if (ig >= 0) return { ...v, verdict: 'ignored', regex: ig };
+    }
+    let pre: Fail = {};
+    if (this.def.prefregex !== null) {
+      if (this.pref === null) return v;
+      const m = execRegex(this.pref, buf);
+      if (m === null) return v;
+      pre = { ...(m.groups ?? {}) };
+      const content = pre.content as string | undefined;
+      delete pre.content;
+      if (content) {
+        this.buffer = [['', '', content]];
+        buf = join(this.buffer);
+      }
+    }
+    for (const r of this.fail) {
+      const m = execRegex(r, buf);
+      if (m === null) continue;
+      let fail: Fail = withAlt(m.groups ?? {});
+      if (this.ignore.length > 0) {
+        const ig = this.ignored(max > 1 ? matchedText(buf, m) : buf);
+        if (ig >= 0) return { ...v, verdict: 'ignored', regex: ig };
+      }
+      if (max > 1) this.buffer = this.unmatched(buf, m);
+      fail = { ...pre, ...fail };
+      const mlfid = fail.mlfid as string | undefined;
+      if (mlfid !== undefined) {
+        fail = this.merge(mlfid, fail);
+        if (fail.nofail) return { ...v, regex: r.index, nofail: true, groups: fail };
+      }
+      const fid = fail.fid as string | undefined;
+      const ip = (fail.ip4 ?? fail.ip6) as string | undefined;
+      const host = ip ?? (fail.dns as string | undefined) ?? fid;
+      if (host === undefined) {
+        // waits for the address from a later line of the same session
+        fail.mlfpending = 1;
+        return { ...v, regex: r.index, nofail: true, groups: fail };
+      }
+      return {
+        ...v,
+        verdict: 'matched',
+        regex: r.index,
+        host: fid !== undefined ? fid : host,
+        ip: ip ?? null,
+        groups: fail,
+      };
+    }
+    return v;
+  }
+
+  /** _mergeFailure: the session's groups, with fail2ban's nofail / forget / gained flags. */
+  private merge(mlfid: string, failIn: Fail): Fail {
+    let fail = failIn;
+    const known = this.mlfid.get(mlfid);
+    let users: Set<unknown> | undefined;
+    let nf = 0;
+    if (fail.mlfgained) {
+      nf |= 8 | 1;
+      if (!fail.nofail) fail.nofail = fail.mlfgained;
+    } else if (fail.nofail) nf |= 1;
+    if (fail.mlfforget) nf |= 2;
+    delete fail.mlfforget;
+    if (known !== undefined) {
+      users = addUser(known, fail.user);
+      if (known.nofail) nf |= 4;
+      delete known.nofail;
+      if (known.mlfgained) nf |= 4;
+      delete known.mlfgained;
+      if (nf & 8) delete known.mlfpending;
+      for (const [k, val] of Object.entries(fail)) if (val !== undefined) known[k] = val;
+      fail = known;
+      if (nf & 2) this.mlfid.delete(mlfid);
+    } else if (!(nf & 2)) {
+      users = addUser(fail, fail.user);
+      if (this.mlfid.size >= MLFID_MAX) this.mlfid.delete(this.mlfid.keys().next().value as string);
+      this.mlfid.set(mlfid, fail);
+    }
+    if (fail.mlfpending || (users !== undefined && users.size > 1)) {
+      delete fail.mlfpending;
+      delete fail.nofail;
+      delete fail.mlfgained;
+    }
+    return fail;
+  }
+
+  /** The buffer without the lines the match used (the lines `<SKIPLINES>` skipped stay). */
+  private unmatched(buf: string, m: RegExpExecArray): [string, string, string][] {
+    const start = buf.lastIndexOf('\n', m.index) + 1;
+    const endNl = buf.indexOf('\n', Math.max(m.index, m.index + m[0].length - 1));
+    const end = endNl < 0 ? buf.length : endNl + 1;
+    const l1 = count(buf, start);
+    const l2 = count(buf, end);
+    const skipped = new Set<string>();
+    for (const [k, val] of Object.entries(m.groups ?? {})) {
+      if (k.startsWith('skiplines') && typeof val === 'string')
+        for (const s of val.split('\n')) skipped.add(s);
+    }
+    return this.buffer.filter((t, i) => i < l1 || i >= l2 || skipped.has(t[0] + t[2]));
+  }
+}
+
+function count(s: string, upTo: number): number {
+  let n = 0;
+  for (let i = s.indexOf('\n'); i >= 0 && i < upTo; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+function matchedText(buf: string, m: RegExpExecArray): string {
+  const start = buf.lastIndexOf('\n', m.index) + 1;
+  const endNl = buf.indexOf('\n', m.index + Math.max(0, m[0].length - 1));
+  return buf.slice(start, endNl < 0 ? buf.length : endNl + 1);
+}
+
+function addUser(fail: Fail, user: unknown): Set<unknown> | undefined {
+  let users = fail.users as Set<unknown> | undefined;
+  if (user) {
+    if (users === undefined) {
+      users = new Set();
+      fail.users = users;
+    }
+    users.add(user);
+  }
+  return users;
+}
+
+/** `alt_user` / `alt_user_2` groups fill `user` when it is empty (fail2ban's ALT_ names). */
+function withAlt(groups: Record<string, string | undefined>): Fail {
+  const fail: Fail = { ...groups };
+  for (const k of Object.keys(groups).sort()) {
+    const m = /^alt_(.*?)(?:_\d+)?$/.exec(k);
+    if (m === null) continue;
+    const n = m[1] === 'id' ? 'fid' : m[1] === 'port' ? 'fport' : m[1];
+    if (groups[k] && !fail[n]) fail[n] = groups[k];
+  }
+  return fail;
+}
