@@ -106,7 +106,11 @@ export class ConfigSet {
     const slash = /^([\w-]+)\/([^\s>]+)$/.exec(o);
     if (slash) {
       const v = this.lookupQualified(section, slash[1], slash[2]);
-      if (v !== undefined) return this.interpolate(section, v, vars, 1, option);
+      // read as get_ex reads it: in that section, without the caller's variables
+      const lower = slash[1];
+      const target = lower === 'known' || lower === 'default' ? section : this.sectionName(slash[1]);
+      if (v !== undefined)
+        return this.interpolate(target ?? section, v, target === section ? vars : undefined, 1, option);
     }
     const v = this.raw(section, o, vars);
     return v === undefined ? undefined : this.interpolate(section, v, vars, 1, option);
@@ -116,8 +120,13 @@ export class ConfigSet {
     const lower = sec.toLowerCase();
     if (lower === 'known') return this.sections.get(`KNOWN/${section}`)?.get(opt) ?? this.defaults.get(opt);
     if (lower === 'default') return this.defaults.get(opt);
-    const s = [...this.sections.keys()].find((n) => n === sec || n.toLowerCase() === lower);
+    const s = this.sectionName(sec);
     return (s === undefined ? undefined : this.sections.get(s)?.get(opt)) ?? this.defaults.get(opt);
+  }
+
+  private sectionName(sec: string): string | undefined {
+    const lower = sec.toLowerCase();
+    return [...this.sections.keys()].find((n) => n === sec || n.toLowerCase() === lower);
   }
 
   private interpolate(section: string, value: string, vars: Options | undefined, depth: number, opt: string) {

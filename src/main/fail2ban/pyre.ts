@@ -256,7 +256,10 @@ export function expandConditionals(src: string): Variant[] {
         next.push({ source: `${head}(?:${yes})${tail}`, require: { ...v.require, [name]: true } });
       }
       if (v.require[name] !== true) {
-        next.push({ source: `${head}(?:${no})${tail}`, require: { ...v.require, [name]: false } });
+        // the group must not take part: paths through it are cut off, so the engine finds the
+        // path Python's conditional would have taken
+        const cut = withoutGroup(`${head}(?:${no})${tail}`, name);
+        next.push({ source: cut, require: { ...v.require, [name]: false } });
       }
     }
     variants = next;
@@ -264,6 +267,13 @@ export function expandConditionals(src: string): Variant[] {
     if (!changed) break;
   }
   return variants;
+}
+
+/** `(?P<name>…)` replaced by a group that never matches. */
+function withoutGroup(s: string, name: string): string {
+  const at = s.indexOf(`(?P<${name}>`);
+  if (at < 0) return s;
+  return `${s.slice(0, at)}(?!)${s.slice(groupEnd(s, at) + 1)}`;
 }
 
 function findConditional(s: string): number {
