@@ -61,7 +61,7 @@ export function parityOf(filter: string, dir = FAIL2BAN_DIR): FilterParity {
         const journal = opts.logtype === 'journal';
         const line = journal ? (opts['test.prefix-line'] ?? '') + a.line : a.line;
         const v = f.processLine(line, journal);
-        const match = v.verdict === 'matched';
+        const match = v.verdict === 'matched' && v.host !== null;
         const want = a.expect;
         res.checked++;
         const ok =

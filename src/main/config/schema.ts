@@ -388,7 +388,16 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
   }
 }
 
-export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'description', 'enabled', 'raw'];
+export const PATTERN_FIELDS = [
+  'name',
+  'regex',
+  'ip_group',
+  'severity',
+  'description',
+  'enabled',
+  'raw',
+  'backtracking',
+];
 
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
@@ -428,7 +437,7 @@ export function checkPattern(p: unknown): {
         found: 'an unknown field',
         hint: closestField(k),
       });
-  for (const f of ['enabled', 'raw'])
+  for (const f of ['enabled', 'raw', 'backtracking'])
     if (o[f] !== undefined && typeof o[f] !== 'boolean')
       problems.push({ field: f, expected: 'true or false', found: describe(o[f]) });
   if (o.description !== undefined && typeof o.description !== 'string')
@@ -441,6 +450,7 @@ export function checkPattern(p: unknown): {
     description: typeof o.description === 'string' ? o.description : '',
     enabled: o.enabled !== false,
     raw: o.raw === true,
+    ...(o.backtracking === true ? { backtracking: true } : {}),
   };
   if (problems.length === 0) {
     try {

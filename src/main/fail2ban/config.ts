@@ -23,18 +23,18 @@ export class ConfigSet {
   /** Files read, in merge order. */
   readonly files: string[] = [];
 
-  /** Reads `path` (which may lack its `.conf`), its `.local` and their includes. */
-  read(path: string): boolean {
+  /** Reads `path`, its `.local` (unless `withLocal` is false) and their includes. */
+  read(path: string, withLocal = true): boolean {
     const order: string[] = [];
-    this.includes(path, [], order);
+    this.includes(path, [], order, withLocal);
     for (const f of order) this.merge(f);
     return order.length > 0;
   }
 
-  private includes(path: string, seen: string[], out: string[]): void {
+  private includes(path: string, seen: string[], out: string[], withLocal = true): void {
     const candidates = [path];
     const local = `${path.replace(/\.conf$/, '')}.local`;
-    if (local !== path && existsSync(local)) candidates.push(local);
+    if (withLocal && local !== path && existsSync(local)) candidates.push(local);
     for (const file of candidates) {
       if (!existsSync(file)) continue;
       if (out.length + seen.length > MAX_FILES)
@@ -157,6 +157,11 @@ export class ConfigSet {
         );
       }
       const name = m[1].toLowerCase();
+      if (name === '__name__') {
+        out += section;
+        i += m[0].length - 1;
+        continue;
+      }
       const slash = /^([\w-]+)\/(.+)$/.exec(name);
       const found =
         vars?.get(name) ??

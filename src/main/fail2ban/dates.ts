@@ -237,6 +237,7 @@ export interface DateMatch {
   end: number;
   /** Unix ms, NaN when the text does not make a time. */
   timeMs: number;
+  template: string;
 }
 
 /** Finds the line's date as fail2ban's detector would on a fresh start (see matchTime). */
@@ -254,7 +255,7 @@ export function findDate(templates: readonly DateTemplate[], line: string): Date
   if (best === null) return null;
   const { m, t } = best;
   const start = m.index + m[0].indexOf(m[1]);
-  return { start, end: start + m[1].length, timeMs: timeOf(t.kind, m) };
+  return { start, end: start + m[1].length, timeMs: timeOf(t.kind, m), template: t.name };
 }
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];

@@ -13,10 +13,17 @@ export interface LineVerdict {
   ip: string | null;
   /** The line's own time (unix ms), or null when it has none. */
   timeMs: number | null;
-  /** Matched a regex but only as context (`<F-NOFAIL>`, or waiting for its address). */
+  /**
+   * Matched a regex but only as context (`<F-NOFAIL>`): not a failure, so `missed`, as in
+   * fail2ban's server and `fail2ban-regex --no-check-all`.
+   */
   nofail: boolean;
+  /** Matched, but the address comes from a later line of the session: `missed` for now. */
+  pending: boolean;
   /** Text of the date found, or null. */
   date: string | null;
+  /** Name of the date template that found it. */
+  dateTemplate: string | null;
   groups: Record<string, unknown>;
 }
 
@@ -111,7 +118,9 @@ export class Fail2banFilter {
       ip: null,
       timeMs,
       nofail: false,
+      pending: false,
       date: d === null ? null : tuple[1],
+      dateTemplate: d === null ? null : d.template,
       groups: {},
     };
     const max = this.def.maxlines;
@@ -160,7 +169,7 @@ export class Fail2banFilter {
       if (host === undefined) {
         // waits for the address from a later line of the same session
         fail.mlfpending = 1;
-        return { ...v, regex: r.index, nofail: true, groups: fail };
+        return { ...v, regex: r.index, pending: true, groups: fail };
       }
       return {
         ...v,
