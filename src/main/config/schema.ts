@@ -388,16 +388,12 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
   }
 }
 
-export const PATTERN_FIELDS = [
-  'name',
-  'regex',
-  'ip_group',
-  'severity',
-  'description',
-  'enabled',
-  'raw',
-  'backtracking',
-];
+export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'description', 'enabled', 'raw'];
+/**
+ * Accepted too, not advertised in messages: `backtracking: true` lets a pattern use lookaround
+ * and backreferences (imported fail2ban filters) under the matcher's time budget only.
+ */
+const EXPERT_FIELDS = ['backtracking'];
 
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
@@ -430,7 +426,7 @@ export function checkPattern(p: unknown): {
   if (typeof sev !== 'number' || !Number.isInteger(sev) || sev < 0 || sev > 10)
     problems.push({ field: 'severity', expected: 'a whole number 0..10', found: describe(sev) });
   for (const k of Object.keys(o))
-    if (!PATTERN_FIELDS.includes(k))
+    if (!PATTERN_FIELDS.includes(k) && !EXPERT_FIELDS.includes(k))
       problems.push({
         field: k,
         expected: `one of the fields ${PATTERN_FIELDS.join(', ')}`,
