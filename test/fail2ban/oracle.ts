@@ -5,6 +5,17 @@ import { join } from 'node:path';
 export const SAMPLES_DIR = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs';
 export const FAIL2BAN_DIR = '/etc/fail2ban';
 
+/**
+ * The Python conditions the corpus uses (`name == 'sshd'`, `opts.get('mode') != 'aggressive'`),
+ * evaluated; anything else answers null (the line is then skipped, not guessed).
+ */
+export function evalCondition(expr: string, name: string, opts: Record<string, string>): boolean | null {
+  const m = /^\s*(name|opts\.get\('([\w.-]+)'\))\s*(==|!=)\s*'([^']*)'\s*$/.exec(expr);
+  if (m === null) return null;
+  const left = m[1] === 'name' ? name : (opts[m[2]] ?? null);
+  return m[3] === '==' ? left === m[4] : left !== m[4];
+}
+
 /** One annotated line of a sample log and the filter options it is checked with. */
 export interface Annotated {
   file: string;
@@ -20,15 +31,15 @@ export interface SampleLog {
   /** Option sets of each `# filterOptions:` block ([{}] before any). */
   optionSets: Record<string, string>[][];
   lines: Annotated[];
-  /** Annotated lines not checked (a Python `constraint` / `test.condition`), as fail2ban's test skips them. */
+  /** Annotated lines not checked: their Python condition is false or not understood. */
   skipped: number;
 }
 
 /**
  * Reads a sample log as fail2ban's samplestestcase.py does: `# failJSON: {…}` annotates the
  * next line, `# filterOptions: {…}|[…]` starts a block checked with those options (merged over
- * `# fileOptions:`), `# addFILE: "name"` appends another log. Python-evaluated conditions are not
- * evaluated: those lines are counted as skipped.
+ * `# fileOptions:`), `# addFILE: "name"` appends another log. A block whose `test.condition` is
+ * false is skipped; a line's `constraint` is left to the caller (per option set).
  */
 export function readSampleLog(filter: string): SampleLog {
   const files = [filter];
@@ -51,15 +62,20 @@ export function readSampleLog(filter: string): SampleLog {
         if (j[1] === 'fileOptions') common = data as Record<string, string>;
         else if (j[1] === 'filterOptions') {
           const sets = (Array.isArray(data) ? data : [data]) as Record<string, string>[];
-          ignoreBlock = sets.some((s) => s['test.condition'] !== undefined);
-          optionSets.push(sets.map((s) => ({ ...common, ...s })));
+          const merged = sets.map((s) => ({ ...common, ...s }));
+          const kept = merged.filter((s) => {
+            const c = s['test.condition'];
+            return c === undefined || evalCondition(c, filter, s) === true;
+          });
+          ignoreBlock = kept.length === 0;
+          optionSets.push(kept);
           block = optionSets.length - 1;
         } else if (j[1] === 'addFILE') files.push(data as string);
         else pending = data as Annotated['expect'];
         continue;
       }
       if (pending === null) continue;
-      if (ignoreBlock || pending.constraint !== undefined) skipped++;
+      if (ignoreBlock) skipped++;
       else
         lines.push({ file: files[f], lineNo: n + 1, line: line.replace(/\r$/, ''), block, expect: pending });
       pending = null;

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { filtersWithSamples, parityOf } from './parity.js';
 
-/** Measured 2026-12-02 on fail2ban 1.0.2's corpus: 1311 of 1311 annotated checks (100 %). */
+/**
+ * Measured 2026-12-02 on fail2ban 1.0.2's corpus: 1371 of 1371 annotated checks (100 %), of
+ * which 948 also state the line's time (all found to the second).
+ */
 const OVERALL_FLOOR = 1.0;
 /** The mail, web and SSH filters the import promises to run unchanged. */
 const MUST_PASS =
@@ -13,6 +16,8 @@ test("every fail2ban filter with a sample log gives fail2ban's verdict on each a
   assert.ok(filters.length >= 80, `fail2ban's corpus has ${filters.length} filters with samples`);
   let checked = 0;
   let passed = 0;
+  let timeChecked = 0;
+  let timePassed = 0;
   const rows: string[] = [];
   const below: string[] = [];
   for (const f of filters) {
@@ -20,9 +25,12 @@ test("every fail2ban filter with a sample log gives fail2ban's verdict on each a
     assert.equal(r.error, null, `${f}: ${r.error}`);
     checked += r.checked;
     passed += r.passed;
+    timeChecked += r.timeChecked;
+    timePassed += r.timePassed;
     const pct = r.checked === 0 ? 100 : (100 * r.passed) / r.checked;
     rows.push(
-      `${f.padEnd(24)} ${String(r.passed).padStart(4)}/${String(r.checked).padEnd(4)} ${pct.toFixed(1)}%`,
+      `${f.padEnd(24)} ${String(r.passed).padStart(4)}/${String(r.checked).padEnd(4)} ${pct.toFixed(1)}%` +
+        `  time ${r.timePassed}/${r.timeChecked}${r.skipped > 0 ? `  (${r.skipped} skipped: Python conditions)` : ''}`,
     );
     if (r.passed < r.checked) below.push(`${f}: ${JSON.stringify(r.failures.slice(0, 3))}`);
     if (MUST_PASS.test(f)) {
@@ -36,8 +44,10 @@ test("every fail2ban filter with a sample log gives fail2ban's verdict on each a
   }
   const overall = passed / checked;
   console.log(
-    `fail2ban parity per filter:\n${rows.join('\n')}\noverall ${passed}/${checked} ${(overall * 100).toFixed(2)}%`,
+    `fail2ban parity per filter (match, host, time where annotated):\n${rows.join('\n')}\n` +
+      `overall ${passed}/${checked} ${(overall * 100).toFixed(2)}%, times ${timePassed}/${timeChecked}`,
   );
+  assert.ok(timeChecked > 800, `annotated times checked: ${timeChecked}`);
   assert.ok(
     overall >= OVERALL_FLOOR,
     `overall ${(overall * 100).toFixed(2)}% below the floor; ${below.join('\n')}`,

@@ -49,7 +49,11 @@ export class Fail2banFilter {
   private readonly mlfid = new Map<string, Fail>();
   private lastDate: { text: string; timeMs: number } | null = null;
 
-  constructor(readonly def: FilterDef) {
+  /** `nowMs`: the reference for dates without a year or a day (default: the clock). */
+  constructor(
+    readonly def: FilterDef,
+    private readonly nowMs: () => number = Date.now,
+  ) {
     const multi = def.maxlines > 1;
     let pref: CompiledRegex | null = null;
     if (def.prefregex !== null) {
@@ -98,10 +102,14 @@ export class Fail2banFilter {
    */
   processLine(lineIn: string, journal = false): LineVerdict {
     const line = lineIn.replace(/[\r\n]+$/, '');
-    const d = journal ? null : findDate(this.templates, line);
+    const d = journal ? null : findDate(this.templates, line, this.nowMs());
     let tuple: [string, string, string];
     let timeMs: number | null = null;
-    if (d !== null) {
+    if (d !== null && d.start === d.end && this.lastDate !== null) {
+      // an empty date match (`^WARNING:()**`): the line belongs to the last dated one
+      tuple = [line.slice(0, d.start), '', line.slice(d.end)];
+      timeMs = this.lastDate.timeMs;
+    } else if (d !== null) {
       tuple = [line.slice(0, d.start), line.slice(d.start, d.end), line.slice(d.end)];
       if (!Number.isNaN(d.timeMs)) {
         timeMs = d.timeMs;
