@@ -240,26 +240,58 @@ export interface DateMatch {
   template: string;
 }
 
-/** Finds the line's date as fail2ban's detector would on a fresh start (see matchTime). */
+/** What findDate keeps between lines of one log. */
+export interface DateState {
+  /** Template that found the last date. */
+  last: number;
+  /** The last date's matched text and template, and the time they made. */
+  text: string;
+  template: number;
+  timeMs: number;
+}
+
+/**
+ * Finds the line's date as fail2ban's detector does (matchTime): the template that found the
+ * last line's date is tried first (logs keep one format), then all in order, where an anchored
+ * match or one at the line's start ends the search and otherwise the earliest match wins.
+ * `state.last` is updated with the template used.
+ */
 export function findDate(
   templates: readonly DateTemplate[],
   line: string,
   nowMs: number = Date.now(),
+  state: DateState = { last: -1, text: '', template: -1, timeMs: 0 },
 ): DateMatch | null {
-  let best: { m: RegExpExecArray; t: DateTemplate } | null = null;
-  for (const t of templates) {
-    const m = t.re.exec(line);
-    if (m === null || m[1] === undefined) continue;
-    if (t.anchored || m.index <= 1) {
-      best = { m, t };
-      break;
+  let best: { m: RegExpExecArray; i: number } | null = null;
+  const hinted = state.last >= 0 && state.last < templates.length ? templates[state.last] : null;
+  if (hinted !== null) {
+    const m = hinted.re.exec(line);
+    if (m !== null && m[1] !== undefined && (hinted.anchored || m.index <= 1)) best = { m, i: state.last };
+  }
+  if (best === null) {
+    for (let i = 0; i < templates.length; i++) {
+      const t = templates[i];
+      const m = t.re.exec(line);
+      if (m === null || m[1] === undefined) continue;
+      if (t.anchored || m.index <= 1) {
+        best = { m, i };
+        break;
+      }
+      if (best === null || m.index < best.m.index) best = { m, i };
     }
-    if (best === null || m.index < best.m.index) best = { m, t };
   }
   if (best === null) return null;
-  const { m, t } = best;
+  const { m, i } = best;
+  const t = templates[i];
+  state.last = i;
   const start = m.index + m[0].indexOf(m[1]);
-  return { start, end: start + m[1].length, timeMs: timeOf(t.kind, m, nowMs), template: t.name };
+  // consecutive lines often share their second: the same text gives the same time
+  if (state.template !== i || state.text !== m[0]) {
+    state.template = i;
+    state.text = m[0];
+    state.timeMs = timeOf(t.kind, m, nowMs);
+  }
+  return { start, end: start + m[1].length, timeMs: state.timeMs, template: t.name };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type DateTemplate, findDate, templatesFor } from './dates.js';
+import { type DateState, type DateTemplate, findDate, templatesFor } from './dates.js';
 import type { FilterDef } from './filter.js';
 import { type CompiledRegex, compileRegex, execRegex, type RegexProblem } from './regex.js';
 
@@ -47,7 +47,8 @@ export class Fail2banFilter {
   readonly templates: DateTemplate[];
   private buffer: [string, string, string][] = [];
   private readonly mlfid = new Map<string, Fail>();
-  private lastDate: { text: string; timeMs: number } | null = null;
+  private lastDateMs: number | null = null;
+  private readonly dateState: DateState = { last: -1, text: '', template: -1, timeMs: 0 };
 
   /** `nowMs`: the reference for dates without a year or a day (default: the clock). */
   constructor(
@@ -101,23 +102,26 @@ export class Fail2banFilter {
    * looked for (fail2ban's systemd backend).
    */
   processLine(lineIn: string, journal = false): LineVerdict {
-    const line = lineIn.replace(/[\r\n]+$/, '');
-    const d = journal ? null : findDate(this.templates, line, this.nowMs());
-    let tuple: [string, string, string];
-    let timeMs: number | null = null;
-    if (d !== null && d.start === d.end && this.lastDate !== null) {
-      // an empty date match (`^WARNING:()**`): the line belongs to the last dated one
-      tuple = [line.slice(0, d.start), '', line.slice(d.end)];
-      timeMs = this.lastDate.timeMs;
-    } else if (d !== null) {
-      tuple = [line.slice(0, d.start), line.slice(d.start, d.end), line.slice(d.end)];
-      if (!Number.isNaN(d.timeMs)) {
-        timeMs = d.timeMs;
-        this.lastDate = { text: tuple[1], timeMs };
-      } else if (this.lastDate !== null) timeMs = this.lastDate.timeMs;
-    } else {
-      tuple = ['', '', line];
-      if (this.lastDate !== null) timeMs = this.lastDate.timeMs;
+    let cut = lineIn.length;
+    while (cut > 0 && (lineIn.charCodeAt(cut - 1) === 10 || lineIn.charCodeAt(cut - 1) === 13)) cut--;
+    const line = cut === lineIn.length ? lineIn : lineIn.slice(0, cut);
+    const d = journal ? null : findDate(this.templates, line, this.nowMs(), this.dateState);
+    let head = '';
+    let date = '';
+    let tail = line;
+    let timeMs: number | null = this.lastDateMs;
+    if (d !== null) {
+      head = line.slice(0, d.start);
+      tail = line.slice(d.end);
+      if (d.start === d.end && this.lastDateMs !== null) {
+        // an empty date match (`^WARNING:()**`): the line belongs to the last dated one
+      } else {
+        date = line.slice(d.start, d.end);
+        if (!Number.isNaN(d.timeMs)) {
+          timeMs = d.timeMs;
+          this.lastDateMs = timeMs;
+        }
+      }
     }
     const v: LineVerdict = {
       verdict: 'missed',
@@ -127,49 +131,62 @@ export class Fail2banFilter {
       timeMs,
       nofail: false,
       pending: false,
-      date: d === null ? null : tuple[1],
+      date: d === null ? null : date,
       dateTemplate: d === null ? null : d.template,
       groups: {},
     };
     const max = this.def.maxlines;
+    let buf: string;
     if (max > 1) {
-      this.buffer.push(tuple);
+      this.buffer.push([head, date, tail]);
       if (this.buffer.length > max) this.buffer = this.buffer.slice(-max);
-    } else this.buffer = [tuple];
-    const join = (b: [string, string, string][]) =>
-      b.map((t) => t[0] + t[2]).join('\n') + (max > 1 ? '\n' : '');
-    let buf = join(this.buffer);
+      buf = joinLines(this.buffer);
+    } else buf = d === null ? line : head + tail;
     if (this.ignore.length > 0 && this.ignore.length < this.fail.length - 2) {
       const ig = this.ignored(buf);
-      if (ig >= 0) return { ...v, verdict: 'ignored', regex: ig };
+      if (ig >= 0) {
+        v.verdict = 'ignored';
+        v.regex = ig;
+        return v;
+      }
     }
-    let pre: Fail = {};
+    let pre: Fail | null = null;
     if (this.def.prefregex !== null) {
       if (this.pref === null) return v;
       const m = execRegex(this.pref, buf);
       if (m === null) return v;
-      pre = { ...(m.groups ?? {}) };
+      pre = (m.groups ?? {}) as Fail;
       const content = pre.content as string | undefined;
-      delete pre.content;
       if (content) {
-        this.buffer = [['', '', content]];
-        buf = join(this.buffer);
+        if (max > 1) {
+          this.buffer = [['', '', content]];
+          buf = joinLines(this.buffer);
+        } else buf = content;
       }
     }
     for (const r of this.fail) {
       const m = execRegex(r, buf);
       if (m === null) continue;
-      let fail: Fail = withAlt(m.groups ?? {});
+      let fail: Fail = withAlt((m.groups ?? {}) as Fail, r.alt);
       if (this.ignore.length > 0) {
         const ig = this.ignored(max > 1 ? matchedText(buf, m) : buf);
-        if (ig >= 0) return { ...v, verdict: 'ignored', regex: ig };
+        if (ig >= 0) {
+          v.verdict = 'ignored';
+          v.regex = ig;
+          return v;
+        }
       }
       if (max > 1) this.buffer = this.unmatched(buf, m);
-      fail = { ...pre, ...fail };
+      if (pre !== null) fail = withPre(pre, fail);
       const mlfid = fail.mlfid as string | undefined;
       if (mlfid !== undefined) {
         fail = this.merge(mlfid, fail);
-        if (fail.nofail) return { ...v, regex: r.index, nofail: true, groups: fail };
+        if (fail.nofail) {
+          v.regex = r.index;
+          v.nofail = true;
+          v.groups = fail;
+          return v;
+        }
       }
       const fid = fail.fid as string | undefined;
       const ip = (fail.ip4 ?? fail.ip6) as string | undefined;
@@ -177,16 +194,17 @@ export class Fail2banFilter {
       if (host === undefined) {
         // waits for the address from a later line of the same session
         fail.mlfpending = 1;
-        return { ...v, regex: r.index, pending: true, groups: fail };
+        v.regex = r.index;
+        v.pending = true;
+        v.groups = fail;
+        return v;
       }
-      return {
-        ...v,
-        verdict: 'matched',
-        regex: r.index,
-        host: fid !== undefined ? fid : host,
-        ip: ip ?? null,
-        groups: fail,
-      };
+      v.verdict = 'matched';
+      v.regex = r.index;
+      v.host = fid !== undefined ? fid : host;
+      v.ip = ip ?? null;
+      v.groups = fail;
+      return v;
     }
     return v;
   }
@@ -242,6 +260,20 @@ export class Fail2banFilter {
   }
 }
 
+function joinLines(b: readonly [string, string, string][]): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += `${b[i][0]}${b[i][2]}\n`;
+  return s;
+}
+
+/** The prefregex's groups (without its content) under the failregex's, as fail2ban merges them. */
+function withPre(pre: Fail, fail: Fail): Fail {
+  const out: Fail = {};
+  for (const k in pre) if (k !== 'content') out[k] = pre[k];
+  for (const k in fail) out[k] = fail[k];
+  return out;
+}
+
 function count(s: string, upTo: number): number {
   let n = 0;
   for (let i = s.indexOf('\n'); i >= 0 && i < upTo; i = s.indexOf('\n', i + 1)) n++;
@@ -267,13 +299,10 @@ function addUser(fail: Fail, user: unknown): Set<unknown> | undefined {
 }
 
 /** `alt_user` / `alt_user_2` groups fill `user` when it is empty (fail2ban's ALT_ names). */
-function withAlt(groups: Record<string, string | undefined>): Fail {
-  const fail: Fail = { ...groups };
-  for (const k of Object.keys(groups).sort()) {
-    const m = /^alt_(.*?)(?:_\d+)?$/.exec(k);
-    if (m === null) continue;
-    const n = m[1] === 'id' ? 'fid' : m[1] === 'port' ? 'fport' : m[1];
-    if (groups[k] && !fail[n]) fail[n] = groups[k];
+function withAlt(fail: Fail, alt: readonly [string, string][]): Fail {
+  for (let i = 0; i < alt.length; i++) {
+    const [k, n] = alt[i];
+    if (fail[k] && !fail[n]) fail[n] = fail[k];
   }
   return fail;
 }

@@ -104,6 +104,21 @@ function importRegex(
   return { r, specs };
 }
 
+/** One filter's failregexes as edgeban patterns named `PREFIX-N`, with what happened to each. */
+export function filterPatterns(
+  def: FilterDef,
+  prefix: string,
+): { patterns: PatternSpec[]; regexes: RegexImport[] } {
+  const patterns: PatternSpec[] = [];
+  const regexes: RegexImport[] = [];
+  def.failregex.forEach((regex, i) => {
+    const { r, specs } = importRegex(def, regex, i, prefix);
+    regexes.push(r);
+    patterns.push(...specs);
+  });
+  return { patterns, regexes };
+}
+
 /** Reads the tree: each selected jail (the enabled ones by default), its filter and settings. */
 export function importFail2ban(dir: string, only: readonly string[] | null = null): Fail2banImport {
   const all = readJails(dir);
@@ -118,12 +133,9 @@ export function importFail2ban(dir: string, only: readonly string[] | null = nul
       const def = readFilter(dir, jail.filter);
       out.filter = def;
       out.ignoreregex = def.ignoreregex.length;
-      const prefix = `f2b-${jail.name}`;
-      def.failregex.forEach((regex, i) => {
-        const { r, specs } = importRegex(def, regex, i, prefix);
-        out.regexes.push(r);
-        out.patterns.push(...specs);
-      });
+      const made = filterPatterns(def, `f2b-${jail.name}`);
+      out.regexes.push(...made.regexes);
+      out.patterns.push(...made.patterns);
     } catch (err) {
       out.error = (err as Error).message;
     }

@@ -11,6 +11,8 @@ export interface CompiledRegex {
   variants: { re: RegExp; require: Record<string, boolean> }[];
   /** Why it needs the backtracking engine (empty: it runs on V8's linear-time engine). */
   backtracking: string[];
+  /** `alt_x` / `alt_x_2` groups → the group they fill when it is empty (fail2ban's ALT_ names). */
+  alt: [string, string][];
 }
 
 /** A regex that could not be made runnable, with the reason. */
@@ -60,7 +62,13 @@ export function compileRegex(
     if (js.backtracking.length === 0 && !linearOk(js.source, flags)) back.add('nested counted repetition');
     out.push({ re, require: v.require });
   }
-  return { index, original, variants: out, backtracking: [...back] };
+  const alt: [string, string][] = [];
+  for (const m of expanded.source.matchAll(/\(\?P<(alt_[A-Za-z0-9_]*)>/g)) {
+    const n = /^alt_(.*?)(?:_\d+)?$/.exec(m[1]) as RegExpExecArray;
+    alt.push([m[1], n[1] === 'id' ? 'fid' : n[1] === 'port' ? 'fport' : n[1]]);
+  }
+  alt.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return { index, original, variants: out, backtracking: [...back], alt };
 }
 
 /** The first variant's match that meets its conditions, or null. */
