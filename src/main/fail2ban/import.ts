@@ -1,7 +1,7 @@
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
 import { type FilterDef, parseFilterSpec, readFilter } from './filter.js';
 import { type JailDef, readJails } from './jails.js';
-import { expandConditionals, pyToJs } from './pyre.js';
+import { expandConditionals, pyToJs, topLevelBar } from './pyre.js';
 import { expandTags } from './tags.js';
 
 /** What happened to one failregex of a filter. */
@@ -41,7 +41,9 @@ function translateFailregex(def: FilterDef, regex: string): { sources: string[];
     const m = /<F-CONTENT>[\s\S]*?<\/F-CONTENT>/.exec(def.prefregex);
     if (m !== null) {
       const body = regex.startsWith('^') ? regex.slice(1) : `.*?${regex}`;
-      combined = def.prefregex.slice(0, m.index) + `(?:${body})` + def.prefregex.slice(m.index + m[0].length);
+      // unwrapped when it can be: the matcher's literal prefilter only sees the top level
+      const wrapped = topLevelBar(body) >= 0 ? `(?:${body})` : body;
+      combined = def.prefregex.slice(0, m.index) + wrapped + def.prefregex.slice(m.index + m[0].length);
     }
   }
   const tags = expandTags(combined, 'edgeban');

@@ -293,7 +293,8 @@ function findConditional(s: string): number {
   return -1;
 }
 
-function topLevelBar(s: string): number {
+/** Index of the first `|` outside groups and classes, or -1. */
+export function topLevelBar(s: string): number {
   let depth = 0;
   let i = 0;
   while (i < s.length) {
