@@ -129,7 +129,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   const text = configYaml(imp);
   if (output !== null) writeFileSync(output, text);
-  else process.stdout.write(text);
+  else await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
   process.stderr.write(importReport(imp));
   if (output !== null) process.stderr.write(`configuration written to ${output}\n`);
   return 0;

@@ -83,11 +83,11 @@ export async function fail2banReplay(
     perLine: a.json ? 1_000_000 : 0,
   });
   const source = a.maxAttempts !== null || a.timeWindowMs !== null ? 'options' : (policy.jail ?? '[DEFAULT]');
-  out.write(
-    a.json
-      ? `${JSON.stringify(toJson(s, maxretry, findtime), null, 2)}\n`
-      : format(s, a, maxretry, findtime, source),
-  );
+  const text = a.json
+    ? `${JSON.stringify(toJson(s, maxretry, findtime), null, 2)}\n`
+    : format(s, a, maxretry, findtime, source);
+  // the CLI exits right after: a large report must have left the process by then
+  await new Promise<void>((resolve) => out.write(text, () => resolve()));
   return 0;
 }
 
