@@ -113,5 +113,20 @@ test('hostile input: binary garbage and over-long lines are read, cut and counte
   );
   const u = edgeban('replay', log, untranslatable);
   assert.equal(u.status, 0, u.stderr);
-  assert.match(u.stdout, /Not translated: 1\n\| {2}failregex 1: atomic group/);
+  assert.match(u.stdout, /Not translated or quarantined: 1\n\| {2}failregex 1: atomic group/);
+  // a lookahead regex gone exponential on a hostile line: quarantined after one slow match
+  const slow = join(dir, 'slow.conf');
+  writeFileSync(
+    slow,
+    '[Definition]\nfailregex = ^x (?=(a+)+$)\n            ^ok from <HOST>$\n'.replace('(?=', '<HOST> (?='),
+  );
+  const slowLog = join(dir, 'slow.log');
+  const evil = `x 192.0.2.3 ${'a'.repeat(22)}!`;
+  writeFileSync(slowLog, `${[evil, evil, evil, 'ok from 192.0.2.4'].join('\n')}\n`);
+  const t0 = Date.now();
+  const q = edgeban('replay', slowLog, slow);
+  assert.equal(q.status, 0, q.stderr);
+  assert.match(q.stdout, /failregex 1: quarantined: one match took \d+ ms \(budget 50 ms\)/);
+  assert.match(q.stdout, /^Lines: 4 lines, 0 ignored, 1 matched, 3 missed$/m);
+  assert.ok(Date.now() - t0 < 30_000, 'one slow match, not three');
 });

@@ -48,6 +48,9 @@ export class Fail2banFilter {
   private buffer: [string, string, string][] = [];
   private readonly mlfid = new Map<string, Fail>();
   private lastDateMs: number | null = null;
+  private readonly quarantined = new Set<CompiledRegex>();
+  /** Longest one run of a backtracking regex may take before it is quarantined. */
+  budgetMs = 50;
   private readonly dateState: DateState = { last: -1, text: '', template: -1, timeMs: 0 };
 
   /** `nowMs`: the reference for dates without a year or a day (default: the clock). */
@@ -87,13 +90,37 @@ export class Fail2banFilter {
     this.templates = templatesFor(def.datepattern);
   }
 
+  /**
+   * Runs a regex; one that needs the backtracking engine is timed, and after a single run over
+   * `budgetMs` it is quarantined for the rest of this filter's life (reported in `problems`,
+   * as the matcher pool does with its time budget): a hostile line costs one slow match, not
+   * one per line.
+   */
+  private exec(r: CompiledRegex, text: string, list: RegexProblem['list']): RegExpExecArray | null {
+    if (r.backtracking.length === 0) return execRegex(r, text);
+    if (this.quarantined.has(r)) return null;
+    const t0 = performance.now();
+    const m = execRegex(r, text);
+    const ms = performance.now() - t0;
+    if (ms > this.budgetMs) {
+      this.quarantined.add(r);
+      this.problems.push({
+        list,
+        index: r.index,
+        regex: r.original,
+        reason: `quarantined: one match took ${Math.round(ms)} ms (budget ${this.budgetMs} ms)`,
+      });
+    }
+    return m;
+  }
+
   /** A prefregex that does not compile leaves nothing to match against. */
   get usable(): boolean {
     return this.def.prefregex === null || this.pref !== null;
   }
 
   private ignored(buf: string): number {
-    for (const r of this.ignore) if (execRegex(r, buf) !== null) return r.index;
+    for (const r of this.ignore) if (this.exec(r, buf, 'ignoreregex') !== null) return r.index;
     return -1;
   }
 
@@ -153,7 +180,7 @@ export class Fail2banFilter {
     let pre: Fail | null = null;
     if (this.def.prefregex !== null) {
       if (this.pref === null) return v;
-      const m = execRegex(this.pref, buf);
+      const m = this.exec(this.pref, buf, 'prefregex');
       if (m === null) return v;
       pre = (m.groups ?? {}) as Fail;
       const content = pre.content as string | undefined;
@@ -165,7 +192,7 @@ export class Fail2banFilter {
       }
     }
     for (const r of this.fail) {
-      const m = execRegex(r, buf);
+      const m = this.exec(r, buf, 'failregex');
       if (m === null) continue;
       let fail: Fail = withAlt((m.groups ?? {}) as Fail, r.alt);
       if (this.ignore.length > 0) {

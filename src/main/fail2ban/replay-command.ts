@@ -144,7 +144,7 @@ function format(
   });
   p.push('`-', '');
   if (s.problems.length > 0) {
-    p.push(`Not translated: ${s.problems.length}`);
+    p.push(`Not translated or quarantined: ${s.problems.length}`);
     for (const x of s.problems) p.push(`|  ${x.list} ${x.index + 1}: ${x.reason}`, `|     ${x.regex}`);
     p.push('`-', '');
   }
