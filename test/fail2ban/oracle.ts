@@ -36,7 +36,7 @@ export interface SampleLog {
 }
 
 /**
- * Reads a sample log as fail2ban's samplestestcase.py does: `# failJSON: {…}` annotates the
+ * Reads a sample log as fail2ban's own samples test does: `# failJSON: {…}` annotates the
  * next line, `# filterOptions: {…}|[…]` starts a block checked with those options (merged over
  * `# fileOptions:`), `# addFILE: "name"` appends another log. A block whose `test.condition` is
  * false is skipped; a line's `constraint` is left to the caller (per option set).

@@ -33,7 +33,7 @@ type Fail = Record<string, unknown>;
 const MLFID_MAX = 1000;
 
 /**
- * A fail2ban filter with fail2ban's line semantics (server/filter.py findFailure): the date is
+ * A fail2ban filter with fail2ban's line semantics (its findFailure): the date is
  * cut out, prefregex must match and hands its `content` to the failregexes, the first
  * failregex that matches decides unless an ignoreregex matches too, `<F-MLFID>` joins the
  * groups of lines that belong to one session (`<F-NOFAIL>`, `<F-MLFFORGET>`, `<F-MLFGAINED>`),
@@ -112,11 +112,6 @@ export class Fail2banFilter {
       });
     }
     return m;
-  }
-
-  /** A prefregex that does not compile leaves nothing to match against. */
-  get usable(): boolean {
-    return this.def.prefregex === null || this.pref !== null;
   }
 
   private ignored(buf: string): number {

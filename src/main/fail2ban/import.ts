@@ -1,5 +1,5 @@
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
-import { type FilterDef, parseFilterSpec, readFilter } from './filter.js';
+import { type FilterDef, readFilter } from './filter.js';
 import { type JailDef, readJails } from './jails.js';
 import { expandConditionals, pyToJs, topLevelBar } from './pyre.js';
 import { expandTags } from './tags.js';
@@ -150,5 +150,3 @@ export function importFail2ban(dir: string, only: readonly string[] | null = nul
   }
   return { dir, jails, skippedIgnoreIp: skipped, whitelist };
 }
-
-export { parseFilterSpec };

@@ -1,5 +1,5 @@
 /**
- * fail2ban's regex tags (server/failregex.py): `<HOST>`, `<ADDR>`, `<IP4>`, `<IP6>`, `<DNS>`,
+ * fail2ban's regex tags: `<HOST>`, `<ADDR>`, `<IP4>`, `<IP6>`, `<DNS>`,
  * `<CIDR>`, `<SUBNET>`, `<SKIPLINES>`, `<F-ID/>`, `<F-PORT/>` and the capture tags
  * `<F-NAME>…</F-NAME>` (→ a group named `name`; `id` → `fid`, `port` → `fport`).
  */
