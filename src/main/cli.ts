@@ -25,6 +25,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'run log files through the patterns and the ban engine (like fail2ban-regex)',
     run: async (a) => (await import('./replay/command.js')).replayCommand(a),
   },
+  'import-fail2ban': {
+    summary: 'turn a fail2ban tree (jails, filters) into an edgeban configuration',
+    run: async (a) => (await import('./fail2ban/import-command.js')).importCommand(a),
+  },
   health: {
     summary: 'is the local edgeban ready? (GET /ready; exit 0 ready, 1 not)',
     run: async (a) => (await import('./cli/health.js')).healthCommand(a),

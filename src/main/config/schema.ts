@@ -428,6 +428,11 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
 }
 
 export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'description', 'enabled', 'raw'];
+/**
+ * Accepted too, not advertised in messages: `backtracking: true` lets a pattern use lookaround
+ * and backreferences (imported fail2ban filters) under the matcher's time budget only.
+ */
+const EXPERT_FIELDS = ['backtracking'];
 
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
@@ -460,14 +465,14 @@ export function checkPattern(p: unknown): {
   if (typeof sev !== 'number' || !Number.isInteger(sev) || sev < 0 || sev > 10)
     problems.push({ field: 'severity', expected: 'a whole number 0..10', found: describe(sev) });
   for (const k of Object.keys(o))
-    if (!PATTERN_FIELDS.includes(k))
+    if (!PATTERN_FIELDS.includes(k) && !EXPERT_FIELDS.includes(k))
       problems.push({
         field: k,
         expected: `one of the fields ${PATTERN_FIELDS.join(', ')}`,
         found: 'an unknown field',
         hint: closestField(k),
       });
-  for (const f of ['enabled', 'raw'])
+  for (const f of ['enabled', 'raw', 'backtracking'])
     if (o[f] !== undefined && typeof o[f] !== 'boolean')
       problems.push({ field: f, expected: 'true or false', found: describe(o[f]) });
   if (o.description !== undefined && typeof o.description !== 'string')
@@ -480,6 +485,7 @@ export function checkPattern(p: unknown): {
     description: typeof o.description === 'string' ? o.description : '',
     enabled: o.enabled !== false,
     raw: o.raw === true,
+    ...(o.backtracking === true ? { backtracking: true } : {}),
   };
   if (problems.length === 0) {
     try {

@@ -8,6 +8,8 @@ import { effectivePatterns, PRESETS } from '../../shared/patterns/presets/index.
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createCore } from '../core.js';
+import { Fail2banConfigError, Fail2banNotFoundError } from '../fail2ban/errors.js';
+import { FAIL2BAN_REPLAY_USAGE, fail2banReplay, isFilterArg } from '../fail2ban/replay-command.js';
 import type { FailureSink } from '../ingest/pipeline.js';
 import { type ReplaySummary, replay } from './replay.js';
 
@@ -30,7 +32,8 @@ options:
   --json                 machine-readable summary on stdout
   --no-progress          no progress bar (it is shown on a terminal for files over 8 MB)
   -h, --help             this text
-`;
+
+${FAIL2BAN_REPLAY_USAGE}`;
 
 export interface ReplayDeps {
   /** Config loader (tests); default: the one `edgeban serve` uses (--config, then the search path). */
@@ -55,6 +58,8 @@ interface Args {
   json: boolean;
   progress: boolean;
   help: boolean;
+  fail2ban: string;
+  printAll: { matched: boolean; missed: boolean; ignored: boolean };
 }
 
 class UsageError extends EdgebanError {
@@ -93,6 +98,8 @@ function parseArgs(argv: string[]): Args {
     json: false,
     progress: true,
     help: false,
+    fail2ban: '/etc/fail2ban',
+    printAll: { matched: false, missed: false, ignored: false },
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -134,6 +141,18 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--json':
         a.json = true;
+        break;
+      case '--fail2ban':
+        a.fail2ban = value();
+        break;
+      case '--print-all-matched':
+        a.printAll.matched = true;
+        break;
+      case '--print-all-missed':
+        a.printAll.missed = true;
+        break;
+      case '--print-all-ignored':
+        a.printAll.ignored = true;
         break;
       case '--no-progress':
         a.progress = false;
@@ -178,6 +197,36 @@ export async function replayCommand(argv: string[], deps: ReplayDeps = {}): Prom
   if (args.files.length === 0) {
     err.write(`edgeban replay: no input file\n\n${REPLAY_USAGE}`);
     return 2;
+  }
+  const last = args.files[args.files.length - 1];
+  if (args.files.length >= 2 && isFilterArg(last, args.fail2ban)) {
+    try {
+      return await fail2banReplay(
+        {
+          files: args.files.slice(0, -1),
+          dir: args.fail2ban,
+          printAll: args.printAll,
+          maxAttempts: args.maxAttempts,
+          timeWindowMs: args.timeWindow,
+          json: args.json,
+        },
+        last,
+        out,
+      );
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (
+        e instanceof Fail2banConfigError ||
+        e instanceof Fail2banNotFoundError ||
+        code === 'ENOENT' ||
+        code === 'EACCES' ||
+        code === 'EISDIR'
+      ) {
+        err.write(`edgeban replay: ${(e as Error).message}\n`);
+        return 2;
+      }
+      throw e;
+    }
   }
   try {
     const load = deps.loadConfig ?? ((path: string | null) => loadConfig({ path: path ?? undefined }).config);

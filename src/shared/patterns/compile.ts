@@ -13,6 +13,12 @@ export interface PatternSpec {
   enabled: boolean;
   /** Match the raw syslog line instead of `tag: message`. */
   raw: boolean;
+  /**
+   * The regex needs the backtracking engine (lookaround, backreferences: imported fail2ban
+   * filters): compiled without the linear-time proof, and kept in check at run time by the
+   * matcher's time budget and quarantine only. Off unless asked for.
+   */
+  backtracking?: boolean;
 }
 
 export interface CompiledPattern {
@@ -55,6 +61,7 @@ export function normalizeSpec(p: Partial<PatternSpec> & { name?: unknown; regex?
     description: typeof p.description === 'string' ? p.description : '',
     enabled: p.enabled !== false,
     raw: p.raw === true,
+    ...(p.backtracking === true ? { backtracking: true } : {}),
   };
 }
 
@@ -74,7 +81,7 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     throw new PatternError(name, `invalid regex: ${(err as Error).message}`);
   }
   try {
-    new RegExp(t.source, `${t.flags}l`);
+    if (spec.backtracking !== true) new RegExp(t.source, `${t.flags}l`);
   } catch {
     throw new PatternError(
       name,
