@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
-import { ConfigError, fromObject } from '../../src/main/config/load.js';
+import { ConfigError, fromObject, loadConfig } from '../../src/main/config/load.js';
 import { SCHEMA } from '../../src/main/config/schema.js';
 import { CONFIG_DOC, configTable, envName, tableInDoc } from './config-table.js';
 
 const doc = readFileSync(CONFIG_DOC, 'utf8');
+const EXAMPLE = join(import.meta.dirname, '..', '..', '..', 'examples', 'config.yaml');
 
 /** The rows of the page's table: key, default cell, environment cell. */
 function rows(): { key: string; def: string; env: string }[] {
@@ -63,4 +65,15 @@ test('each documented variable sets its key, and the documented default reads ba
 test('a misspelt variable is reported, so the check above can fail', () => {
   const { warnings } = fromObject({}, { path: null, env: { FAIL2BAN_SPOA_PORTT: '1' } });
   assert.ok(warnings.some((w) => w.includes('FAIL2BAN_SPOA_PORTT: matches no configuration key')));
+});
+
+test('examples/config.yaml, which the page points to, has every key, at its default', () => {
+  const text = readFileSync(EXAMPLE, 'utf8');
+  for (const key of Object.keys(SCHEMA)) {
+    const leaf = key.split('.').at(-1) as string;
+    assert.match(text, new RegExp(`^\\s*${leaf}:`, 'm'), `examples/config.yaml has ${key}`);
+  }
+  const loaded = loadConfig({ path: EXAMPLE, env: {} });
+  assert.deepEqual(loaded.warnings, []);
+  assert.deepEqual(loaded.config, defaultConfig());
 });
