@@ -1,17 +1,52 @@
 /**
- * `node dist/bench/readme-table.js NAME… [--allow-unverified] [--from=DIR]`: the README table for
- * bench/results/NAME.json (or DIR/NAME.json, e.g. `--from=bench/out`; notes in brackets after the
- * measurement), so README figures are copied, never retyped. A row whose benchmark found its own
+ * `node dist/bench/readme-table.js NAME… [--write[=FILE]] [--allow-unverified] [--from=DIR]`: the
+ * docs/benchmarks.md table for bench/results/NAME.json (or DIR/NAME.json, e.g. `--from=bench/out`;
+ * notes in brackets after the measurement), so the documented figures are copied, never retyped.
+ * It prints the table, or with `--write` replaces it in docs/benchmarks.md (or FILE) between
+ * `<!-- bench-table NAME -->` and `<!-- /bench-table -->`. A row whose benchmark found its own
  * answers wrong (`verified: false`) is refused (exit 1) unless `--allow-unverified`, which renders
  * it with "UNVERIFIED" in the figure cell. Where each result comes from (commit, dirty tree, node,
  * date) goes to stderr.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchReport, BenchRow, ResultMeta } from './run.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The page the tables live in. */
+export const BENCH_DOC = join(root, 'docs', 'benchmarks.md');
+
+export class TableMarkerError extends Error {
+  readonly code = 'E_BENCH_NO_MARKER';
+  constructor(
+    readonly bench: string,
+    readonly file: string,
+  ) {
+    super(
+      `${file}: no <!-- bench-table ${bench} --> … <!-- /bench-table --> markers to put the table between`,
+    );
+    this.name = 'TableMarkerError';
+  }
+}
+
+function markers(bench: string): RegExp {
+  const name = bench.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(<!-- bench-table ${name} -->\n)[\\s\\S]*?(\n<!-- /bench-table -->)`);
+}
+
+/** The table of `bench` as `doc` has it now, or null when the page has no markers for it. */
+export function tableIn(doc: string, bench: string): string | null {
+  const m = markers(bench).exec(doc);
+  return m ? m[0].slice(m[1].length, m[0].length - m[2].length) : null;
+}
+
+/** `doc` with the table of `bench` replaced by `t`. */
+export function withTable(doc: string, bench: string, t: string, file = BENCH_DOC): string {
+  const re = markers(bench);
+  if (!re.test(doc)) throw new TableMarkerError(bench, file);
+  return doc.replace(re, (_m, open: string, close: string) => `${open}${t}${close}`);
+}
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
@@ -65,6 +100,9 @@ function main(argv: string[]): number {
   const allowUnverified = argv.includes('--allow-unverified');
   const from = argv.find((a) => a.startsWith('--from='))?.slice('--from='.length);
   const dir = from ? resolve(from) : join(root, 'bench', 'results');
+  const writeArg = argv.find((a) => a === '--write' || a.startsWith('--write='));
+  const target = writeArg?.startsWith('--write=') ? resolve(writeArg.slice('--write='.length)) : BENCH_DOC;
+  let doc = writeArg ? readFileSync(target, 'utf8') : '';
   let code = 0;
   for (const name of argv.filter((a) => !a.startsWith('--'))) {
     const report = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as BenchReport &
@@ -72,12 +110,17 @@ function main(argv: string[]): number {
     try {
       const t = table(report, { allowUnverified });
       console.error(provenance(name, report));
-      console.log(`${t}\n`);
+      if (writeArg) doc = withTable(doc, name, t, target);
+      else console.log(`${t}\n`);
     } catch (err) {
-      if (!(err instanceof UnverifiedRowsError)) throw err;
+      if (!(err instanceof UnverifiedRowsError) && !(err instanceof TableMarkerError)) throw err;
       console.error(err.message);
       code = 1;
     }
+  }
+  if (writeArg && code === 0) {
+    writeFileSync(target, doc);
+    console.error(`tables written to ${target}`);
   }
   return code;
 }

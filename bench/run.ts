@@ -1,7 +1,7 @@
 /**
  * `npm run bench [name…] [-- flags]`: runs every `bench/<name>.bench.ts` (or the named ones) and
  * prints a table. Each result goes to `bench/out/<name>.json` (ignored by git), or with `--save`
- * to the committed `bench/results/<name>.json` the README tables are made from. Every result
+ * to the committed `bench/results/<name>.json` the docs/benchmarks.md tables are made from. Every result
  * records the git commit (and whether the tree was dirty), the node version and the date.
  * A benchmark module exports `run(args: string[]): Promise<BenchReport>`.
  */

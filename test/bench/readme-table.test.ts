@@ -1,14 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { provenance, table, UnverifiedRowsError } from '../../bench/readme-table.js';
+import {
+  BENCH_DOC,
+  provenance,
+  TableMarkerError,
+  table,
+  tableIn,
+  UnverifiedRowsError,
+  withTable,
+} from '../../bench/readme-table.js';
 import type { BenchReport } from '../../bench/run.js';
 import { gitState } from '../../bench/run.js';
 
 const SCRIPT = join(import.meta.dirname, '..', '..', 'bench', 'readme-table.js');
+const RESULTS = join(import.meta.dirname, '..', '..', '..', 'bench', 'results');
 
 const report = (verified: boolean): BenchReport => ({
   bench: 'demo',
@@ -63,4 +72,61 @@ test('results record the commit and whether the tree was dirty; provenance says 
   const line = provenance('demo', { ...report(true), git: { commit: 'abc', dirty: true }, node: 'v20.1.0' });
   assert.match(line, /commit abc \(dirty tree\), v20\.1\.0/);
   assert.match(provenance('old', report(true)), /no commit recorded/);
+});
+
+test('every table of docs/benchmarks.md is its committed result, rendered, and every result has one', () => {
+  const doc = readFileSync(BENCH_DOC, 'utf8');
+  const names = readdirSync(RESULTS)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length));
+  assert.ok(names.length > 0);
+  for (const name of names) {
+    const report = JSON.parse(readFileSync(join(RESULTS, `${name}.json`), 'utf8')) as BenchReport;
+    const inDoc = tableIn(doc, name);
+    assert.notEqual(inDoc, null, `docs/benchmarks.md has <!-- bench-table ${name} --> markers`);
+    assert.equal(inDoc, table(report), `${name}: rerun node dist/bench/readme-table.js --write ${name}`);
+  }
+});
+
+test('withTable replaces only the marked table of that benchmark, and refuses a page without markers', () => {
+  const page = [
+    'intro',
+    '<!-- bench-table demo -->',
+    'old table',
+    '<!-- /bench-table -->',
+    'between',
+    '<!-- bench-table other -->',
+    'other table',
+    '<!-- /bench-table -->',
+    'end',
+  ].join('\n');
+  const t = table(report(true));
+  const next = withTable(page, 'demo', t);
+  assert.equal(tableIn(next, 'demo'), t);
+  assert.equal(tableIn(next, 'other'), 'other table');
+  assert.ok(next.startsWith('intro\n') && next.includes('\nbetween\n') && next.endsWith('\nend'));
+  assert.equal(withTable(next, 'demo', t), next, 'writing twice changes nothing');
+  assert.throws(() => withTable(page, 'missing', t), TableMarkerError);
+});
+
+test('--write puts the table into the page; a page without markers is left untouched (exit 1)', () => {
+  writeFileSync(join(dir, 'demo.json'), JSON.stringify(report(true)));
+  const page = join(dir, 'page.md');
+  writeFileSync(page, '# Figures\n\n<!-- bench-table demo -->\nstale\n<!-- /bench-table -->\n');
+  const ok = spawnSync(process.execPath, [SCRIPT, `--from=${dir}`, `--write=${page}`, 'demo'], {
+    encoding: 'utf8',
+  });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout, '');
+  assert.equal(
+    readFileSync(page, 'utf8'),
+    `# Figures\n\n<!-- bench-table demo -->\n${table(report(true))}\n<!-- /bench-table -->\n`,
+  );
+  writeFileSync(page, '# Figures\n\nno markers\n');
+  const refused = spawnSync(process.execPath, [SCRIPT, `--from=${dir}`, `--write=${page}`, 'demo'], {
+    encoding: 'utf8',
+  });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /no <!-- bench-table demo --> … <!-- \/bench-table --> markers/);
+  assert.equal(readFileSync(page, 'utf8'), '# Figures\n\nno markers\n');
 });

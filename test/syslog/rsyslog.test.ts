@@ -15,18 +15,18 @@ import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const RSYSLOGD = '/usr/sbin/rsyslogd';
-const README = join(EDGEBAN_BIN, '..', '..', 'README.md');
+const SYSLOG_DOC = join(EDGEBAN_BIN, '..', '..', 'docs', 'syslog.md');
 
-/** The rsyslog forwarding line the README documents, so the snippet itself is what runs. */
-function readmeSnippet(): string {
-  const m = /^# rsyslog: .*\n(\*\.\* action\(type="omfwd"[^\n]*\))$/m.exec(readFileSync(README, 'utf8'));
-  assert.ok(m, 'README.md has the rsyslog forwarding snippet');
+/** The rsyslog forwarding line docs/syslog.md documents, so the snippet itself is what runs. */
+function docSnippet(): string {
+  const m = /^# rsyslog: .*\n(\*\.\* action\(type="omfwd"[^\n]*\))$/m.exec(readFileSync(SYSLOG_DOC, 'utf8'));
+  assert.ok(m, 'docs/syslog.md has the rsyslog forwarding snippet');
   return m[1];
 }
 
 /** The snippet aimed at the test's edge: its port, and TCP when asked. */
 function forwardTo(port: number, protocol: 'udp' | 'tcp'): string {
-  const line = readmeSnippet();
+  const line = docSnippet();
   assert.match(line, /port="514"/);
   assert.match(line, /protocol="udp"/);
   return line.replace('port="514"', `port="${port}"`).replace('protocol="udp"', `protocol="${protocol}"`);
@@ -97,7 +97,7 @@ async function linesOver(edge: EdgeProcess, transport: 'udp' | 'tcp'): Promise<n
 const missing = existsSync(RSYSLOGD) ? false : `${RSYSLOGD} is not installed (apt-get install rsyslog)`;
 if (missing) console.log(`# skipping the rsyslog forwarding tests: ${missing}`);
 
-describe('rsyslog forwarding with the README snippet bans the address', { skip: missing }, () => {
+describe('rsyslog forwarding with the documented snippet bans the address', { skip: missing }, () => {
   let edge: EdgeProcess;
   before(async () => {
     edge = await startEdge(tempDir('edgeban-rsyslog-'), {
@@ -111,8 +111,8 @@ describe('rsyslog forwarding with the README snippet bans the address', { skip: 
     await edge?.exited;
   });
 
-  test('the snippet is what the README says: omfwd to 127.0.0.1:514 over UDP', () => {
-    assert.equal(readmeSnippet(), '*.* action(type="omfwd" target="127.0.0.1" port="514" protocol="udp")');
+  test('the snippet is what docs/syslog.md says: omfwd to 127.0.0.1:514 over UDP', () => {
+    assert.equal(docSnippet(), '*.* action(type="omfwd" target="127.0.0.1" port="514" protocol="udp")');
   });
 
   test('UDP: dovecot lines received by rsyslog (imudp) reach edgeban and ban the client', async () => {

@@ -45,7 +45,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const level = opts.logLevel ?? loaded.config.log.level;
   const log = createLogger(level);
   // uncaught errors are logged and counted from the first log line on; fatal only while
-  // starting or when the process state is unknown (README: What is fatal, and why)
+  // starting or when the process state is unknown (docs/operations.md: What is fatal, and why)
   const guard = installProcessGuard(log);
   // signals are handled from the first log line on: nothing in the start-up may kill the process
   // One SIGHUP listener for the whole life of the process: a SIGHUP while starting is kept and
