@@ -28,6 +28,8 @@ function defaultText(spec: KeySpec, v: unknown): string {
   switch (spec.kind) {
     case 'patterns':
       return 'none: the built-in presets';
+    case 'webhooks':
+      return 'none';
     case 'duration':
       return code(formatDuration(v as number));
     case 'userMap':
@@ -53,7 +55,7 @@ export function envName(key: string): string {
 export function configTable(): string {
   const rows = ['| key | default | environment | meaning |', '|---|---|---|---|'];
   for (const [key, spec] of Object.entries(SCHEMA)) {
-    const env = spec.kind === 'patterns' ? 'file only' : code(envName(key));
+    const env = spec.kind === 'patterns' || spec.kind === 'webhooks' ? 'file only' : code(envName(key));
     const meaning = spec.doc.replace(/\|/g, '\\|');
     rows.push(`| ${code(key)} | ${defaultText(spec, valueAt(key))} | ${env} | ${meaning} |`);
   }

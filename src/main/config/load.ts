@@ -252,8 +252,8 @@ export function fromObject(
       );
       continue;
     }
-    if (SCHEMA[key].kind === 'patterns') {
-      warnings.push(`env ${name}: patterns cannot be set from the environment`);
+    if (SCHEMA[key].kind === 'patterns' || SCHEMA[key].kind === 'webhooks') {
+      warnings.push(`env ${name}: ${key} cannot be set from the environment (a list for the config file)`);
       continue;
     }
     apply(key, value, `env ${name}`, undefined, true);
