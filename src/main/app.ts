@@ -86,7 +86,7 @@ export class App {
     // right after the engine: stopped after the receivers and the API, so their last bans still
     // reach the other nodes
     const sql = this.store;
-    const fleet = createFleetService(ctx, this.engine, sql ? () => sql.reloadNow() : null);
+    const fleet = createFleetService(ctx, this.engine, sql);
     if (fleet) this.services.splice(this.services.findIndex((s) => s.name === 'engine') + 1, 0, fleet);
   }
 

@@ -5,6 +5,7 @@ import { BanEngine } from '../../src/main/engine/engine.js';
 import type { BanEvent } from '../../src/main/engine/types.js';
 import { FleetBus } from '../../src/main/fleet/bus.js';
 import { encodeMessages, fleetKey } from '../../src/main/fleet/messages.js';
+import type { Store } from '../../src/main/store/types.js';
 import { BanTable, LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
@@ -13,8 +14,14 @@ import { makeStore, until } from '../store/harness.js';
 
 const CHANNEL = 'edgeban_fleet';
 
-/** One node: its own table and engine, a bus on the shared database. */
-function node(name: string, dsn: string, retryMs: [number, number] = [100, 100], writeGraceMs = 3_000) {
+/** One node: its own table and engine, a bus on the shared database (catching up through `store`). */
+function node(
+  name: string,
+  dsn: string,
+  retryMs: [number, number] = [100, 100],
+  writeGraceMs = 3_000,
+  store?: Store,
+) {
   const table = new BanTable();
   const engine = new BanEngine({ table, ...BanEngine.configOptions(defaultConfig().ban), nodeId: name });
   const { log, lines } = memoryLogger();
@@ -28,6 +35,7 @@ function node(name: string, dsn: string, retryMs: [number, number] = [100, 100],
     log,
     retryMs,
     writeGraceMs,
+    bans: store,
   });
   const out = new LookupResult();
   return {
@@ -48,16 +56,16 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
   let dsn: string;
   let a: ReturnType<typeof node>;
   let b: ReturnType<typeof node>;
+  let store: Store;
 
   before(async () => {
     pg = await PostgresCluster.create();
     dsn = await pg.createDatabase('fleet');
-    // the schema, as a node's store makes it
-    const { store } = makeStore('postgres', dsn);
+    // the schema, as a node's store makes it; the nodes read the bans table through it
+    store = makeStore('postgres', dsn).store;
     await store.start();
-    await store.stop();
-    a = node('a', dsn);
-    b = node('b', dsn, [1500, 1500]);
+    a = node('a', dsn, undefined, undefined, store);
+    b = node('b', dsn, [1500, 1500], undefined, store);
     a.bus.start();
     b.bus.start();
     await until(() => a.bus.isConnected && b.bus.isConnected, 10_000, 'both nodes listening');
@@ -65,6 +73,7 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
   after(async () => {
     await a?.bus.stop();
     await b?.bus.stop();
+    await store?.stop();
     await pg?.destroy();
   });
 
