@@ -214,4 +214,35 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
     // and b's own ban made while it was away reaches a once b is back
     await until(() => a.banned('198.51.100.99'), 5_000, 'b publishes what waited');
   });
+
+  test('a catch-up while the store is away too waits for it, and runs once it answers', async () => {
+    // a store that is not connected (as one still reconnecting after the same outage)
+    const late = makeStore('postgres', dsn).store;
+    const c = node('c', dsn, [100, 100], 3_000, late);
+    c.bus.start();
+    try {
+      await until(() => c.bus.isConnected, 10_000, 'c listening');
+      const now = Date.now();
+      await pg.query(
+        'fleet',
+        `INSERT INTO bans (ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count)
+         VALUES ('192.0.2.77', 'temp', 'missed', 'sshd-failed-password', $1, $2, 'engine', 'a', 1)`,
+        [now, now + 600_000],
+      );
+      await pg.query(
+        'fleet',
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'edgeban-fleet c'",
+      );
+      await until(() => c.bus.stats.reconnects === 1 && c.bus.isConnected, 10_000, 'c reconnects');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(!c.banned('192.0.2.77'), 'nothing to read through while the store is away');
+      await late.start();
+      await until(() => c.banned('192.0.2.77'), 5_000, 'caught up once the store answers');
+      assert.ok(c.lines.some((l) => l.msg === 'fleet caught up from the bans table'));
+      assert.ok(!c.lines.some((l) => l.msg === 'fleet catch-up from the bans table failed'));
+    } finally {
+      await c.bus.stop();
+      await late.stop();
+    }
+  });
 });

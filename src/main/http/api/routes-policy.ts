@@ -69,7 +69,8 @@ function storeOf(deps: ApiDeps): Store {
 export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // The store compiles every pattern, refuses a taken name (E_DUPLICATE) or the loss of the last
   // enabled pattern (E_LAST_PATTERN) and reloads the matchers after each change: the routes only
-  // translate, and the error handler turns those codes into 409s.
+  // translate, and the error handler turns those codes into 409s (and E_DB_DISABLED, which the
+  // empty store raises, and E_DB_UNAVAILABLE into 503s).
   app.get(
     '/api/patterns',
     {
