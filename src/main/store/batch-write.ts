@@ -3,23 +3,14 @@ import type { BanRecord } from '../engine/types.js';
 import type { DialectName } from './connect.js';
 import type { WriteBatch } from './journal.js';
 import { banRowOf } from './rows.js';
-import type { Database, ListName } from './schema.js';
+import { BAN_DETAIL_COLUMNS, type Database, type ListName } from './schema.js';
 import { clip } from './text.js';
 import { upsert } from './upsert.js';
 
 /** Rows per multi-row statement (well under every dialect's bound-parameter limit). */
 const CHUNK = 500;
 
-const BAN_COLUMNS = [
-  'kind',
-  'reason',
-  'pattern',
-  'created_at_ms',
-  'expires_at_ms',
-  'created_by',
-  'node',
-  'ban_count',
-] as const;
+const BAN_COLUMNS = ['kind', ...BAN_DETAIL_COLUMNS] as const;
 const OFFENCE_COLUMNS = ['ban_count', 'last_offence_ms'] as const;
 
 /** The raw `ip_address` texts the database holds for a list entry (rows written by hand need not be canonical). */

@@ -1,6 +1,7 @@
 import type { BanRecord } from '../engine/types.js';
 import type { Link } from './link.js';
 import { banRecordFrom } from './rows.js';
+import { BAN_DETAIL_COLUMNS } from './schema.js';
 
 /** Rows per read of the fleet's catch-up. */
 const PAGE = 5_000;
@@ -22,17 +23,7 @@ export async function readOtherNodesBans(
   for (;;) {
     const rows = await db
       .selectFrom('bans')
-      .select([
-        'ip_address',
-        'kind',
-        'reason',
-        'pattern',
-        'created_at_ms',
-        'expires_at_ms',
-        'created_by',
-        'node',
-        'ban_count',
-      ])
+      .select(['ip_address', 'kind', ...BAN_DETAIL_COLUMNS])
       .where('node', '<>', node)
       .where('expires_at_ms', '>', nowMs)
       .where('ip_address', '>', after)

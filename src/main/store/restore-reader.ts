@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Link } from './link.js';
 import { banRecordFrom, offenceFrom } from './rows.js';
+import { BAN_DETAIL_COLUMNS } from './schema.js';
 import { type ColumnarResult, cell } from './sqlite-dialect.js';
 import { errText } from './text.js';
 import type { StatePage } from './types.js';
@@ -30,16 +31,7 @@ export async function readState(
   const banQuery = (after: string) =>
     db
       .selectFrom('bans')
-      .select([
-        'ip_address',
-        'reason',
-        'pattern',
-        'created_at_ms',
-        'expires_at_ms',
-        'created_by',
-        'node',
-        'ban_count',
-      ])
+      .select(['ip_address', ...BAN_DETAIL_COLUMNS])
       .where('ip_address', '>', after)
       .where((eb) => eb.or([eb('expires_at_ms', '>', nowMs), eb('expires_at_ms', 'is', null)]))
       .orderBy('ip_address')
