@@ -62,7 +62,7 @@ export class App {
       entry({ name: 'engine', start: () => engine.start(), stop: () => engine.stop() }),
       // right after the engine, so it stops after the receivers and the API: their last bans
       // still reach the other nodes
-      entry(createFleetService(ctx, engine, sql ? () => sql.reloadNow() : null)),
+      entry(createFleetService(ctx, engine, sql)),
       // hears every ban made until the receivers have stopped
       entry(
         createNotifyService(ctx, {

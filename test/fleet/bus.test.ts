@@ -4,6 +4,7 @@ import { createCore } from '../../src/main/core.js';
 import type { BanEvent } from '../../src/main/engine/types.js';
 import { FleetBus } from '../../src/main/fleet/bus.js';
 import { encodeMessages, fleetKey } from '../../src/main/fleet/messages.js';
+import type { Store } from '../../src/main/store/types.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 import { PostgresCluster, postgresMissing } from '../helpers/postgres.js';
 import { memoryLogger } from '../ingest/harness.js';
@@ -11,8 +12,14 @@ import { makeStore, until } from '../store/harness.js';
 
 const CHANNEL = 'edgeban_fleet';
 
-/** One node: its own table and engine, a bus on the shared database. */
-function node(name: string, dsn: string, retryMs: [number, number] = [100, 100], writeGraceMs = 3_000) {
+/** One node: its own table and engine, a bus on the shared database (catching up through `store`). */
+function node(
+  name: string,
+  dsn: string,
+  retryMs: [number, number] = [100, 100],
+  writeGraceMs = 3_000,
+  store?: Store,
+) {
   const { engine, isBanned } = createCore({ nodeId: name });
   const { log, lines } = memoryLogger();
   const events: BanEvent[] = [];
@@ -25,6 +32,7 @@ function node(name: string, dsn: string, retryMs: [number, number] = [100, 100],
     log,
     retryMs,
     writeGraceMs,
+    bans: store,
   });
   return {
     engine,
@@ -44,16 +52,16 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
   let dsn: string;
   let a: ReturnType<typeof node>;
   let b: ReturnType<typeof node>;
+  let store: Store;
 
   before(async () => {
     pg = await PostgresCluster.create();
     dsn = await pg.createDatabase('fleet');
-    // the schema, as a node's store makes it
-    const { store } = makeStore('postgres', dsn);
+    // the schema, as a node's store makes it; the nodes read the bans table through it
+    store = makeStore('postgres', dsn).store;
     await store.start();
-    await store.stop();
-    a = node('a', dsn);
-    b = node('b', dsn, [1500, 1500]);
+    a = node('a', dsn, undefined, undefined, store);
+    b = node('b', dsn, [1500, 1500], undefined, store);
     a.bus.start();
     b.bus.start();
     await until(() => a.bus.isConnected && b.bus.isConnected, 10_000, 'both nodes listening');
@@ -61,6 +69,7 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
   after(async () => {
     await a?.bus.stop();
     await b?.bus.stop();
+    await store?.stop();
     await pg?.destroy();
   });
 
@@ -200,5 +209,36 @@ describe('fleet bus on a real PostgreSQL', { skip: postgresMissing() }, () => {
     assert.ok(b.lines.some((l) => l.msg === 'fleet caught up from the bans table'));
     // and b's own ban made while it was away reaches a once b is back
     await until(() => a.banned('198.51.100.99'), 5_000, 'b publishes what waited');
+  });
+
+  test('a catch-up while the store is away too waits for it, and runs once it answers', async () => {
+    // a store that is not connected (as one still reconnecting after the same outage)
+    const late = makeStore('postgres', dsn).store;
+    const c = node('c', dsn, [100, 100], 3_000, late);
+    c.bus.start();
+    try {
+      await until(() => c.bus.isConnected, 10_000, 'c listening');
+      const now = Date.now();
+      await pg.query(
+        'fleet',
+        `INSERT INTO bans (ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count)
+         VALUES ('192.0.2.77', 'temp', 'missed', 'sshd-failed-password', $1, $2, 'engine', 'a', 1)`,
+        [now, now + 600_000],
+      );
+      await pg.query(
+        'fleet',
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'edgeban-fleet c'",
+      );
+      await until(() => c.bus.stats.reconnects === 1 && c.bus.isConnected, 10_000, 'c reconnects');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(!c.banned('192.0.2.77'), 'nothing to read through while the store is away');
+      await late.start();
+      await until(() => c.banned('192.0.2.77'), 5_000, 'caught up once the store answers');
+      assert.ok(c.lines.some((l) => l.msg === 'fleet caught up from the bans table'));
+      assert.ok(!c.lines.some((l) => l.msg === 'fleet catch-up from the bans table failed'));
+    } finally {
+      await c.bus.stop();
+      await late.stop();
+    }
   });
 });

@@ -8,12 +8,13 @@
  */
 import pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { Backoff } from '../../shared/backoff.js';
 import type { BanEngine } from '../engine/engine.js';
 import type { BanEvent } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { postgresConfig } from '../store/connect.js';
-import { banRecordFrom, type RawBanRow } from '../store/rows.js';
+import type { Store } from '../store/types.js';
 import { decodeMessage, encodeMessages, type FleetEvent, FleetMessageError } from './messages.js';
 
 export interface FleetBusOptions {
@@ -26,6 +27,8 @@ export interface FleetBusOptions {
   metrics?: Metrics;
   /** After a reconnection: re-read the lists (the store's reload). */
   reloadLists?: () => Promise<void>;
+  /** After a reconnection: the other nodes' active bans, read from the store's `bans` table. */
+  bans?: Pick<Store, 'readOtherNodesBans' | 'isConnected' | 'onReady'>;
   /**
    * How long a node may take to write a ban it announced (its batched writes): a remote ban
    * younger than this and missing from the table is not taken for lifted (ms).
@@ -37,8 +40,6 @@ export interface FleetBusOptions {
 
 /** Events kept for sending while the connection is down; beyond, the oldest go (counted). */
 const MAX_PENDING = 100_000;
-/** Rows per read of the catch-up. */
-const CATCH_UP_PAGE = 5_000;
 
 export class FleetBus {
   private client: pg.Client | null = null;
@@ -48,11 +49,10 @@ export class FleetBus {
   private flushing = false;
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
-  private retryDelay: number;
-  /** First reconnection delay and the cap of its doubling (ms). */
-  private readonly retryFirst: number;
-  private readonly retryMax: number;
+  private readonly retry: Backoff;
   private nameClashLogged = false;
+  /** A catch-up waits for the store to reconnect. */
+  private waitingForStore = false;
   private readonly unsubscribe: () => void;
   private readonly log: Logger;
   private readonly m?: {
@@ -68,8 +68,8 @@ export class FleetBus {
 
   constructor(private readonly opts: FleetBusOptions) {
     this.log = opts.log;
-    [this.retryFirst, this.retryMax] = opts.retryMs ?? [500, 30_000];
-    this.retryDelay = this.retryFirst;
+    const [first, cap] = opts.retryMs ?? [500, 30_000];
+    this.retry = new Backoff(first, cap);
     this.unsubscribe = opts.engine.onEvent((e) => this.onLocalEvent(e));
     if (opts.metrics) {
       const registers = [opts.metrics.registry];
@@ -159,9 +159,9 @@ export class FleetBus {
     }
     if (this.client !== client) return;
     this.setConnected(true);
-    this.retryDelay = this.retryFirst;
+    this.retry.reset();
     this.log.info({ channel, node: this.opts.engine.node }, 'fleet channel listened to');
-    await this.catchUp(client, this.stats.reconnects > 0);
+    await this.catchUp(this.stats.reconnects > 0);
     this.scheduleFlush();
   }
 
@@ -174,8 +174,7 @@ export class FleetBus {
     client.end().catch(() => {});
     if (this.stopping) return;
     this.m?.errors.inc({ reason: 'connection' });
-    const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, this.retryMax);
+    const delay = this.retry.next();
     if (was) this.stats.reconnects++;
     this.log.warn(
       { err: err?.message ?? 'connection ended', retry_ms: delay },
@@ -199,28 +198,33 @@ export class FleetBus {
    * lifted while we were away. Then the lists, through the store's reload. (At start the store's
    * restore has just read all of it.) Read in pages, the loop free in between, as the restore.
    */
-  private async catchUp(client: pg.Client, again: boolean): Promise<void> {
+  private async catchUp(again: boolean): Promise<void> {
     if (!again) return;
     const now = Date.now();
+    const source = this.opts.bans;
+    if (source && !source.isConnected) {
+      // the store lost the database too and reconnects on its own schedule (reloading the lists
+      // as it does): catch up once it is back
+      if (this.waitingForStore) return;
+      this.waitingForStore = true;
+      const off = source.onReady(() => {
+        off();
+        this.waitingForStore = false;
+        if (this.connected && !this.stopping) void this.catchUp(true);
+      });
+      return;
+    }
     try {
+      if (!source) throw new Error('no store to read the bans table through');
       const present = new Set<string>();
       let applied = 0;
-      let after = '';
-      for (;;) {
-        const res = await client.query<RawBanRow>(
-          'SELECT ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count FROM bans ' +
-            'WHERE node <> $1 AND expires_at_ms > $2 AND ip_address > $3 ORDER BY ip_address LIMIT $4',
-          [this.opts.engine.node, now, after, CATCH_UP_PAGE],
-        );
-        for (const row of res.rows) {
-          const record = banRecordFrom(row);
+      await source.readOtherNodesBans(this.opts.engine.node, now, async (bans) => {
+        for (const record of bans) {
           present.add(record.target);
           if (this.opts.engine.applyRemote({ type: 'ban', record })) applied++;
         }
-        if (res.rows.length < CATCH_UP_PAGE) break;
-        after = res.rows[res.rows.length - 1].ip_address;
         await new Promise((r) => setImmediate(r));
-      }
+      });
       let lifted = 0;
       for (const r of this.opts.engine.remoteTempBans(now - (this.opts.writeGraceMs ?? 5_000))) {
         if (present.has(r.target)) continue;

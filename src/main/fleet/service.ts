@@ -1,6 +1,7 @@
 import type { BanEngine } from '../engine/engine.js';
 import type { AppContext, Service } from '../service.js';
 import { dialectOf, postgresConfig } from '../store/connect.js';
+import type { Store } from '../store/types.js';
 import { FleetBus } from './bus.js';
 import { fleetKey } from './messages.js';
 
@@ -9,12 +10,13 @@ import { fleetKey } from './messages.js';
  * a PostgreSQL database (SQLite is one node's file; MySQL has no LISTEN/NOTIFY), and a secret to
  * sign with: `fleet.secret`, or else the database password (DSN or PGPASSWORD). Without one the fleet stays
  * off (and says so): any role allowed to connect could otherwise ban and unban on every node.
- * `reloadLists` is the store's reload. Null when there is no fleet.
+ * After a lost connection the bus catches up through `store` (the other nodes' bans, the lists).
+ * Null when there is no fleet.
  */
 export function createFleetService(
   ctx: AppContext,
   engine: BanEngine,
-  reloadLists: (() => Promise<void>) | null,
+  store: Pick<Store, 'reloadNow' | 'readOtherNodesBans' | 'isConnected' | 'onReady'> | null,
 ): (Service & { bus: FleetBus }) | null {
   const { database, fleet } = ctx.config;
   const log = ctx.log.child({ subsystem: 'fleet' });
@@ -44,7 +46,8 @@ export function createFleetService(
     engine,
     log,
     metrics: ctx.metrics,
-    reloadLists: reloadLists ?? undefined,
+    reloadLists: store ? () => store.reloadNow() : undefined,
+    bans: store ?? undefined,
     // the other nodes batch their writes as this one does
     writeGraceMs: 2 * database.flush_interval + 5_000,
   });

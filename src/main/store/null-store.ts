@@ -6,14 +6,28 @@ import type {
   DatabaseStatus,
   PatternRow,
   PolicySnapshot,
+  StatePage,
   Store,
 } from './types.js';
 
-/** The store with `database.enabled: false`: nothing is kept, loads are empty, writes to policy refuse. */
+/**
+ * The store with `database.enabled: false`: nothing is kept, loads are empty, it never connects,
+ * and everything that needs the database (the API's patterns and ban_config) refuses with
+ * StoreDisabledError (E_DB_DISABLED, a 503 on the API). This is the one place that answer is made.
+ */
 export class NullStore implements Store {
+  readonly isConnected = false;
+  readonly cachedPolicy = null;
+
   constructor(private readonly driver: string) {}
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
+  onReady(_listener: () => void): () => void {
+    return () => {};
+  }
+  takeRecovered(): BanEvent[] {
+    return [];
+  }
   enqueue(_e: BanEvent): void {}
   async flush(): Promise<{ durable: boolean }> {
     return { durable: false };
@@ -21,12 +35,25 @@ export class NullStore implements Store {
   async loadState(_nowMs: number): Promise<{ bans: BanRecord[]; offences: OffenceRecord[] }> {
     return { bans: [], offences: [] };
   }
+  async loadStatePaged(
+    _nowMs: number,
+    _onPage: (p: StatePage) => void | Promise<void>,
+  ): Promise<{ bans: number; offences: number }> {
+    return { bans: 0, offences: 0 };
+  }
+  async readOtherNodesBans(
+    _node: string,
+    _nowMs: number,
+    _onPage: (bans: BanRecord[]) => void | Promise<void>,
+  ): Promise<number> {
+    throw new StoreDisabledError('reading the bans of other nodes');
+  }
   async reloadNow(): Promise<void> {}
   onPolicy(_listener: (p: PolicySnapshot) => void): () => void {
     return () => {};
   }
   async listPatterns(): Promise<PatternRow[]> {
-    return [];
+    throw new StoreDisabledError('listing patterns');
   }
   async createPattern(): Promise<PatternRow> {
     throw new StoreDisabledError('creating a pattern');

@@ -76,6 +76,17 @@ export interface BansTable {
   ban_count: number;
 }
 
+/** The columns of a `bans` row besides its key and `kind` (read at start, copied on upsert). */
+export const BAN_DETAIL_COLUMNS = [
+  'reason',
+  'pattern',
+  'created_at_ms',
+  'expires_at_ms',
+  'created_by',
+  'node',
+  'ban_count',
+] as const;
+
 /** Offence memory: how many bans an address (or IPv6 prefix) has had, and when the last one was. */
 export interface OffencesTable {
   ip_address: string;

@@ -70,23 +70,51 @@ export interface PolicySnapshot {
   whitelist: BanRecord[];
 }
 
+/** A page of the start-up restore: active bans and offence memory. */
+export interface StatePage {
+  bans: BanRecord[];
+  offences: OffenceRecord[];
+}
+
 /**
- * The store (issue #6): SqlStore (sql-store.ts). With `database.enabled: false` the app exposes no
- * store (`App.store` is null); NullStore answers the same calls inside the store wiring.
+ * The store: SqlStore (sql-store.ts) with `database.enabled: true`, NullStore (null-store.ts)
+ * without a database. Everything outside the store works with this interface only.
  */
 export interface Store {
   /** Connect and migrate. Does not throw when the database is down: status says so and it retries. */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Connected and migrated right now. */
+  readonly isConnected: boolean;
+  /** Called once per transition to "connected and migrated" (the restore waits for it). */
+  onReady(listener: () => void): () => void;
+  /** Changes the last run journaled to disk during an outage and never wrote; handed out once. */
+  takeRecovered(): BanEvent[];
   /** Queue an engine event for a batched write (log-made bans, within database.flush_interval). */
   enqueue(e: BanEvent): void;
   /** Resolves once every event enqueued so far is written (or journaled when the DB is down). */
   flush(): Promise<{ durable: boolean }>;
   /** Active bans and offence memory for start-up. */
   loadState(nowMs: number): Promise<{ bans: BanRecord[]; offences: OffenceRecord[] }>;
+  /**
+   * The same, page by page: the next page is read while `onPage` works on this one. Resolves
+   * with the counts; E_DB_UNAVAILABLE when the database is away.
+   */
+  loadStatePaged(
+    nowMs: number,
+    onPage: (p: StatePage) => void | Promise<void>,
+  ): Promise<{ bans: number; offences: number }>;
+  /** Active temporary bans written by nodes other than `node`, in pages (the fleet's catch-up). */
+  readOtherNodesBans(
+    node: string,
+    nowMs: number,
+    onPage: (bans: BanRecord[]) => void | Promise<void>,
+  ): Promise<number>;
   /** Re-read patterns, ban_config and lists now (after an API change). */
   reloadNow(): Promise<void>;
   onPolicy(listener: (p: PolicySnapshot) => void): () => void;
+  /** The last good policy read from the database (null before the first, or without one). */
+  readonly cachedPolicy: PolicySnapshot | null;
 
   listPatterns(): Promise<PatternRow[]>;
   createPattern(p: Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>): Promise<PatternRow>;

@@ -75,12 +75,11 @@ export class StoreBinding {
       }),
     );
     this.unsubscribe.push(store.onPolicy((p) => this.apply(p, false)));
-    if (store instanceof SqlStore)
-      this.unsubscribe.push(
-        store.onReady(() => {
-          if (this.started) this.restore().catch(() => {});
-        }),
-      );
+    this.unsubscribe.push(
+      store.onReady(() => {
+        if (this.started) this.restore().catch(() => {});
+      }),
+    );
   }
 
   /** Hands a snapshot to the engine and the workers; unchanged parts are skipped unless `force`. */
@@ -142,13 +141,13 @@ export class StoreBinding {
 
   /** After a file reload (SIGHUP) put the database's policy back over the file's. */
   reapply(): void {
-    const cached = this.store instanceof SqlStore ? this.store.cachedPolicy : null;
+    const cached = this.store.cachedPolicy;
     if (cached) this.apply(cached, true);
   }
 
   async startRestore(): Promise<void> {
     this.started = true;
-    if (this.store instanceof SqlStore && this.store.isConnected) await this.restore();
+    if (this.store.isConnected) await this.restore();
   }
 
   /** Loads persisted bans and offence memory and gives them to the engine in chunks. */
@@ -184,12 +183,7 @@ export class StoreBinding {
     };
     let counts: { bans: number; offences: number };
     try {
-      if (this.store instanceof SqlStore) counts = await this.store.loadStatePaged(Date.now(), page);
-      else {
-        const all = await this.store.loadState(Date.now());
-        await page(all);
-        counts = { bans: all.bans.length, offences: all.offences.length };
-      }
+      counts = await this.store.loadStatePaged(Date.now(), page);
     } catch (err) {
       this.log.warn(
         { err: (err as Error).message },
@@ -238,7 +232,7 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
       await store.start();
       // a local file that does not open now will not open by itself later (unlike a server that
       // is down): refuse to start, unless the operator chose a start without it
-      if (store instanceof SqlStore && !store.isConnected && dialectOf(cfg.driver) === 'sqlite') {
+      if (cfg.enabled && !store.isConnected && dialectOf(cfg.driver) === 'sqlite') {
         const problem = sqliteOpenProblem(cfg.dsn, store.databaseStatus().last_error);
         if (!cfg.optional) {
           await store.stop();
@@ -249,7 +243,7 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
           `${problem}. database.optional is true: running with bans in memory only, retrying the database`,
         );
       }
-      if (store instanceof SqlStore) binding.applyRecovered(store.takeRecovered());
+      binding.applyRecovered(store.takeRecovered());
     },
     stop: async () => {
       await store.stop();

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { normalizeSpec } from '../../../shared/patterns/compile.js';
 import type { BanPolicy } from '../../engine/types.js';
 import { patternHealthOf } from '../../ingest/health.js';
+import { NullStore } from '../../store/null-store.js';
 import { banConfigOfPolicy } from '../../store/rows.js';
 import type { PatternRow, Store } from '../../store/types.js';
 import { type ApiDeps, actor, audit, fail } from './context.js';
@@ -53,7 +54,12 @@ function patternView(deps: ApiDeps, store: Store, rows: PatternRow[]): Record<st
   });
 }
 
-const NO_DB = 'Database not available (database.enabled is false or the store is not running)';
+/** Without a database the API still talks to a Store: the empty one, which refuses what needs it (E_DB_DISABLED, 503). */
+const NO_DATABASE = new NullStore('');
+
+function storeOf(deps: ApiDeps): Store {
+  return deps.store() ?? NO_DATABASE;
+}
 
 /**
  * Policy: /api/patterns (CRUD, in the store, hot-reloaded), /api/ban-config, and the reference's
@@ -63,15 +69,15 @@ const NO_DB = 'Database not available (database.enabled is false or the store is
 export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // The store compiles every pattern, refuses a taken name (E_DUPLICATE) or the loss of the last
   // enabled pattern (E_LAST_PATTERN) and reloads the matchers after each change: the routes only
-  // translate, and the error handler turns those codes into 409s.
+  // translate, and the error handler turns those codes into 409s (and E_DB_DISABLED, which the
+  // empty store raises, and E_DB_UNAVAILABLE into 503s).
   app.get(
     '/api/patterns',
     {
       schema: { tags: ['policy'], summary: 'Patterns stored in the database', description: patternStateDoc },
     },
-    async (_req, reply) => {
-      const store = deps.store();
-      if (!store) return fail(reply, 503, NO_DB);
+    async () => {
+      const store = storeOf(deps);
       const patterns = patternView(deps, store, await store.listPatterns());
       return { success: true, count: patterns.length, patterns };
     },
@@ -81,8 +87,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/api/patterns/:id',
     { schema: { tags: ['policy'], summary: 'One pattern', params: idParams } },
     async (req, reply) => {
-      const store = deps.store();
-      if (!store) return fail(reply, 503, NO_DB);
+      const store = storeOf(deps);
       const p = (await store.listPatterns()).find((x) => x.id === req.params.id);
       if (!p) return fail(reply, 404, `pattern ${req.params.id} not found`);
       return { success: true, pattern: patternView(deps, store, [p])[0] };
@@ -102,8 +107,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const store = deps.store();
-      if (!store) return fail(reply, 503, NO_DB);
+      const store = storeOf(deps);
       const p = (await store.listPatterns()).find((x) => x.id === req.params.id);
       if (!p) return fail(reply, 404, `pattern ${req.params.id} not found`);
       if (!patternHealthOf(deps.engine)?.lift(p.name))
@@ -128,8 +132,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const store = deps.store();
-      if (!store) return fail(reply, 503, NO_DB);
+      const store = storeOf(deps);
       const spec = normalizeSpec(req.body);
       const row = await store.createPattern({ ...spec, ip_group: Number(spec.ip_group) });
       audit(deps, req, 'pattern-create', { pattern: row.name, id: row.id, created_by: actor(req) });
@@ -148,8 +151,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const store = deps.store();
-      if (!store) return fail(reply, 503, NO_DB);
+      const store = storeOf(deps);
       const row = await store.updatePattern(req.params.id, req.body);
       if (!row) return fail(reply, 404, `pattern ${req.params.id} not found`);
       audit(deps, req, 'pattern-update', {
@@ -166,8 +168,7 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/api/patterns/:id',
     { schema: { tags: ['policy'], summary: 'Delete a pattern', params: idParams } },
     async (req, reply) => {
-      const store = deps.store();
-      if (!store) return fail(reply, 503, NO_DB);
+      const store = storeOf(deps);
       if (!(await store.deletePattern(req.params.id)))
         return fail(reply, 404, `pattern ${req.params.id} not found`);
       audit(deps, req, 'pattern-delete', { id: req.params.id, created_by: actor(req) });
@@ -179,10 +180,9 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/api/ban-config',
     { schema: { tags: ['policy'], summary: 'The ban policy in force' } },
     async () => {
-      const store = deps.store();
       return {
         success: true,
-        source: store?.configSource().ban_config_source ?? 'file',
+        source: storeOf(deps).configSource().ban_config_source,
         ban_config: policyView(deps.engine.getPolicy()),
       };
     },
@@ -243,9 +243,9 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return fail(reply, 400, 'body.max_ban_time: must not be shorter than initial_ban_time', {
           field: 'max_ban_time',
         });
-      const store = deps.store();
+      const store = storeOf(deps);
       let persistedTo = 'memory';
-      if (store) {
+      if (store.databaseStatus().enabled) {
         // the store validates and writes the row, then reloads it into the engine
         await store.putBanConfig(banConfigOfPolicy('default', next));
         persistedTo = 'database';
@@ -269,35 +269,13 @@ export function policyRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/config/source',
     { schema: { tags: ['status'], summary: 'Where patterns and the ban policy come from' } },
-    async () => {
-      const store = deps.store();
-      return (
-        store?.configSource() ?? {
-          patterns_source: 'file',
-          ban_config_source: 'file',
-          database_enabled: false,
-          database_connected: false,
-        }
-      );
-    },
+    async () => storeOf(deps).configSource(),
   );
 
   app.get(
     '/database/status',
     { schema: { tags: ['status'], summary: 'Database connection state' } },
-    async () => {
-      const store = deps.store();
-      return (
-        store?.databaseStatus() ?? {
-          enabled: false,
-          connected: false,
-          driver: '',
-          failure_count: 0,
-          last_successful_load: null,
-          has_cached_config: false,
-        }
-      );
-    },
+    async () => storeOf(deps).databaseStatus(),
   );
 }
 
