@@ -10,6 +10,7 @@ import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
 import type { AppContext, Service } from './service.js';
+import { createHaproxyMapService } from './sinks/haproxy-map/service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
 import type { Store } from './store/types.js';
@@ -88,6 +89,8 @@ export class App {
     const sql = this.store;
     const fleet = createFleetService(ctx, this.engine, sql ? () => sql.reloadNow() : null);
     if (fleet) this.services.splice(this.services.findIndex((s) => s.name === 'engine') + 1, 0, fleet);
+    const haproxyMap = createHaproxyMapService(ctx, this.engine, this.restored);
+    if (haproxyMap) this.services.push(haproxyMap);
   }
 
   async start(): Promise<void> {

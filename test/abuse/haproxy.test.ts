@@ -16,7 +16,7 @@ import {
   sleep,
 } from '../helpers/abuse.js';
 import { dovecotLine, type EdgeProcess, startEdge } from '../helpers/edge.js';
-import { HaproxyProcess } from '../helpers/haproxy.js';
+import { HaproxyProcess, privatePaths } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { peerMissing } from '../helpers/peers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -58,7 +58,7 @@ function exampleConfig(
       'timeout processing 1s',
     ),
   );
-  return readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
+  return privatePaths(readFileSync(join(examples, 'haproxy.cfg'), 'utf8'), dir)
     .replaceAll('/etc/haproxy/edgeban-spoe.conf', join(dir, 'edgeban-spoe.conf'))
     .replace(/127\.0\.0\.1:(\d+)/g, (m, port: string) => (map[port] ? `127.0.0.1:${map[port]}` : m))
     .replace('dst_port 1587', `dst_port ${p.smtp}`)

@@ -170,3 +170,15 @@ export function tcpBanner(port: number, localAddress: string): Promise<string> {
     setTimeout(() => s.destroy(), 3000).unref();
   });
 }
+
+/**
+ * The shipped examples' system paths (the runtime API socket, the ban map) moved into `dir`; the
+ * map file is created empty, as HAProxy refuses to start without it.
+ */
+export function privatePaths(cfg: string, dir: string): string {
+  const map = join(dir, 'edgeban.map');
+  if (!existsSync(map)) writeFileSync(map, '');
+  return cfg
+    .replaceAll('/run/haproxy/admin.sock', join(dir, 'admin.sock'))
+    .replaceAll('/etc/haproxy/edgeban.map', map);
+}
