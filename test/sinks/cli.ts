@@ -1,12 +1,12 @@
 import { connect } from 'node:net';
 
-/** One command to a HAProxy runtime API socket (non-interactive: HAProxy answers and closes). */
+/** One command to a HAProxy runtime API socket, then `quit` (the master CLI would keep the connection open). */
 export function cliQuery(addr: { path: string } | { port: number }, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = 'path' in addr ? connect({ path: addr.path }) : connect({ host: '127.0.0.1', port: addr.port });
     let out = '';
     s.setEncoding('utf8');
-    s.on('connect', () => s.write(`${command}\n`));
+    s.on('connect', () => s.write(`${command}\nquit\n`));
     s.on('data', (d: string) => {
       out += d;
     });

@@ -3,13 +3,15 @@ import { type MapValue, mapFileText } from './state.js';
 
 /**
  * The map file HAProxy loads at start and on reload, rewritten atomically (a temporary file in
- * the same folder, then rename) at most once per `intervalMs` while the bans change, so a reload
- * never sees half a file and starts with the current bans.
+ * the same folder, then rename) so a reload never sees half a file and starts with the current
+ * bans. The first change after a quiet spell is written at once, then at most once per
+ * `intervalMs` while the bans keep changing.
  */
 export class MapFileWriter {
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
+  private lastWrite = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly path: string,
@@ -23,10 +25,11 @@ export class MapFileWriter {
   touch(): void {
     this.dirty = true;
     if (this.timer || this.writing) return;
+    const wait = Math.max(0, this.lastWrite + this.intervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.write();
-    }, this.intervalMs);
+    }, wait);
     this.timer.unref();
   }
 
@@ -43,6 +46,7 @@ export class MapFileWriter {
     if (!this.dirty) return;
     this.dirty = false;
     const tmp = `${this.path}.edgeban-tmp`;
+    this.lastWrite = Date.now();
     this.writing = (async () => {
       try {
         await writeFile(tmp, mapFileText(this.entries), { mode: 0o644 });
