@@ -34,7 +34,8 @@ test('bans, blacklist, unban and expiry follow the engine; only changes are repo
   assert.deepEqual(entries(state), { '192.0.2.1': 'banned', '198.51.100.0/24': 'banned' });
   engine.unban('192.0.2.1', {});
   tick(10_001);
-  assert.equal(state.expire(), 1);
+  assert.equal(state.expire(), true);
+  assert.equal(state.expired, 1);
   assert.deepEqual(entries(state), {});
   assert.deepEqual(changes, [
     ['192.0.2.1', 'banned'],
@@ -102,4 +103,17 @@ test('reconcile picks up what the engine never reported (restore, list reloads)'
   const n = changes.length;
   state.reconcile();
   assert.equal(changes.length, n, 'a second reconcile with nothing new reports nothing');
+});
+
+test('expiry runs in bounded slices that resume where they stopped', () => {
+  const { engine, state, tick } = setup();
+  for (let i = 1; i <= 10; i++) engine.ban(`192.0.2.${i}`, { durationMs: i <= 7 ? 1000 : 60_000 });
+  tick(1001);
+  assert.equal(state.expire(3), false);
+  assert.equal(state.expired, 3);
+  assert.equal(state.expire(3), false);
+  assert.equal(state.expire(3), false);
+  assert.equal(state.expire(3), true);
+  assert.equal(state.expired, 7);
+  assert.deepEqual(Object.keys(entries(state)), ['192.0.2.10', '192.0.2.8', '192.0.2.9']);
 });

@@ -100,7 +100,7 @@ export function defaultConfig(): Config {
       sockets: [],
       map: '/etc/haproxy/edgeban.map',
       write_file: true,
-      resync_interval: 30 * S,
+      resync_interval: 1 * M,
       timeout: 5 * S,
       max_pending: 100_000,
     },

@@ -12,6 +12,8 @@ import { MapSyncer, type SyncerOptions } from './syncer.js';
 
 /** How often expired bans are taken out of the map (the engine does not report expiry). */
 const EXPIRE_TICK_MS = 1000;
+/** Bans looked at per event-loop turn of the expiry pass. */
+const EXPIRE_SLICE = 4096;
 /** The map file is rewritten at most this often while bans change. */
 const FILE_INTERVAL_MS = 1000;
 /**
@@ -49,6 +51,7 @@ export class HaproxyMapSink {
   private resyncTimer: NodeJS.Timeout | null = null;
   private reconcileSoon: NodeJS.Immediate | null = null;
   private waitTimer: NodeJS.Timeout | null = null;
+  private expireSlice: NodeJS.Immediate | null = null;
   private syncing = false;
 
   constructor(o: HaproxyMapSinkOptions) {
@@ -164,7 +167,9 @@ export class HaproxyMapSink {
       }, 200);
       this.waitTimer.unref();
     }
-    this.expireTimer = setInterval(() => this.state.expire(), EXPIRE_TICK_MS);
+    this.expireTimer = setInterval(() => {
+      if (!this.expireSlice) this.expireStep();
+    }, EXPIRE_TICK_MS);
     this.expireTimer.unref();
     this.resyncTimer = setInterval(() => this.state.reconcile(), this.o.config.resync_interval);
     this.resyncTimer.unref();
@@ -185,13 +190,22 @@ export class HaproxyMapSink {
     if (this.expireTimer) clearInterval(this.expireTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.reconcileSoon) clearImmediate(this.reconcileSoon);
+    if (this.expireSlice) clearImmediate(this.expireSlice);
     await Promise.all(this.syncers.map((s) => s.stop()));
     if (this.syncing) await this.file?.flush();
     this.throttle.close();
   }
 
-  /** A whitelist change may hide or reveal any ban: rebuild once, after the current burst. */
-  private scheduleReconcile(): void {
+  private expireStep(): void {
+    this.expireSlice = null;
+    if (!this.state.expire(EXPIRE_SLICE)) this.expireSlice = setImmediate(() => this.expireStep());
+  }
+
+  /**
+   * Rebuild once, after the current burst: a whitelist change may hide or reveal any ban, a
+   * reload may have changed the config's lists.
+   */
+  scheduleReconcile(): void {
     if (this.reconcileSoon) return;
     this.reconcileSoon = setImmediate(() => {
       this.reconcileSoon = null;
@@ -215,5 +229,11 @@ export function createHaproxyMapService(
     metrics: ctx.metrics,
     restored: () => !ctx.config.database.enabled || restored(),
   });
-  return { name: 'haproxy-map', start: () => sink.start(), stop: () => sink.stop() };
+  return {
+    name: 'haproxy-map',
+    start: () => sink.start(),
+    stop: () => sink.stop(),
+    // the app applies the new config's lists to the engine before the services' reloads
+    reload: () => sink.scheduleReconcile(),
+  };
 }

@@ -14,7 +14,7 @@ export type MapChange = (target: string, value: MapValue | null, at: number) => 
 /**
  * The map as it should be, derived from the engine: temporary bans, blacklist and whitelist
  * entries. Ban and unban events update it at once (O(1) plus the whitelist check); expiry, which
- * the engine does not report, is a scan once a second; `reconcile` rebuilds it from the engine's
+ * the engine does not report, is a scan once a second in bounded slices; `reconcile` rebuilds it from the engine's
  * lists and reports only the differences (start-up, restore from the database, list reloads,
  * whitelist changes, which may hide or reveal any number of bans).
  */
@@ -25,6 +25,10 @@ export class BanMapState {
   private readonly black = new Set<string>();
   private readonly white = new Map<string, ParsedCidr>();
   private readonly listeners: MapChange[] = [];
+  /** The expiry pass under way (Map iterators survive deletions and see later additions). */
+  private pass: Iterator<[string, number]> | null = null;
+  /** Temporary bans taken out by expiry so far. */
+  expired = 0;
 
   constructor(
     private readonly engine: Pick<BanEngineApi, 'list'>,
@@ -52,22 +56,33 @@ export class BanMapState {
     return false;
   }
 
-  /** Temporary bans whose time is up leave the map. Returns how many. */
-  expire(): number {
+  /**
+   * Temporary bans whose time is up leave the map: looks at `budget` bans at most, resuming where
+   * the last call stopped (a pass over 1M bans must not hold the event loop). Returns true once
+   * the pass is complete; `expired` counts what it took out.
+   */
+  expire(budget = Number.POSITIVE_INFINITY): boolean {
+    if (!this.pass) this.pass = this.temp.entries();
     const now = this.now();
-    let n = 0;
-    for (const [t, exp] of this.temp) {
+    for (let left = budget; left > 0; left--) {
+      const r = this.pass.next();
+      if (r.done) {
+        this.pass = null;
+        return true;
+      }
+      const [t, exp] = r.value;
       if (exp > now) continue;
       this.temp.delete(t);
       this.update(t);
-      n++;
+      this.expired++;
     }
-    return n;
+    return false;
   }
 
   /** Rebuild from the engine's lists; only differences are reported. */
   reconcile(): void {
     const all = { limit: Number.MAX_SAFE_INTEGER };
+    this.pass = null;
     this.temp.clear();
     this.black.clear();
     this.white.clear();
