@@ -9,6 +9,7 @@ import { createMetricsService } from './metrics/server.js';
 import { createNotifyService } from './notify/service.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
 import { type AppContext, type Service, Subsystem, type SubsystemOptions } from './service.js';
+import { createHaproxyMapService } from './sinks/haproxy-map/service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
 import { registerStoreStatusMetrics } from './store/status-metrics.js';
@@ -79,6 +80,8 @@ export class App {
       // every persisted ban into the table (when the database does not answer yet: later, in the
       // background); everything above serves meanwhile
       entry(store.last, { startWaitMs: RESTORE_WAIT_MS }),
+      // bans kept in HAProxy's own memory: it leaves HAProxy's map alone until the restore is in
+      entry(createHaproxyMapService(ctx, engine, this.restored)),
       // last, once lookups are right: HAProxy's first HELLO and NOTIFY meet the complete table
       // and an event loop the start-up no longer keeps busy
       config.spoa.enabled && entry(createSpoaService(ctx, lookups)),

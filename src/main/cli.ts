@@ -33,6 +33,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'is the local edgeban ready? (GET /ready; exit 0 ready, 1 not)',
     run: async (a) => (await import('./cli/health.js')).healthCommand(a),
   },
+  export: {
+    summary: 'print the bans in force as a HAProxy map, an nft script, plain lines or JSON',
+    run: async (a) => (await import('./cli/export.js')).exportCommand(a),
+  },
   ...API_COMMANDS,
 };
 

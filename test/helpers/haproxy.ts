@@ -171,6 +171,18 @@ export function tcpBanner(port: number, localAddress: string): Promise<string> {
   });
 }
 
+/**
+ * The shipped examples' system paths (the runtime API socket, the ban map) moved into `dir`; the
+ * map file is created empty, as HAProxy refuses to start without it.
+ */
+export function privatePaths(cfg: string, dir: string): string {
+  const map = join(dir, 'edgeban.map');
+  if (!existsSync(map)) writeFileSync(map, '');
+  return cfg
+    .replaceAll('/run/haproxy/admin.sock', join(dir, 'admin.sock'))
+    .replaceAll('/etc/haproxy/edgeban.map', map);
+}
+
 const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
 
 /**
@@ -199,12 +211,13 @@ export function exampleConfig(
       'timeout processing 1s',
     ),
   );
-  return readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
+  const cfg = readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
     .replaceAll('/etc/haproxy/edgeban-spoe.conf', join(dir, 'edgeban-spoe.conf'))
     .replace(/127\.0\.0\.1:(\d+)/g, (m, port: string) => (map[port] ? `127.0.0.1:${map[port]}` : m))
     .replace('dst_port 1587', `dst_port ${p.smtp}`)
     .replace('check inter 5s', 'check inter 300ms')
     .replace('option spop-check', 'option spop-check\n    option log-health-checks');
+  return privatePaths(cfg, dir);
 }
 
 /** The shipped example running against an edge; resolves once its agent health check passed. */

@@ -5,7 +5,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { frontGet, HaproxyProcess, tcpBanner } from '../helpers/haproxy.js';
+import { frontGet, HaproxyProcess, privatePaths, tcpBanner } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { findBinary, peerMissing } from '../helpers/peers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -29,7 +29,7 @@ function exampleConfig(
     '587': ports.banner,
     '12345': ports.agent,
   };
-  return readFileSync(join(examples, 'haproxy.cfg'), 'utf8')
+  return privatePaths(readFileSync(join(examples, 'haproxy.cfg'), 'utf8'), dir)
     .replaceAll('/etc/haproxy/edgeban-spoe.conf', join(dir, 'edgeban-spoe.conf'))
     .replace(/127\.0\.0\.1:(\d+)/g, (m, p: string) => (map[p] ? `127.0.0.1:${map[p]}` : m))
     .replace('dst_port 1587', `dst_port ${ports.smtp}`)

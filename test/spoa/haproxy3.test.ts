@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { api, type EdgeProcess, startEdge } from '../helpers/edge.js';
-import { atLeast, frontGet, HaproxyProcess, haproxy3, tcpBanner } from '../helpers/haproxy.js';
+import { atLeast, frontGet, HaproxyProcess, haproxy3, privatePaths, tcpBanner } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -41,7 +41,7 @@ function exampleConfig(dir: string, version: string, ports: Ports, failClosed = 
     '587': ports.banner,
     '12345': ports.agent,
   };
-  let cfg = readFileSync(join(examples, `haproxy-${version}.cfg`), 'utf8')
+  let cfg = privatePaths(readFileSync(join(examples, `haproxy-${version}.cfg`), 'utf8'), dir)
     .replaceAll('/etc/haproxy/edgeban-spoe.conf', spoe)
     .replace(/127\.0\.0\.1:(\d+)/g, (m, p: string) => (map[p] ? `127.0.0.1:${map[p]}` : m))
     .replace('dst_port 1587', `dst_port ${ports.smtp}`)

@@ -108,6 +108,15 @@ export function defaultConfig(): Config {
       channel: 'edgeban_fleet',
       secret: '',
     },
+    haproxy_map: {
+      enabled: false,
+      sockets: [],
+      map: '/etc/haproxy/edgeban.map',
+      write_file: true,
+      resync_interval: 1 * M,
+      timeout: 5 * S,
+      max_pending: 100_000,
+    },
     prometheus: {
       enabled: true,
       address: '0.0.0.0',

@@ -269,6 +269,15 @@ export function fromObject(
       found: 'all three disabled',
     });
   }
+  if (c.haproxy_map.enabled && c.haproxy_map.sockets.length === 0) {
+    problems.push({
+      key: 'haproxy_map.sockets',
+      source,
+      line: lines.get('haproxy_map.sockets') ?? lines.get('haproxy_map.enabled'),
+      expected: 'at least one runtime API socket when haproxy_map.enabled is true',
+      found: 'none',
+    });
+  }
   if (c.ban.max_ban_time < c.ban.initial_ban_time) {
     problems.push({
       key: 'ban.max_ban_time',

@@ -30,7 +30,7 @@ export interface KeySpec {
   gt?: number;
   oneOf?: string[];
   /** Extra format check on strings. */
-  format?: 'hostport' | 'host' | 'path' | 'backend' | 'identifier';
+  format?: 'hostport' | 'host' | 'path' | 'backend' | 'identifier' | 'socket' | 'file';
   /** Masked by check-config. */
   secret?: boolean;
   doc: string;
@@ -186,6 +186,35 @@ export const SCHEMA: Record<string, KeySpec> = {
     format: 'identifier',
     doc: 'PostgreSQL notification channel the fleet shares',
   },
+  'haproxy_map.enabled': {
+    kind: 'bool',
+    doc: "keep a HAProxy map of the bans through HAProxy's runtime API (bans hold while edgeban is down)",
+  },
+  'haproxy_map.sockets': {
+    kind: 'stringList',
+    format: 'socket',
+    doc: 'runtime API sockets (stats socket or master CLI): unix:/path or host:port, one per HAProxy',
+  },
+  'haproxy_map.map': {
+    kind: 'string',
+    format: 'file',
+    doc: 'the map as HAProxy names it: its file path, also rewritten on every change for reloads',
+  },
+  'haproxy_map.write_file': {
+    kind: 'bool',
+    doc: 'rewrite the map file (false when HAProxy runs on another host)',
+  },
+  'haproxy_map.resync_interval': {
+    kind: 'duration',
+    min: 1000,
+    doc: 'how often the map is checked against the ban table (restores, list reloads)',
+  },
+  'haproxy_map.timeout': { ...positive, doc: 'longest wait for HAProxy to connect or answer' },
+  'haproxy_map.max_pending': {
+    kind: 'int',
+    min: 1,
+    doc: 'changes queued per socket; past it the map is replaced as a whole',
+  },
   'prometheus.enabled': { kind: 'bool', doc: 'serve metrics' },
   'prometheus.address': { kind: 'string', format: 'host', doc: 'metrics listen address' },
   'prometheus.port': { ...port, doc: 'metrics listen port' },
@@ -277,6 +306,13 @@ function hostOk(h: string): boolean {
   return /^[A-Za-z0-9.-]+$/.test(h);
 }
 
+/** A runtime API socket: `unix:/path` or `host:port`. */
+function socketOk(s: string): boolean {
+  if (s.startsWith('unix:')) return /^unix:\/\S+$/.test(s);
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
+  return m !== null && hostOk(m[1]) && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}
+
 /** Validate and convert one value against its spec. `fromEnv` values are strings to be parsed. */
 export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check {
   let v = raw;
@@ -318,6 +354,8 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
       if (spec.format === 'host' && !hostOk(s)) return { ok: false, expected: 'an IP address or host name' };
       if (spec.format === 'path' && !s.startsWith('/'))
         return { ok: false, expected: 'a path starting with /' };
+      if (spec.format === 'file' && !/^\/[^\s;#]*$/.test(s))
+        return { ok: false, expected: 'an absolute path without spaces, ; or #' };
       if (spec.format === 'backend' && s !== '') {
         // nginx's mail proxy wants an address in Auth-Server, not a name
         const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(s);
@@ -344,6 +382,17 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
       if (typeof v === 'string') v = [v];
       if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
         return { ok: false, expected: 'a list of strings' };
+      if (spec.format === 'socket') {
+        const xs = v as string[];
+        for (let i = 0; i < xs.length; i++) {
+          if (!socketOk(xs[i]))
+            return {
+              ok: false,
+              expected: 'unix:/absolute/path or host:port (IPv6 in brackets)',
+              index: Array.isArray(raw) ? i : undefined,
+            };
+        }
+      }
       if (spec.kind === 'cidrList') {
         const xs = v as string[];
         for (let i = 0; i < xs.length; i++) {

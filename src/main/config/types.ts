@@ -130,6 +130,19 @@ export interface FleetConfig {
   secret: string;
 }
 
+/** A HAProxy map of the bans, kept through the runtime API. */
+export interface HaproxyMapConfig {
+  enabled: boolean;
+  /** `unix:/path` or `host:port`: stats sockets or master CLIs. */
+  sockets: string[];
+  /** The map's file path, as HAProxy names it. */
+  map: string;
+  write_file: boolean;
+  resync_interval: number;
+  timeout: number;
+  max_pending: number;
+}
+
 export interface PrometheusConfig {
   enabled: boolean;
   address: string;
@@ -175,6 +188,7 @@ export interface Config {
   ban: BanConfig;
   database: DatabaseConfig;
   fleet: FleetConfig;
+  haproxy_map: HaproxyMapConfig;
   prometheus: PrometheusConfig;
   api: ApiConfig;
   workers: { count: number };
