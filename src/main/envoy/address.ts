@@ -1,6 +1,6 @@
 import type { CidrFilter } from '../../shared/ip/cidr-filter.js';
+import { parseHop, rightmostUntrusted } from '../../shared/ip/forwarding.js';
 import { FAMILY_INVALID, type Family, parseIpInto } from '../../shared/ip/parse.js';
-import { parseHop, rightmostUntrusted } from '../http/client-address.js';
 import type { CheckInput } from './wire.js';
 
 /**

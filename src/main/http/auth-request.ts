@@ -2,11 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Kind, LookupResult, Verdict } from '../../shared/bantable/api.js';
 import type { BanTableReader } from '../../shared/bantable/table.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
+import { type AddressNotes, parseHop, resolveClientAddress } from '../../shared/ip/forwarding.js';
 import { FAMILY_INVALID, type Family, formatIp } from '../../shared/ip/parse.js';
 import type { NginxConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
-import { type AddressNotes, parseHop, resolveClientAddress } from './client-address.js';
 
 /**
  * Nginx's questions, answered with one ban-table lookup and no framework in the way:

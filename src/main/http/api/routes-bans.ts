@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { canonicalTarget } from '../../../shared/ip/cidr.js';
 import { PrefixTooShortError } from '../../engine/errors.js';
-import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { durationFromBody, goDuration, iso, tempItem } from './format.js';
 import {
