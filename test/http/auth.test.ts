@@ -148,6 +148,10 @@ describe('/auth with return_json and a deny policy', () => {
     const r = await h.call('GET', '/auth', { headers: { 'x-original-ip': 'not-an-ip' } });
     assert.equal(r.status, 403);
     assert.equal(r.json.ip, 'unknown-ip');
+    // no lookup was made for this request: nothing of the previous denial leaks into it
+    assert.equal(r.json.kind, null);
+    assert.equal(r.json.expires_at, null);
+    assert.equal(r.json.reason, 'no usable client address');
   });
 });
 
@@ -187,7 +191,7 @@ describe('forwarding headers from an untrusted peer', () => {
 
 describe('ban reasons as header values', () => {
   test('control characters, quotes and non-ASCII are replaced, the length bounded', async () => {
-    const { headerSafeReason } = await import('../../src/main/http/auth-request.js');
+    const { headerSafeReason } = await import('../../src/shared/verdict.js');
     assert.equal(headerSafeReason('  brute force on imap  '), 'brute force on imap');
     assert.equal(headerSafeReason('a\r\nSet-Cookie: x'), 'a??Set-Cookie: x');
     assert.equal(headerSafeReason('say "hi" \\ é\u0000'), "say 'hi' / ??");

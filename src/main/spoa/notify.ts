@@ -1,4 +1,5 @@
-import { type BanTableReader, Kind, LookupResult, Verdict } from '../../shared/bantable/index.js';
+import { type BanTableReader, LookupResult, Verdict } from '../../shared/bantable/index.js';
+import { fallbackReason } from '../../shared/verdict.js';
 import { Action, DataType, FLAG_FIN, FrameType } from './protocol.js';
 import { decodeVarint, encodeVarint, varint } from './varint.js';
 
@@ -279,7 +280,7 @@ export class NotifyAnswerer {
     const key = id * 4 + kind;
     let b = this.reasonCache.get(key);
     if (b === undefined) {
-      const text = this.reasonText(id) || (kind === Kind.BLACKLIST ? 'blacklisted' : 'banned');
+      const text = this.reasonText(id) || fallbackReason(kind);
       b = Buffer.from(text.slice(0, 255), 'latin1');
       if (this.reasonCache.size < 4096) this.reasonCache.set(key, b);
     }
