@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Counter } from 'prom-client';
 import type { BanTable } from '../../shared/bantable/table.js';
+import { type ErrorCode, statusOf } from '../../shared/error-codes.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
 import type { Config } from '../config/types.js';
 import { Assets } from '../console/assets.js';
@@ -58,14 +59,6 @@ function readPackageVersion(): string {
   }
   return '0.0.0';
 }
-
-/** Errors the store raises on purpose, as HTTP statuses; any other EdgebanError is a bad request. */
-const STATUS_OF_CODE: Record<string, number> = {
-  E_DUPLICATE: 409,
-  E_LAST_PATTERN: 409,
-  E_DB_UNAVAILABLE: 503,
-  E_DB_DISABLED: 503,
-};
 
 export class HttpService implements Service {
   readonly name = 'http';
@@ -152,7 +145,7 @@ export class HttpService implements Service {
     );
     this.app.setErrorHandler((err: FastifyError, req, reply) => {
       if (err instanceof InvalidAddressError) {
-        return reply.code(400).send({
+        return reply.code(err.statusCode).send({
           success: false,
           message: `invalid IP address: ${err.input}`,
           detail: err.message,
@@ -161,19 +154,22 @@ export class HttpService implements Service {
         });
       }
       if (err instanceof EdgebanError) {
-        const code = STATUS_OF_CODE[err.code] ?? 400;
-        return reply.code(code).send({ success: false, message: err.message, error: err.code });
+        return reply.code(err.statusCode).send({ success: false, message: err.message, error: err.code });
       }
       const status = err.statusCode ?? 500;
       if (status < 500) {
-        return reply
-          .code(status)
-          .send({ success: false, message: err.message, error: err.code ?? 'E_REQUEST' });
+        return reply.code(status).send({
+          success: false,
+          message: err.message,
+          error: err.code ?? ('E_REQUEST' satisfies ErrorCode),
+        });
       }
       const peer = req.socket.remoteAddress ?? '';
       // a request that keeps failing the same way is one line a minute, with the count
       this.gate.throttle.error('api-internal-error', peer, { err, url: req.url, peer }, 'API request failed');
-      return reply.code(500).send({ success: false, message: 'internal error', error: 'E_INTERNAL' });
+      return reply
+        .code(statusOf('E_INTERNAL'))
+        .send({ success: false, message: 'internal error', error: 'E_INTERNAL' satisfies ErrorCode });
     });
     this.app.setNotFoundHandler((_req, reply) => {
       reply.code(404).type('text/plain; charset=utf-8').send('404 page not found');
@@ -223,10 +219,10 @@ export class HttpService implements Service {
           gate.throttle.warn('api-rate-limit', peer, { peer, url: req.url }, 'API rate limit exceeded');
         },
         errorResponseBuilder: (_req, ctx) => ({
-          statusCode: 429,
+          statusCode: statusOf('E_RATE_LIMIT'),
           success: false,
           message: 'Rate limit exceeded',
-          error: 'E_RATE_LIMIT',
+          error: 'E_RATE_LIMIT' satisfies ErrorCode,
           retry_after_seconds: Math.ceil(ctx.ttl / 1000),
         }),
         cache: 100_000,
@@ -353,7 +349,8 @@ function formatSchemaErrors(errors: ErrorObject[], dataVar: string): Error {
       return `${path}: ${e.message ?? 'invalid'}`;
     });
   const err = new Error([...new Set(parts)].join('; ')) as Error & { statusCode: number; code: string };
-  err.statusCode = 400;
-  err.code = 'E_VALIDATION';
+  const code: ErrorCode = 'E_VALIDATION';
+  err.code = code;
+  err.statusCode = statusOf(code);
   return err;
 }

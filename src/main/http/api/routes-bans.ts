@@ -24,7 +24,7 @@ interface BanBody {
 
 /** A prefix under the floor: 400 with the stable code and the floor in numbers. */
 export function prefixRefused(reply: FastifyReply, err: PrefixTooShortError): FastifyReply {
-  return fail(reply, 400, err.message, {
+  return fail(reply, err.statusCode, err.message, {
     error: err.code,
     ip_address: err.target,
     prefix_length: err.prefixLen,

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, statusOf } from '../../../shared/error-codes.js';
 import { CidrFilter } from '../../../shared/ip/cidr-filter.js';
 import type { ApiConfig } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
@@ -163,12 +164,15 @@ export class ApiGate {
       { peer, url: req.url, retry_after_seconds: seconds },
       'API peer refused after repeated authentication failures',
     );
-    return reply.code(429).header('Retry-After', String(seconds)).send({
-      success: false,
-      message: 'Too many failed authentications',
-      error: 'E_AUTH_BACKOFF',
-      retry_after_seconds: seconds,
-    });
+    return reply
+      .code(statusOf('E_AUTH_BACKOFF'))
+      .header('Retry-After', String(seconds))
+      .send({
+        success: false,
+        message: 'Too many failed authentications',
+        error: 'E_AUTH_BACKOFF' satisfies ErrorCode,
+        retry_after_seconds: seconds,
+      });
   }
 
   private authenticate(header: string | undefined): string | null {
