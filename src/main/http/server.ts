@@ -200,11 +200,12 @@ export class HttpService implements Service {
       },
     };
     // every request that reaches Fastify is an API or status request: gate them all
+    gate.decorate(this.app);
     this.app.addHook('onRequest', async (req, reply) => {
       const denied = gate.check(req, reply);
       if (denied) return denied;
       if (seen.size > 10_000) activeClients();
-      seen.set(req.caller.peer, Date.now());
+      seen.set(req.socket.remoteAddress ?? '', Date.now());
     });
     if (cfg.rate_limiting.enabled) {
       this.app.register(rateLimit, {
