@@ -5,7 +5,6 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { Counter } from 'prom-client';
 import type { BanTable } from '../../shared/bantable/table.js';
 import { type ErrorCode, statusOf } from '../../shared/error-codes.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
@@ -14,6 +13,7 @@ import { Assets } from '../console/assets.js';
 import { Console } from '../console/console.js';
 import { consoleRoutes } from '../console/routes.js';
 import type { BanEngine } from '../engine/engine.js';
+import { counterFeed, FeedSet } from '../metrics/feed.js';
 import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
 import type { ApiDeps } from './api/context.js';
@@ -66,9 +66,7 @@ export class HttpService implements Service {
   readonly app: FastifyInstance;
   private readonly gate: ApiGate;
   private server!: Server;
-  private metricsTimer: NodeJS.Timeout | null = null;
-  private flushed = { allowed: 0, denied: 0, noAddress: 0, untrustedForwarding: 0 };
-  private readonly untrustedForwarding: Counter;
+  private readonly feeds = new FeedSet();
   private apiEnabled: boolean;
   readonly console: Console | null;
 
@@ -83,14 +81,7 @@ export class HttpService implements Service {
       reasonOf: (ip) => deps.engine.status(ip).reason,
       log,
     });
-    const name = 'edgeban_http_untrusted_forwarding_total';
-    this.untrustedForwarding =
-      (ctx.metrics.registry.getSingleMetric(name) as Counter | undefined) ??
-      new Counter({
-        name,
-        help: 'Forwarding headers (X-Original-IP, X-Forwarded-For, …) from peers outside nginx.trusted_proxies, ignored',
-        registers: [ctx.metrics.registry],
-      });
+    this.feedMetrics();
     this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
     // the console's samples and recent bans: only with the API that serves them
@@ -270,8 +261,6 @@ export class HttpService implements Service {
   async start(): Promise<void> {
     const n = this.ctx.config.nginx;
     await this.app.listen({ host: n.address, port: n.port });
-    this.metricsTimer = setInterval(() => this.flushMetrics(), 1000);
-    this.metricsTimer.unref();
     this.console?.start();
     this.ctx.log.info(
       { address: n.address, port: n.port, api: this.apiEnabled },
@@ -291,34 +280,28 @@ export class HttpService implements Service {
     this.gate.configure(config.api);
   }
 
-  flushMetrics(): void {
+  /** Prometheus reads /auth's plain counters at scrape. */
+  private feedMetrics(): void {
     const m = this.ctx.metrics;
     const c = this.auth.counters;
-    const f = this.flushed;
-    if (c.allowed > f.allowed) {
-      m.requests.inc({ service: 'nginx', result: 'allowed' }, c.allowed - f.allowed);
-      m.serviceRequests.inc({ service: 'nginx', status: 'ok' }, c.allowed - f.allowed);
-    }
-    if (c.denied > f.denied) {
-      m.requests.inc({ service: 'nginx', result: 'denied' }, c.denied - f.denied);
-      m.serviceRequests.inc({ service: 'nginx', status: 'denied' }, c.denied - f.denied);
-    }
-    if (c.noAddress > f.noAddress)
-      m.requests.inc({ service: 'nginx', result: 'no_ip' }, c.noAddress - f.noAddress);
-    if (c.untrustedForwarding > f.untrustedForwarding)
-      this.untrustedForwarding.inc(c.untrustedForwarding - f.untrustedForwarding);
-    this.flushed = {
-      allowed: c.allowed,
-      denied: c.denied,
-      noAddress: c.noAddress,
-      untrustedForwarding: c.untrustedForwarding,
-    };
+    const f = this.feeds;
+    f.add(m.requests.add(() => c.allowed, { service: 'nginx', result: 'allowed' }));
+    f.add(m.serviceRequests.add(() => c.allowed, { service: 'nginx', status: 'ok' }));
+    f.add(m.requests.add(() => c.denied, { service: 'nginx', result: 'denied' }));
+    f.add(m.serviceRequests.add(() => c.denied, { service: 'nginx', status: 'denied' }));
+    f.add(m.requests.add(() => c.noAddress, { service: 'nginx', result: 'no_ip' }));
+    f.add(
+      counterFeed(
+        m.registry,
+        'edgeban_http_untrusted_forwarding_total',
+        'Forwarding headers (X-Original-IP, X-Forwarded-For, …) from peers outside nginx.trusted_proxies, ignored',
+      ).add(() => c.untrustedForwarding),
+    );
   }
 
   async stop(): Promise<void> {
-    if (this.metricsTimer) clearInterval(this.metricsTimer);
     this.console?.stop();
-    this.flushMetrics();
+    this.feeds.detach();
     this.auth.throttle?.close();
     this.gate.throttle.close();
     // SSE streams and idle keep-alive sockets must not hold the shutdown
