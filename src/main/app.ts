@@ -116,7 +116,7 @@ export class App {
         await s.start();
         started.push(s);
         this.states.set(s.name, 'up');
-        this.ctx.log.info({ service: s.name }, `${s.name} started`);
+        this.ctx.log.info({ subsystem: s.name }, `${s.name} started`);
         logListening(this.ctx.log, s.name, this.ctx.config, syslogPorts);
       }
     } catch (err) {
@@ -133,7 +133,7 @@ export class App {
         await s.stop();
         this.states.set(s.name, 'stopped');
       } catch (err) {
-        this.ctx.log.error({ service: s.name, err }, `${s.name} did not stop cleanly`);
+        this.ctx.log.error({ subsystem: s.name, err }, `${s.name} did not stop cleanly`);
       }
     }
   }

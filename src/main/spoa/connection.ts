@@ -107,10 +107,7 @@ export class SpoaConnection {
     socket.on('drain', () => socket.resume());
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // Resets and broken pipes are how HAProxy ends connections; not worth more than debug.
-      host.log.debug(
-        { peer: this.peer, engine_id: this.engineId, err: err.code ?? err.message },
-        'SPOA connection error',
-      );
+      host.log.debug({ peer: this.peer, engine_id: this.engineId, err }, 'SPOA connection error');
     });
     socket.on('close', () => {
       this.state = State.Closed;

@@ -314,7 +314,7 @@ export function createSpoaService(
     config: ctx.config.spoa,
     table: deps.table,
     reasonText: deps.reasonText,
-    log: ctx.log.child({ service: 'spoa' }),
+    log: ctx.log.child({ subsystem: 'spoa' }),
     metrics: ctx.metrics,
   });
   return {

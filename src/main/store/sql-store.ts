@@ -7,7 +7,7 @@ import { normalizeSpec, type PatternSpec } from '../../shared/patterns/compile.j
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { DatabaseConfig } from '../config/types.js';
 import type { BanEvent, BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
-import type { Logger } from '../log/logger.js';
+import { firstError, type Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type Connection, type DialectName, dialectOf, openDatabase } from './connect.js';
 import { DuplicatePatternError, LastPatternError, StoreUnavailableError } from './errors.js';
@@ -122,6 +122,8 @@ export class SqlStore implements Store {
   private stopped = false;
   private failureCount = 0;
   private lastError: string | undefined;
+  /** The failure behind lastError, for log lines. */
+  private lastFailure: Error | undefined;
   private lastLoad: number | null = null;
   private snapshot: PolicySnapshot | null = null;
   private patternsFromDb = false;
@@ -195,12 +197,12 @@ export class SqlStore implements Store {
     if (!(await this.connect())) {
       if (await this.loadCache())
         this.log.warn(
-          { driver: this.cfg.driver, err: this.lastError, cache: this.cacheFile },
+          { driver: this.cfg.driver, err: this.lastFailure, cache: this.cacheFile },
           'database unavailable at start: serving the last good copy of its policy until it answers; retrying',
         );
       else
         this.log.warn(
-          { driver: this.cfg.driver, err: this.lastError },
+          { driver: this.cfg.driver, err: this.lastFailure },
           'database unavailable at start: serving from the configuration file until it answers; retrying',
         );
       this.scheduleReconnect();
@@ -229,7 +231,7 @@ export class SqlStore implements Store {
       } catch (err) {
         this.rejectOnce(
           'cache:write',
-          { err: errText(err), file },
+          { err: firstError(err), file },
           'cannot keep a copy of the database policy on disk',
         );
       }
@@ -255,7 +257,7 @@ export class SqlStore implements Store {
       if (p.banConfig) validateBanConfig(p.banConfig);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.warn({ err: errText(err), file }, 'the cached copy of the database policy is unusable');
+        this.log.warn({ err: firstError(err), file }, 'the cached copy of the database policy is unusable');
       return false;
     }
     this.snapshot = p;
@@ -309,7 +311,7 @@ export class SqlStore implements Store {
         this.conn = openDatabase(this.cfg.driver, this.cfg.dsn, {
           cwd: this.cwd,
           timeoutMs: this.timeoutMs,
-          onIdleError: (err) => this.log.debug({ err: errText(err) }, 'database: idle connection closed'),
+          onIdleError: (err) => this.log.debug({ err: firstError(err) }, 'database: idle connection closed'),
         });
       }
       const db = this.conn.db;
@@ -335,6 +337,7 @@ export class SqlStore implements Store {
     this.connected = true;
     this.failureCount = 0;
     this.lastError = undefined;
+    this.lastFailure = undefined;
     this.metrics?.databaseConnectionsActive.set(this.conn?.active() ?? 0);
     if (!wasDown) return;
     this.op('connect', 'success');
@@ -358,15 +361,16 @@ export class SqlStore implements Store {
     this.connected = false;
     this.failureCount++;
     this.lastError = errText(err);
+    this.lastFailure = firstError(err);
     this.metrics?.databaseConnectionsActive.set(0);
     // from now on the journal is on disk too (a kill during the outage must not lose it)
     if (this.spill && !this.spill.active) this.spillAll();
     if (wasUp)
       this.log.error(
-        { err: this.lastError, driver: this.cfg.driver, pending: this.journal.size },
+        { err: this.lastFailure, driver: this.cfg.driver, pending: this.journal.size },
         'database unavailable: serving from the cached configuration and ban state; changes are journaled until it returns',
       );
-    else this.log.warn({ err: this.lastError, failures: this.failureCount }, 'database still unavailable');
+    else this.log.warn({ err: this.lastFailure, failures: this.failureCount }, 'database still unavailable');
   }
 
   /** Next reconnect attempt: retry_delay doubling per failure, capped (≤ 60 s, ≤ refresh_interval). */
@@ -432,7 +436,7 @@ export class SqlStore implements Store {
         try {
           rows.push(rowOfSpec(normalizeSpec(s)));
         } catch (err) {
-          this.log.warn({ pattern: s.name, err: errText(err) }, 'pattern not seeded into the database');
+          this.log.warn({ pattern: s.name, err: firstError(err) }, 'pattern not seeded into the database');
         }
       }
       for (const r of rows) {
@@ -542,7 +546,7 @@ export class SqlStore implements Store {
       if (await this.alive(conn)) {
         // the database answers: some row is bad. Write one at a time and drop what it refuses.
         this.log.error(
-          { err: errText(err), changes: n },
+          { err: firstError(err), changes: n },
           'database refused a batch of changes: writing them one by one',
         );
         const again = this.journal.take();
@@ -553,7 +557,7 @@ export class SqlStore implements Store {
           } catch (e) {
             dropped++;
             this.log.error(
-              { err: errText(e), change: describe(single) },
+              { err: firstError(e), change: describe(single) },
               'database refused a change: dropped',
             );
           }
@@ -775,7 +779,7 @@ export class SqlStore implements Store {
     // as a full scan and sort instead of a walk of the primary key: seconds per page at 1M rows
     if (this.dialect === 'postgres')
       await sql`analyze bans, offences`.execute(db).catch((err) => {
-        this.log.debug({ err: errText(err) }, 'ANALYZE before the restore failed (not the table owner?)');
+        this.log.debug({ err: firstError(err) }, 'ANALYZE before the restore failed (not the table owner?)');
       });
     // SQLite: the rows cross from its thread as columns, and records are built from those
     const columns = conn.columns;
@@ -854,7 +858,8 @@ export class SqlStore implements Store {
         }
         this.failureCount++;
         this.lastError = errText(err);
-        this.log.warn({ err: this.lastError, attempt: attempt + 1 }, 'database reload failed: retrying');
+        this.lastFailure = firstError(err);
+        this.log.warn({ err: this.lastFailure, attempt: attempt + 1 }, 'database reload failed: retrying');
         await sleep(this.cfg.retry_delay * 2 ** attempt, this.timers);
       }
     }
@@ -959,7 +964,7 @@ export class SqlStore implements Store {
         ok = false;
         this.rejectOnce(
           `ban_config:${errText(err)}`,
-          { err: errText(err) },
+          { err: firstError(err) },
           'database ban_config rejected; keeping the previous policy',
         );
       }
@@ -1024,7 +1029,7 @@ export class SqlStore implements Store {
         errors.push({ id: row.id, name: row.name, error });
         this.rejectOnce(
           `pattern-row:${row.id}:${error}`,
-          { pattern: row.name, id: row.id, err: error },
+          { pattern: row.name, id: row.id, err: firstError(err) },
           'database pattern skipped: it does not compile; the other patterns apply',
         );
       }
@@ -1090,7 +1095,7 @@ export class SqlStore implements Store {
       await this.enqueueReload();
     } catch (err) {
       this.log.warn(
-        { err: errText(err) },
+        { err: firstError(err) },
         'reload after a change failed; the next periodic reload applies it',
       );
     }

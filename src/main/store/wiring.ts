@@ -3,7 +3,7 @@ import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
 import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
-import type { Logger } from '../log/logger.js';
+import { asError, type Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { dialectOf } from './connect.js';
 import { WriteJournal } from './journal.js';
@@ -91,7 +91,7 @@ export class StoreBinding {
         );
       } catch (err) {
         this.log.error(
-          { err: (err as Error).message },
+          { err: asError(err) },
           'database patterns rejected by the matcher; keeping the previous set',
         );
       }
@@ -188,7 +188,7 @@ export class StoreBinding {
       }
     } catch (err) {
       this.log.warn(
-        { err: (err as Error).message },
+        { err: asError(err) },
         'persisted bans not loaded yet (database unavailable); retrying when it answers',
       );
       return;
@@ -256,14 +256,12 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
     name: 'store-restore',
     // in the background: the listeners started after this one must not wait for 1M rows
     start: async () => {
-      binding.startRestore().catch((err: Error) => log.error({ err: err.message }, 'restore failed'));
+      binding.startRestore().catch((err: Error) => log.error({ err }, 'restore failed'));
     },
     stop: async () => {},
     reload: (_config: Config) => {
       binding.reapply();
-      store
-        .reloadNow()
-        .catch((err: Error) => log.warn({ err: err.message }, 'database reload after SIGHUP failed'));
+      store.reloadNow().catch((err: Error) => log.warn({ err }, 'database reload after SIGHUP failed'));
     },
   };
   return { store, binding, first, last };
