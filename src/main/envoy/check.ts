@@ -14,7 +14,8 @@ import {
 } from '../../shared/verdict.js';
 import type { Config } from '../config/types.js';
 import { clientAddress } from './address.js';
-import { type CheckInput, encodeDenied, encodeOk } from './wire.js';
+import type { CheckInput } from './check-decoder.js';
+import { encodeDenied, encodeOk } from './wire.js';
 
 /** google.rpc.Code */
 export const RPC_OK = 0;

@@ -13,10 +13,10 @@ import type { Metrics } from '../metrics/registry.js';
 import type { AppContext, Service } from '../service.js';
 import { EnvoyAdmission } from './admission.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
+import { CheckDecoder } from './check-decoder.js';
 import { GrpcFront } from './h2-front.js';
 import { HealthService } from './health.js';
 import { AUTH_SERVICE, assertWireLayout, CHECK_PATH, loadDefinitions } from './proto.js';
-import { decodeCheckRequest } from './wire.js';
 
 export interface EnvoyServerOptions {
   config: EnvoyConfig;
@@ -82,12 +82,13 @@ export class EnvoyServer {
     const handler = this.handler;
     this.admission = new EnvoyAdmission(opts.config);
     if (opts.metrics) this.registerAdmissionMetrics(opts.metrics);
+    const decoder = new CheckDecoder();
     this.front = new GrpcFront({
       admission: this.admission,
       checkPath: CHECK_PATH,
       answer: (message) => {
         const t0 = performance.now();
-        const res = handler.answer(decodeCheckRequest(message, handler.wantHeaders), (Date.now() / 1000) | 0);
+        const res = handler.answer(decoder.decode(message, handler.wantHeaders), (Date.now() / 1000) | 0);
         this.duration?.observe((performance.now() - t0) / 1000);
         return res ?? { code: status.INVALID_ARGUMENT, message: NOT_A_CHECK };
       },
