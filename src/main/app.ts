@@ -29,7 +29,7 @@ export class App {
   readonly table: BanTable;
   readonly engine: BanEngine;
   readonly ingest: IngestService;
-  /** The SQL store (issue #6); null until wired or when the database is disabled. */
+  /** The SQL store; null until wired or when the database is disabled. */
   store: Store | null = null;
   /** Each service's state, for /ready. */
   readonly states = new Map<string, ServiceState>();

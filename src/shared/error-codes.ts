@@ -1,7 +1,7 @@
 /**
  * Every stable error code edgeban answers or raises, with the HTTP status it carries and what it
- * means, in one place (fastify's `createError(code, message, statusCode)` idea, without its
- * printf-style messages: edgeban's errors build their own text and carry typed fields).
+ * means, in one place. The error classes build their own messages and carry typed fields; only
+ * the code → status pairing lives here.
  * API clients and operators depend on these codes: add codes, never rename one.
  * `EdgebanError` only takes a code listed here, so a code cannot exist without its status.
  */

@@ -52,7 +52,7 @@ const KIND_CODE: Record<BanKind, KindCode> = {
 };
 
 /**
- * The ban engine (design.md "Decisions"): the single writer of ban state. Counts failures per
+ * The ban engine: the single writer of ban state. Counts failures per
  * address (per `ipv6Prefix` for IPv6) in `timeWindow`, bans at `maxAttempts` for
  * min(initial × factor^(n−1), max), restarts the count after a ban, remembers offences for
  * `maxMemoryTtl`, never bans ignored or whitelisted addresses, and reports every change as a

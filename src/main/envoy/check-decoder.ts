@@ -27,9 +27,8 @@ const XFF = asciiBytes('x-forwarded-for');
 const XRI = asciiBytes('x-real-ip');
 
 /**
- * CheckRequest bytes → CheckInput. The decoder holds the read position between its steps
- * (pg-protocol's reader idea): `next` after each varint or field, and the bounds of the last LEN
- * field. One decoder per server, reused for every Check (decoding is synchronous and never
+ * CheckRequest bytes → CheckInput. The decoder holds the read position between its steps:
+ * `next` after each varint or field, and the bounds of the last LEN field. One decoder per server, reused for every Check (decoding is synchronous and never
  * re-entered), so reading allocates nothing but the CheckInput and the strings it keeps.
  */
 export class CheckDecoder {

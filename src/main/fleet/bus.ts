@@ -1,5 +1,5 @@
 /**
- * The fleet bus (design.md): nodes sharing one PostgreSQL database tell each other about bans and
+ * The fleet bus: nodes sharing one PostgreSQL database tell each other about bans and
  * unbans with NOTIFY on one channel and apply what the others say. Each node keeps writing its
  * own bans through the store; the bus only carries them to the other nodes' ban tables at once.
  * After a lost connection the node re-reads the other nodes' active bans from the `bans` table

@@ -2,14 +2,14 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { CounterFeed } from './feed.js';
 
 /**
- * Every metric edgeban exports. Names and labels of the reference system (reference-system.md §10)
- * are kept exactly; edgeban's own metrics use the `edgeban_` prefix. One instance per process
+ * Every metric edgeban exports. Names and labels of the reference system are kept exactly
+ * (its dashboards and alerts keep working); edgeban's own metrics use the `edgeban_` prefix. One instance per process
  * (tests may create their own to stay isolated).
  */
 export class Metrics {
   readonly registry = new Registry();
 
-  // --- reference §10 names -------------------------------------------------------------
+  // --- the reference system's names ---------------------------------------------------------
   /** Fed by the proxy fronts' plain counters, read at scrape. */
   readonly requests = new CounterFeed(
     this.registry,

@@ -1,11 +1,11 @@
 /**
- * SPOP varints ("peers encoding", spop.md §1.2): unsigned 64-bit values, 1 to 10 bytes.
+ * SPOP varints (HAProxy's "peers encoding"): unsigned 64-bit values, 1 to 10 bytes.
  * Values below 2^53 stay in `number` arithmetic; BigInt is used only past that.
  */
 
 /**
- * Decodes varints and holds the result of the last one: the value and the position after it
- * (pg-protocol's reader idea). Each connection and each answerer owns one and reuses it, so
+ * Decodes varints and holds the result of the last one: the value and the position after it.
+ * Each connection and each answerer owns one and reuses it, so
  * decoding allocates nothing and no state is shared between decoders.
  */
 export class VarintReader {

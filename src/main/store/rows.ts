@@ -6,7 +6,7 @@ import type { BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { ListName } from './schema.js';
 import type { BanConfigRow, PatternRow } from './types.js';
 
-/** A ban_config row edgeban refuses (`E_BAN_CONFIG`): the reference's validation rules (§1.1). */
+/** A ban_config row edgeban refuses (`E_BAN_CONFIG`): the reference system's validation rules. */
 export class BanConfigError extends EdgebanError {
   constructor(name: string, why: string) {
     super('E_BAN_CONFIG', `ban_config ${JSON.stringify(name)}: ${why}`);

@@ -93,7 +93,7 @@ function sleep(ms: number, timers: Set<NodeJS.Timeout>): Promise<void> {
 }
 
 /**
- * The SQL store (issue #6) over Kysely: SQLite (default, in its own thread), PostgreSQL or
+ * The SQL store over Kysely: SQLite (default, in its own thread), PostgreSQL or
  * MySQL/MariaDB. It migrates the schema at start, writes engine events in batches
  * (`database.flush_interval`), loads bans and offence memory for the restore, re-reads patterns,
  * ban_config and lists every `database.refresh_interval` (and at once after an API change) and

@@ -61,7 +61,7 @@ export class ApiGate {
     const users = new Map<string, Buffer>();
     const ba = cfg.basic_auth;
     if (ba.enabled) {
-      // the single pair counts only when both halves are set (reference §8.1)
+      // the single username/password pair counts only when both halves are set, as in the reference
       if (ba.username && ba.password) users.set(ba.username, digest(ba.password));
       for (const [u, p] of Object.entries(ba.users)) if (u && p) users.set(u, digest(p));
       if (users.size === 0)
