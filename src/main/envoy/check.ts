@@ -43,7 +43,7 @@ export function checkOptions(config: Config): CheckOptions {
   };
 }
 
-/** Plain numbers bumped on the hot path; the server moves them into Prometheus. */
+/** Plain numbers bumped on the hot path; Prometheus reads them at scrape (metrics/feed.ts). */
 export class CheckCounters {
   checks = 0;
   allowed = 0;

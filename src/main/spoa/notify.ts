@@ -11,7 +11,7 @@ export interface AckOptions {
   setTtl: boolean;
 }
 
-/** Counters the hot path bumps; flushed into prom-client by the server. */
+/** Counters the hot path bumps; Prometheus reads them at scrape (metrics/feed.ts). */
 export class NotifyCounters {
   notifies = 0;
   allowed = 0;
