@@ -14,8 +14,8 @@ import { type ReadinessReport, readinessReport, type ServiceState } from './read
 import type { AppContext, Service } from './service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
-import type { Store } from './store/types.js';
 import { registerStoreStatusMetrics } from './store/status-metrics.js';
+import type { Store } from './store/types.js';
 import { wireStore } from './store/wiring.js';
 
 /**

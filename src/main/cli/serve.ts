@@ -1,8 +1,8 @@
 import { App } from '../app.js';
 import { version } from '../cli.js';
-import { buildCommit } from '../metrics/build-info.js';
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../config/load.js';
 import { asError, createLogger, type Logger } from '../log/logger.js';
+import { buildCommit } from '../metrics/build-info.js';
 import { Metrics } from '../metrics/registry.js';
 import { installProcessGuard } from '../system/guard.js';
 import { CONFIG_OPTIONS_USAGE, configOptions } from './options.js';
