@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   E_USAGE: { status: 400, meaning: 'a command line the CLI cannot run' },
   E_BANTABLE: { status: 400, meaning: 'an entry the ban table cannot hold' },
   E_FLEET_MESSAGE: { status: 400, meaning: 'a fleet message from another node that does not decode' },
+  // the caller may not do this
+  E_READ_ONLY: { status: 403, meaning: 'a change asked by a user in api.read_only_users' },
   // conflicts with the stored state
   E_DUPLICATE: { status: 409, meaning: 'a pattern name that is already taken' },
   E_LAST_PATTERN: { status: 409, meaning: 'a change that would leave no enabled pattern' },

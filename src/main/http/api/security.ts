@@ -142,7 +142,9 @@ export class ApiGate {
         { peer, user, url: req.url },
         'API change refused: the caller is in api.read_only_users',
       );
-      return reply.code(403).send({ success: false, message: 'read-only user', error: 'E_READ_ONLY' });
+      return reply
+        .code(statusOf('E_READ_ONLY'))
+        .send({ success: false, message: 'read-only user', error: 'E_READ_ONLY' satisfies ErrorCode });
     }
     return undefined;
   }
