@@ -106,7 +106,7 @@ export class App {
       for (const s of this.subsystems) {
         await s.start(log);
         started.push(s);
-        log.info({ service: s.name }, `${s.name} started`);
+        log.info({ subsystem: s.name }, `${s.name} started`);
         logListening(log, s.name, this.ctx.config, syslogPorts);
       }
     } catch (err) {

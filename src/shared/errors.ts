@@ -1,13 +1,21 @@
+import { type ErrorCode, statusOf } from './error-codes.js';
+
 /**
  * Base of every error edgeban raises on purpose. `code` is stable (operators grep for it, tests
- * assert it); the message says what was wrong in words.
+ * assert it) and listed in error-codes.ts with its HTTP status; the message says what was wrong
+ * in words.
  */
 export class EdgebanError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+  }
+
+  /** The HTTP status of this error's code (a getter: not copied into log lines). */
+  get statusCode(): number {
+    return statusOf(this.code);
   }
 }
 

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadSync } from '@grpc/proto-loader';
 import fc from 'fast-check';
+import { CheckDecoder, type CheckInput } from '../../src/main/envoy/check-decoder.js';
 import { AUTH_PROTO, PROTO_DIR } from '../../src/main/envoy/proto.js';
-import { type CheckInput, decodeCheckRequest } from '../../src/main/envoy/wire.js';
+
+const decoder = new CheckDecoder();
+const decodeCheckRequest = (b: Buffer, wantHeaders: boolean) => decoder.decode(b, wantHeaders);
 
 /**
  * The hand-written CheckRequest decoder under hostile bytes, with protobufjs (through

@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadSync } from '@grpc/proto-loader';
 import fc from 'fast-check';
+import { CheckDecoder } from '../../src/main/envoy/check-decoder.js';
 import { AUTH_PROTO, assertWireLayout, loadDefinitions, PROTO_DIR } from '../../src/main/envoy/proto.js';
-import { decodeCheckRequest, encodeDenied, encodeOk } from '../../src/main/envoy/wire.js';
+import { encodeDenied, encodeOk } from '../../src/main/envoy/wire.js';
 import { rawClient, startEnvoy } from './helpers.js';
+
+const decoder = new CheckDecoder();
+const decodeCheckRequest = (b: Buffer, wantHeaders: boolean) => decoder.decode(b, wantHeaders);
 
 // --- protobuf written by hand, with Envoy's field numbers spelled out here (not taken from our
 // .proto or codec), so a wrong number in either is caught -------------------------------------

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ADDRESS_SOURCES, resolveClientAddress } from '../../src/main/http/client-address.js';
 import { CidrFilter } from '../../src/shared/ip/cidr-filter.js';
+import { ADDRESS_SOURCES, resolveClientAddress } from '../../src/shared/ip/forwarding.js';
 import { FAMILY_INVALID, formatIp } from '../../src/shared/ip/parse.js';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseHop, resolveClientAddress } from '../../src/main/http/client-address.js';
 import { CidrFilter } from '../../src/shared/ip/cidr-filter.js';
+import { parseHop, resolveClientAddress } from '../../src/shared/ip/forwarding.js';
 import { formatIp } from '../../src/shared/ip/parse.js';
 
 const trusted = new CidrFilter(['127.0.0.0/8', '::1/128', '10.0.0.0/8']);

@@ -145,3 +145,17 @@ describe('API security', () => {
     }
   });
 });
+
+describe('request state', () => {
+  test('req.caller is declared with decorateRequest, so every request has it from the start', async () => {
+    const h = await startHttp();
+    try {
+      assert.equal(h.svc.app.hasRequestDecorator('caller'), true);
+      const r = await h.call('POST', '/api/ban', { body: { ip_address: '198.18.7.7' } });
+      assert.equal(r.status, 200);
+      assert.equal(h.engine.status('198.18.7.7').banned, true);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeAgentDisconnect, encodeAgentHello } from '../../src/main/spoa/frames.js';
 import { decodeKvList } from '../../src/main/spoa/kvlist.js';
-import { decodeVarint, encodeVarint, encodeVarintBig, varint } from '../../src/main/spoa/varint.js';
+import { encodeVarint, encodeVarintBig, VarintReader } from '../../src/main/spoa/varint.js';
 import { hello26, helloCheck } from './client.js';
+
+const varint = new VarintReader();
+const decodeVarint = (b: Uint8Array, off: number, end: number) => varint.decode(b, off, end);
 
 // spop.md §1.2 worked examples, cross-checked there against bytes HAProxy put on the wire.
 const VECTORS: [number | bigint, string][] = [
@@ -105,4 +108,16 @@ test('a KV list whose string runs past the frame is malformed', () => {
   assert.equal(decodeKvList(b, 0, b.length), null);
   const unknownType = Buffer.from([0x01, 0x61, 0x0c]);
   assert.equal(decodeKvList(unknownType, 0, unknownType.length), null);
+});
+
+test('varint readers keep their own position: decoding with one leaves another as it was', () => {
+  const a = new VarintReader();
+  const b = new VarintReader();
+  const buf = Buffer.from('f00007', 'hex');
+  assert.ok(a.decode(buf, 0, buf.length));
+  assert.ok(b.decode(buf, 2, buf.length));
+  assert.equal(b.value, 7);
+  assert.equal(b.next, 3);
+  assert.equal(a.value, 240);
+  assert.equal(a.next, 2);
 });

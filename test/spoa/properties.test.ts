@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { SpoaConnection } from '../../src/main/spoa/connection.js';
 import { decodeKvList } from '../../src/main/spoa/kvlist.js';
 import { NotifyAnswerer } from '../../src/main/spoa/notify.js';
-import { decodeVarint, encodeVarint, encodeVarintBig, varint as vslot } from '../../src/main/spoa/varint.js';
+import { encodeVarint, encodeVarintBig, VarintReader } from '../../src/main/spoa/varint.js';
 import { BanTable, Kind } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
 import { fakeHost, fakeSocket } from './fake.js';
@@ -23,6 +23,9 @@ import {
   type Value,
   varint,
 } from './model.js';
+
+const vslot = new VarintReader();
+const decodeVarint = (b: Uint8Array, off: number, end: number) => vslot.decode(b, off, end);
 
 const RUNS = { seed: 0x5eed, numRuns: 400, interruptAfterTimeLimit: 4000 };
 const AGENT_MAX = 65536;

@@ -3,13 +3,8 @@ import { describe, test } from 'node:test';
 import type { BanRecord } from '../../src/main/engine/types.js';
 import { dialectOf, mysqlConfig, postgresConfig, sqlitePath } from '../../src/main/store/connect.js';
 import { WriteJournal } from '../../src/main/store/journal.js';
-import {
-  canonicalTarget,
-  ipGroupIndex,
-  rowOfSpec,
-  toMs,
-  validateBanConfig,
-} from '../../src/main/store/rows.js';
+import { ipGroupIndex, rowOfSpec, toMs, validateBanConfig } from '../../src/main/store/rows.js';
+import { canonicalTarget } from '../../src/shared/ip/cidr.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
 
 describe('DSNs', () => {

@@ -125,6 +125,12 @@ test('fatalReason: allocation failures and writer frames are fatal, others are n
   s.stack = 'Error: y\n    at SpoaConnection.onData (/app/dist/src/main/spoa/connection.js:1:1)';
   assert.equal(fatalReason(s), null);
   assert.equal(subsystemOf(s), 'spoa');
+  // a stateless helper (address parsing) is not a source: the subsystem that called it is
+  const h = new Error('z');
+  h.stack =
+    'TypeError: z\n    at prefixEquals (/app/dist/src/shared/ip/cidr.js:3:1)\n' +
+    '    at BanEngine.ignored (/app/dist/src/main/engine/engine.js:9:9)';
+  assert.equal(subsystemOf(h), 'engine');
 });
 
 /** A server whose per-connection data handler throws on the byte "!" and echoes otherwise. */

@@ -1,8 +1,8 @@
 import { App } from '../app.js';
 import { version } from '../cli.js';
-import { buildCommit } from '../metrics/build-info.js';
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../config/load.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { asError, createLogger, type Logger } from '../log/logger.js';
+import { buildCommit } from '../metrics/build-info.js';
 import { Metrics } from '../metrics/registry.js';
 import { installProcessGuard } from '../system/guard.js';
 import { CONFIG_OPTIONS_USAGE, configOptions } from './options.js';
@@ -83,10 +83,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     await app.start();
   } catch (err) {
-    log.fatal(
-      { err: { code: (err as { code?: string }).code, message: (err as Error).message } },
-      (err as Error).message,
-    );
+    log.fatal({ err: asError(err) }, asError(err).message);
     await app.stop();
     await flush(log);
     return 1;

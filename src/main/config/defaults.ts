@@ -5,8 +5,8 @@ const M = 60 * S;
 const H = 60 * M;
 
 /**
- * Embedded defaults: the reference system's defaults (reference-system.md §1.3) where it has
- * one, design.md's decisions elsewhere (SQLite on, metrics on, loopback-only syslog and API).
+ * Embedded defaults: the reference system's defaults where it has one (existing configs keep
+ * their meaning), edgeban's own elsewhere (SQLite on, metrics on, loopback-only syslog and API).
  * Returns a fresh object each call so callers may mutate it.
  */
 export function defaultConfig(): Config {

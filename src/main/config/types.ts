@@ -2,8 +2,8 @@ import type { PatternSpec } from '../../shared/patterns/compile.js';
 import type { NotifyConfig } from '../notify/types.js';
 
 /**
- * The resolved configuration: the key tree of the reference system (reference-system.md §1.3)
- * plus edgeban's own keys. Durations are resolved to milliseconds; addresses and CIDRs stay
+ * The resolved configuration: the key tree of the reference system (its config files load
+ * unchanged) plus edgeban's own keys. Durations are resolved to milliseconds; addresses and CIDRs stay
  * strings as written (validated by the loader).
  */
 

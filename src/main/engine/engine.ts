@@ -1,5 +1,11 @@
 import { Counter, Gauge } from 'prom-client';
 import { type BanTable, Kind, type KindCode, LookupResult } from '../../shared/bantable/index.js';
+import {
+  canonicalCidr as canonical,
+  cidrText,
+  cidrCovers as covers,
+  prefixEquals,
+} from '../../shared/ip/cidr.js';
 import { formatIp, maskInPlace, type ParsedCidr, parseCidr, parseIp } from '../../shared/ip/parse.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
@@ -45,23 +51,8 @@ const KIND_CODE: Record<BanKind, KindCode> = {
   whitelist: Kind.WHITELIST,
 };
 
-/** Canonical text of an address or CIDR: a full-length prefix is written as the bare address. */
-function canonical(c: ParsedCidr): string {
-  const full = c.family === 4 ? 32 : 128;
-  return c.prefixLen === full ? formatIp(c.bytes, c.family) : c.text;
-}
-
-/** True when `inner` lies inside `outer` (same family, longer or equal prefix, same leading bits). */
-function covers(outer: ParsedCidr, inner: ParsedCidr): boolean {
-  if (outer.family !== inner.family || inner.prefixLen < outer.prefixLen) return false;
-  const b = inner.bytes.slice();
-  maskInPlace(b, outer.prefixLen);
-  for (let i = 0; i < b.length; i++) if (b[i] !== outer.bytes[i]) return false;
-  return true;
-}
-
 /**
- * The ban engine (design.md "Decisions"): the single writer of ban state. Counts failures per
+ * The ban engine: the single writer of ban state. Counts failures per
  * address (per `ipv6Prefix` for IPv6) in `timeWindow`, bans at `maxAttempts` for
  * min(initial × factor^(n−1), max), restarts the count after a ban, remembers offences for
  * `maxMemoryTtl`, never bans ignored or whitelisted addresses, and reports every change as a
@@ -85,9 +76,6 @@ export class BanEngine implements BanEngineApi {
   };
   private readonly listeners = new Set<(e: BanEvent) => void>();
   private readonly out = new LookupResult();
-  private readonly scratch = new Uint8Array(16);
-  /** Views made once: no allocation per failure. */
-  private readonly scratchOf = { 4: this.scratch.subarray(0, 4), 6: this.scratch };
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
   private readonly targetBytes = new Uint8Array(16);
   private timer: NodeJS.Timeout | null = null;
@@ -348,8 +336,7 @@ export class BanEngine implements BanEngineApi {
     if (kind) {
       const b = a.bytes.slice();
       maskInPlace(b, out.prefixLen);
-      const full = a.family === 4 ? 32 : 128;
-      matched = out.prefixLen === full ? formatIp(b, a.family) : `${formatIp(b, a.family)}/${out.prefixLen}`;
+      matched = cidrText(b, a.family, out.prefixLen);
     }
     const rec = matched
       ? kind === 'temp'
@@ -538,15 +525,8 @@ export class BanEngine implements BanEngineApi {
   }
 
   private ignored(addr: Uint8Array, family: 4 | 6): boolean {
-    for (const c of this.ignore) {
-      if (c.family !== family) continue;
-      const b = this.scratchOf[family];
-      for (let i = 0; i < b.length; i++) b[i] = addr[i];
-      maskInPlace(b, c.prefixLen);
-      let same = true;
-      for (let i = 0; i < b.length && same; i++) same = b[i] === c.bytes[i];
-      if (same) return true;
-    }
+    for (const c of this.ignore)
+      if (c.family === family && prefixEquals(addr, c.bytes, c.prefixLen)) return true;
     return false;
   }
 

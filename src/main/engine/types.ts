@@ -1,6 +1,5 @@
 /**
- * Contract between the ban engine (issue #5), the store (issue #6), the REST API (issue #7) and
- * the fleet. The engine is the single writer of ban state: everything that changes a ban goes
+ * Contract between the ban engine, the store, the REST API and the fleet. The engine is the single writer of ban state: everything that changes a ban goes
  * through it, and it reports every change as a `BanEvent` so the store can persist it and the
  * API can stream it (`/api/events`).
  */

@@ -1,7 +1,7 @@
 import type { CidrFilter } from '../../shared/ip/cidr-filter.js';
+import { parseHop, rightmostUntrusted } from '../../shared/ip/forwarding.js';
 import { FAMILY_INVALID, type Family, parseIpInto } from '../../shared/ip/parse.js';
-import { parseHop, rightmostUntrusted } from '../http/client-address.js';
-import type { CheckInput } from './wire.js';
+import type { CheckInput } from './check-decoder.js';
 
 /**
  * Which client a Check is about. The source socket address is the client as Envoy sees it

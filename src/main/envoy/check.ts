@@ -1,20 +1,25 @@
-import { type BanTableReader, Kind, LookupResult, Verdict } from '../../shared/bantable/index.js';
+import { type BanTableReader, LookupResult, Verdict } from '../../shared/bantable/index.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import { FAMILY_INVALID, formatIp } from '../../shared/ip/parse.js';
+import {
+  DENY_MESSAGE,
+  DENY_REASON,
+  denyJsonBody,
+  denyTextBody,
+  headerSafeReason,
+  MISSING_REASON,
+  STATUS_ALLOWED,
+  STATUS_DENIED,
+  UNKNOWN_IP,
+} from '../../shared/verdict.js';
 import type { Config } from '../config/types.js';
-import { headerSafeReason } from '../http/auth-request.js';
 import { clientAddress } from './address.js';
-import { type CheckInput, encodeDenied, encodeOk } from './wire.js';
+import type { CheckInput } from './check-decoder.js';
+import { encodeDenied, encodeOk } from './wire.js';
 
 /** google.rpc.Code */
 export const RPC_OK = 0;
 export const RPC_PERMISSION_DENIED = 7;
-
-/** The reference's texts (reference-system.md §6, §7): users match on them. */
-export const DENY_MESSAGE = 'IP is banned due to suspicious activity';
-export const DENY_REASON = 'IP banned due to suspicious activity';
-const MISSING_REASON = 'no usable client address';
-const UNKNOWN_IP = 'unknown-ip';
 
 /** What a Check's answer depends on, from `envoy.*` (and `nginx.return_json` for the body). */
 export interface CheckOptions {
@@ -38,7 +43,7 @@ export function checkOptions(config: Config): CheckOptions {
   };
 }
 
-/** Plain numbers bumped on the hot path; the server moves them into Prometheus. */
+/** Plain numbers bumped on the hot path; Prometheus reads them at scrape (metrics/feed.ts). */
 export class CheckCounters {
   checks = 0;
   allowed = 0;
@@ -80,7 +85,7 @@ export class CheckHandler {
   setOptions(opts: CheckOptions): void {
     this.opts = opts;
     this.okPlain = encodeOk(null);
-    this.okHttp = opts.allowedHeaders ? encodeOk([['x-fail2ban-status', 'allowed']]) : this.okPlain;
+    this.okHttp = opts.allowedHeaders ? encodeOk([['x-fail2ban-status', STATUS_ALLOWED]]) : this.okPlain;
     this.deniedNetwork = encodeDenied({ grpcCode: RPC_PERMISSION_DENIED, message: DENY_MESSAGE, http: null });
   }
 
@@ -143,24 +148,10 @@ export class CheckHandler {
     let body: string;
     let type: string;
     if (o.returnJson) {
-      const r = this.result;
-      const known = ip !== UNKNOWN_IP;
-      body = JSON.stringify({
-        error: 'access_denied',
-        reason,
-        ip,
-        kind: !known
-          ? null
-          : r.kind === Kind.BLACKLIST
-            ? 'blacklist'
-            : r.kind === Kind.TEMP_BAN
-              ? 'temp'
-              : null,
-        expires_at: known && r.expiresAt ? new Date(r.expiresAt * 1000).toISOString() : null,
-      });
+      body = denyJsonBody(reason, ip, ip === UNKNOWN_IP ? null : this.result);
       type = 'application/json';
     } else {
-      body = `Access denied: ${reason}\n`;
+      body = denyTextBody(reason);
       type = 'text/plain; charset=utf-8';
     }
     return encodeDenied({
@@ -169,7 +160,7 @@ export class CheckHandler {
       http: {
         status: o.denyStatus,
         headers: [
-          ['x-fail2ban-status', 'denied'],
+          ['x-fail2ban-status', STATUS_DENIED],
           ['x-fail2ban-ip', ip],
           ['x-fail2ban-reason', header],
           ['content-type', type],

@@ -9,7 +9,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
-import type { Logger } from '../log/logger.js';
+import { asError, type Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
 import type { EnvoyAdmission } from './admission.js';
 
@@ -100,9 +100,7 @@ export class GrpcFront {
     this.server.prependListener('connection', (socket: Socket) => this.admitSocket(socket));
     this.server.on('session', (s) => this.track(s));
     // a peer that breaks HTTP/2 loses its own session; nobody else notices
-    this.server.on('sessionError', (err) =>
-      o.log.debug({ err: err.message }, 'ext_authz HTTP/2 session error'),
-    );
+    this.server.on('sessionError', (err) => o.log.debug({ err }, 'ext_authz HTTP/2 session error'));
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -294,7 +292,7 @@ export class GrpcFront {
     this.throttle.warn(
       'envoy-stream',
       'respond',
-      { err: err instanceof Error ? err : new Error(String(err)) },
+      { err: asError(err) },
       'ext_authz stream failed; the stream is closed',
     );
     this.closeStream(stream);
@@ -430,7 +428,7 @@ export class GrpcFront {
     const path = this.o.backendSocket;
     const s = h2connect('http://localhost', { createConnection: () => netConnect(path) });
     s.on('error', (err) =>
-      this.o.log.warn({ err: err.message }, 'ext_authz relay to the health/reflection server failed'),
+      this.o.log.warn({ err }, 'ext_authz relay to the health/reflection server failed'),
     );
     s.unref();
     if (watch) this.watchBackend = s;

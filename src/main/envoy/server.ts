@@ -3,19 +3,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { Counter, Gauge, type Histogram } from 'prom-client';
+import { Gauge, type Histogram } from 'prom-client';
 import type { BanTableReader } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Config, EnvoyConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
+import { counterFeed, FeedSet } from '../metrics/feed.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AppContext, Service } from '../service.js';
 import { EnvoyAdmission } from './admission.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
+import { CheckDecoder } from './check-decoder.js';
 import { GrpcFront } from './h2-front.js';
 import { HealthService } from './health.js';
 import { AUTH_SERVICE, assertWireLayout, CHECK_PATH, loadDefinitions } from './proto.js';
-import { decodeCheckRequest } from './wire.js';
 
 export interface EnvoyServerOptions {
   config: EnvoyConfig;
@@ -63,10 +64,8 @@ export class EnvoyServer {
   private boundPort = 0;
   private readonly announceMs: number;
   private readonly drainMs: number;
-  private readonly metrics?: Metrics;
   private readonly duration?: ReturnType<Histogram<'service'>['labels']>;
-  private flusher: NodeJS.Timeout | null = null;
-  private flushed = { allowed: 0, denied: 0, ok: 0, noAddress: 0, invalid: 0, errors: 0 };
+  private readonly feeds = new FeedSet();
   private stopping: Promise<void> | null = null;
 
   constructor(opts: EnvoyServerOptions) {
@@ -74,7 +73,6 @@ export class EnvoyServer {
     this.log = opts.log;
     this.announceMs = opts.announceMs ?? 250;
     this.drainMs = opts.drainMs ?? 5_000;
-    this.metrics = opts.metrics;
     this.duration = opts.metrics?.serviceRequestDuration.labels({ service: 'envoy' });
     const definitions = loadDefinitions();
     assertWireLayout(definitions);
@@ -84,12 +82,13 @@ export class EnvoyServer {
     const handler = this.handler;
     this.admission = new EnvoyAdmission(opts.config);
     if (opts.metrics) this.registerAdmissionMetrics(opts.metrics);
+    const decoder = new CheckDecoder();
     this.front = new GrpcFront({
       admission: this.admission,
       checkPath: CHECK_PATH,
       answer: (message) => {
         const t0 = performance.now();
-        const res = handler.answer(decodeCheckRequest(message, handler.wantHeaders), (Date.now() / 1000) | 0);
+        const res = handler.answer(decoder.decode(message, handler.wantHeaders), (Date.now() / 1000) | 0);
         this.duration?.observe((performance.now() - t0) / 1000);
         return res ?? { code: status.INVALID_ARGUMENT, message: NOT_A_CHECK };
       },
@@ -102,6 +101,7 @@ export class EnvoyServer {
     });
     this.health.addToServer(this.grpc);
     new ReflectionService(definitions).addToServer(this.grpc);
+    if (opts.metrics) this.feedMetrics(opts.metrics);
   }
 
   /** The bound port (useful with port 0). */
@@ -128,8 +128,6 @@ export class EnvoyServer {
         { cause: err },
       );
     }
-    this.flusher = setInterval(() => this.flushMetrics(), 1000);
-    this.flusher.unref();
     this.log.info({ address, port: this.boundPort }, 'Envoy ext_authz server started');
   }
 
@@ -148,15 +146,7 @@ export class EnvoyServer {
     const a = this.admission;
     const registers = [m.registry];
     const total = (name: string, help: string, read: () => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
+      this.feeds.add(counterFeed(m.registry, name, help).add(read));
     total(
       'edgeban_envoy_connections_rejected_total',
       'ext_authz connections closed at once because the peer is outside envoy.allowed_sources',
@@ -182,30 +172,18 @@ export class EnvoyServer {
     });
   }
 
-  /** Move the hot-path counters into Prometheus. */
-  flushMetrics(): void {
-    const m = this.metrics;
-    if (!m) return;
+  /** Prometheus reads the handler's plain counters at scrape. */
+  private feedMetrics(m: Metrics): void {
     const k = this.handler.counters;
-    const f = this.flushed;
-    const ok = k.checks - k.noAddress - k.invalid - k.errors;
-    if (k.allowed > f.allowed) m.requests.inc({ service: 'envoy', result: 'allowed' }, k.allowed - f.allowed);
-    if (k.denied > f.denied) m.requests.inc({ service: 'envoy', result: 'denied' }, k.denied - f.denied);
-    if (ok > f.ok) m.serviceRequests.inc({ service: 'envoy', status: 'ok' }, ok - f.ok);
-    if (k.noAddress > f.noAddress)
-      m.serviceRequests.inc({ service: 'envoy', status: 'no_address' }, k.noAddress - f.noAddress);
-    if (k.invalid > f.invalid)
-      m.serviceRequests.inc({ service: 'envoy', status: 'invalid' }, k.invalid - f.invalid);
-    if (k.errors > f.errors)
-      m.serviceRequests.inc({ service: 'envoy', status: 'error' }, k.errors - f.errors);
-    this.flushed = {
-      allowed: k.allowed,
-      denied: k.denied,
-      ok,
-      noAddress: k.noAddress,
-      invalid: k.invalid,
-      errors: k.errors,
-    };
+    const f = this.feeds;
+    f.add(m.requests.add(() => k.allowed, { service: 'envoy', result: 'allowed' }));
+    f.add(m.requests.add(() => k.denied, { service: 'envoy', result: 'denied' }));
+    const status = (name: string, read: () => number) =>
+      f.add(m.serviceRequests.add(read, { service: 'envoy', status: name }));
+    status('ok', () => k.checks - k.noAddress - k.invalid - k.errors);
+    status('no_address', () => k.noAddress);
+    status('invalid', () => k.invalid);
+    status('error', () => k.errors);
   }
 
   /**
@@ -236,9 +214,7 @@ export class EnvoyServer {
       });
     });
     rmSync(dirname(this.front.backendSocket), { recursive: true, force: true });
-    if (this.flusher) clearInterval(this.flusher);
-    this.flusher = null;
-    this.flushMetrics();
+    this.feeds.detach();
   }
 }
 

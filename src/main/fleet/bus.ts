@@ -1,5 +1,5 @@
 /**
- * The fleet bus (design.md): nodes sharing one PostgreSQL database tell each other about bans and
+ * The fleet bus: nodes sharing one PostgreSQL database tell each other about bans and
  * unbans with NOTIFY on one channel and apply what the others say. Each node keeps writing its
  * own bans through the store; the bus only carries them to the other nodes' ban tables at once.
  * After a lost connection the node re-reads the other nodes' active bans from the `bans` table
@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { Backoff } from '../../shared/backoff.js';
 import type { BanEngine } from '../engine/engine.js';
 import type { BanEvent } from '../engine/types.js';
-import type { Logger } from '../log/logger.js';
+import { asError, type Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { postgresConfig } from '../store/connect.js';
 import type { Store } from '../store/types.js';
@@ -177,7 +177,7 @@ export class FleetBus {
     const delay = this.retry.next();
     if (was) this.stats.reconnects++;
     this.log.warn(
-      { err: err?.message ?? 'connection ended', retry_ms: delay },
+      { err: err ?? new Error('connection ended'), retry_ms: delay },
       was ? 'fleet connection lost; reconnecting' : 'fleet channel unavailable; retrying',
     );
     this.retryTimer = setTimeout(() => {
@@ -241,11 +241,11 @@ export class FleetBus {
       if (applied > 0 || lifted > 0)
         this.log.info({ applied, lifted }, 'fleet caught up from the bans table');
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'fleet catch-up from the bans table failed');
+      this.log.warn({ err: asError(err) }, 'fleet catch-up from the bans table failed');
       this.m?.errors.inc({ reason: 'catch_up' });
     }
     await this.opts.reloadLists?.().catch((err: Error) => {
-      this.log.warn({ err: err.message }, 'fleet: list reload after reconnecting failed');
+      this.log.warn({ err }, 'fleet: list reload after reconnecting failed');
     });
   }
 
@@ -290,7 +290,7 @@ export class FleetBus {
           // sent again after reconnecting (duplicates are harmless: applying is idempotent)
           this.pending.unshift(...batch);
           this.m?.errors.inc({ reason: 'send' });
-          this.log.warn({ err: (err as Error).message, events: batch.length }, 'fleet notification failed');
+          this.log.warn({ err: asError(err), events: batch.length }, 'fleet notification failed');
           return;
         }
         for (const e of batch) this.m?.events.inc({ direction: 'sent', type: e.type });
@@ -307,10 +307,7 @@ export class FleetBus {
     } catch (err) {
       this.stats.rejected++;
       this.m?.errors.inc({ reason: 'message' });
-      this.log.warn(
-        { err: err instanceof FleetMessageError ? err.message : String(err), bytes: payload.length },
-        'fleet message refused',
-      );
+      this.log.warn({ err: asError(err), bytes: payload.length }, 'fleet message refused');
       return;
     }
     if (msg.node === this.opts.engine.node) {
@@ -333,7 +330,7 @@ export class FleetBus {
       try {
         changed = this.opts.engine.applyRemote(e);
       } catch (err) {
-        this.log.warn({ err: (err as Error).message, node: msg.node }, 'fleet event not applied');
+        this.log.warn({ err: asError(err), node: msg.node }, 'fleet event not applied');
         continue;
       }
       if (!changed) continue;

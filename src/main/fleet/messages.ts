@@ -7,8 +7,8 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { EdgebanError } from '../../shared/errors.js';
+import { canonicalTarget } from '../../shared/ip/cidr.js';
 import type { BanEvent, BanKind, BanRecord } from '../engine/types.js';
-import { canonicalTarget } from '../store/rows.js';
 
 export type FleetEvent = Extract<BanEvent, { type: 'ban' | 'unban' }>;
 

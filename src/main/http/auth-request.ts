@@ -1,12 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Kind, LookupResult, Verdict } from '../../shared/bantable/api.js';
+import { LookupResult, Verdict } from '../../shared/bantable/api.js';
 import type { BanTableReader } from '../../shared/bantable/table.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
+import { type AddressNotes, parseHop, resolveClientAddress } from '../../shared/ip/forwarding.js';
 import { FAMILY_INVALID, type Family, formatIp } from '../../shared/ip/parse.js';
+import {
+  DENY_REASON,
+  denyJsonBody,
+  headerSafeReason,
+  MISSING_REASON,
+  STATUS_ALLOWED,
+  STATUS_DENIED,
+  UNKNOWN_IP,
+} from '../../shared/verdict.js';
 import type { NginxConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
-import { type AddressNotes, parseHop, resolveClientAddress } from './client-address.js';
 
 /**
  * Nginx's questions, answered with one ban-table lookup and no framework in the way:
@@ -16,30 +25,9 @@ import { type AddressNotes, parseHop, resolveClientAddress } from './client-addr
  */
 
 const SERVICE = 'fail2ban-nginx-auth';
-/** The reference's fixed reason text (users match on it in nginx configs and log parsers). */
-const REASON = 'IP banned due to suspicious activity';
 const HEALTH_BODY = JSON.stringify({ status: 'healthy', service: SERVICE });
 /** nginx keeps the mail session and lets the client retry while Auth-Wait is sent; stop after this. */
 const MAIL_MAX_ATTEMPTS = 10;
-/** Longest ban reason sent in X-Fail2ban-Reason. */
-const REASON_MAX_LEN = 200;
-
-/**
- * A ban reason as a header value: printable ASCII only (CR, LF, controls and non-ASCII become
- * `?`, so the header cannot be split or refused by node), trimmed and bounded. `"` and `\\`
- * become `'` and `/`: configs that paste the header into a JSON string stay valid JSON.
- */
-export function headerSafeReason(text: string | null | undefined): string {
-  if (!text) return '';
-  let out = '';
-  const n = Math.min(text.length, REASON_MAX_LEN);
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    out += c === 34 ? "'" : c === 92 ? '/' : c >= 0x20 && c < 0x7f ? text[i] : '?';
-  }
-  return out.trim();
-}
-
 export interface AuthRequestOptions {
   /** The ban's own reason for an address, when known (null: the reference's fixed text). */
   reasonOf?: (ip: string) => string | null;
@@ -103,8 +91,8 @@ export class AuthRequestHandler {
     if (this.notes.untrustedForwarding) this.untrustedForwarding(peer ?? '');
     if (fam === FAMILY_INVALID) {
       this.counters.noAddress++;
-      if (this.denyMissing) this.deny(res, 'unknown-ip', 'no usable client address');
-      else this.allow(res, 'unknown-ip');
+      if (this.denyMissing) this.deny(res, UNKNOWN_IP, MISSING_REASON);
+      else this.allow(res, UNKNOWN_IP);
       return;
     }
     const verdict = this.lookup(fam);
@@ -114,8 +102,8 @@ export class AuthRequestHandler {
   }
 
   private reasonFor(ip: string): string {
-    if (this.reasonOf === null) return REASON;
-    return headerSafeReason(this.reasonOf(ip)) || REASON;
+    if (this.reasonOf === null) return DENY_REASON;
+    return headerSafeReason(this.reasonOf(ip)) || DENY_REASON;
   }
 
   private untrustedForwarding(peer: string): void {
@@ -137,7 +125,7 @@ export class AuthRequestHandler {
     this.counters.allowed++;
     res.writeHead(200, [
       'X-Fail2ban-Status',
-      'allowed',
+      STATUS_ALLOWED,
       'X-Fail2ban-IP',
       ip,
       'X-Fail2ban-Service',
@@ -152,7 +140,7 @@ export class AuthRequestHandler {
     this.counters.denied++;
     const headers = [
       'X-Fail2ban-Status',
-      'denied',
+      STATUS_DENIED,
       'X-Fail2ban-IP',
       ip,
       'X-Fail2ban-Reason',
@@ -166,14 +154,7 @@ export class AuthRequestHandler {
       res.end();
       return;
     }
-    const r = this.result;
-    const body = JSON.stringify({
-      error: 'access_denied',
-      reason,
-      ip,
-      kind: r.kind === Kind.BLACKLIST ? 'blacklist' : r.kind === Kind.TEMP_BAN ? 'temp' : null,
-      expires_at: r.expiresAt ? new Date(r.expiresAt * 1000).toISOString() : null,
-    });
+    const body = denyJsonBody(reason, ip, ip === UNKNOWN_IP ? null : this.result);
     headers.push('Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)));
     res.writeHead(403, headers);
     res.end(body);
@@ -198,7 +179,7 @@ export class AuthRequestHandler {
     const protocol = String(h['auth-protocol']).toLowerCase();
     const attempt = Number(h['auth-login-attempt'] ?? 1) || 1;
     let banned: boolean;
-    let ip = 'unknown-ip';
+    let ip = UNKNOWN_IP;
     if (fam === FAMILY_INVALID) {
       this.counters.noAddress++;
       banned = this.denyMissing;
@@ -209,7 +190,12 @@ export class AuthRequestHandler {
     const headers: string[] = ['X-Fail2ban-IP', ip, 'X-Fail2ban-Service', SERVICE];
     if (banned) {
       this.counters.denied++;
-      headers.push('X-Fail2ban-Status', 'denied', 'Auth-Status', 'Temporary server problem, try again later');
+      headers.push(
+        'X-Fail2ban-Status',
+        STATUS_DENIED,
+        'Auth-Status',
+        'Temporary server problem, try again later',
+      );
       if (protocol === 'smtp') headers.push('Auth-Error-Code', '451 4.7.1');
       // Auth-Wait keeps the session open for another try; after a few, let nginx close it
       if (attempt < MAIL_MAX_ATTEMPTS) headers.push('Auth-Wait', '3');
@@ -220,7 +206,7 @@ export class AuthRequestHandler {
         this.counters.allowed++;
         headers.push(
           'X-Fail2ban-Status',
-          'allowed',
+          STATUS_ALLOWED,
           'Auth-Status',
           'Temporary server problem, try again later',
         );
@@ -229,7 +215,7 @@ export class AuthRequestHandler {
         this.counters.allowed++;
         headers.push(
           'X-Fail2ban-Status',
-          'allowed',
+          STATUS_ALLOWED,
           'Auth-Status',
           'OK',
           'Auth-Server',

@@ -5,14 +5,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { Counter } from 'prom-client';
 import type { BanTable } from '../../shared/bantable/table.js';
+import { type ErrorCode, statusOf } from '../../shared/error-codes.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
 import type { Config } from '../config/types.js';
 import { Assets } from '../console/assets.js';
 import { Console } from '../console/console.js';
 import { consoleRoutes } from '../console/routes.js';
 import type { BanEngine } from '../engine/engine.js';
+import { counterFeed, FeedSet } from '../metrics/feed.js';
 import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
 import type { ApiDeps } from './api/context.js';
@@ -59,23 +60,13 @@ function readPackageVersion(): string {
   return '0.0.0';
 }
 
-/** Errors the store raises on purpose, as HTTP statuses; any other EdgebanError is a bad request. */
-const STATUS_OF_CODE: Record<string, number> = {
-  E_DUPLICATE: 409,
-  E_LAST_PATTERN: 409,
-  E_DB_UNAVAILABLE: 503,
-  E_DB_DISABLED: 503,
-};
-
 export class HttpService implements Service {
   readonly name = 'http';
   readonly auth: AuthRequestHandler;
   readonly app: FastifyInstance;
   private readonly gate: ApiGate;
   private server!: Server;
-  private metricsTimer: NodeJS.Timeout | null = null;
-  private flushed = { allowed: 0, denied: 0, noAddress: 0, untrustedForwarding: 0 };
-  private readonly untrustedForwarding: Counter;
+  private readonly feeds = new FeedSet();
   private apiEnabled: boolean;
   readonly console: Console | null;
 
@@ -90,14 +81,7 @@ export class HttpService implements Service {
       reasonOf: (ip) => deps.engine.status(ip).reason,
       log,
     });
-    const name = 'edgeban_http_untrusted_forwarding_total';
-    this.untrustedForwarding =
-      (ctx.metrics.registry.getSingleMetric(name) as Counter | undefined) ??
-      new Counter({
-        name,
-        help: 'Forwarding headers (X-Original-IP, X-Forwarded-For, …) from peers outside nginx.trusted_proxies, ignored',
-        registers: [ctx.metrics.registry],
-      });
+    this.feedMetrics();
     this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
     // the console's samples and recent bans: only with the API that serves them
@@ -152,7 +136,7 @@ export class HttpService implements Service {
     );
     this.app.setErrorHandler((err: FastifyError, req, reply) => {
       if (err instanceof InvalidAddressError) {
-        return reply.code(400).send({
+        return reply.code(err.statusCode).send({
           success: false,
           message: `invalid IP address: ${err.input}`,
           detail: err.message,
@@ -161,19 +145,22 @@ export class HttpService implements Service {
         });
       }
       if (err instanceof EdgebanError) {
-        const code = STATUS_OF_CODE[err.code] ?? 400;
-        return reply.code(code).send({ success: false, message: err.message, error: err.code });
+        return reply.code(err.statusCode).send({ success: false, message: err.message, error: err.code });
       }
       const status = err.statusCode ?? 500;
       if (status < 500) {
-        return reply
-          .code(status)
-          .send({ success: false, message: err.message, error: err.code ?? 'E_REQUEST' });
+        return reply.code(status).send({
+          success: false,
+          message: err.message,
+          error: err.code ?? ('E_REQUEST' satisfies ErrorCode),
+        });
       }
       const peer = req.socket.remoteAddress ?? '';
       // a request that keeps failing the same way is one line a minute, with the count
       this.gate.throttle.error('api-internal-error', peer, { err, url: req.url, peer }, 'API request failed');
-      return reply.code(500).send({ success: false, message: 'internal error', error: 'E_INTERNAL' });
+      return reply
+        .code(statusOf('E_INTERNAL'))
+        .send({ success: false, message: 'internal error', error: 'E_INTERNAL' satisfies ErrorCode });
     });
     this.app.setNotFoundHandler((_req, reply) => {
       reply.code(404).type('text/plain; charset=utf-8').send('404 page not found');
@@ -204,11 +191,12 @@ export class HttpService implements Service {
       },
     };
     // every request that reaches Fastify is an API or status request: gate them all
+    gate.decorate(this.app);
     this.app.addHook('onRequest', async (req, reply) => {
       const denied = gate.check(req, reply);
       if (denied) return denied;
       if (seen.size > 10_000) activeClients();
-      seen.set(req.caller.peer, Date.now());
+      seen.set(req.socket.remoteAddress ?? '', Date.now());
     });
     if (cfg.rate_limiting.enabled) {
       this.app.register(rateLimit, {
@@ -223,10 +211,10 @@ export class HttpService implements Service {
           gate.throttle.warn('api-rate-limit', peer, { peer, url: req.url }, 'API rate limit exceeded');
         },
         errorResponseBuilder: (_req, ctx) => ({
-          statusCode: 429,
+          statusCode: statusOf('E_RATE_LIMIT'),
           success: false,
           message: 'Rate limit exceeded',
-          error: 'E_RATE_LIMIT',
+          error: 'E_RATE_LIMIT' satisfies ErrorCode,
           retry_after_seconds: Math.ceil(ctx.ttl / 1000),
         }),
         cache: 100_000,
@@ -273,8 +261,6 @@ export class HttpService implements Service {
   async start(): Promise<void> {
     const n = this.ctx.config.nginx;
     await this.app.listen({ host: n.address, port: n.port });
-    this.metricsTimer = setInterval(() => this.flushMetrics(), 1000);
-    this.metricsTimer.unref();
     this.console?.start();
     this.ctx.log.info(
       { address: n.address, port: n.port, api: this.apiEnabled },
@@ -294,34 +280,28 @@ export class HttpService implements Service {
     this.gate.configure(config.api);
   }
 
-  flushMetrics(): void {
+  /** Prometheus reads /auth's plain counters at scrape. */
+  private feedMetrics(): void {
     const m = this.ctx.metrics;
     const c = this.auth.counters;
-    const f = this.flushed;
-    if (c.allowed > f.allowed) {
-      m.requests.inc({ service: 'nginx', result: 'allowed' }, c.allowed - f.allowed);
-      m.serviceRequests.inc({ service: 'nginx', status: 'ok' }, c.allowed - f.allowed);
-    }
-    if (c.denied > f.denied) {
-      m.requests.inc({ service: 'nginx', result: 'denied' }, c.denied - f.denied);
-      m.serviceRequests.inc({ service: 'nginx', status: 'denied' }, c.denied - f.denied);
-    }
-    if (c.noAddress > f.noAddress)
-      m.requests.inc({ service: 'nginx', result: 'no_ip' }, c.noAddress - f.noAddress);
-    if (c.untrustedForwarding > f.untrustedForwarding)
-      this.untrustedForwarding.inc(c.untrustedForwarding - f.untrustedForwarding);
-    this.flushed = {
-      allowed: c.allowed,
-      denied: c.denied,
-      noAddress: c.noAddress,
-      untrustedForwarding: c.untrustedForwarding,
-    };
+    const f = this.feeds;
+    f.add(m.requests.add(() => c.allowed, { service: 'nginx', result: 'allowed' }));
+    f.add(m.serviceRequests.add(() => c.allowed, { service: 'nginx', status: 'ok' }));
+    f.add(m.requests.add(() => c.denied, { service: 'nginx', result: 'denied' }));
+    f.add(m.serviceRequests.add(() => c.denied, { service: 'nginx', status: 'denied' }));
+    f.add(m.requests.add(() => c.noAddress, { service: 'nginx', result: 'no_ip' }));
+    f.add(
+      counterFeed(
+        m.registry,
+        'edgeban_http_untrusted_forwarding_total',
+        'Forwarding headers (X-Original-IP, X-Forwarded-For, …) from peers outside nginx.trusted_proxies, ignored',
+      ).add(() => c.untrustedForwarding),
+    );
   }
 
   async stop(): Promise<void> {
-    if (this.metricsTimer) clearInterval(this.metricsTimer);
     this.console?.stop();
-    this.flushMetrics();
+    this.feeds.detach();
     this.auth.throttle?.close();
     this.gate.throttle.close();
     // SSE streams and idle keep-alive sockets must not hold the shutdown
@@ -353,7 +333,8 @@ function formatSchemaErrors(errors: ErrorObject[], dataVar: string): Error {
       return `${path}: ${e.message ?? 'invalid'}`;
     });
   const err = new Error([...new Set(parts)].join('; ')) as Error & { statusCode: number; code: string };
-  err.statusCode = 400;
-  err.code = 'E_VALIDATION';
+  const code: ErrorCode = 'E_VALIDATION';
+  err.code = code;
+  err.statusCode = statusOf(code);
   return err;
 }

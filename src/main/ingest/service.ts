@@ -2,6 +2,7 @@ import { Gauge } from 'prom-client';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { parseListenAddress, transports, unprivilegedFallback } from '../syslog/address.js';
 import { LineBatcher } from '../syslog/batcher.js';
@@ -41,6 +42,7 @@ export class IngestService implements Service {
   private udp: UdpReceiver | null = null;
   private tcp: TcpReceiver | null = null;
   private patterns: readonly PatternSpec[];
+  private readonly log: Logger;
 
   constructor(
     private readonly ctx: AppContext,
@@ -48,6 +50,7 @@ export class IngestService implements Service {
     private readonly opts: IngestOptions = {},
   ) {
     this.config = ctx.config;
+    this.log = ctx.log.child({ subsystem: 'syslog' });
     this.sources = new SourceFilter(ctx.config.syslog.allowed_sources);
     this.patterns = effectivePatterns(ctx.config.syslog.patterns);
     registerSyslogMetrics(ctx.metrics.registry, () => this.stats);
@@ -74,7 +77,7 @@ export class IngestService implements Service {
   /** An operator lifts a quarantine (REST API); false when `name` is not quarantined. */
   liftQuarantine(name: string): boolean {
     if (!this.pool?.lift(name)) return false;
-    this.ctx.log.warn({ pattern: name }, 'pattern quarantine lifted: the pattern runs again');
+    this.log.warn({ pattern: name }, 'pattern quarantine lifted: the pattern runs again');
     return true;
   }
 
@@ -92,7 +95,7 @@ export class IngestService implements Service {
       pool: this.pool,
       sink: this.sink,
       stats: this.stats,
-      log: ctx.log,
+      log: this.log,
       maxQueued: cfg.max_queued_batches,
       // TCP blocks reach the workers uncut: they enforce the limit (and count it)
       maxLen: cfg.max_line_length,
@@ -112,7 +115,7 @@ export class IngestService implements Service {
       stats: this.stats,
       sources: () => this.sources,
       maxLineLength: () => this.config.syslog.max_line_length,
-      log: ctx.log,
+      log: this.log,
       congested: () => this.pipeline?.congested === true,
       whenRoom: () => this.pipeline?.whenRoom() ?? Promise.resolve(),
     };
@@ -127,13 +130,13 @@ export class IngestService implements Service {
         throw err;
       }
       await this.closeReceivers();
-      ctx.log.warn(
+      this.log.warn(
         { port: addr.port, fallbackPort: fallback, host: addr.host },
         `syslog: binding port ${addr.port} needs privileges (EACCES); listening on unprivileged port ${fallback} instead`,
       );
       await this.bindAll(want, addr.host, fallback, deps);
     }
-    ctx.log.info(
+    this.log.info(
       {
         host: addr.host,
         udp: this.udpPort || undefined,
@@ -179,7 +182,7 @@ export class IngestService implements Service {
     if (this.pool) {
       const v = this.pool.setPatterns(eff);
       this.ctx.metrics.configPatternsLoaded.set(v.set.patterns.length);
-      this.ctx.log.info({ version: v.version, patterns: v.set.patterns.length }, 'syslog patterns reloaded');
+      this.log.info({ version: v.version, patterns: v.set.patterns.length }, 'syslog patterns reloaded');
     }
     this.patterns = eff;
   }

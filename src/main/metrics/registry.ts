@@ -1,20 +1,22 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { CounterFeed } from './feed.js';
 
 /**
- * Every metric edgeban exports. Names and labels of the reference system (reference-system.md §10)
- * are kept exactly; edgeban's own metrics use the `edgeban_` prefix. One instance per process
+ * Every metric edgeban exports. Names and labels of the reference system are kept exactly
+ * (its dashboards and alerts keep working); edgeban's own metrics use the `edgeban_` prefix. One instance per process
  * (tests may create their own to stay isolated).
  */
 export class Metrics {
   readonly registry = new Registry();
 
-  // --- reference §10 names -------------------------------------------------------------
-  readonly requests = new Counter({
-    name: 'fail2ban_requests_total',
-    help: 'Ban-state questions answered, by proxy protocol and result (allowed/denied)',
-    labelNames: ['service', 'result'] as const,
-    registers: [this.registry],
-  });
+  // --- the reference system's names ---------------------------------------------------------
+  /** Fed by the proxy fronts' plain counters, read at scrape. */
+  readonly requests = new CounterFeed(
+    this.registry,
+    'fail2ban_requests_total',
+    'Ban-state questions answered, by proxy protocol and result (allowed/denied)',
+    ['service', 'result'] as const,
+  );
   readonly bans = new Counter({
     name: 'fail2ban_bans_total',
     help: 'Bans started, by the pattern that caused them (manual for API bans)',
@@ -40,12 +42,13 @@ export class Metrics {
     labelNames: ['pattern', 'severity'] as const,
     registers: [this.registry],
   });
-  readonly serviceRequests = new Counter({
-    name: 'fail2ban_service_requests_total',
-    help: 'Requests served per protocol service and status',
-    labelNames: ['service', 'status'] as const,
-    registers: [this.registry],
-  });
+  /** Fed like `requests`. */
+  readonly serviceRequests = new CounterFeed(
+    this.registry,
+    'fail2ban_service_requests_total',
+    'Requests served per protocol service and status',
+    ['service', 'status'] as const,
+  );
   readonly serviceRequestDuration = new Histogram({
     name: 'fail2ban_service_request_duration_seconds',
     help: 'Time to answer a proxy request',

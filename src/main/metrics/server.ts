@@ -32,7 +32,7 @@ export function createMetricsService(ctx: AppContext): Service & { port(): numbe
                 res.end(text);
               },
               (err: Error) => {
-                ctx.log.error({ err }, 'metrics collection failed');
+                ctx.log.error({ subsystem: 'metrics', err }, 'metrics collection failed');
                 res.writeHead(500).end();
               },
             );

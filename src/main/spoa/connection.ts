@@ -15,7 +15,7 @@ import {
   STATUS_TEXT,
   Status,
 } from './protocol.js';
-import { decodeVarint, varint } from './varint.js';
+import { VarintReader } from './varint.js';
 
 enum State {
   AwaitHello = 0,
@@ -73,6 +73,8 @@ export class SpoaConnection {
   private inLen = 0;
   private out: Buffer;
   private outLen = 0;
+  /** Frame headers' stream and frame ids are read with this connection's own reader. */
+  private readonly varint = new VarintReader();
   /** A read of this loop turn already answered at once; later ones wait for the turn's end. */
   private turnOpen = false;
   /** Bound once per connection: the end of a turn writes what its later reads produced. */
@@ -107,10 +109,7 @@ export class SpoaConnection {
     socket.on('drain', () => socket.resume());
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // Resets and broken pipes are how HAProxy ends connections; not worth more than debug.
-      host.log.debug(
-        { peer: this.peer, engine_id: this.engineId, err: err.code ?? err.message },
-        'SPOA connection error',
-      );
+      host.log.debug({ peer: this.peer, engine_id: this.engineId, err }, 'SPOA connection error');
     });
     socket.on('close', () => {
       this.state = State.Closed;
@@ -218,11 +217,12 @@ export class SpoaConnection {
     const type = buf[start];
     const flags = buf.readUInt32BE(start + 1);
     const idStart = start + 5;
-    if (!decodeVarint(buf, idStart, end)) return this.fail(Status.INVALID, 'bad stream-id');
-    const sid = varint.value;
-    if (!decodeVarint(buf, varint.next, end)) return this.fail(Status.INVALID, 'bad frame-id');
-    const fid = varint.value;
-    const payload = varint.next;
+    const vr = this.varint;
+    if (!vr.decode(buf, idStart, end)) return this.fail(Status.INVALID, 'bad stream-id');
+    const sid = vr.value;
+    if (!vr.decode(buf, vr.next, end)) return this.fail(Status.INVALID, 'bad frame-id');
+    const fid = vr.value;
+    const payload = vr.next;
     if (type === FrameType.UNSET || (flags & FLAG_FIN) === 0) {
       return this.fail(Status.FRAG_NOT_SUPPORTED, 'fragmented frame');
     }

@@ -1,5 +1,5 @@
 import { DataType } from './protocol.js';
-import { decodeVarint, encodeVarint, varint } from './varint.js';
+import { encodeVarint, VarintReader } from './varint.js';
 
 /** A decoded typed value (HELLO/DISCONNECT KV lists; not the NOTIFY hot path). */
 export type TypedValue = null | boolean | number | bigint | string | Uint8Array | { ip: Uint8Array };
@@ -8,7 +8,7 @@ export type TypedValue = null | boolean | number | bigint | string | Uint8Array 
  * Skip or read one typed value at `p`; returns the offset after it, or -1 when it is malformed
  * or runs past `end` (an unknown type's size cannot be known, so it is malformed too).
  */
-export function skipTyped(buf: Uint8Array, p: number, end: number): number {
+export function skipTyped(buf: Uint8Array, p: number, end: number, varint: VarintReader): number {
   if (p >= end) return -1;
   const type = buf[p] & 0x0f;
   p++;
@@ -20,14 +20,14 @@ export function skipTyped(buf: Uint8Array, p: number, end: number): number {
     case DataType.UINT32:
     case DataType.INT64:
     case DataType.UINT64:
-      return decodeVarint(buf, p, end) ? varint.next : -1;
+      return varint.decode(buf, p, end) ? varint.next : -1;
     case DataType.IPV4:
       return p + 4 <= end ? p + 4 : -1;
     case DataType.IPV6:
       return p + 16 <= end ? p + 16 : -1;
     case DataType.STRING:
     case DataType.BINARY: {
-      if (!decodeVarint(buf, p, end)) return -1;
+      if (!varint.decode(buf, p, end)) return -1;
       const n = varint.value;
       return n <= end - varint.next ? varint.next + n : -1;
     }
@@ -36,8 +36,13 @@ export function skipTyped(buf: Uint8Array, p: number, end: number): number {
   }
 }
 
-function readTyped(buf: Uint8Array, p: number, end: number): [TypedValue, number] | null {
-  const next = skipTyped(buf, p, end);
+function readTyped(
+  buf: Uint8Array,
+  p: number,
+  end: number,
+  varint: VarintReader,
+): [TypedValue, number] | null {
+  const next = skipTyped(buf, p, end, varint);
   if (next < 0) return null;
   const t = buf[p];
   switch (t & 0x0f) {
@@ -47,7 +52,7 @@ function readTyped(buf: Uint8Array, p: number, end: number): [TypedValue, number
       return [(t & 0x10) !== 0, next];
     case DataType.INT32:
     case DataType.INT64: {
-      decodeVarint(buf, p + 1, end);
+      varint.decode(buf, p + 1, end);
       const v = varint.big ?? BigInt(varint.value);
       const signed = BigInt.asIntN(64, v);
       return [
@@ -59,20 +64,20 @@ function readTyped(buf: Uint8Array, p: number, end: number): [TypedValue, number
     }
     case DataType.UINT32:
     case DataType.UINT64:
-      decodeVarint(buf, p + 1, end);
+      varint.decode(buf, p + 1, end);
       return [varint.big ?? varint.value, next];
     case DataType.IPV4:
     case DataType.IPV6:
       return [{ ip: buf.slice(p + 1, next) }, next];
     case DataType.STRING: {
-      decodeVarint(buf, p + 1, end);
+      varint.decode(buf, p + 1, end);
       return [
         Buffer.from(buf.buffer, buf.byteOffset + varint.next, next - varint.next).toString('latin1'),
         next,
       ];
     }
     default: {
-      decodeVarint(buf, p + 1, end);
+      varint.decode(buf, p + 1, end);
       return [buf.slice(varint.next, next), next];
     }
   }
@@ -81,13 +86,15 @@ function readTyped(buf: Uint8Array, p: number, end: number): [TypedValue, number
 /** Decode a KV-LIST spanning [p, end). Returns null when malformed. */
 export function decodeKvList(buf: Uint8Array, p: number, end: number): Map<string, TypedValue> | null {
   const out = new Map<string, TypedValue>();
+  // HELLO and DISCONNECT only (once per connection): a reader of its own per list
+  const varint = new VarintReader();
   while (p < end) {
-    if (!decodeVarint(buf, p, end)) return null;
+    if (!varint.decode(buf, p, end)) return null;
     const n = varint.value;
     const kStart = varint.next;
     if (n > end - kStart) return null;
     const key = Buffer.from(buf.buffer, buf.byteOffset + kStart, n).toString('latin1');
-    const r = readTyped(buf, kStart + n, end);
+    const r = readTyped(buf, kStart + n, end, varint);
     if (r === null) return null;
     out.set(key, r[0]);
     p = r[1];

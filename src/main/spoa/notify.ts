@@ -1,6 +1,7 @@
-import { type BanTableReader, Kind, LookupResult, Verdict } from '../../shared/bantable/index.js';
+import { type BanTableReader, LookupResult, Verdict } from '../../shared/bantable/index.js';
+import { fallbackReason } from '../../shared/verdict.js';
 import { Action, DataType, FLAG_FIN, FrameType } from './protocol.js';
-import { decodeVarint, encodeVarint, varint } from './varint.js';
+import { encodeVarint, VarintReader } from './varint.js';
 
 /** What the ACK for an address carries (from `spoa.*` config). */
 export interface AckOptions {
@@ -10,7 +11,7 @@ export interface AckOptions {
   setTtl: boolean;
 }
 
-/** Counters the hot path bumps; flushed into prom-client by the server. */
+/** Counters the hot path bumps; Prometheus reads them at scrape (metrics/feed.ts). */
 export class NotifyCounters {
   notifies = 0;
   allowed = 0;
@@ -54,6 +55,7 @@ export class NotifyAnswerer {
   private readonly table: BanTableReader;
   private readonly opts: AckOptions;
   private readonly out = new LookupResult();
+  private readonly varint = new VarintReader();
   /** Pre-encoded `SET-VAR <scope> "banned" UINT32` prefix; the value byte follows. */
   private readonly bannedPrefix: Buffer;
   private readonly reasonPrefix: Buffer;
@@ -140,10 +142,11 @@ export class NotifyAnswerer {
     for (let i = idStart; i < payload; i++) dst[w++] = buf[i]; // echo sid/fid bytes verbatim
     const actionsStart = w;
     this.counters.notifies++;
+    const varint = this.varint;
     let p = payload;
     while (p < end) {
       // message name (bare string), then NB-ARGS
-      if (!decodeVarint(buf, p, end)) return NOTIFY_INVALID;
+      if (!varint.decode(buf, p, end)) return NOTIFY_INVALID;
       p = varint.next + varint.value;
       if (varint.value > end - varint.next || p >= end) return NOTIFY_INVALID;
       let nargs = buf[p++];
@@ -151,7 +154,7 @@ export class NotifyAnswerer {
       let addrAt = 0;
       let addrLen = 0;
       while (nargs-- > 0) {
-        if (!decodeVarint(buf, p, end)) return NOTIFY_INVALID;
+        if (!varint.decode(buf, p, end)) return NOTIFY_INVALID;
         const nameLen = varint.value;
         const nameAt = varint.next;
         if (nameLen > end - nameAt) return NOTIFY_INVALID;
@@ -167,7 +170,7 @@ export class NotifyAnswerer {
           case DataType.UINT32:
           case DataType.INT64:
           case DataType.UINT64:
-            if (!decodeVarint(buf, p, end)) return NOTIFY_INVALID;
+            if (!varint.decode(buf, p, end)) return NOTIFY_INVALID;
             p = varint.next;
             break;
           case DataType.IPV4:
@@ -188,7 +191,7 @@ export class NotifyAnswerer {
             break;
           case DataType.STRING:
           case DataType.BINARY:
-            if (!decodeVarint(buf, p, end)) return NOTIFY_INVALID;
+            if (!varint.decode(buf, p, end)) return NOTIFY_INVALID;
             if (varint.value > end - varint.next) return NOTIFY_INVALID;
             if (type === DataType.STRING && addrType < 0 && isAddressName(buf, nameAt, nameLen)) {
               addrType = DataType.STRING;
@@ -279,7 +282,7 @@ export class NotifyAnswerer {
     const key = id * 4 + kind;
     let b = this.reasonCache.get(key);
     if (b === undefined) {
-      const text = this.reasonText(id) || (kind === Kind.BLACKLIST ? 'blacklisted' : 'banned');
+      const text = this.reasonText(id) || fallbackReason(kind);
       b = Buffer.from(text.slice(0, 255), 'latin1');
       if (this.reasonCache.size < 4096) this.reasonCache.set(key, b);
     }

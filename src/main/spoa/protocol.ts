@@ -1,4 +1,4 @@
-/** SPOP 2.0 constants (spop.md §1–6). */
+/** SPOP 2.0 constants: frame types, flags, data types, actions and status codes as HAProxy sends them. */
 
 export const FrameType = {
   UNSET: 0,
@@ -30,7 +30,7 @@ export const Action = { SET_VAR: 1, UNSET_VAR: 2 } as const;
 
 export const Scope: Record<string, number> = { proc: 0, sess: 1, txn: 2, req: 3, res: 4 };
 
-/** DISCONNECT status codes and the texts HAProxy itself uses for them (spop.md §6.1). */
+/** DISCONNECT status codes and the texts HAProxy itself uses for them. */
 export const Status = {
   NORMAL: 0,
   IO: 1,

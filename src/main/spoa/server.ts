@@ -1,11 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Counter, Gauge } from 'prom-client';
+import { Gauge } from 'prom-client';
 import type { BanTableReader } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import type { SpoaConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
+import { counterFeed, FeedSet } from '../metrics/feed.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AppContext, Service } from '../service.js';
 import { Admission } from './admission.js';
@@ -58,28 +59,8 @@ export class SpoaServer implements ConnectionHost {
   private server: Server | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly metrics?: Metrics;
-  private readonly prom?: {
-    connections: Gauge;
-    accepted: Counter;
-    refused: Counter;
-    rejected: Counter;
-    evicted: Counter;
-    handlerErrors: Counter;
-    errors: Counter<'status'>;
-    frames: Counter;
-  };
-  private flushed = {
-    allowed: 0,
-    denied: 0,
-    notifies: 0,
-    refused: 0,
-    rejected: 0,
-    evicted: 0,
-    handlerErrors: 0,
-    accepted: 0,
-    frames: 0,
-    errors: new Map<number, number>(),
-  };
+  /** Prometheus reads the plain counters at scrape; detached at close. */
+  private readonly feeds = new FeedSet();
 
   constructor(opts: SpoaServerOptions) {
     this.config = opts.config;
@@ -95,50 +76,54 @@ export class SpoaServer implements ConnectionHost {
       { scope, setReason: opts.config.set_reason, setTtl: opts.config.set_ttl },
       opts.reasonText,
     );
-    this.metrics = opts.metrics;
-    if (opts.metrics) {
-      const registers = [opts.metrics.registry];
-      this.prom = {
-        connections: new Gauge({
-          name: 'edgeban_spoa_connections',
-          help: 'Open HAProxy connections',
-          registers,
-          collect: () => this.prom?.connections.set(this.connections.size),
-        }),
-        accepted: new Counter({
-          name: 'edgeban_spoa_connections_total',
-          help: 'HAProxy connections accepted',
-          registers,
-        }),
-        refused: new Counter({
-          name: 'edgeban_spoa_connections_refused_total',
-          help: 'Connections refused because spoa.max_clients or spoa.max_clients_per_source was reached',
-          registers,
-        }),
-        rejected: new Counter({
-          name: 'edgeban_spoa_connections_rejected_total',
-          help: 'Connections closed at once because the peer is outside spoa.allowed_sources',
-          registers,
-        }),
-        evicted: new Counter({
-          name: 'edgeban_spoa_connections_evicted_total',
-          help: 'Idle connections closed to make room for a new one',
-          registers,
-        }),
-        handlerErrors: new Counter({
-          name: 'edgeban_spoa_handler_errors_total',
-          help: 'Connections closed because handling their bytes failed unexpectedly',
-          registers,
-        }),
-        errors: new Counter({
-          name: 'edgeban_spoa_protocol_errors_total',
-          help: 'Connections ended for a protocol error, by SPOP status code',
-          labelNames: ['status'],
-          registers,
-        }),
-        frames: new Counter({ name: 'edgeban_spoa_frames_total', help: 'SPOP frames read', registers }),
-      };
-    }
+    if (opts.metrics) this.feedMetrics(opts.metrics);
+  }
+
+  private feedMetrics(m: Metrics): void {
+    const reg = m.registry;
+    const k = this.answerer.counters;
+    const f = this.feeds;
+    f.add(m.requests.add(() => k.allowed, { service: 'haproxy', result: 'allowed' }));
+    f.add(m.requests.add(() => k.denied, { service: 'haproxy', result: 'denied' }));
+    f.add(m.serviceRequests.add(() => k.notifies, { service: 'haproxy', status: 'ok' }));
+    const own = (name: string, help: string, read: () => number) =>
+      f.add(counterFeed(reg, name, help).add(read));
+    own('edgeban_spoa_connections_total', 'HAProxy connections accepted', () => this.accepted);
+    own(
+      'edgeban_spoa_connections_refused_total',
+      'Connections refused because spoa.max_clients or spoa.max_clients_per_source was reached',
+      () => this.refused,
+    );
+    own(
+      'edgeban_spoa_connections_rejected_total',
+      'Connections closed at once because the peer is outside spoa.allowed_sources',
+      () => this.rejected,
+    );
+    own(
+      'edgeban_spoa_connections_evicted_total',
+      'Idle connections closed to make room for a new one',
+      () => this.evicted,
+    );
+    own(
+      'edgeban_spoa_handler_errors_total',
+      'Connections closed because handling their bytes failed unexpectedly',
+      () => this.handlerErrors,
+    );
+    own('edgeban_spoa_frames_total', 'SPOP frames read', () => this.frames);
+    f.add(
+      counterFeed(
+        reg,
+        'edgeban_spoa_protocol_errors_total',
+        'Connections ended for a protocol error, by SPOP status code',
+        ['status'],
+      ).addByLabel('status', () => this.errors),
+    );
+    const gauge: Gauge = new Gauge({
+      name: 'edgeban_spoa_connections',
+      help: 'Open HAProxy connections',
+      registers: [reg],
+      collect: () => gauge.set(this.connections.size),
+    });
   }
 
   get address(): { address: string; port: number } | null {
@@ -298,43 +283,6 @@ export class SpoaServer implements ConnectionHost {
         this.admission.remove(c);
       }
     }
-    this.flushMetrics();
-  }
-
-  /** Move the hot-path counters into Prometheus. */
-  flushMetrics(): void {
-    if (!this.metrics || !this.prom) return;
-    const k = this.answerer.counters;
-    const f = this.flushed;
-    const m = this.metrics;
-    if (k.allowed > f.allowed)
-      m.requests.inc({ service: 'haproxy', result: 'allowed' }, k.allowed - f.allowed);
-    if (k.denied > f.denied) m.requests.inc({ service: 'haproxy', result: 'denied' }, k.denied - f.denied);
-    if (k.notifies > f.notifies)
-      m.serviceRequests.inc({ service: 'haproxy', status: 'ok' }, k.notifies - f.notifies);
-    if (this.accepted > f.accepted) this.prom.accepted.inc(this.accepted - f.accepted);
-    if (this.refused > f.refused) this.prom.refused.inc(this.refused - f.refused);
-    if (this.rejected > f.rejected) this.prom.rejected.inc(this.rejected - f.rejected);
-    if (this.evicted > f.evicted) this.prom.evicted.inc(this.evicted - f.evicted);
-    if (this.handlerErrors > f.handlerErrors)
-      this.prom.handlerErrors.inc(this.handlerErrors - f.handlerErrors);
-    if (this.frames > f.frames) this.prom.frames.inc(this.frames - f.frames);
-    for (const [status, n] of this.errors) {
-      const before = f.errors.get(status) ?? 0;
-      if (n > before) this.prom.errors.inc({ status: String(status) }, n - before);
-    }
-    this.flushed = {
-      allowed: k.allowed,
-      denied: k.denied,
-      notifies: k.notifies,
-      refused: this.refused,
-      rejected: this.rejected,
-      evicted: this.evicted,
-      handlerErrors: this.handlerErrors,
-      accepted: this.accepted,
-      frames: this.frames,
-      errors: new Map(this.errors),
-    };
   }
 
   /** Stop accepting, say goodbye (AGENT-DISCONNECT 0) on every connection, wait for them to close. */
@@ -352,7 +300,7 @@ export class SpoaServer implements ConnectionHost {
       await new Promise((r) => setTimeout(r, 20));
     for (const s of sockets) s.destroy();
     await closed;
-    this.flushMetrics();
+    this.feeds.detach();
     this.throttle.close();
   }
 }
@@ -366,7 +314,7 @@ export function createSpoaService(
     config: ctx.config.spoa,
     table: deps.table,
     reasonText: deps.reasonText,
-    log: ctx.log.child({ service: 'spoa' }),
+    log: ctx.log.child({ subsystem: 'spoa' }),
     metrics: ctx.metrics,
   });
   return {

@@ -1,70 +1,74 @@
 /**
- * SPOP varints ("peers encoding", spop.md §1.2): unsigned 64-bit values, 1 to 10 bytes.
+ * SPOP varints (HAProxy's "peers encoding"): unsigned 64-bit values, 1 to 10 bytes.
  * Values below 2^53 stay in `number` arithmetic; BigInt is used only past that.
  */
 
-/** Result slots of the last decode (module-level so decoding allocates nothing). */
-export const varint = {
-  /** Decoded value (exact below 2^53; see `big` above). */
-  value: 0,
-  /** Offset just past the varint. */
-  next: 0,
-  /** Set (non-null) only when the value needs more than 53 bits. */
-  big: null as bigint | null,
-};
-
 /**
- * Decode the varint at `buf[off]`, reading no further than `end`. Returns false when it is
- * truncated (no terminating byte before `end`), longer than 10 bytes or above 2^64−1.
+ * Decodes varints and holds the result of the last one: the value and the position after it.
+ * Each connection and each answerer owns one and reuses it, so
+ * decoding allocates nothing and no state is shared between decoders.
  */
-export function decodeVarint(buf: Uint8Array, off: number, end: number): boolean {
-  if (off >= end) return false;
-  let v = buf[off++];
-  varint.big = null;
-  if (v < 240) {
-    varint.value = v;
-    varint.next = off;
-    return true;
-  }
-  // HAProxy adds each byte whole (continuation bit included) at shifts 4, 11, 18, …
-  let shift = 4;
-  for (let n = 1; n < 10; n++) {
+export class VarintReader {
+  /** Decoded value (exact below 2^53; see `big`). */
+  value = 0;
+  /** Offset just past the varint. */
+  next = 0;
+  /** Set (non-null) only when the value needs more than 53 bits. */
+  big: bigint | null = null;
+
+  /**
+   * Decode the varint at `buf[off]`, reading no further than `end`. Returns false when it is
+   * truncated (no terminating byte before `end`), longer than 10 bytes or above 2^64−1.
+   */
+  decode(buf: Uint8Array, off: number, end: number): boolean {
     if (off >= end) return false;
-    const b = buf[off++];
-    if (shift > 39) return decodeBig(buf, off, end, v, b, shift, n); // past 2^53: exact in BigInt only
-    v += b * 2 ** shift;
-    shift += 7;
-    if (b < 128) {
-      varint.value = v;
-      varint.next = off;
+    let v = buf[off++];
+    this.big = null;
+    if (v < 240) {
+      this.value = v;
+      this.next = off;
       return true;
     }
+    // HAProxy adds each byte whole (continuation bit included) at shifts 4, 11, 18, …
+    let shift = 4;
+    for (let n = 1; n < 10; n++) {
+      if (off >= end) return false;
+      const b = buf[off++];
+      if (shift > 39) return this.decodeBig(buf, off, end, v, b, shift, n); // past 2^53: exact in BigInt only
+      v += b * 2 ** shift;
+      shift += 7;
+      if (b < 128) {
+        this.value = v;
+        this.next = off;
+        return true;
+      }
+    }
+    return false;
   }
-  return false;
-}
 
-function decodeBig(
-  buf: Uint8Array,
-  off: number,
-  end: number,
-  acc: number,
-  first: number,
-  shift: number,
-  n: number,
-): boolean {
-  let v = BigInt(acc) + (BigInt(first) << BigInt(shift));
-  let b = first;
-  while (b >= 128) {
-    if (++n >= 10 || off >= end) return false;
-    shift += 7;
-    b = buf[off++];
-    v += BigInt(b) << BigInt(shift);
+  private decodeBig(
+    buf: Uint8Array,
+    off: number,
+    end: number,
+    acc: number,
+    first: number,
+    shift: number,
+    n: number,
+  ): boolean {
+    let v = BigInt(acc) + (BigInt(first) << BigInt(shift));
+    let b = first;
+    while (b >= 128) {
+      if (++n >= 10 || off >= end) return false;
+      shift += 7;
+      b = buf[off++];
+      v += BigInt(b) << BigInt(shift);
+    }
+    if (v > 0xffffffffffffffffn) return false;
+    this.next = off;
+    this.value = Number(v);
+    this.big = v <= BigInt(Number.MAX_SAFE_INTEGER) ? null : v;
+    return true;
   }
-  if (v > 0xffffffffffffffffn) return false;
-  varint.next = off;
-  varint.value = Number(v);
-  varint.big = v <= BigInt(Number.MAX_SAFE_INTEGER) ? null : v;
-  return true;
 }
 
 /** Bytes needed for `v` (a safe integer ≥ 0, or a bigint ≤ 2^64−1). */

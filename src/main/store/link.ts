@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { backoffDelay } from '../../shared/backoff.js';
 import type { DatabaseConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type Connection, type DialectName, dialectOf, openDatabase } from './connect.js';
 import { StoreUnavailableError } from './errors.js';
@@ -95,7 +96,7 @@ export class Link {
           cwd: this.opts.cwd,
           timeoutMs: this.opts.timeoutMs,
           onIdleError: (err) =>
-            this.opts.log.debug({ err: errText(err) }, 'database: idle connection closed'),
+            this.opts.log.debug({ err: asError(err) }, 'database: idle connection closed'),
         });
       }
       await this.hooks.prepare(this.conn.db);

@@ -16,7 +16,7 @@ export const SCHEMA_LOCK_TABLE = 'edgeban_schema_lock';
 type AnyDb = Kysely<unknown>;
 type Table = CreateTableBuilder<string, string>;
 
-/** `id` as each dialect spells an auto-increment primary key (reference §9.2). */
+/** `id` as each dialect spells an auto-increment primary key (as the reference schema has it). */
 function withId(t: Table, dialect: DialectName): Table {
   return dialect === 'postgres'
     ? t.addColumn('id', 'serial', (c) => c.primaryKey())
@@ -57,7 +57,7 @@ async function ensureIndex(
 }
 
 /**
- * Migration 1: the reference schema exactly (reference-system.md §9.2), created only where it is
+ * Migration 1: the reference system's schema exactly, created only where it is
  * missing, so a database the reference system made is adopted as it is.
  */
 function referenceSchema(dialect: DialectName): Migration {

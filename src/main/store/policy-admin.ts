@@ -3,12 +3,12 @@ import { EdgebanError } from '../../shared/errors.js';
 import { normalizeSpec } from '../../shared/patterns/compile.js';
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import { chosenBanConfig, enabledBanConfigs } from './ban-config-query.js';
 import { DuplicatePatternError, LastPatternError, StoreUnavailableError } from './errors.js';
 import type { Link } from './link.js';
 import { banConfigRowFrom, patternRowFrom, rowOfSpec, specOf, validateBanConfig } from './rows.js';
 import type { Database } from './schema.js';
-import { errText } from './text.js';
 import type { BanConfigRow, PatternRow } from './types.js';
 
 export type PatternInput = Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>;
@@ -50,7 +50,7 @@ export class PolicyAdmin {
       await this.reload();
     } catch (err) {
       this.log.warn(
-        { err: errText(err) },
+        { err: asError(err) },
         'reload after a change failed; the next periodic reload applies it',
       );
     }

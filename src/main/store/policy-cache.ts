@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import { specOf, validateBanConfig } from './rows.js';
 import { Serial } from './serial.js';
-import { errText } from './text.js';
 import type { PolicySnapshot } from './types.js';
 
 /**
@@ -44,7 +44,7 @@ export class PolicyCache {
       } catch (err) {
         this.reportOnce(
           'cache:write',
-          { err: errText(err), file },
+          { err: asError(err), file },
           'cannot keep a copy of the database policy on disk',
         );
       }
@@ -69,7 +69,7 @@ export class PolicyCache {
       return p;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.warn({ err: errText(err), file }, 'the cached copy of the database policy is unusable');
+        this.log.warn({ err: asError(err), file }, 'the cached copy of the database policy is unusable');
       return null;
     }
   }

@@ -3,6 +3,7 @@ import { PatternSet } from '../../shared/patterns/set.js';
 import type { DatabaseConfig } from '../config/types.js';
 import type { BanRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { chosenBanConfig, enabledBanConfigs } from './ban-config-query.js';
 import { StoreUnavailableError } from './errors.js';
@@ -225,7 +226,7 @@ export class PolicyLoader {
         ok = false;
         this.reportOnce(
           `ban_config:${errText(err)}`,
-          { err: errText(err) },
+          { err: asError(err) },
           'database ban_config rejected; keeping the previous policy',
         );
       }

@@ -2,12 +2,12 @@ import { sql } from 'kysely';
 import { EdgebanError } from '../../shared/errors.js';
 import type { BanRecord, OffenceRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Link } from './link.js';
 import { banRecordFrom, offenceFrom } from './rows.js';
 import { BAN_DETAIL_COLUMNS } from './schema.js';
 import { type ColumnarResult, cell } from './sqlite-dialect.js';
-import { errText } from './text.js';
 import type { StatePage } from './types.js';
 
 /** Rows per page when loading bans at start. */
@@ -47,7 +47,7 @@ export async function readState(
   // as a full scan and sort instead of a walk of the primary key: seconds per page at 1M rows
   if (link.dialect === 'postgres')
     await sql`analyze bans, offences`.execute(db).catch((err) => {
-      log.debug({ err: errText(err) }, 'ANALYZE before the restore failed (not the table owner?)');
+      log.debug({ err: asError(err) }, 'ANALYZE before the restore failed (not the table owner?)');
     });
   // SQLite: the rows cross from its thread as columns, and records are built from those
   const columns = conn.columns;

@@ -1,12 +1,12 @@
 import { EdgebanError } from '../../shared/errors.js';
-import { formatIp, parseCidr } from '../../shared/ip/parse.js';
+import { canonicalTarget } from '../../shared/ip/cidr.js';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { PatternError } from '../../shared/patterns/errors.js';
 import type { BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { ListName } from './schema.js';
 import type { BanConfigRow, PatternRow } from './types.js';
 
-/** A ban_config row edgeban refuses (`E_BAN_CONFIG`): the reference's validation rules (§1.1). */
+/** A ban_config row edgeban refuses (`E_BAN_CONFIG`): the reference system's validation rules. */
 export class BanConfigError extends EdgebanError {
   constructor(name: string, why: string) {
     super('E_BAN_CONFIG', `ban_config ${JSON.stringify(name)}: ${why}`);
@@ -213,17 +213,6 @@ export function banConfigOfPolicy(name: string, p: BanPolicy): BanConfigRow {
     max_memory_ttl_seconds: s(p.maxMemoryTtl),
     enabled: true,
   };
-}
-
-/** Canonical form of an address or CIDR (a full-length prefix is the bare address), or null. */
-export function canonicalTarget(text: string): string | null {
-  try {
-    const c = parseCidr(text);
-    const full = c.family === 4 ? 32 : 128;
-    return c.prefixLen === full ? formatIp(c.bytes, c.family) : c.text;
-  } catch {
-    return null;
-  }
 }
 
 interface RawListRow {

@@ -2,7 +2,7 @@ import type { ColumnType, Generated } from 'kysely';
 
 /**
  * The tables as Kysely sees them. `patterns`, `ban_config`, `blacklist` and `whitelist` are the
- * reference system's (reference-system.md §9.2), column for column, so its documented SQL keeps
+ * reference system's, column for column, so its documented SQL keeps
  * working; `patterns.raw`, `bans` and `offences` are edgeban's (migration 2).
  *
  * Drivers return different JS types for the same SQL type (SQLite: 0/1 and text timestamps;

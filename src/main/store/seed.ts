@@ -2,10 +2,10 @@ import type { Kysely } from 'kysely';
 import { normalizeSpec, type PatternSpec } from '../../shared/patterns/compile.js';
 import type { BanPolicy } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import type { DialectName } from './connect.js';
 import { banConfigOfPolicy, rowOfSpec } from './rows.js';
 import type { Database } from './schema.js';
-import { errText } from './text.js';
 import type { PatternRow } from './types.js';
 import { upsert } from './upsert.js';
 
@@ -40,7 +40,7 @@ export async function seedDatabase(
       try {
         rows.push(rowOfSpec(normalizeSpec(s)));
       } catch (err) {
-        log.warn({ pattern: s.name, err: errText(err) }, 'pattern not seeded into the database');
+        log.warn({ pattern: s.name, err: asError(err) }, 'pattern not seeded into the database');
       }
     }
     for (const r of rows) {

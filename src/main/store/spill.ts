@@ -9,7 +9,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { BanEvent } from '../engine/types.js';
-import type { Logger } from '../log/logger.js';
+import { asError, type Logger } from '../log/logger.js';
 
 /** Longest an event waits in memory before it is on disk. */
 const SPILL_DELAY_MS = 100;
@@ -38,7 +38,7 @@ export class JournalSpill {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.error({ err: (err as Error).message, file: this.file }, 'journal file unreadable');
+        this.log.error({ err: asError(err), file: this.file }, 'journal file unreadable');
       return [];
     }
     const out: BanEvent[] = [];
@@ -86,8 +86,7 @@ export class JournalSpill {
     this.chain = this.chain.then(async () => {
       this.bytes = 0;
       await unlink(this.file).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT')
-          this.log.warn({ err: err.message, file: this.file }, 'journal file not removed');
+        if (err.code !== 'ENOENT') this.log.warn({ err, file: this.file }, 'journal file not removed');
       });
     });
   }
@@ -111,7 +110,7 @@ export class JournalSpill {
         await rename(tmp, this.file);
         this.bytes = body.length;
       } catch (err) {
-        this.log.error({ err: (err as Error).message, file: this.file }, 'journal file not written');
+        this.log.error({ err: asError(err), file: this.file }, 'journal file not written');
       }
     });
   }
@@ -135,7 +134,7 @@ export class JournalSpill {
         }
         this.bytes += body.length;
       } catch (err) {
-        this.log.error({ err: (err as Error).message, file: this.file }, 'journal file not written');
+        this.log.error({ err: asError(err), file: this.file }, 'journal file not written');
       }
     });
   }

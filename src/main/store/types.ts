@@ -1,6 +1,6 @@
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 
-/** A row of the reference `patterns` table (reference-system.md §9.2). */
+/** A row of the reference system's `patterns` table. */
 export interface PatternRow {
   id: number;
   name: string;
@@ -30,7 +30,7 @@ export interface BanConfigRow {
 
 export type ConfigSourceName = 'file' | 'database' | 'database_cached';
 
-/** GET /database/status (reference §8.5). */
+/** GET /database/status (the reference system's fields). */
 export interface DatabaseStatus {
   enabled: boolean;
   connected: boolean;
@@ -45,7 +45,7 @@ export interface DatabaseStatus {
   journal_dropped?: number;
 }
 
-/** GET /config/source (reference §8.5). */
+/** GET /config/source (the reference system's fields). */
 export interface ConfigSourceStatus {
   patterns_source: ConfigSourceName;
   ban_config_source: ConfigSourceName;

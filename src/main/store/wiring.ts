@@ -3,7 +3,7 @@ import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
 import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
-import type { Logger } from '../log/logger.js';
+import { asError, type Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { dialectOf } from './connect.js';
 import { WriteJournal } from './journal.js';
@@ -94,7 +94,7 @@ export class StoreBinding {
         );
       } catch (err) {
         this.log.error(
-          { err: (err as Error).message },
+          { err: asError(err) },
           'database patterns rejected by the matcher; keeping the previous set',
         );
       }
@@ -186,7 +186,7 @@ export class StoreBinding {
       counts = await this.store.loadStatePaged(Date.now(), page);
     } catch (err) {
       this.log.warn(
-        { err: (err as Error).message },
+        { err: asError(err) },
         'persisted bans not loaded yet (database unavailable); retrying when it answers',
       );
       return;
@@ -252,14 +252,11 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
   };
   const last: Service = {
     name: 'store-restore',
-    start: () =>
-      binding.startRestore().catch((err: Error) => log.error({ err: err.message }, 'restore failed')),
+    start: () => binding.startRestore().catch((err: Error) => log.error({ err }, 'restore failed')),
     stop: async () => {},
     reload: (_config: Config) => {
       binding.reapply();
-      store
-        .reloadNow()
-        .catch((err: Error) => log.warn({ err: err.message }, 'database reload after SIGHUP failed'));
+      store.reloadNow().catch((err: Error) => log.warn({ err }, 'database reload after SIGHUP failed'));
     },
   };
   return { store, binding, first, last };

@@ -1,11 +1,11 @@
 import type { BanEvent } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
+import { asError } from '../log/logger.js';
 import { describeBatch, type ListVariants, splitBatch, writeBatch } from './batch-write.js';
 import { batchSize, WriteJournal } from './journal.js';
 import type { Link } from './link.js';
 import { Serial } from './serial.js';
 import { JournalSpill } from './spill.js';
-import { errText } from './text.js';
 
 /** A batch this big is written at once instead of waiting for the flush tick. */
 const EAGER_BATCH = 20_000;
@@ -188,7 +188,7 @@ export class Writer {
       if (await link.alive(conn)) {
         // the database answers: some row is bad. Write one at a time and drop what it refuses.
         this.log.error(
-          { err: errText(err), changes: n },
+          { err: asError(err), changes: n },
           'database refused a batch of changes: writing them one by one',
         );
         const again = this.journal.take();
@@ -199,7 +199,7 @@ export class Writer {
           } catch (e) {
             dropped++;
             this.log.error(
-              { err: errText(e), change: describeBatch(single) },
+              { err: asError(e), change: describeBatch(single) },
               'database refused a change: dropped',
             );
           }

@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { counterFeed } from '../metrics/feed.js';
 
 /**
  * Receiver and pipeline counters. Plain numbers on the hot path; Prometheus reads them on scrape
@@ -22,30 +23,18 @@ export class SyslogStats {
 /** Registers `edgeban_syslog_*` on `registry` (once per registry; a second call reuses them). */
 export function registerSyslogMetrics(registry: Registry, stats: () => SyslogStats): void {
   if (registry.getSingleMetric('edgeban_syslog_lines_total')) return;
+  // one source per label value, read from the current stats object at each scrape
   const counter = (
     name: string,
     help: string,
     read: (s: SyslogStats) => Record<string, number>,
     label?: string,
   ) => {
-    const exported = new Map<string, number>();
-    const c: Counter<string> = new Counter({
-      name,
-      help,
-      labelNames: label ? [label] : [],
-      registers: [registry],
-      collect() {
-        const vals = read(stats());
-        for (const [k, v] of Object.entries(vals)) {
-          const d = v - (exported.get(k) ?? 0);
-          if (d > 0) {
-            if (label) c.inc({ [label]: k }, d);
-            else c.inc(d);
-            exported.set(k, v);
-          }
-        }
-      },
-    });
+    const feed = counterFeed(registry, name, help, label ? [label] : []);
+    for (const k of Object.keys(read(new SyslogStats()))) {
+      if (label) feed.add(() => read(stats())[k], { [label]: k });
+      else feed.add(() => read(stats())[k]);
+    }
   };
   counter('edgeban_syslog_datagrams_total', 'UDP datagrams accepted', (s) => ({ _: s.udpDatagrams }));
   counter(

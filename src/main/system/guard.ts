@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { Logger } from '../log/logger.js';
+import { asError, type Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
 
 /**
@@ -28,27 +28,18 @@ let active: ProcessGuard | null = null;
 /** Handler errors caught while no guard is installed (in-process servers in tests). */
 let unreported = 0;
 
-/** The error as an Error (a rejection may carry anything). */
-export function asError(value: unknown): Error {
-  if (value instanceof Error) return value;
-  const err = new Error(`non-error thrown: ${describe(value)}`);
-  return err;
-}
+/** Stateless helpers every subsystem calls (address parsing, verdict texts): their caller is the source. */
+const HELPER_FRAME = /[/\\]src[/\\]shared[/\\](ip|verdict|errors|error-codes)\b/;
 
-function describe(value: unknown): string {
-  try {
-    const s = typeof value === 'string' ? value : JSON.stringify(value);
-    return (s ?? String(value)).slice(0, 200);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-/** The subsystem an error was thrown from, read from its first frame under src/. */
+/** The subsystem an error was thrown from, read from its first frame under src/ (helpers skipped). */
 export function subsystemOf(err: Error): string {
   const stack = typeof err.stack === 'string' ? err.stack : '';
-  const m = SUBSYSTEM_FRAME.exec(stack);
-  return m ? (m[1] === 'main' ? m[2] : `${m[1]}/${m[2]}`) : 'unknown';
+  for (const line of stack.split('\n')) {
+    if (HELPER_FRAME.test(line)) continue;
+    const m = SUBSYSTEM_FRAME.exec(line);
+    if (m) return m[1] === 'main' ? m[2] : `${m[1]}/${m[2]}`;
+  }
+  return 'unknown';
 }
 
 /**

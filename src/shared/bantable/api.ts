@@ -1,5 +1,5 @@
 /**
- * The public surface of the ban state (issue #3). Servers (SPOA, gRPC, HTTP) and the engine code
+ * The public surface of the ban state. Servers (SPOA, gRPC, HTTP) and the engine code
  * against these declarations; the implementation lives beside this file.
  *
  * Time is unix seconds (u32). `expiresAt === 0` means "never" (permanent list entries).

@@ -1,3 +1,4 @@
+import { prefixEquals } from './cidr.js';
 import { FAMILY_INVALID, parseCidr, parseIpInto } from './parse.js';
 
 /**
@@ -42,12 +43,4 @@ export class CidrFilter {
     for (const e of list) if (prefixEquals(bytes, e.bytes, e.len)) return true;
     return false;
   }
-}
-
-function prefixEquals(a: Uint8Array, b: Uint8Array, len: number): boolean {
-  let i = 0;
-  for (; len >= 8; len -= 8, i++) if (a[i] !== b[i]) return false;
-  if (len === 0) return true;
-  const mask = (0xff << (8 - len)) & 0xff;
-  return (a[i] & mask) === (b[i] & mask);
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { canonicalTarget } from '../../../shared/ip/cidr.js';
 import { PrefixTooShortError } from '../../engine/errors.js';
-import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { durationFromBody, goDuration, iso, tempItem } from './format.js';
 import {
@@ -24,7 +24,7 @@ interface BanBody {
 
 /** A prefix under the floor: 400 with the stable code and the floor in numbers. */
 export function prefixRefused(reply: FastifyReply, err: PrefixTooShortError): FastifyReply {
-  return fail(reply, 400, err.message, {
+  return fail(reply, err.statusCode, err.message, {
     error: err.code,
     ip_address: err.target,
     prefix_length: err.prefixLen,

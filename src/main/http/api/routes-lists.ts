@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalTarget } from '../../../shared/ip/cidr.js';
 import { PrefixTooShortError } from '../../engine/errors.js';
-import { canonicalTarget } from '../../store/rows.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { listItem } from './format.js';
 import { prefixRefused } from './routes-bans.js';

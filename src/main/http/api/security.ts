@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, statusOf } from '../../../shared/error-codes.js';
 import { CidrFilter } from '../../../shared/ip/cidr-filter.js';
 import type { ApiConfig } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
@@ -23,7 +24,8 @@ export interface Caller {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    caller: Caller;
+    /** Set by ApiGate.check for every request it lets through; null before (and if refused). */
+    caller: Caller | null;
   }
 }
 
@@ -59,7 +61,7 @@ export class ApiGate {
     const users = new Map<string, Buffer>();
     const ba = cfg.basic_auth;
     if (ba.enabled) {
-      // the single pair counts only when both halves are set (reference §8.1)
+      // the single username/password pair counts only when both halves are set, as in the reference
       if (ba.username && ba.password) users.set(ba.username, digest(ba.password));
       for (const [u, p] of Object.entries(ba.users)) if (u && p) users.set(u, digest(p));
       if (users.size === 0)
@@ -92,7 +94,18 @@ export class ApiGate {
     return this.cfg.basic_auth.enabled;
   }
 
-  /** onRequest hook: answers 403 / 401 / 429 itself and returns the reply, or sets `req.caller`. */
+  /**
+   * Declares `req.caller` on `app` (Fastify's decorateRequest, null until check sets it), so every
+   * request object has the same shape from its creation instead of gaining a property later.
+   */
+  decorate(app: FastifyInstance): void {
+    app.decorateRequest('caller', null);
+  }
+
+  /**
+   * onRequest hook: answers 403 / 401 / 429 itself and returns the reply, or sets `req.caller`
+   * and returns undefined.
+   */
   check(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
     const peer = req.socket.remoteAddress ?? '';
     if (!this.allowed.allows(peer)) {
@@ -129,7 +142,9 @@ export class ApiGate {
         { peer, user, url: req.url },
         'API change refused: the caller is in api.read_only_users',
       );
-      return reply.code(403).send({ success: false, message: 'read-only user', error: 'E_READ_ONLY' });
+      return reply
+        .code(statusOf('E_READ_ONLY'))
+        .send({ success: false, message: 'read-only user', error: 'E_READ_ONLY' satisfies ErrorCode });
     }
     return undefined;
   }
@@ -163,12 +178,15 @@ export class ApiGate {
       { peer, url: req.url, retry_after_seconds: seconds },
       'API peer refused after repeated authentication failures',
     );
-    return reply.code(429).header('Retry-After', String(seconds)).send({
-      success: false,
-      message: 'Too many failed authentications',
-      error: 'E_AUTH_BACKOFF',
-      retry_after_seconds: seconds,
-    });
+    return reply
+      .code(statusOf('E_AUTH_BACKOFF'))
+      .header('Retry-After', String(seconds))
+      .send({
+        success: false,
+        message: 'Too many failed authentications',
+        error: 'E_AUTH_BACKOFF' satisfies ErrorCode,
+        retry_after_seconds: seconds,
+      });
   }
 
   private authenticate(header: string | undefined): string | null {

@@ -1,7 +1,7 @@
 import type { PatternSpec } from '../compile.js';
 
 /**
- * The reference system's pattern sets (reference-system.md §3.1, §3.2), kept for compatibility.
+ * The reference system's pattern sets, kept for compatibility.
  * The reference ran them over the raw datagram, so they are `raw: true` here. They capture IPv4
  * only, as they always did.
  */

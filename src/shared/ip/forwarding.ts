@@ -1,5 +1,5 @@
-import type { CidrFilter } from '../../shared/ip/cidr-filter.js';
-import { FAMILY_INVALID, type Family, parseIpInto } from '../../shared/ip/parse.js';
+import type { CidrFilter } from './cidr-filter.js';
+import { FAMILY_INVALID, type Family, parseIpInto } from './parse.js';
 
 /**
  * Which client an `/auth` request is about. Forwarding headers are believed only when the TCP
