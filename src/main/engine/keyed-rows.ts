@@ -54,7 +54,10 @@ export class KeyedRows {
   private high = 0;
   private live = 0;
   private readonly columns: { get: () => Column; set: (c: Column) => void; stride: number }[] = [];
-  private key = new Uint32Array(FIRST_CAPACITY * 4);
+  /** First key word (the whole IPv4 address). */
+  private key0 = new Uint32Array(FIRST_CAPACITY);
+  /** Key words 1–3, made when the first IPv6 row comes: IPv4-only rows take 4 bytes of key. */
+  private rest: Uint32Array<ArrayBuffer> | null = null;
   /** Prefix length. */
   private plen = new Uint8Array(FIRST_CAPACITY);
   /** 0 = tombstone, else the family. */
@@ -71,7 +74,7 @@ export class KeyedRows {
 
   constructor() {
     this.columns.push(
-      { get: () => this.key, set: (c) => (this.key = c as Uint32Array<ArrayBuffer>), stride: 4 },
+      { get: () => this.key0, set: (c) => (this.key0 = c as Uint32Array<ArrayBuffer>), stride: 1 },
       { get: () => this.plen, set: (c) => (this.plen = c as Uint8Array<ArrayBuffer>), stride: 1 },
       { get: () => this.fam, set: (c) => (this.fam = c as Uint8Array<ArrayBuffer>), stride: 1 },
     );
@@ -92,20 +95,15 @@ export class KeyedRows {
   find(bytes: Uint8Array, family: 4 | 6, prefixLen: number): number {
     this.words(bytes, family);
     const kw = this.kw;
-    const key = this.key;
+    const key0 = this.key0;
+    const rest = this.rest;
     for (let i = this.hash(prefixLen) & this.mask; ; i = (i + 1) & this.mask) {
       const r = this.index[i] - 1;
       if (r < 0) return -1;
-      const o = r * 4;
-      if (
-        key[o] === kw[0] &&
-        key[o + 1] === kw[1] &&
-        key[o + 2] === kw[2] &&
-        key[o + 3] === kw[3] &&
-        this.plen[r] === prefixLen &&
-        this.fam[r] === family
-      )
-        return r;
+      if (key0[r] !== kw[0] || this.plen[r] !== prefixLen || this.fam[r] !== family) continue;
+      if (family === 4) return r;
+      const o = r * 3;
+      if (rest !== null && rest[o] === kw[1] && rest[o + 1] === kw[2] && rest[o + 2] === kw[3]) return r;
     }
   }
 
@@ -122,11 +120,13 @@ export class KeyedRows {
     if (this.high === this.cap) this.makeRoom();
     const r = this.high++;
     this.live++;
-    const o = r * 4;
-    this.key[o] = this.kw[0];
-    this.key[o + 1] = this.kw[1];
-    this.key[o + 2] = this.kw[2];
-    this.key[o + 3] = this.kw[3];
+    this.key0[r] = this.kw[0];
+    if (family === 6) {
+      const rest = this.rest ?? this.makeRest();
+      rest[r * 3] = this.kw[1];
+      rest[r * 3 + 1] = this.kw[2];
+      rest[r * 3 + 2] = this.kw[3];
+    }
     this.plen[r] = prefixLen;
     this.fam[r] = family;
     this.place(r);
@@ -171,10 +171,10 @@ export class KeyedRows {
 
   /** The row's key bytes into `this.bytes`. */
   keyBytes(r: number): Uint8Array {
-    const o = r * 4;
     const b = this.bytes;
+    const v6 = this.fam[r] === 6 && this.rest !== null;
     for (let w = 0; w < 4; w++) {
-      const v = this.key[o + w];
+      const v = w === 0 ? this.key0[r] : v6 ? (this.rest as Uint32Array)[r * 3 + w - 1] : 0;
       b[w * 4] = v >>> 24;
       b[w * 4 + 1] = (v >>> 16) & 255;
       b[w * 4 + 2] = (v >>> 8) & 255;
@@ -236,12 +236,28 @@ export class KeyedRows {
   private hash(prefixLen: number, r = -1): number {
     let h = this.seed ^ Math.imul(prefixLen + 1, 0x9e3779b1);
     for (let w = 0; w < 4; w++) {
-      const v = r < 0 ? this.kw[w] : this.key[r * 4 + w];
+      const v = r < 0 ? this.kw[w] : this.word(r, w);
       h = Math.imul(h ^ v, 0x85ebca6b);
       h ^= h >>> 13;
     }
     h = Math.imul(h, 0xc2b2ae35);
     return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  private word(r: number, w: number): number {
+    if (w === 0) return this.key0[r];
+    return this.fam[r] === 6 && this.rest !== null ? this.rest[r * 3 + w - 1] : 0;
+  }
+
+  private makeRest(): Uint32Array<ArrayBuffer> {
+    const rest = new Uint32Array(this.cap * 3);
+    this.rest = rest;
+    this.columns.push({
+      get: () => this.rest as Uint32Array<ArrayBuffer>,
+      set: (c) => (this.rest = c as Uint32Array<ArrayBuffer>),
+      stride: 3,
+    });
+    return rest;
   }
 
   private place(r: number): void {
