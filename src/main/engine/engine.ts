@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { PrefixTooShortError } from './errors.js';
 import { parseTargetInto } from './keyed-rows.js';
 import { Offences, TempBans } from './records.js';
+import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
 import { StringPool } from './strings.js';
 import { SWEEP_SLICE, SweepPass } from './sweep.js';
 import { FailureTrackers } from './trackers.js';
@@ -481,51 +482,74 @@ export class BanEngine implements BanEngineApi {
     return this.nodeId;
   }
 
-  /**
-   * Bans go straight into the columns and the table (no object kept per ban); the gauge of
-   * current bans is moved once per pattern, not once per ban.
-   */
   restore(bans: BanRecord[], offences: OffenceRecord[]): void {
+    const temp: BanRecord[] = [];
+    for (const b of bans) {
+      if (b.kind === 'temp') temp.push(b);
+      else this.putList(b.kind, { ...b, source: 'api' }, parseCidr(b.target));
+    }
+    this.restoreRows(new BanRecordRows(temp), new OffenceRecordRows(offences));
+  }
+
+  /**
+   * Start-up from persisted rows `from` to `to` (temporary bans and offence memory): each goes
+   * straight into the columns and the table, without an object per ban; targets in `skip`
+   * (changed since, by a newer source) are left alone. The current-bans gauge moves once per
+   * pattern, not once per ban.
+   */
+  restoreRows(
+    bans: BanRows,
+    offences: OffenceRows,
+    from = 0,
+    to = Number.POSITIVE_INFINITY,
+    skip?: ReadonlySet<string>,
+  ): void {
     const now = this.now();
     const ttl = this.policy.maxMemoryTtl;
-    for (const o of offences)
-      if (now - o.lastOffence < ttl) this.offences.putText(o.target, o.banCount, o.lastOffence);
+    const skipping = skip !== undefined && skip.size > 0;
+    for (let i = from, end = Math.min(to, offences.length); i < end; i++) {
+      const last = offences.lastOffence(i);
+      if (now - last >= ttl) continue;
+      const target = offences.target(i);
+      if (skipping && skip.has(target)) continue;
+      this.offences.putText(target, offences.banCount(i), last);
+    }
     const b16 = this.restoreBytes;
     const added = new Map<string, number>();
-    for (const b of bans) {
-      if (b.kind !== 'temp') {
-        this.putList(b.kind, { ...b, source: 'api' }, parseCidr(b.target));
-        continue;
-      }
-      const expiresAt = b.expiresAt ?? 0;
+    for (let i = from, end = Math.min(to, bans.length); i < end; i++) {
+      const expiresAt = bans.expiresAt(i) ?? 0;
       if (expiresAt <= now) continue;
-      const t = parseTargetInto(b.target, b16);
+      const target = bans.target(i);
+      if (skipping && skip.has(target)) continue;
+      const t = parseTargetInto(target, b16);
       if (t === null) {
-        this.log?.warn({ ip: b.target }, 'persisted ban with an unreadable target skipped');
+        this.log?.warn({ ip: target }, 'persisted ban with an unreadable target skipped');
         continue;
       }
       const prev = this.temp.find(b16, t.family, t.prefixLen);
       if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
+      const pattern = bans.pattern(i);
+      const offences = bans.offences(i);
       this.temp.put(b16, t.family, t.prefixLen, {
-        reason: b.reason,
-        pattern: b.pattern,
-        createdAt: b.createdAt,
+        reason: bans.reason(i),
+        pattern,
+        createdAt: bans.createdAt(i),
         expiresAt,
-        createdBy: b.createdBy,
-        offences: b.offences,
-        node: b.node,
+        createdBy: bans.createdBy(i),
+        offences,
+        node: bans.node(i),
       });
-      const pattern = b.pattern ?? 'manual';
+      const label = pattern ?? 'manual';
       this.table.set(
         b16,
         t.family,
         t.prefixLen,
         Kind.TEMP_BAN,
         Math.ceil(expiresAt / 1000),
-        b.offences,
-        this.table.reasonId(pattern),
+        offences,
+        this.table.reasonId(label),
       );
-      added.set(pattern, (added.get(pattern) ?? 0) + 1);
+      added.set(label, (added.get(label) ?? 0) + 1);
     }
     if (this.m) for (const [pattern, n] of added) this.m.metrics.currentBans.inc({ pattern }, n);
   }

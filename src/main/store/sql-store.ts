@@ -6,6 +6,14 @@ import { EdgebanError } from '../../shared/errors.js';
 import { normalizeSpec, type PatternSpec } from '../../shared/patterns/compile.js';
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { DatabaseConfig } from '../config/types.js';
+import {
+  BanRecordRows,
+  type BanRows,
+  banRecordAt,
+  OffenceRecordRows,
+  type OffenceRows,
+  offenceRecordAt,
+} from '../engine/restore-rows.js';
 import type { BanEvent, BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -13,6 +21,7 @@ import { type Connection, type DialectName, dialectOf, openDatabase } from './co
 import { DuplicatePatternError, LastPatternError, StoreUnavailableError } from './errors.js';
 import { batchSize, type WriteBatch, WriteJournal } from './journal.js';
 import { migrate } from './migrations.js';
+import { ColumnBanRows, ColumnOffenceRows } from './restore-columns.js';
 import {
   banConfigOfPolicy,
   banConfigRowFrom,
@@ -27,7 +36,6 @@ import {
 } from './rows.js';
 import type { Database, ListName } from './schema.js';
 import { JournalSpill } from './spill.js';
-import { type ColumnarResult, cell } from './sqlite-dialect.js';
 import type {
   BanConfigRow,
   ConfigSourceName,
@@ -66,6 +74,8 @@ type PatternInput = Omit<PatternRow, 'id' | 'created_at' | 'updated_at'>;
 const CHUNK = 500;
 /** Rows per page when loading bans at start. */
 const PAGE = 25_000;
+const NO_BANS: BanRows = new BanRecordRows([]);
+const NO_OFFENCES: OffenceRows = new OffenceRecordRows([]);
 /** A batch this big is written at once instead of waiting for the flush tick. */
 const EAGER_BATCH = 20_000;
 const MAX_TEXT = 255;
@@ -729,8 +739,8 @@ export class SqlStore implements Store {
     const bans: BanRecord[] = [];
     const offences: OffenceRecord[] = [];
     await this.loadStatePaged(nowMs, (p) => {
-      for (const b of p.bans) bans.push(b);
-      for (const o of p.offences) offences.push(o);
+      for (let i = 0; i < p.bans.length; i++) bans.push(banRecordAt(p.bans, i));
+      for (let i = 0; i < p.offences.length; i++) offences.push(offenceRecordAt(p.offences, i));
     });
     return { bans, offences };
   }
@@ -742,7 +752,7 @@ export class SqlStore implements Store {
    */
   async loadStatePaged(
     nowMs: number,
-    onPage: (p: { bans: BanRecord[]; offences: OffenceRecord[] }) => void | Promise<void>,
+    onPage: (p: { bans: BanRows; offences: OffenceRows }) => void | Promise<void>,
   ): Promise<{ bans: number; offences: number }> {
     const conn = this.conn;
     if (!conn || !this.connected) throw new StoreUnavailableError('loading persisted bans');
@@ -777,36 +787,34 @@ export class SqlStore implements Store {
       await sql`analyze bans, offences`.execute(db).catch((err) => {
         this.log.debug({ err: errText(err) }, 'ANALYZE before the restore failed (not the table owner?)');
       });
-    // SQLite: the rows cross from its thread as columns, and records are built from those
+    // SQLite: the rows cross from its thread as columns, and the engine reads those in place
     const columns = conn.columns;
-    const fetchBans = async (after: string): Promise<BanRecord[]> => {
+    const fetchBans = async (after: string): Promise<BanRows> => {
       if (!columns)
-        return (await banQuery(after).execute()).map((r) => banRecordFrom({ ...r, kind: 'temp' }));
-      const c = await columns(banQuery(after).compile());
-      return bansFromColumns(c);
+        return new BanRecordRows(
+          (await banQuery(after).execute()).map((r) => banRecordFrom({ ...r, kind: 'temp' })),
+        );
+      return new ColumnBanRows(await columns(banQuery(after).compile()));
     };
-    const fetchOffences = async (after: string): Promise<OffenceRecord[]> => {
-      if (!columns) return (await offenceQuery(after).execute()).map(offenceFrom);
-      const c = await columns(offenceQuery(after).compile());
-      return offencesFromColumns(c);
+    const fetchOffences = async (after: string): Promise<OffenceRows> => {
+      if (!columns) return new OffenceRecordRows((await offenceQuery(after).execute()).map(offenceFrom));
+      return new ColumnOffenceRows(await columns(offenceQuery(after).compile()));
     };
     // a prefetch that fails while a page is being handled is awaited (and thrown) on the next turn
     const quiet = <T>(p: Promise<T>) => {
       p.catch(() => {});
       return p;
     };
-    type BanRows = BanRecord[];
-    type OffenceRows = OffenceRecord[];
     let nextBans: Promise<BanRows> | null = quiet(fetchBans(''));
     let nextOffences: Promise<OffenceRows> | null = quiet(fetchOffences(''));
     let nb = 0;
     let no = 0;
     try {
       while (nextBans !== null || nextOffences !== null) {
-        const b: BanRows = nextBans ? await nextBans : [];
-        const o: OffenceRows = nextOffences ? await nextOffences : [];
-        nextBans = b.length === PAGE ? quiet(fetchBans(b[b.length - 1].target)) : null;
-        nextOffences = o.length === PAGE ? quiet(fetchOffences(o[o.length - 1].target)) : null;
+        const b: BanRows = nextBans ? await nextBans : NO_BANS;
+        const o: OffenceRows = nextOffences ? await nextOffences : NO_OFFENCES;
+        nextBans = b.length === PAGE ? quiet(fetchBans(b.target(b.length - 1))) : null;
+        nextOffences = o.length === PAGE ? quiet(fetchOffences(o.target(o.length - 1))) : null;
         nb += b.length;
         no += o.length;
         await onPage({ bans: b, offences: o });
@@ -1293,37 +1301,6 @@ export class SqlStore implements Store {
       ...(this.patternErrors.length > 0 ? { patterns_rejected: this.patternErrors } : {}),
     };
   }
-}
-
-function bansFromColumns(r: ColumnarResult): BanRecord[] {
-  const c = r.columns;
-  const out = new Array<BanRecord>(r.length);
-  for (let i = 0; i < r.length; i++) {
-    out[i] = {
-      target: cell(c.ip_address, i) as string,
-      kind: 'temp',
-      reason: (cell(c.reason, i) as string | null) ?? '',
-      pattern: cell(c.pattern, i) as string | null,
-      createdAt: cell(c.created_at_ms, i) as number,
-      expiresAt: cell(c.expires_at_ms, i) as number | null,
-      createdBy: (cell(c.created_by, i) as string | null) ?? '',
-      offences: (cell(c.ban_count, i) as number | null) ?? 1,
-      node: (cell(c.node, i) as string | null) ?? '',
-    };
-  }
-  return out;
-}
-
-function offencesFromColumns(r: ColumnarResult): OffenceRecord[] {
-  const c = r.columns;
-  const out = new Array<OffenceRecord>(r.length);
-  for (let i = 0; i < r.length; i++)
-    out[i] = {
-      target: cell(c.ip_address, i) as string,
-      banCount: cell(c.ban_count, i) as number,
-      lastOffence: cell(c.last_offence_ms, i) as number,
-    };
-  return out;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
