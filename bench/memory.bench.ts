@@ -4,7 +4,8 @@
  * their offences restored; with 1M failing addresses being counted (a TCP syslog flood); and
  * the restore time from spawn. The same figures of the code before the typed-column records
  * (built from its commit into a temporary worktree) are measured in the same run; `--quick`
- * runs each figure once, `--no-baseline` skips the old build. Every figure is checked against
+ * runs each figure once at 100k (`--runs=N`: N runs of every figure), `--no-baseline` skips the
+ * old build. Every figure is checked against
  * the API's own counts (bans restored, addresses tracked) or not published.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -160,7 +161,8 @@ const label = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 export async function run(args: string[]): Promise<BenchReport> {
   if (process.platform !== 'linux') return { bench: 'memory', rows: [], skipped: 'reads /proc (Linux only)' };
   const quick = args.includes('--quick');
-  const runs = quick ? 1 : 3;
+  const runsFlag = args.find((a) => a.startsWith('--runs='));
+  const runs = runsFlag ? Math.max(1, Number(runsFlag.slice('--runs='.length)) || 1) : quick ? 1 : 3;
   const sizes = quick ? [100_000] : [100_000, 1_000_000];
   const floodN = quick ? 200_000 : 1_000_000;
   const top = sizes[sizes.length - 1];
