@@ -52,8 +52,8 @@ export interface ResultMeta {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
-/** Run only when named: too long for "every benchmark". */
-const ONLY_WHEN_NAMED = ['soak'];
+/** Run only when named: too long for "every benchmark" (memory spawns a dozen servers and builds the baseline). */
+const ONLY_WHEN_NAMED = ['soak', 'memory'];
 
 function machine(): Record<string, unknown> {
   const c = cpus();

@@ -200,7 +200,26 @@ describe('failure counting agrees with a plain-Map model', () => {
               const st = engine.status(p.ip);
               assert.equal(st.failures, model.failures(p.key, clock), `failures of ${p.ip} after ${o.op}`);
               assert.equal(st.banned, model.banned(p.ip, p.key, clock), `verdict of ${p.ip} after ${o.op}`);
+              // the engine's records: escalation memory and the ban's own expiry
+              assert.equal(
+                st.offences,
+                model.offences.get(p.key)?.n ?? 0,
+                `offences of ${p.key} after ${o.op}`,
+              );
+              if (st.banned)
+                assert.equal(st.expiresAt, model.temp.get(p.key), `expiry of ${p.key} after ${o.op}`);
             }
+            // the listed bans are the model's in force, with their expiries and escalation levels
+            const listed = engine
+              .list('temp', { limit: 100 })
+              .items.map((r) => `${r.target} ${r.expiresAt} ${r.offences}`)
+              .sort();
+            const inForce = [...model.temp]
+              .filter(([k, e]) => e > clock && !model.whitelist.has(k))
+              .map(([k, e]) => `${k} ${e} ${model.offences.get(k)?.n}`)
+              .sort();
+            assert.deepEqual(listed, inForce, `listed bans after ${o.op}`);
+            assert.equal(engine.activeTempBans, model.temp.size, `temp records after ${o.op}`);
           }
         },
       ),

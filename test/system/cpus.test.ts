@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { usableCpus, workerCount } from '../../src/main/system/cpus.js';
+import { MAX_AUTO_WORKERS, usableCpus, workerCount } from '../../src/main/system/cpus.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function fakeRoot(files: Record<string, string>): string {
@@ -53,4 +53,13 @@ test('affinity smaller than the quota wins; never below 1; workers.count overrid
   assert.equal(usableCpus({ cgroupRoot: tiny, procSelfCgroup: '0::/\n', affinity: 2 }), 1);
   assert.equal(workerCount(5, { cgroupRoot: tiny, procSelfCgroup: '0::/\n', affinity: 2 }), 5);
   assert.equal(workerCount(0, { cgroupRoot: tiny, procSelfCgroup: '0::/\n', affinity: 2 }), 1);
+});
+
+test('the pool sized from the CPUs stops at MAX_AUTO_WORKERS; workers.count may go past it', () => {
+  const none = fakeRoot({});
+  const many = { cgroupRoot: none, procSelfCgroup: '0::/\n', affinity: 64 };
+  assert.equal(usableCpus(many), 64);
+  assert.equal(workerCount(0, many), MAX_AUTO_WORKERS);
+  assert.equal(workerCount(0, { ...many, affinity: 3 }), 3);
+  assert.equal(workerCount(12, many), 12);
 });

@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import type { request } from 'undici';
 import { EdgebanError } from '../../shared/errors.js';
 
 /** Where and how the CLI reaches a running edgeban's API. */
@@ -33,7 +33,9 @@ export async function callApi(
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res: Awaited<ReturnType<typeof request>>;
   try {
-    res = await request(new URL(path, target.url), {
+    // loaded here: `edgeban serve` imports this module (for the usage text) and never calls it
+    const { request: send } = await import('undici');
+    res = await send(new URL(path, target.url), {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -11,6 +11,10 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { PrefixTooShortError } from './errors.js';
+import { parseTargetInto } from './keyed-rows.js';
+import { Offences, TempBans } from './records.js';
+import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
+import { StringPool } from './strings.js';
 import { SWEEP_SLICE, SweepPass } from './sweep.js';
 import { FailureTrackers } from './trackers.js';
 import type {
@@ -68,8 +72,10 @@ export class BanEngine implements BanEngineApi {
   private readonly now: () => number;
   private readonly log?: Logger;
   private readonly trackers: FailureTrackers;
-  private readonly offences = new Map<string, OffenceRecord>();
-  private readonly temp = new Map<string, BanRecord>();
+  /** Reasons, patterns, creators and nodes of the temporary bans, interned. */
+  private readonly strings = new StringPool();
+  private readonly offences = new Offences();
+  private readonly temp = new TempBans(this.strings);
   private readonly lists = {
     blacklist: new Map<string, BanRecord & { source: ListSource }>(),
     whitelist: new Map<string, BanRecord & { source: ListSource }>(),
@@ -78,6 +84,8 @@ export class BanEngine implements BanEngineApi {
   private readonly out = new LookupResult();
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
   private readonly targetBytes = new Uint8Array(16);
+  /** Where the restore parses each persisted target. */
+  private readonly restoreBytes = new Uint8Array(16);
   private timer: NodeJS.Timeout | null = null;
   /** The sweep pass under way: where each part of it stands. */
   private pass: SweepPass | null = null;
@@ -161,6 +169,7 @@ export class BanEngine implements BanEngineApi {
     this.timer = null;
     if (this.slice) clearImmediate(this.slice);
     this.slice = null;
+    this.pass?.close();
     this.pass = null;
   }
 
@@ -182,11 +191,12 @@ export class BanEngine implements BanEngineApi {
     // and no active ban covers the target, so the exact checks (which need its text) are skipped
     this.table.checkBytes(tb, 0, len, Math.floor(timeMs / 1000), this.out);
     if (this.out.kind === Kind.WHITELIST) return null;
+    const targetLen = family === 4 ? 32 : this.ipv6Prefix;
     if (this.out.kind !== Kind.NONE) {
-      const key = this.targetOf(tb, family).key;
-      if (this.lists.blacklist.has(key)) return null;
-      const active = this.temp.get(key);
-      if (active && (active.expiresAt ?? 0) > timeMs) return null; // banned: no extension, no escalation
+      if (this.lists.blacklist.size > 0 && this.lists.blacklist.has(this.targetOf(tb, family).key))
+        return null;
+      const active = this.temp.find(tb, family, targetLen);
+      if (active >= 0 && this.temp.expiresAt(active) > timeMs) return null; // banned: no extension, no escalation
     }
     const evicted = this.trackers.evictions;
     const n = this.trackers.record(tb, family, timeMs);
@@ -195,7 +205,7 @@ export class BanEngine implements BanEngineApi {
     const count = Math.min(n, this.policy.maxAttempts);
     this.trackers.remove(tb, family); // the count starts again after a ban
     const target = this.targetOf(tb, family);
-    const offences = this.nextOffence(target.key, timeMs);
+    const offences = this.nextOffence(target.cidr, target.key, timeMs);
     const duration = this.durationFor(offences);
     const record: BanRecord = {
       target: target.key,
@@ -236,7 +246,7 @@ export class BanEngine implements BanEngineApi {
     const key = canonical(cidr);
     this.checkFloor(cidr, key, opts.force);
     const now = this.now();
-    const offences = this.nextOffence(key, now);
+    const offences = this.nextOffence(cidr, key, now);
     const duration = opts.durationMs && opts.durationMs > 0 ? opts.durationMs : this.durationFor(offences);
     const record: BanRecord = {
       target: key,
@@ -300,18 +310,26 @@ export class BanEngine implements BanEngineApi {
     const offset = Math.max(0, query.offset ?? 0);
     const limit = Math.max(0, query.limit ?? 100);
     const now = this.now();
-    const source: Iterable<BanRecord> = kind === 'temp' ? this.temp.values() : this.lists[kind].values();
     const filter = query.filter?.trim() ? this.filterOf(query.filter.trim()) : null;
     const items: BanRecord[] = [];
     let total = 0;
-    for (const rec of source) {
-      // a ban under a whitelist entry is kept (it comes back when the entry goes) but not in force
-      if (kind === 'temp' && ((rec.expiresAt ?? 0) <= now || this.hidden(rec))) continue;
+    if (kind === 'temp') {
+      const t = this.temp;
+      for (let r = 0; r < t.end; r++) {
+        // a ban under a whitelist entry is kept (it comes back when the entry goes) but not in force
+        if (!t.isLive(r) || t.expiresAt(r) <= now || this.hidden(r)) continue;
+        if (filter && !filter(t.targetText(r))) continue;
+        if (total >= offset && items.length < limit) items.push(t.record(r));
+        total++;
+      }
+      return { total, items };
+    }
+    for (const rec of this.lists[kind].values()) {
       if (filter && !filter(rec.target)) continue;
       if (total >= offset && items.length < limit) items.push(stripSource(rec));
       total++;
       // without a filter the total is known: stop walking once the page is full
-      if (!filter && kind !== 'temp' && items.length === limit) {
+      if (!filter && items.length === limit) {
         total = this.lists[kind].size;
         break;
       }
@@ -333,27 +351,30 @@ export class BanEngine implements BanEngineApi {
             ? 'temp'
             : null;
     let matched: string | null = null;
+    let reason: string | undefined;
+    let expiresAt: number | undefined;
     if (kind) {
       const b = a.bytes.slice();
       maskInPlace(b, out.prefixLen);
       matched = cidrText(b, a.family, out.prefixLen);
+      if (kind === 'temp') {
+        const row = this.temp.find(b, a.family, out.prefixLen);
+        if (row >= 0) {
+          reason = this.temp.reasonOf(row);
+          expiresAt = this.temp.expiresAt(row);
+        }
+      } else reason = this.lists[kind].get(matched)?.reason;
     }
-    const rec = matched
-      ? kind === 'temp'
-        ? this.temp.get(matched)
-        : kind
-          ? this.lists[kind].get(matched)
-          : undefined
-      : undefined;
     const target = this.targetOf(a.bytes, a.family);
+    const off = this.offences.find(target.cidr.bytes, a.family, target.cidr.prefixLen);
     return {
       ip: a.text,
       banned: v === 1,
       kind,
       matched,
-      reason: rec?.reason ?? (kind ? this.table.reasonText(out.reasonId) || null : null),
-      expiresAt: kind === 'temp' ? (rec?.expiresAt ?? out.expiresAt * 1000) : null,
-      offences: this.offences.get(target.key)?.banCount ?? 0,
+      reason: reason ?? (kind ? this.table.reasonText(out.reasonId) || null : null),
+      expiresAt: kind === 'temp' ? (expiresAt ?? out.expiresAt * 1000) : null,
+      offences: off >= 0 ? this.offences.banCount(off) : 0,
       failures: this.trackers.failures(target.cidr.bytes, a.family, now),
     };
   }
@@ -361,10 +382,13 @@ export class BanEngine implements BanEngineApi {
   purgeTempBans(by: string): number {
     const now = this.now();
     let active = 0;
-    for (const [key, rec] of [...this.temp]) {
-      if ((rec.expiresAt ?? 0) > now) active++;
-      this.dropTemp(key, by, 'purge');
+    const t = this.temp;
+    for (let r = 0; r < t.end; r++) {
+      if (!t.isLive(r)) continue;
+      if (t.expiresAt(r) > now) active++;
+      this.dropRow(r, by, 'purge');
     }
+    t.maybeCompact();
     this.log?.info({ purged: active, by }, 'Purged all temporary bans');
     return active;
   }
@@ -399,13 +423,13 @@ export class BanEngine implements BanEngineApi {
         if ((r.expiresAt ?? 0) <= now) return false;
         // this node's ban.ignore_ips are never banned here, whoever asks
         if (this.ignored(cidr.bytes, cidr.family)) return false;
-        const known = this.temp.get(key);
-        if (known && (known.expiresAt ?? 0) >= (r.expiresAt ?? 0)) return false;
+        const known = this.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
+        if (known >= 0 && this.temp.expiresAt(known) >= (r.expiresAt ?? 0)) return false;
         this.putTemp(record, cidr, false);
         // escalation is fleet-wide: the next offence here continues from the other node's count
-        const o = this.offences.get(key);
-        if (!o || o.banCount < r.offences)
-          this.offences.set(key, { target: key, banCount: r.offences, lastOffence: r.createdAt });
+        const o = this.offences.find(cidr.bytes, cidr.family, cidr.prefixLen);
+        if (o < 0 || this.offences.banCount(o) < r.offences)
+          this.offences.put(cidr.bytes, cidr.family, cidr.prefixLen, r.offences, r.createdAt);
         this.forgetTracker(cidr);
       } else {
         if (this.lists[r.kind].has(key)) return false;
@@ -435,8 +459,9 @@ export class BanEngine implements BanEngineApi {
    */
   remoteTempBans(before = Number.POSITIVE_INFINITY): BanRecord[] {
     const out: BanRecord[] = [];
-    for (const r of this.temp.values())
-      if (r.node !== this.nodeId && r.createdAt < before) out.push({ ...r });
+    const t = this.temp;
+    for (let r = 0; r < t.end; r++)
+      if (t.isLive(r) && t.createdAt(r) < before && t.node(r) !== this.nodeId) out.push(t.record(r));
     return out;
   }
 
@@ -445,17 +470,75 @@ export class BanEngine implements BanEngineApi {
   }
 
   restore(bans: BanRecord[], offences: OffenceRecord[]): void {
-    const now = this.now();
-    for (const o of offences)
-      if (now - o.lastOffence < this.policy.maxMemoryTtl) this.offences.set(o.target, { ...o });
+    const temp: BanRecord[] = [];
     for (const b of bans) {
-      if (b.kind === 'temp') {
-        if ((b.expiresAt ?? 0) <= now) continue;
-        this.putTemp(b, parseCidr(b.target), false);
-      } else {
-        this.putList(b.kind, { ...b, source: 'api' }, parseCidr(b.target));
-      }
+      if (b.kind === 'temp') temp.push(b);
+      else this.putList(b.kind, { ...b, source: 'api' }, parseCidr(b.target));
     }
+    this.restoreRows(new BanRecordRows(temp), new OffenceRecordRows(offences));
+  }
+
+  /**
+   * Start-up from persisted rows `from` to `to` (temporary bans and offence memory): each goes
+   * straight into the columns and the table, without an object per ban; targets in `skip`
+   * (changed since, by a newer source) are left alone. The current-bans gauge moves once per
+   * pattern, not once per ban.
+   */
+  restoreRows(
+    bans: BanRows,
+    offences: OffenceRows,
+    from = 0,
+    to = Number.POSITIVE_INFINITY,
+    skip?: ReadonlySet<string>,
+  ): void {
+    const now = this.now();
+    const ttl = this.policy.maxMemoryTtl;
+    const skipping = skip !== undefined && skip.size > 0;
+    for (let i = from, end = Math.min(to, offences.length); i < end; i++) {
+      const last = offences.lastOffence(i);
+      if (now - last >= ttl) continue;
+      const target = offences.target(i);
+      if (skipping && skip.has(target)) continue;
+      this.offences.putText(target, offences.banCount(i), last);
+    }
+    const b16 = this.restoreBytes;
+    const added = new Map<string, number>();
+    for (let i = from, end = Math.min(to, bans.length); i < end; i++) {
+      const expiresAt = bans.expiresAt(i) ?? 0;
+      if (expiresAt <= now) continue;
+      const target = bans.target(i);
+      if (skipping && skip.has(target)) continue;
+      const t = parseTargetInto(target, b16);
+      if (t === null) {
+        this.log?.warn({ ip: target }, 'persisted ban with an unreadable target skipped');
+        continue;
+      }
+      const prev = this.temp.find(b16, t.family, t.prefixLen);
+      if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
+      const pattern = bans.pattern(i);
+      const offences = bans.offences(i);
+      this.temp.put(b16, t.family, t.prefixLen, {
+        reason: bans.reason(i),
+        pattern,
+        createdAt: bans.createdAt(i),
+        expiresAt,
+        createdBy: bans.createdBy(i),
+        offences,
+        node: bans.node(i),
+      });
+      const label = pattern ?? 'manual';
+      this.table.set(
+        b16,
+        t.family,
+        t.prefixLen,
+        Kind.TEMP_BAN,
+        Math.ceil(expiresAt / 1000),
+        offences,
+        this.table.reasonId(label),
+      );
+      added.set(label, (added.get(label) ?? 0) + 1);
+    }
+    if (this.m) for (const [pattern, n] of added) this.m.metrics.currentBans.inc({ pattern }, n);
   }
 
   replaceLists(source: 'config' | 'database', entries: BanRecord[]): void {
@@ -492,9 +575,11 @@ export class BanEngine implements BanEngineApi {
   sweep(): number {
     if (this.slice) clearImmediate(this.slice);
     this.slice = null;
+    this.pass?.close();
     this.pass = null;
     const pass = this.newPass();
     pass.step(this.now(), Number.POSITIVE_INFINITY);
+    pass.close();
     return pass.expired;
   }
 
@@ -549,19 +634,27 @@ export class BanEngine implements BanEngineApi {
     return { key: canonical(cidr), cidr };
   }
 
-  private nextOffence(key: string, now: number): number {
-    const prev = this.offences.get(key);
-    const n = prev && now - prev.lastOffence < this.policy.maxMemoryTtl ? prev.banCount + 1 : 1;
-    const rec: OffenceRecord = { target: key, banCount: n, lastOffence: now };
-    this.offences.set(key, rec);
-    this.emit({ type: 'offence', record: { ...rec } });
+  private nextOffence(cidr: ParsedCidr, key: string, now: number): number {
+    const o = this.offences;
+    const prev = o.find(cidr.bytes, cidr.family, cidr.prefixLen);
+    const n = prev >= 0 && now - o.lastOffence(prev) < this.policy.maxMemoryTtl ? o.banCount(prev) + 1 : 1;
+    o.put(cidr.bytes, cidr.family, cidr.prefixLen, n, now);
+    this.emit({ type: 'offence', record: { target: key, banCount: n, lastOffence: now } });
     return n;
   }
 
   private putTemp(record: BanRecord, cidr: ParsedCidr, emit = true): void {
-    const prev = this.temp.get(record.target);
-    if (prev) this.m?.metrics.currentBans.dec({ pattern: prev.pattern ?? 'manual' });
-    this.temp.set(record.target, record);
+    const prev = this.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
+    if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
+    this.temp.put(cidr.bytes, cidr.family, cidr.prefixLen, {
+      reason: record.reason,
+      pattern: record.pattern,
+      createdAt: record.createdAt,
+      expiresAt: record.expiresAt ?? 0,
+      createdBy: record.createdBy,
+      offences: record.offences,
+      node: record.node,
+    });
     const reasonId = this.table.reasonId(record.pattern ?? 'manual');
     this.table.set(
       cidr.bytes,
@@ -581,14 +674,19 @@ export class BanEngine implements BanEngineApi {
   }
 
   private dropTemp(key: string, by: string, reason: string, emit = true): boolean {
-    const rec = this.temp.get(key);
-    if (!rec) return false;
-    this.temp.delete(key);
-    const c = parseCidr(key);
-    this.table.delete(c.bytes, c.family, c.prefixLen, Kind.TEMP_BAN);
-    this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' });
-    if (emit) this.emit({ type: 'unban', target: key, kind: 'temp', by, reason, at: this.now() });
+    const row = this.temp.findText(key);
+    if (row < 0) return false;
+    this.dropRow(row, by, reason, emit);
     return true;
+  }
+
+  private dropRow(row: number, by: string, reason: string, emit = true): void {
+    const t = this.temp;
+    const key = emit ? t.targetText(row) : '';
+    this.m?.metrics.currentBans.dec({ pattern: t.pattern(row) ?? 'manual' });
+    this.table.delete(t.keyBytes(row), t.familyOf(row), t.prefixOf(row), Kind.TEMP_BAN);
+    t.remove(row);
+    if (emit) this.emit({ type: 'unban', target: key, kind: 'temp', by, reason, at: this.now() });
   }
 
   private listAdd(
@@ -667,7 +765,7 @@ export class BanEngine implements BanEngineApi {
       trackers: this.trackers,
       table: this.table,
       maxMemoryTtl: () => this.policy.maxMemoryTtl,
-      expired: (rec) => this.m?.metrics.currentBans.dec({ pattern: rec.pattern ?? 'manual' }),
+      expired: (pattern) => this.m?.metrics.currentBans.dec({ pattern: pattern ?? 'manual' }),
       forgotten: (target, at) => this.emit({ type: 'forget', target, at }),
     });
   }
@@ -699,15 +797,19 @@ export class BanEngine implements BanEngineApi {
     if (counted) this.trackers.remove(cidr.bytes, cidr.family);
   }
 
-  /** True when a whitelist entry covers the whole of this ban's target. */
-  private hidden(rec: BanRecord): boolean {
+  /** True when a whitelist entry covers the whole of this temporary ban's target. */
+  private hidden(row: number): boolean {
     const wl = this.lists.whitelist;
     if (wl.size === 0) return false;
-    const c = parseCidr(rec.target);
-    if (c.prefixLen === (c.family === 4 ? 32 : 128)) {
-      this.table.checkBytes(c.bytes, 0, c.family === 4 ? 4 : 16, 0, this.out);
+    const t = this.temp;
+    const family = t.familyOf(row);
+    const prefixLen = t.prefixOf(row);
+    const bytes = t.keyBytes(row);
+    if (prefixLen === (family === 4 ? 32 : 128)) {
+      this.table.checkBytes(bytes, 0, family === 4 ? 4 : 16, 0, this.out);
       return this.out.kind === Kind.WHITELIST;
     }
+    const c: ParsedCidr = { family, bytes: bytes.slice(0, family === 4 ? 4 : 16), prefixLen, text: '' };
     for (const w of wl.values()) if (covers(parseCidr(w.target), c)) return true;
     return false;
   }

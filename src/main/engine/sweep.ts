@@ -1,18 +1,19 @@
 import type { BanTable } from '../../shared/bantable/index.js';
+import type { RowCursor } from './keyed-rows.js';
+import type { Offences, TempBans } from './records.js';
 import type { FailureTrackers } from './trackers.js';
-import type { BanRecord, OffenceRecord } from './types.js';
 
 /** Entries one sweep slice looks at: keeps each event-loop turn of the sweep short. */
 export const SWEEP_SLICE = 4096;
 
 export interface SweepDeps {
-  temp: Map<string, BanRecord>;
-  offences: Map<string, OffenceRecord>;
+  temp: TempBans;
+  offences: Offences;
   trackers: FailureTrackers;
   table: BanTable;
   maxMemoryTtl: () => number;
-  /** A temporary ban ran out and was dropped (metrics). */
-  expired: (rec: BanRecord) => void;
+  /** A temporary ban ran out and was dropped (metrics), with its pattern. */
+  expired: (pattern: string | null) => void;
   /** An offence memory was dropped (the event for the store). */
   forgotten: (target: string, at: number) => void;
 }
@@ -20,20 +21,20 @@ export interface SweepDeps {
 /**
  * One pass of the periodic sweep: expired temp bans, then the ban table, then forgotten offences,
  * then idle trackers, run in slices of bounded work that resume where the last one stopped.
- * Map iterators see entries added meanwhile and survive deletions, so a pass visits every entry
- * present at its start without copying the maps.
+ * The walks over the rows see rows added meanwhile and survive removals (and compaction, which
+ * moves their cursors), so a pass visits every row present at its start.
  */
 export class SweepPass {
   /** Temporary bans dropped so far. */
   expired = 0;
   /** 0 temp bans, 1 ban table, 2 offences, 3 trackers, 4 done. */
   private phase = 0;
-  private readonly temp: Iterator<[string, BanRecord]>;
-  private readonly offences: Iterator<[string, OffenceRecord]>;
+  private readonly temp: RowCursor;
+  private readonly offences: RowCursor;
 
   constructor(private readonly d: SweepDeps) {
-    this.temp = d.temp.entries();
-    this.offences = d.offences.entries();
+    this.temp = d.temp.openCursor();
+    this.offences = d.offences.openCursor();
     d.trackers.restartSweep();
   }
 
@@ -42,16 +43,19 @@ export class SweepPass {
     const d = this.d;
     let left = budget;
     if (this.phase === 0) {
+      const t = d.temp;
+      const c = this.temp;
       for (; left > 0; left--) {
-        const r = this.temp.next();
-        if (r.done) {
+        if (c.row >= t.end) {
           this.phase = 1;
+          t.closeCursor(c);
+          t.maybeCompact();
           break;
         }
-        const [key, rec] = r.value;
-        if ((rec.expiresAt ?? 0) <= now) {
-          d.temp.delete(key);
-          d.expired(rec);
+        const r = c.row++;
+        if (t.isLive(r) && t.expiresAt(r) <= now) {
+          d.expired(t.pattern(r));
+          t.remove(r);
           this.expired++;
         }
       }
@@ -63,20 +67,29 @@ export class SweepPass {
     }
     if (this.phase === 2) {
       const ttl = d.maxMemoryTtl();
+      const o = d.offences;
+      const c = this.offences;
       for (; left > 0; left--) {
-        const r = this.offences.next();
-        if (r.done) {
+        if (c.row >= o.end) {
           this.phase = 3;
+          o.closeCursor(c);
+          o.maybeCompact();
           break;
         }
-        const [key, o] = r.value;
-        if (now - o.lastOffence >= ttl) {
-          d.offences.delete(key);
-          d.forgotten(key, now);
+        const r = c.row++;
+        if (o.isLive(r) && now - o.lastOffence(r) >= ttl) {
+          d.forgotten(o.targetText(r), now);
+          o.remove(r);
         }
       }
     }
     if (this.phase === 3 && left > 0 && d.trackers.sweepSome(now, left)) this.phase = 4;
     return this.phase === 4;
+  }
+
+  /** Gives the cursors back when the pass is dropped before its end. */
+  close(): void {
+    this.d.temp.closeCursor(this.temp);
+    this.d.offences.closeCursor(this.offences);
   }
 }

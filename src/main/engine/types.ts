@@ -4,6 +4,8 @@
  * API can stream it (`/api/events`).
  */
 
+import type { BanRows, OffenceRows } from './restore-rows.js';
+
 export type BanKind = 'temp' | 'blacklist' | 'whitelist';
 
 /** One ban or list entry, as persisted and as shown by the API. Times are unix milliseconds. */
@@ -136,6 +138,17 @@ export interface BanEngineApi {
   applyRemote(e: Extract<BanEvent, { type: 'ban' | 'unban' }>): boolean;
   /** Start-up: put persisted state back (bans with their remaining time, offence memory). */
   restore(bans: BanRecord[], offences: OffenceRecord[]): void;
+  /**
+   * The restore from persisted rows `from`…`to` (temporary bans, offence memory) without an
+   * object per row; targets in `skip` are left alone.
+   */
+  restoreRows(
+    bans: BanRows,
+    offences: OffenceRows,
+    from?: number,
+    to?: number,
+    skip?: ReadonlySet<string>,
+  ): void;
   /** Replace the list entries that came from a given source (config file or database). */
   replaceLists(source: 'config' | 'database', entries: BanRecord[]): void;
   onEvent(listener: (e: BanEvent) => void): () => void;

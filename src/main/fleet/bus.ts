@@ -6,7 +6,7 @@
  * (catching up what it missed, dropping what was lifted meanwhile) and asks the store to reload
  * the lists.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { Backoff } from '../../shared/backoff.js';
 import type { BanEngine } from '../engine/engine.js';
@@ -14,8 +14,9 @@ import type { BanEvent } from '../engine/types.js';
 import { asError, type Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { postgresConfig } from '../store/connect.js';
+import { pgModule } from '../store/drivers.js';
 import type { Store } from '../store/types.js';
-import { decodeMessage, encodeMessages, type FleetEvent, FleetMessageError } from './messages.js';
+import { decodeMessage, encodeMessages, type FleetEvent } from './messages.js';
 
 export interface FleetBusOptions {
   dsn: string;
@@ -138,7 +139,7 @@ export class FleetBus {
   private async connect(): Promise<void> {
     if (this.stopping || this.client) return;
     const { channel, dsn } = this.opts;
-    const client = new pg.Client({
+    const client = new (pgModule().Client)({
       ...postgresConfig(dsn),
       connectionTimeoutMillis: 10_000,
       // pg_stat_activity tells an operator which node holds which listening connection

@@ -1,8 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import { type CompiledQuery, Kysely, MysqlDialect, PostgresDialect } from 'kysely';
-import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2';
-import pg from 'pg';
+import type { Pool as MysqlPool } from 'mysql2';
+import type pg from 'pg';
 import { EdgebanError } from '../../shared/errors.js';
+import { mysqlModule, pgModule } from './drivers.js';
 import type { Database } from './schema.js';
 import { type ColumnarResult, WorkerSqliteDialect } from './sqlite-dialect.js';
 
@@ -175,7 +176,7 @@ const pgTypes: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: string) => {
     if (oid === 1114) return (v: string) => new Date(`${v.replace(' ', 'T')}Z`);
     if (oid === 20) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
+    return pgModule().types.getTypeParser(oid, format as 'text');
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
@@ -200,7 +201,7 @@ export function openDatabase(driver: string, dsn: string, opts: ConnectOptions =
     };
   }
   if (dialect === 'postgres') {
-    const pool = new pg.Pool({
+    const pool = new (pgModule().Pool)({
       ...postgresConfig(dsn),
       max: 4,
       connectionTimeoutMillis: timeoutMs,
@@ -214,7 +215,7 @@ export function openDatabase(driver: string, dsn: string, opts: ConnectOptions =
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect, active: () => pool.totalCount, close: () => db.destroy() };
   }
-  const pool: MysqlPool = createMysqlPool({
+  const pool: MysqlPool = mysqlModule().createPool({
     ...mysqlConfig(dsn),
     connectionLimit: 4,
     connectTimeout: timeoutMs,

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DatabaseConfig } from '../config/types.js';
+import { banRecordAt, offenceRecordAt } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -185,8 +186,8 @@ export class SqlStore implements Store {
     const bans: BanRecord[] = [];
     const offences: OffenceRecord[] = [];
     await this.loadStatePaged(nowMs, (p) => {
-      for (const b of p.bans) bans.push(b);
-      for (const o of p.offences) offences.push(o);
+      for (let i = 0; i < p.bans.length; i++) bans.push(banRecordAt(p.bans, i));
+      for (let i = 0; i < p.offences.length; i++) offences.push(offenceRecordAt(p.offences, i));
     });
     return { bans, offences };
   }

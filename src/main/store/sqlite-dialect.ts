@@ -125,7 +125,12 @@ class WorkerSqliteDriver implements Driver {
   }
 
   async init(): Promise<void> {
-    const worker = new Worker(WORKER_URL, { workerData: this.config });
+    const worker = new Worker(WORKER_URL, {
+      workerData: this.config,
+      // the thread only turns rows into messages: a small young generation is enough, and V8
+      // never gives back what a default one (up to 32 MB) grew to during a restore
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     this.worker = worker;
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: SqliteResponse) => {

@@ -1,3 +1,4 @@
+import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 
 /** A row of the reference system's `patterns` table. */
@@ -71,9 +72,10 @@ export interface PolicySnapshot {
 }
 
 /** A page of the start-up restore: active bans and offence memory. */
+/** One page of the start-up read, row by row in place (columns from SQLite, records elsewhere). */
 export interface StatePage {
-  bans: BanRecord[];
-  offences: OffenceRecord[];
+  bans: BanRows;
+  offences: OffenceRows;
 }
 
 /**

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
+import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import { asError, type Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
@@ -25,7 +26,10 @@ const RESTORE_CHUNK = 2_000;
 
 export interface StoreWiringDeps {
   ctx: AppContext;
-  engine: Pick<BanEngineApi, 'onEvent' | 'restore' | 'replaceLists' | 'setPolicy' | 'getPolicy'>;
+  engine: Pick<
+    BanEngineApi,
+    'onEvent' | 'restore' | 'restoreRows' | 'replaceLists' | 'setPolicy' | 'getPolicy'
+  >;
   /** The matcher pool's owner (IngestService). */
   ingest: { setPatterns(specs: readonly PatternSpec[]): void };
 }
@@ -163,20 +167,16 @@ export class StoreBinding {
   private async doRestore(): Promise<void> {
     const t0 = performance.now();
     const skip = this.touched;
-    const fresh = <T extends { target: string }>(xs: T[]) =>
-      skip.size === 0 ? xs : xs.filter((x) => !skip.has(x.target));
     let announced = false;
-    const page = async (p: { bans: BanRecord[]; offences: OffenceRecord[] }) => {
+    const page = async (p: { bans: BanRows; offences: OffenceRows }) => {
       if (!announced && p.bans.length >= RESTORE_CHUNK) {
         announced = true;
         this.log.info('restoring persisted bans; the SPOA port opens once they are in');
       }
       const n = Math.max(p.bans.length, p.offences.length);
       for (let i = 0; i < n; i += RESTORE_CHUNK) {
-        this.deps.engine.restore(
-          fresh(p.bans.slice(i, i + RESTORE_CHUNK)),
-          fresh(p.offences.slice(i, i + RESTORE_CHUNK)),
-        );
+        // rows changed since by a newer source (the journal of the last run) stay as they are
+        this.deps.engine.restoreRows(p.bans, p.offences, i, i + RESTORE_CHUNK, skip);
         // let lookups and the rest of the loop run between chunks
         await new Promise((r) => setImmediate(r));
       }

@@ -60,7 +60,17 @@ export function usableCpus(probe: CpuProbe = {}): number {
   return Math.max(1, Math.min(affinity, Math.ceil(quota)));
 }
 
-/** Worker threads for the matcher pool: `workers.count`, or the usable CPUs when it is 0. */
+/**
+ * Most matcher workers sized from the CPUs: each is a V8 isolate of its own (about 10 MB of RSS
+ * idle), and past this many the syslog socket and the engine on the main thread are the limit,
+ * not matching. `workers.count` may still ask for more.
+ */
+export const MAX_AUTO_WORKERS = 8;
+
+/**
+ * Worker threads for the matcher pool: `workers.count`, or when it is 0 the usable CPUs, at
+ * least 1 and at most MAX_AUTO_WORKERS.
+ */
 export function workerCount(configured: number, probe?: CpuProbe): number {
-  return configured > 0 ? configured : usableCpus(probe);
+  return configured > 0 ? configured : Math.min(MAX_AUTO_WORKERS, usableCpus(probe));
 }

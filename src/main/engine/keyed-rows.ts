@@ -1,0 +1,314 @@
+import { randomBytes } from 'node:crypto';
+import { FAMILY_INVALID, formatIp, parseCidr, parseIpInto } from '../../shared/ip/parse.js';
+
+/**
+ * Parses a target (address or CIDR) into `out` (16 bytes, host bits cleared), without
+ * allocating for a bare address (the restore's case); null when it does not parse.
+ */
+export function parseTargetInto(
+  target: string,
+  out: Uint8Array,
+): { family: 4 | 6; prefixLen: number } | null {
+  out.fill(0);
+  if (target.indexOf('/') < 0) {
+    const fam = parseIpInto(target, out);
+    if (fam === FAMILY_INVALID) return null;
+    if (fam === 4) out.fill(0, 4);
+    return fam === 4 ? V4_FULL : V6_FULL;
+  }
+  try {
+    const c = parseCidr(target);
+    out.fill(0);
+    out.set(c.bytes);
+    return { family: c.family, prefixLen: c.prefixLen };
+  } catch {
+    return null;
+  }
+}
+
+const V4_FULL = { family: 4, prefixLen: 32 } as const;
+const V6_FULL = { family: 6, prefixLen: 128 } as const;
+
+type Column = Float64Array<ArrayBuffer> | Uint32Array<ArrayBuffer> | Uint8Array<ArrayBuffer>;
+
+const FIRST_CAPACITY = 64;
+/** Tombstones are squeezed out once they are this many and at least as many as the live rows. */
+const COMPACT_MIN_DEAD = 1024;
+
+/** Where a walk over the rows stands; compaction moves it with the rows. */
+export interface RowCursor {
+  row: number;
+}
+
+/**
+ * Rows keyed by a packed address (four big-endian 32-bit words, prefix length, family) in typed
+ * columns: no JS object or string per row. Rows are appended in insertion order; a removed row
+ * is a tombstone until compaction squeezes the tombstones out (order kept). Updating a key in
+ * place keeps its position, removing and adding it again puts it last, as a Map would. Lookups
+ * go through an open-addressing index (linear probing, seeded hash, backward-shift deletion).
+ * Subclasses declare their columns with `column` and read and write them by row.
+ */
+export class KeyedRows {
+  private cap = FIRST_CAPACITY;
+  /** Rows used so far (live and tombstones). */
+  private high = 0;
+  private live = 0;
+  private readonly columns: { get: () => Column; set: (c: Column) => void; stride: number }[] = [];
+  /** First key word (the whole IPv4 address). */
+  private key0 = new Uint32Array(FIRST_CAPACITY);
+  /** Key words 1–3, made when the first IPv6 row comes: IPv4-only rows take 4 bytes of key. */
+  private rest: Uint32Array<ArrayBuffer> | null = null;
+  /** Prefix length. */
+  private plen = new Uint8Array(FIRST_CAPACITY);
+  /** 0 = tombstone, else the family. */
+  private fam = new Uint8Array(FIRST_CAPACITY);
+  /** Row + 1, 0 = empty. */
+  private index = new Int32Array(FIRST_CAPACITY * 2);
+  private mask = FIRST_CAPACITY * 2 - 1;
+  private readonly seed = randomBytes(4).readUInt32LE(0);
+  private readonly kw = new Uint32Array(4);
+  private readonly cursors = new Set<RowCursor>();
+  /** Bytes of the key last written by `keyBytes` (16; the first 4 for IPv4). */
+  readonly bytes = new Uint8Array(16);
+  private readonly parsed = new Uint8Array(16);
+
+  constructor() {
+    this.columns.push(
+      { get: () => this.key0, set: (c) => (this.key0 = c as Uint32Array<ArrayBuffer>), stride: 1 },
+      { get: () => this.plen, set: (c) => (this.plen = c as Uint8Array<ArrayBuffer>), stride: 1 },
+      { get: () => this.fam, set: (c) => (this.fam = c as Uint8Array<ArrayBuffer>), stride: 1 },
+    );
+  }
+
+  /** A typed column of the subclass, grown and compacted with the rows. */
+  protected column<T extends Column>(make: (n: number) => T, get: () => T, set: (c: T) => void): T {
+    const c = make(this.cap);
+    this.columns.push({ get, set: set as (c: Column) => void, stride: 1 });
+    return c;
+  }
+
+  get size(): number {
+    return this.live;
+  }
+
+  /** Row of the key, or -1. `bytes` holds 4 (IPv4) or 16 bytes, host bits already cleared. */
+  find(bytes: Uint8Array, family: 4 | 6, prefixLen: number): number {
+    this.words(bytes, family);
+    const kw = this.kw;
+    const key0 = this.key0;
+    const rest = this.rest;
+    for (let i = this.hash(prefixLen) & this.mask; ; i = (i + 1) & this.mask) {
+      const r = this.index[i] - 1;
+      if (r < 0) return -1;
+      if (key0[r] !== kw[0] || this.plen[r] !== prefixLen || this.fam[r] !== family) continue;
+      if (family === 4) return r;
+      const o = r * 3;
+      if (rest !== null && rest[o] === kw[1] && rest[o + 1] === kw[2] && rest[o + 2] === kw[3]) return r;
+    }
+  }
+
+  /** Row of a target in canonical text (`1.2.3.4`, `2001:db8::/64`), or -1 (also when it does not parse). */
+  findText(target: string): number {
+    const t = this.parseTarget(target);
+    return t === null ? -1 : this.find(this.parsed, t.family, t.prefixLen);
+  }
+
+  /** The key's row, appended when new; `added` says which. */
+  protected upsert(bytes: Uint8Array, family: 4 | 6, prefixLen: number): { row: number; added: boolean } {
+    const found = this.find(bytes, family, prefixLen);
+    if (found >= 0) return { row: found, added: false };
+    if (this.high === this.cap) this.makeRoom();
+    const r = this.high++;
+    this.live++;
+    this.key0[r] = this.kw[0];
+    if (family === 6) {
+      const rest = this.rest ?? this.makeRest();
+      rest[r * 3] = this.kw[1];
+      rest[r * 3 + 1] = this.kw[2];
+      rest[r * 3 + 2] = this.kw[3];
+    }
+    this.plen[r] = prefixLen;
+    this.fam[r] = family;
+    this.place(r);
+    return { row: r, added: true };
+  }
+
+  /** Drops a live row (its columns are left for the subclass to release first). */
+  protected removeRow(r: number): void {
+    if (this.fam[r] === 0) return;
+    let i = this.hash(this.plen[r], r) & this.mask;
+    while (this.index[i] !== r + 1) i = (i + 1) & this.mask;
+    // backward-shift deletion: later entries of the probe run move up into the hole
+    let hole = i;
+    for (let j = (i + 1) & this.mask; this.index[j] !== 0; j = (j + 1) & this.mask) {
+      const home = this.hash(this.plen[this.index[j] - 1], this.index[j] - 1) & this.mask;
+      if (((j - home) & this.mask) >= ((j - hole) & this.mask)) {
+        this.index[hole] = this.index[j];
+        hole = j;
+      }
+    }
+    this.index[hole] = 0;
+    this.fam[r] = 0;
+    this.live--;
+  }
+
+  isLive(r: number): boolean {
+    return r >= 0 && r < this.high && this.fam[r] !== 0;
+  }
+
+  /** First row index past the last used one (a walk goes from 0 up to this). */
+  get end(): number {
+    return this.high;
+  }
+
+  familyOf(r: number): 4 | 6 {
+    return this.fam[r] as 4 | 6;
+  }
+
+  prefixOf(r: number): number {
+    return this.plen[r];
+  }
+
+  /** The row's key bytes into `this.bytes`. */
+  keyBytes(r: number): Uint8Array {
+    const b = this.bytes;
+    const v6 = this.fam[r] === 6 && this.rest !== null;
+    for (let w = 0; w < 4; w++) {
+      const v = w === 0 ? this.key0[r] : v6 ? (this.rest as Uint32Array)[r * 3 + w - 1] : 0;
+      b[w * 4] = v >>> 24;
+      b[w * 4 + 1] = (v >>> 16) & 255;
+      b[w * 4 + 2] = (v >>> 8) & 255;
+      b[w * 4 + 3] = v & 255;
+    }
+    return b;
+  }
+
+  /** Canonical text of the row's key: the bare address at full length, else `addr/len`. */
+  targetText(r: number): string {
+    const fam = this.fam[r] as 4 | 6;
+    const text = formatIp(this.keyBytes(r), fam);
+    return this.plen[r] === (fam === 4 ? 32 : 128) ? text : `${text}/${this.plen[r]}`;
+  }
+
+  /** A walk that compaction keeps in step with the rows; `closeCursor` when done. */
+  openCursor(): RowCursor {
+    const c = { row: 0 };
+    this.cursors.add(c);
+    return c;
+  }
+
+  closeCursor(c: RowCursor): void {
+    this.cursors.delete(c);
+  }
+
+  /** Squeezes tombstones out when they are many (call between walks' steps, not inside one). */
+  maybeCompact(): void {
+    const dead = this.high - this.live;
+    if (dead >= COMPACT_MIN_DEAD && dead >= this.live) this.compact();
+  }
+
+  /** Parses a target into `this.parsed` (see parseTargetInto). */
+  protected parseTarget(target: string): { family: 4 | 6; prefixLen: number } | null {
+    return parseTargetInto(target, this.parsed);
+  }
+
+  /** The bytes `parseTarget` wrote. */
+  protected get parsedBytes(): Uint8Array {
+    return this.parsed;
+  }
+
+  private words(b: Uint8Array, family: 4 | 6): void {
+    const kw = this.kw;
+    kw[0] = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    if (family === 4) {
+      kw[1] = 0;
+      kw[2] = 0;
+      kw[3] = 0;
+      return;
+    }
+    for (let w = 1; w < 4; w++) {
+      const o = w * 4;
+      kw[w] = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+    }
+  }
+
+  /** Hash of the words in `kw` (or of row `r`'s key when given). */
+  private hash(prefixLen: number, r = -1): number {
+    let h = this.seed ^ Math.imul(prefixLen + 1, 0x9e3779b1);
+    for (let w = 0; w < 4; w++) {
+      const v = r < 0 ? this.kw[w] : this.word(r, w);
+      h = Math.imul(h ^ v, 0x85ebca6b);
+      h ^= h >>> 13;
+    }
+    h = Math.imul(h, 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  private word(r: number, w: number): number {
+    if (w === 0) return this.key0[r];
+    return this.fam[r] === 6 && this.rest !== null ? this.rest[r * 3 + w - 1] : 0;
+  }
+
+  private makeRest(): Uint32Array<ArrayBuffer> {
+    const rest = new Uint32Array(this.cap * 3);
+    this.rest = rest;
+    this.columns.push({
+      get: () => this.rest as Uint32Array<ArrayBuffer>,
+      set: (c) => (this.rest = c as Uint32Array<ArrayBuffer>),
+      stride: 3,
+    });
+    return rest;
+  }
+
+  private place(r: number): void {
+    let i = this.hash(this.plen[r], r) & this.mask;
+    while (this.index[i] !== 0) i = (i + 1) & this.mask;
+    this.index[i] = r + 1;
+  }
+
+  /** Out of rows: squeeze tombstones out when a quarter or more are dead, else double. */
+  private makeRoom(): void {
+    if (this.high - this.live >= this.cap / 4) {
+      this.compact();
+      return;
+    }
+    const cap = this.cap * 2;
+    for (const c of this.columns) {
+      const old = c.get();
+      const next = new (old.constructor as new (n: number) => Column)(cap * c.stride);
+      next.set(old);
+      c.set(next);
+    }
+    this.cap = cap;
+    this.reindex();
+  }
+
+  private compact(): void {
+    let to = 0;
+    const moved = new Map<RowCursor, number>();
+    for (const c of this.cursors) moved.set(c, -1);
+    for (let from = 0; from < this.high; from++) {
+      for (const [c, at] of moved) if (at < 0 && c.row <= from) moved.set(c, to);
+      if (this.fam[from] === 0) continue;
+      if (from !== to)
+        for (const c of this.columns) {
+          const a = c.get();
+          a.copyWithin(to * c.stride, from * c.stride, (from + 1) * c.stride);
+        }
+      to++;
+    }
+    for (const [c, at] of moved) c.row = at < 0 ? to : at;
+    for (const c of this.columns) c.get().fill(0, to * c.stride, this.high * c.stride);
+    this.high = to;
+    this.reindex();
+  }
+
+  private reindex(): void {
+    let n = 1;
+    while (n < this.cap * 2) n <<= 1;
+    if (this.index.length === n) this.index.fill(0);
+    else this.index = new Int32Array(n);
+    this.mask = n - 1;
+    for (let r = 0; r < this.high; r++) if (this.fam[r] !== 0) this.place(r);
+  }
+}

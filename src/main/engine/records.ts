@@ -1,0 +1,177 @@
+import { KeyedRows } from './keyed-rows.js';
+import type { StringPool } from './strings.js';
+import type { BanRecord, OffenceRecord } from './types.js';
+
+/** The fields of a temporary ban besides its target. */
+export interface TempBanFields {
+  reason: string;
+  pattern: string | null;
+  createdAt: number;
+  expiresAt: number;
+  createdBy: string;
+  offences: number;
+  node: string;
+}
+
+/**
+ * The engine's temporary bans in typed columns (unix ms as doubles, so every expiry is kept to
+ * the millisecond; strings as ids of a shared pool). About 58 bytes a ban plus the index.
+ */
+export class TempBans extends KeyedRows {
+  private exp: Float64Array<ArrayBuffer> = this.column<Float64Array<ArrayBuffer>>(
+    (n) => new Float64Array(n),
+    () => this.exp,
+    (c) => (this.exp = c),
+  );
+  private created: Float64Array<ArrayBuffer> = this.column<Float64Array<ArrayBuffer>>(
+    (n) => new Float64Array(n),
+    () => this.created,
+    (c) => (this.created = c),
+  );
+  private count: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.count,
+    (c) => (this.count = c),
+  );
+  private reason: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.reason,
+    (c) => (this.reason = c),
+  );
+  private pat: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.pat,
+    (c) => (this.pat = c),
+  );
+  private creator: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.creator,
+    (c) => (this.creator = c),
+  );
+  private nodeOf: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.nodeOf,
+    (c) => (this.nodeOf = c),
+  );
+
+  constructor(private readonly strings: StringPool) {
+    super();
+  }
+
+  /** Adds or replaces the ban of a key; returns its row. */
+  put(bytes: Uint8Array, family: 4 | 6, prefixLen: number, f: TempBanFields): number {
+    const { row, added } = this.upsert(bytes, family, prefixLen);
+    if (!added) this.releaseStrings(row);
+    const s = this.strings;
+    this.exp[row] = f.expiresAt;
+    this.created[row] = f.createdAt;
+    this.count[row] = f.offences;
+    this.reason[row] = s.acquire(f.reason);
+    this.pat[row] = s.acquire(f.pattern);
+    this.creator[row] = s.acquire(f.createdBy);
+    this.nodeOf[row] = s.acquire(f.node);
+    return row;
+  }
+
+  /** `put` for a target in text (the restore): false when it does not parse. */
+  putText(target: string, f: TempBanFields): boolean {
+    const t = this.parseTarget(target);
+    if (t === null) return false;
+    this.put(this.parsedBytes, t.family, t.prefixLen, f);
+    return true;
+  }
+
+  remove(row: number): void {
+    if (!this.isLive(row)) return;
+    this.releaseStrings(row);
+    this.removeRow(row);
+  }
+
+  expiresAt(row: number): number {
+    return this.exp[row];
+  }
+
+  createdAt(row: number): number {
+    return this.created[row];
+  }
+
+  pattern(row: number): string | null {
+    return this.strings.text(this.pat[row]);
+  }
+
+  reasonOf(row: number): string {
+    return this.strings.text(this.reason[row]) ?? '';
+  }
+
+  node(row: number): string {
+    return this.strings.text(this.nodeOf[row]) ?? '';
+  }
+
+  /** The row as the record the API, events and store see. */
+  record(row: number): BanRecord {
+    const s = this.strings;
+    return {
+      target: this.targetText(row),
+      kind: 'temp',
+      reason: s.text(this.reason[row]) ?? '',
+      pattern: s.text(this.pat[row]),
+      createdAt: this.created[row],
+      expiresAt: this.exp[row],
+      createdBy: s.text(this.creator[row]) ?? '',
+      offences: this.count[row],
+      node: s.text(this.nodeOf[row]) ?? '',
+    };
+  }
+
+  private releaseStrings(row: number): void {
+    const s = this.strings;
+    s.release(this.reason[row]);
+    s.release(this.pat[row]);
+    s.release(this.creator[row]);
+    s.release(this.nodeOf[row]);
+  }
+}
+
+/** Escalation memory per target in typed columns: ban count and last offence (unix ms). */
+export class Offences extends KeyedRows {
+  private count: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.count,
+    (c) => (this.count = c),
+  );
+  private last: Float64Array<ArrayBuffer> = this.column<Float64Array<ArrayBuffer>>(
+    (n) => new Float64Array(n),
+    () => this.last,
+    (c) => (this.last = c),
+  );
+
+  put(bytes: Uint8Array, family: 4 | 6, prefixLen: number, banCount: number, lastOffence: number): number {
+    const { row } = this.upsert(bytes, family, prefixLen);
+    this.count[row] = banCount;
+    this.last[row] = lastOffence;
+    return row;
+  }
+
+  putText(target: string, banCount: number, lastOffence: number): boolean {
+    const t = this.parseTarget(target);
+    if (t === null) return false;
+    this.put(this.parsedBytes, t.family, t.prefixLen, banCount, lastOffence);
+    return true;
+  }
+
+  remove(row: number): void {
+    if (this.isLive(row)) this.removeRow(row);
+  }
+
+  banCount(row: number): number {
+    return this.count[row];
+  }
+
+  lastOffence(row: number): number {
+    return this.last[row];
+  }
+
+  record(row: number): OffenceRecord {
+    return { target: this.targetText(row), banCount: this.count[row], lastOffence: this.last[row] };
+  }
+}
