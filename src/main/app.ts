@@ -10,6 +10,7 @@ import { IngestService } from './ingest/service.js';
 import { createMetricsService } from './metrics/server.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
 import type { AppContext, Service } from './service.js';
+import { createNftablesService } from './sinks/nftables/service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
 import type { Store } from './store/types.js';
@@ -82,6 +83,8 @@ export class App {
         }),
       );
     }
+    if (ctx.config.nftables.enabled)
+      this.services.push(createNftablesService(ctx, this.engine, () => this.restored()));
     this.services.push(store.last);
     // right after the engine: stopped after the receivers and the API, so their last bans still
     // reach the other nodes

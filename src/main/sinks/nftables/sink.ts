@@ -1,0 +1,424 @@
+import { parseCidr } from '../../../shared/ip/parse.js';
+import type { BanEngine } from '../../engine/engine.js';
+import type { BanEvent } from '../../engine/types.js';
+import type { Logger } from '../../log/logger.js';
+import { LogThrottle } from '../../log/throttle.js';
+import { ElementSet } from './elements.js';
+import { NftablesUnavailableError } from './errors.js';
+import type { NftablesMetrics } from './metrics.js';
+import { applyScript, runNft } from './runner.js';
+import {
+  addLines,
+  allowSet,
+  banSet,
+  flushLine,
+  removeLines,
+  setupScript,
+  TABLE_COMMENT,
+  type TableSpec,
+} from './script.js';
+
+export interface NftablesSinkOptions {
+  spec: TableSpec;
+  nft: string;
+  engine: BanEngine;
+  log: Logger;
+  metrics?: NftablesMetrics;
+  flushIntervalMs: number;
+  maxPending: number;
+  resyncIntervalMs: number;
+  /** True once the store has put the persisted bans back (they come without events). */
+  restored?: () => boolean;
+  now?: () => number;
+}
+
+const ALL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Keeps the nftables sets of edgeban's table equal to the ban table. Ban events are applied
+ * incrementally (one `nft -f -` per batch, each a single transaction); a periodic comparison with
+ * the engine catches what changes without an event (restored bans, lists from the database,
+ * expiry). A batch nft refuses makes the next one a resync: flush each set and add every element,
+ * in one transaction.
+ */
+export class NftablesSink {
+  private readonly sets = new Map<string, { set: ElementSet; family: 4 | 6 }>();
+  private readonly at: string;
+  private readonly now: () => number;
+  private readonly throttle: LogThrottle;
+  private unsubscribe: (() => void) | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private restoreTimer: NodeJS.Timeout | null = null;
+  /** The next batch replaces the sets (start, a failed batch, too many pending). */
+  private needFull = true;
+  /** A comparison with the engine is due before the next batch. */
+  private needDiff = false;
+  private running: Promise<void> | null = null;
+  /** Oldest change not yet applied (ms), for the sync lag. */
+  private oldestPending: number | null = null;
+  private stopped = false;
+  /** Batches applied and refused, for tests and the bench. */
+  batches = 0;
+  failures = 0;
+
+  constructor(private readonly o: NftablesSinkOptions) {
+    this.at = `${o.spec.family} ${o.spec.table}`;
+    this.now = o.now ?? Date.now;
+    this.throttle = new LogThrottle(o.log);
+    for (const f of o.spec.families) {
+      this.sets.set(banSet(f), { set: new ElementSet(f), family: f });
+      this.sets.set(allowSet(f), { set: new ElementSet(f), family: f });
+    }
+  }
+
+  /**
+   * Checks nft and the table, creates what is missing and resyncs the sets from the engine, all
+   * before resolving; throws NftablesUnavailableError naming the key to look at. While the store
+   * has not restored the persisted bans yet, the sets are left as the kernel has them (their
+   * elements still hold, by their timeouts) and only changed by new events; the resync (flush
+   * and add all, one transaction) follows the restore.
+   */
+  async start(): Promise<void> {
+    const existing = await this.checkTable();
+    // subscribed first: a ban made while the setup runs is pending for the first batch
+    this.unsubscribe = this.o.engine.onEvent((e) => this.onEvent(e));
+    const restored = this.o.restored;
+    const waiting = restored !== undefined && !restored();
+    if (existing !== null && waiting) this.seed(existing);
+    this.loadFromEngine();
+    const now = this.now();
+    const batch = waiting ? this.changeBatch(now) : this.fullBatch();
+    try {
+      await applyScript(this.o.nft, setupScript(this.o.spec) + batch.script);
+    } catch (err) {
+      this.unsubscribe?.();
+      this.unsubscribe = null;
+      throw this.unavailable(err);
+    }
+    for (const c of batch.commits) c();
+    this.needFull = false;
+    this.applied(now);
+    if (this.pendingCount() > 0) this.schedule();
+    this.resyncTimer = setInterval(() => this.requestDiff(), this.o.resyncIntervalMs);
+    this.resyncTimer.unref();
+    if (restored && waiting) {
+      const since = this.now();
+      this.restoreTimer = setInterval(() => {
+        // a store that never restores (database down for good): resync from what the engine has
+        if (!restored() && this.now() - since < RESTORE_WAIT_MS) return;
+        if (this.restoreTimer) clearInterval(this.restoreTimer);
+        this.restoreTimer = null;
+        this.needFull = true;
+        this.requestDiff();
+      }, 100);
+      this.restoreTimer.unref();
+    }
+  }
+
+  /** What the kernel holds already (a restart): the applied state, so removals reach it. */
+  private seed(table: string): void {
+    let j: { nftables?: { set?: { name?: string; elem?: unknown[] } }[] };
+    try {
+      j = JSON.parse(table) as typeof j;
+    } catch {
+      this.needFull = true;
+      return;
+    }
+    const now = this.now();
+    for (const item of j.nftables ?? []) {
+      const s = item.set;
+      const target = s?.name ? this.sets.get(s.name)?.set : undefined;
+      if (!target) continue;
+      for (const e of s?.elem ?? []) {
+        const parsed = kernelElement(e);
+        if (parsed) target.seedApplied(parsed.key, parsed.expiresIn === null ? null : now + parsed.expiresIn);
+      }
+    }
+  }
+
+  /** Applies what is pending and stops; the sets stay in the kernel (that is the point). */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    for (const t of [this.flushTimer, this.resyncTimer, this.restoreTimer]) if (t) clearTimeout(t);
+    this.flushTimer = this.resyncTimer = this.restoreTimer = null;
+    await this.running;
+    this.stopped = true;
+    if (this.pendingCount() > 0 || this.needDiff) await this.flush();
+  }
+
+  /** Elements per set that edgeban wants (for metrics and tests). */
+  elementCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, { set }] of this.sets) out[name] = set.size;
+    return out;
+  }
+
+  /** Applies everything pending now (tests, stop). */
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    this.running = this.runBatch().finally(() => {
+      this.running = null;
+    });
+    await this.running;
+  }
+
+  /** Compare with the engine on the next batch (config reload, restore). */
+  requestDiff(): void {
+    this.needDiff = true;
+    this.schedule();
+  }
+
+  private onEvent(e: BanEvent): void {
+    if (e.type === 'ban') {
+      const r = e.record;
+      if (r.kind === 'whitelist') this.want(allowSet, r.target, null);
+      else if (r.kind === 'blacklist') this.want(banSet, r.target, null);
+      else {
+        // a temporary ban over a blacklisted target changes nothing: the entry stays permanent
+        const s = this.sets.get(banSet(familyOf(r.target)))?.set;
+        if (s && s.expiryOf(r.target) !== null) this.want(banSet, r.target, r.expiresAt);
+      }
+      // bans under a whitelist entry are not in force: the engine decides what is listed
+      if (r.kind === 'whitelist') this.needDiff = true;
+    } else if (e.type === 'unban') {
+      // what remains (a blacklist entry under a lifted ban, bans uncovered by a whitelist
+      // removal) is the engine's to say
+      this.needDiff = true;
+      if (e.kind === 'whitelist') this.drop(allowSet, e.target);
+      else this.drop(banSet, e.target);
+    } else return;
+    this.schedule();
+  }
+
+  private want(name: (f: 4 | 6) => string, target: string, expiresAt: number | null): void {
+    const s = this.sets.get(name(familyOf(target)))?.set;
+    if (!s) return; // a family this table does not keep
+    s.put(target, expiresAt);
+    this.oldestPending ??= this.now();
+    if (this.pendingCount() > this.o.maxPending) this.needFull = true;
+  }
+
+  private drop(name: (f: 4 | 6) => string, target: string): void {
+    const s = this.sets.get(name(familyOf(target)))?.set;
+    if (!s?.has(target)) return;
+    s.remove(target);
+    this.oldestPending ??= this.now();
+  }
+
+  private pendingCount(): number {
+    let n = 0;
+    for (const { set } of this.sets.values()) n += set.pending;
+    return n;
+  }
+
+  private schedule(): void {
+    if (this.flushTimer || this.stopped || !this.unsubscribe) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      if (this.running) {
+        this.schedule();
+        return;
+      }
+      this.flush().catch(() => {});
+    }, this.o.flushIntervalMs);
+  }
+
+  private async runBatch(): Promise<void> {
+    const now = this.now();
+    if (this.needDiff) {
+      this.needDiff = false;
+      this.loadFromEngine();
+      for (const { set } of this.sets.values()) set.markRenewals(now);
+    }
+    if (this.needFull || this.pendingCount() > this.o.maxPending) {
+      const full = this.fullBatch();
+      await this.tryApply(full.script, now, [
+        ...full.commits,
+        () => {
+          this.needFull = false;
+        },
+      ]);
+      return;
+    }
+    const batch = this.changeBatch(now);
+    if (batch.script === '') {
+      for (const c of batch.commits) c();
+      this.applied(now);
+      return;
+    }
+    await this.tryApply(batch.script, now, batch.commits);
+  }
+
+  /** The pending changes of every set, removals first; '' when there is nothing to send. */
+  private changeBatch(now: number): { script: string; commits: (() => void)[] } {
+    const out: string[] = [];
+    const commits: (() => void)[] = [];
+    const adds: [string, ReturnType<ElementSet['changes']>['add']][] = [];
+    for (const [name, { set }] of this.sets) {
+      if (set.pending === 0) continue;
+      const c = set.changes(now);
+      removeLines(this.at, name, c.remove, out);
+      adds.push([name, c.add]);
+      commits.push(c.commit);
+    }
+    // every removal before any addition: the kernel refuses an interval overlapping another
+    for (const [name, add] of adds) addLines(this.at, name, add, out);
+    return { script: out.length === 0 ? '' : `${out.join('\n')}\n`, commits };
+  }
+
+  private async tryApply(script: string, now: number, commits: (() => void)[]): Promise<void> {
+    try {
+      await applyScript(this.o.nft, script);
+      for (const c of commits) c();
+      this.applied(now);
+      if (this.pendingCount() > 0 || this.needDiff) this.schedule();
+    } catch (err) {
+      this.failures++;
+      this.o.metrics?.batchErrors.inc();
+      // the kernel's state is unknown now: the next batch replaces the sets
+      this.needFull = true;
+      for (const { set } of this.sets.values()) set.forgetApplied();
+      this.throttle.error(
+        'batch',
+        'nft',
+        { err: err instanceof Error ? err : new Error(String(err)) },
+        'nftables batch refused; the sets are resynced on the next batch',
+      );
+      if (!this.stopped) setTimeout(() => this.schedule(), 1000).unref();
+    }
+  }
+
+  private applied(startedAt: number): void {
+    this.batches++;
+    if (this.oldestPending !== null) {
+      this.o.metrics?.syncLag.set(Math.max(0, this.now() - this.oldestPending) / 1000);
+      this.oldestPending = null;
+    } else this.o.metrics?.syncLag.set(Math.max(0, this.now() - startedAt) / 1000);
+    for (const [name, { set }] of this.sets) this.o.metrics?.elements.set({ set: name }, set.appliedSize);
+  }
+
+  /** Flush each set and add every element, as one transaction; `commits` once nft took it. */
+  private fullBatch(): { script: string; commits: (() => void)[] } {
+    const now = this.now();
+    const out: string[] = [];
+    const commits: (() => void)[] = [];
+    for (const [name, { set }] of this.sets) {
+      flushLine(this.at, name, out);
+      const f = set.full(now);
+      addLines(this.at, name, f.add, out);
+      commits.push(f.commit);
+    }
+    return { script: `${out.join('\n')}\n`, commits };
+  }
+
+  /** The engine's bans and lists become the wanted state (entries it no longer has leave). */
+  private loadFromEngine(): void {
+    const want = new Map<string, Map<string, number | null>>();
+    for (const name of this.sets.keys()) want.set(name, new Map());
+    const put = (name: string, target: string, exp: number | null) => {
+      const m = want.get(name);
+      if (!m) return;
+      const prev = m.get(target);
+      // a blacklist entry (permanent) wins over a temporary ban of the same target
+      if (prev === null) return;
+      m.set(target, exp === null ? null : Math.max(prev ?? 0, exp));
+    };
+    const e = this.o.engine;
+    for (const r of e.list('blacklist', { limit: ALL }).items)
+      put(banSet(familyOf(r.target)), r.target, null);
+    for (const r of e.list('temp', { limit: ALL }).items)
+      put(banSet(familyOf(r.target)), r.target, r.expiresAt);
+    for (const r of e.list('whitelist', { limit: ALL }).items)
+      put(allowSet(familyOf(r.target)), r.target, null);
+    for (const [name, { set }] of this.sets) {
+      const m = want.get(name) ?? new Map<string, number | null>();
+      const gone: string[] = [];
+      for (const k of set.keys()) if (!m.has(k)) gone.push(k);
+      for (const k of gone) set.remove(k);
+      for (const [k, exp] of m) set.put(k, exp);
+    }
+    if (this.pendingCount() > 0) this.oldestPending ??= this.now();
+  }
+
+  /**
+   * Refuses a table of that name that edgeban did not make; a missing nft or CAP_NET_ADMIN too.
+   * Returns the table as JSON when it exists, null when it is made now.
+   */
+  private async checkTable(): Promise<string | null> {
+    let r: Awaited<ReturnType<typeof runNft>>;
+    try {
+      r = await runNft(this.o.nft, ['list', 'table', this.o.spec.family, this.o.spec.table], '');
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+    if (r.code === 0) {
+      // nft's JSON leaves table comments out: the text has it
+      if (!r.stdout.includes(`comment "${TABLE_COMMENT}"`))
+        throw new NftablesUnavailableError(
+          'nftables.table',
+          `table ${this.at} exists and was not made by edgeban (no comment "${TABLE_COMMENT}"); ` +
+            'edgeban only touches a table of its own: choose another nftables.table',
+        );
+      const j = await runNft(this.o.nft, ['-j', 'list', 'table', this.o.spec.family, this.o.spec.table], '');
+      return j.code === 0 ? j.stdout : '';
+    }
+    if (/No such file or directory|does not exist/i.test(r.stderr)) return null; // made on first start
+    throw this.unavailable(new Error(r.stderr.trim() || `nft exited with ${r.code}`));
+  }
+
+  private unavailable(err: unknown): Error {
+    if (err instanceof NftablesUnavailableError) return err;
+    const e = err instanceof Error ? err : new Error(String(err));
+    const code = (e as NodeJS.ErrnoException).code;
+    const text = `${e.message} ${(e as { stderr?: string }).stderr ?? ''}`;
+    if (code === 'ENOENT' || code === 'EACCES')
+      return new NftablesUnavailableError(
+        'nftables.nft',
+        `cannot run ${JSON.stringify(this.o.nft)} (${code}): install nftables, or set nftables.nft ` +
+          '(FAIL2BAN_NFTABLES_NFT) to its path, or nftables.enabled: false',
+        { cause: e },
+      );
+    if (/Operation not permitted|Permission denied/i.test(text))
+      return new NftablesUnavailableError(
+        'nftables.enabled',
+        'nft needs CAP_NET_ADMIN (run edgeban as root or give it that capability), or set ' +
+          'nftables.enabled: false',
+        { cause: e },
+      );
+    return new NftablesUnavailableError('nftables.enabled', `nft refused the table setup: ${e.message}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Longest the first resync waits for the store's restore. */
+const RESTORE_WAIT_MS = 5 * 60_000;
+
+/** An element of `nft -j` output: an address or prefix, and its time left (ms; null = none). */
+export function kernelElement(e: unknown): { key: string; expiresIn: number | null } | null {
+  let v = e;
+  let expiresIn: number | null = null;
+  if (typeof v === 'object' && v !== null && 'elem' in v) {
+    const el = (v as { elem: { val?: unknown; expires?: unknown } }).elem;
+    v = el.val;
+    if (typeof el.expires === 'number') expiresIn = el.expires * 1000;
+  }
+  let text: string | null = null;
+  if (typeof v === 'string') text = v;
+  else if (typeof v === 'object' && v !== null && 'prefix' in v) {
+    const p = (v as { prefix: { addr?: unknown; len?: unknown } }).prefix;
+    if (typeof p.addr === 'string' && typeof p.len === 'number') text = `${p.addr}/${p.len}`;
+  }
+  if (text === null) return null;
+  try {
+    return { key: parseCidr(text).text, expiresIn };
+  } catch {
+    return null;
+  }
+}
+
+function familyOf(target: string): 4 | 6 {
+  return target.includes(':') ? 6 : 4;
+}
