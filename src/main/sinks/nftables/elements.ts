@@ -127,7 +127,7 @@ export class ElementSet {
       const have = this.applied.get(key);
       if (wanted === null) {
         if (!have) continue;
-        if (have.until === null || have.until > now) remove.push(key);
+        if (present(have, now)) remove.push(key);
         next.push([key, null]);
         continue;
       }
@@ -136,7 +136,7 @@ export class ElementSet {
       // the same ban, and a capped timeout not yet due for renewal: nothing to send
       if (have && have.expiresAt === wanted.expiresAt && (have.until === until || !renewDue(have, now)))
         continue;
-      if (have && (have.until === null || have.until > now)) remove.push(key);
+      if (have && present(have, now)) remove.push(key);
       add.push({ key, timeoutMs: until === null ? null : Math.max(1, until - now) });
       next.push([key, { expiresAt: wanted.expiresAt, until }]);
     }
@@ -229,6 +229,14 @@ export class ElementSet {
       if (inside(e.bytes, bytes, len)) this.dirty.add(key);
     }
   }
+}
+
+/**
+ * Whether a delete may name the element: not when the kernel lifts it within a second anyway (a
+ * delete of a missing element fails the whole transaction).
+ */
+function present(a: Applied, now: number): boolean {
+  return a.until === null || a.until > now + 1000;
 }
 
 /** A capped timeout with less than half the cap left. */

@@ -75,13 +75,13 @@ function lines(verb: string, at: string, set: string, items: string[], out: stri
 }
 
 /**
- * Removals that cannot fail: the kernel may have lifted an element by its timeout already, and
- * `delete` of a missing element fails the whole transaction, so each is added (a no-op when it
- * is there) and then deleted.
+ * Removals of elements the kernel holds. No add-then-delete guard against one the kernel lifted
+ * by itself meanwhile: nft then refuses an interval added later in the same transaction over the
+ * deleted ones. Elements about to expire are left to the kernel instead, and a refused batch is
+ * followed by a resync.
  */
 export function removeLines(at: string, set: string, keys: string[], out: string[]): void {
   if (keys.length === 0) return;
-  lines('add', at, set, keys, out);
   lines('delete', at, set, keys, out);
 }
 
