@@ -73,6 +73,8 @@ export function makeNetnsPair(tag: string, dir: string, subnet: number): NetnsPa
     execFileSync('ip', ['netns', 'exec', srv, 'nft', ...args], {
       input,
       encoding: 'utf8',
+      // a set of 100k elements lists as ~10 MB of JSON
+      maxBuffer: 256 << 20,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   const connect = (host: string, port: number, timeoutMs = 1500) =>

@@ -58,26 +58,32 @@ describe('nftables sets kept by the sink (real nft in a namespace)', { skip }, (
     });
   const v4 = () => setElements(net, 'inet', 'edgeban', 'banned_v4');
 
-  test('addresses inside a banned prefix leave the set while it is there, and come back after', async () => {
+  test('prefixes inside a banned prefix leave the interval set while it is there, and come back after', async () => {
     const engine = newEngine();
     const sink = sinkFor(engine);
     await sink.start();
+    const nets = () => setElements(net, 'inet', 'edgeban', 'banned_v4_nets');
     engine.ban('10.202.1.5', { durationMs: 3_600_000 });
-    engine.ban('10.202.1.6', { durationMs: 3_600_000 });
-    engine.ban('10.202.2.7', { durationMs: 3_600_000 });
+    engine.ban('10.202.1.0/26', { durationMs: 3_600_000 });
+    engine.ban('10.202.1.128/26', { durationMs: 3_600_000 });
+    engine.ban('10.202.2.0/24', { durationMs: 3_600_000 });
     await sink.flush();
-    assert.deepEqual(v4(), ['10.202.1.5', '10.202.1.6', '10.202.2.7']);
-    // the kernel refuses overlapping intervals: the /24 replaces the two inside it
+    assert.deepEqual(v4(), ['10.202.1.5']);
+    assert.deepEqual(nets(), ['10.202.1.0/26', '10.202.1.128/26', '10.202.2.0/24']);
+    // the kernel refuses overlapping intervals: the /24 replaces the two /26s inside it; the
+    // address is in a hash set of its own and stays, with its own timeout
     engine.ban('10.202.1.0/24', { durationMs: 3_600_000 });
     await sink.flush();
-    assert.deepEqual(v4(), ['10.202.1.0/24', '10.202.2.7']);
+    assert.deepEqual(nets(), ['10.202.1.0/24', '10.202.2.0/24']);
+    assert.deepEqual(v4(), ['10.202.1.5']);
     engine.unban('10.202.1.0/24', {});
     await sink.flush();
-    assert.deepEqual(v4(), ['10.202.1.5', '10.202.1.6', '10.202.2.7']);
+    assert.deepEqual(nets(), ['10.202.1.0/26', '10.202.1.128/26', '10.202.2.0/24']);
     assert.equal(sink.failures, 0);
-    for (const ip of ['10.202.1.5', '10.202.1.6', '10.202.2.7']) engine.unban(ip, {});
+    for (const t of ['10.202.1.5', '10.202.1.0/26', '10.202.1.128/26', '10.202.2.0/24']) engine.unban(t, {});
     await sink.stop();
     assert.deepEqual(v4(), []);
+    assert.deepEqual(nets(), []);
   });
 
   test('a batch nft refuses is counted and followed by a resync to the ban table', async () => {
@@ -87,19 +93,23 @@ describe('nftables sets kept by the sink (real nft in a namespace)', { skip }, (
     await sink.start();
     engine.ban('10.202.3.1', { durationMs: 3_600_000 });
     await sink.flush();
-    // someone else puts a prefix into edgeban's set: the next ban inside it overlaps
-    net.nftIn(['add', 'element', 'inet', 'edgeban', 'banned_v4', '{ 10.202.4.0/24 }']);
-    engine.ban('10.202.4.9', { durationMs: 3_600_000 });
+    // someone else puts a prefix into edgeban's interval set: the next ban inside it overlaps
+    const nets = () => setElements(net, 'inet', 'edgeban', 'banned_v4_nets');
+    net.nftIn(['add', 'element', 'inet', 'edgeban', 'banned_v4_nets', '{ 10.202.4.0/24 }']);
+    net.nftIn(['add', 'element', 'inet', 'edgeban', 'banned_v4', '{ 10.202.5.5 }']);
+    engine.ban('10.202.4.0/28', { durationMs: 3_600_000 });
     await sink.flush();
     assert.equal(sink.failures, 1);
     assert.match(await metrics.registry.metrics(), /edgeban_nftables_batch_errors_total 1/);
-    await sink.flush(); // the resync: flush the set, add what the engine has
-    assert.deepEqual(v4(), ['10.202.3.1', '10.202.4.9']);
+    await sink.flush(); // the resync: flush the sets, add what the engine has
+    assert.deepEqual(v4(), ['10.202.3.1']);
+    assert.deepEqual(nets(), ['10.202.4.0/28']);
     assert.equal(sink.failures, 1);
     engine.unban('10.202.3.1', {});
-    engine.unban('10.202.4.9', {});
+    engine.unban('10.202.4.0/28', {});
     await sink.stop();
     assert.deepEqual(v4(), []);
+    assert.deepEqual(nets(), []);
   });
 
   test('a table of that name not made by edgeban is refused, naming nftables.table', async () => {

@@ -15,8 +15,49 @@ export interface TableSpec {
   action: 'drop' | 'reject';
 }
 
-export const banSet = (f: 4 | 6) => `banned_v${f}`;
-export const allowSet = (f: 4 | 6) => `allowed_v${f}`;
+/**
+ * One of edgeban's sets. Addresses and the IPv6 /64s (what the engine bans by default) go to hash
+ * sets; other prefixes to interval sets. nft (1.0.6) reads every interval set of the table back
+ * before any element change, so a batch on a 100k-element interval set took seconds; on a hash
+ * set it takes milliseconds.
+ */
+export interface SetDef {
+  name: string;
+  family: 4 | 6;
+  ban: boolean;
+  /** Prefix length the set holds only (hash sets), or null for an interval set of any. */
+  len: number | null;
+  /** The rule's match on the source: `ip saddr`, or masked to the /64. */
+  match: string;
+}
+
+const V6_64_MASK = 'ffff:ffff:ffff:ffff::';
+
+export function setDefs(families: (4 | 6)[]): SetDef[] {
+  const out: SetDef[] = [];
+  for (const f of families) {
+    const saddr = f === 4 ? 'ip saddr' : 'ip6 saddr';
+    out.push({ name: `allowed_v${f}`, family: f, ban: false, len: null, match: saddr });
+    out.push({ name: `banned_v${f}`, family: f, ban: true, len: f === 4 ? 32 : 128, match: saddr });
+    if (f === 6)
+      out.push({ name: 'banned_v6_64', family: 6, ban: true, len: 64, match: `${saddr} & ${V6_64_MASK}` });
+    out.push({ name: `banned_v${f}_nets`, family: f, ban: true, len: null, match: saddr });
+  }
+  return out;
+}
+
+/** The set a target (canonical address or CIDR) belongs in. */
+export function setNameFor(ban: boolean, family: 4 | 6, prefixLen: number): string {
+  if (!ban) return `allowed_v${family}`;
+  if (prefixLen === (family === 4 ? 32 : 128)) return `banned_v${family}`;
+  if (family === 6 && prefixLen === 64) return 'banned_v6_64';
+  return `banned_v${family}_nets`;
+}
+
+/** The element as nft writes it: a /64 in the masked set is its network address. */
+export function elementKey(def: SetDef, key: string): string {
+  return def.len === 64 ? key.slice(0, -3) : key;
+}
 
 /** Elements per `add element` line: keeps each line (and nft's error echo) short. */
 const PER_LINE = 2048;
@@ -32,10 +73,10 @@ export function familiesOf(family: TableSpec['family']): (4 | 6)[] {
 export function setupScript(t: TableSpec): string {
   const at = `${t.family} ${t.table}`;
   const out = [`add table ${at} { comment "${TABLE_COMMENT}"; }`];
-  for (const f of t.families) {
-    const type = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
-    out.push(`add set ${at} ${banSet(f)} { type ${type}; flags interval,timeout; }`);
-    out.push(`add set ${at} ${allowSet(f)} { type ${type}; flags interval; }`);
+  for (const d of setDefs(t.families)) {
+    const type = d.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    const flags = d.ban ? (d.len === null ? 'interval,timeout' : 'timeout') : 'interval';
+    out.push(`add set ${at} ${d.name} { type ${type}; flags ${flags}; }`);
   }
   // the chain is created in any case so that it can be flushed (and dropped when not wanted)
   out.push(`add chain ${at} ${CHAIN} { type filter hook input priority filter - 10; policy accept; }`);
@@ -49,19 +90,20 @@ export function setupScript(t: TableSpec): string {
 export function chainRules(t: Pick<TableSpec, 'families' | 'ports' | 'action'>): string[] {
   const rules: string[] = [];
   const ports = t.ports.length === 0 ? '' : ` th dport { ${[...t.ports].sort((a, b) => a - b).join(', ')} }`;
-  for (const f of t.families) {
-    const saddr = f === 4 ? 'ip saddr' : 'ip6 saddr';
-    rules.push(`${saddr} @${allowSet(f)} return`);
-    if (t.action === 'drop') rules.push(`${saddr} @${banSet(f)} meta l4proto { tcp, udp }${ports} drop`);
-    else {
-      rules.push(`${saddr} @${banSet(f)} meta l4proto tcp${ports} reject with tcp reset`);
-      rules.push(`${saddr} @${banSet(f)} meta l4proto udp${ports} reject`);
+  const defs = setDefs(t.families);
+  for (const d of defs) if (!d.ban) rules.push(`${d.match} @${d.name} return`);
+  for (const d of defs) {
+    if (!d.ban) continue;
+    const m = `${d.match} @${d.name}`;
+    if (t.action === 'drop') {
+      // every port: every protocol too (ICMP included)
+      rules.push(ports ? `${m} meta l4proto { tcp, udp }${ports} drop` : `${m} drop`);
+    } else {
+      rules.push(`${m} meta l4proto tcp${ports} reject with tcp reset`);
+      rules.push(`${m} meta l4proto udp${ports} reject`);
+      if (!ports) rules.push(`${m} drop`);
     }
   }
-  if (t.ports.length > 0) return rules;
-  // every port: every protocol too (ICMP included)
-  if (t.action === 'drop') return rules.map((r) => r.replace(' meta l4proto { tcp, udp }', ''));
-  for (const f of t.families) rules.push(`${f === 4 ? 'ip saddr' : 'ip6 saddr'} @${banSet(f)} drop`);
   return rules;
 }
 

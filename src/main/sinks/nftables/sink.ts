@@ -9,10 +9,12 @@ import type { NftablesMetrics } from './metrics.js';
 import { applyScript, runNft } from './runner.js';
 import {
   addLines,
-  allowSet,
-  banSet,
+  elementKey,
   flushLine,
   removeLines,
+  type SetDef,
+  setDefs,
+  setNameFor,
   setupScript,
   TABLE_COMMENT,
   type TableSpec,
@@ -42,7 +44,7 @@ const ALL = Number.MAX_SAFE_INTEGER;
  * in one transaction.
  */
 export class NftablesSink {
-  private readonly sets = new Map<string, { set: ElementSet; family: 4 | 6 }>();
+  private readonly sets = new Map<string, { set: ElementSet; def: SetDef }>();
   private readonly at: string;
   private readonly now: () => number;
   private readonly throttle: LogThrottle;
@@ -66,10 +68,8 @@ export class NftablesSink {
     this.at = `${o.spec.family} ${o.spec.table}`;
     this.now = o.now ?? Date.now;
     this.throttle = new LogThrottle(o.log);
-    for (const f of o.spec.families) {
-      this.sets.set(banSet(f), { set: new ElementSet(f), family: f });
-      this.sets.set(allowSet(f), { set: new ElementSet(f), family: f });
-    }
+    for (const def of setDefs(o.spec.families))
+      this.sets.set(def.name, { set: new ElementSet(def.family), def });
   }
 
   /**
@@ -128,10 +128,11 @@ export class NftablesSink {
     const now = this.now();
     for (const item of j.nftables ?? []) {
       const s = item.set;
-      const target = s?.name ? this.sets.get(s.name)?.set : undefined;
-      if (!target) continue;
+      const known = s?.name ? this.sets.get(s.name) : undefined;
+      if (!known) continue;
+      const target = known.set;
       for (const e of s?.elem ?? []) {
-        const parsed = kernelElement(e);
+        const parsed = kernelElement(e, known.def.len === 64 ? 64 : null);
         if (parsed) target.seedApplied(parsed.key, parsed.expiresIn === null ? null : now + parsed.expiresIn);
       }
     }
@@ -146,6 +147,11 @@ export class NftablesSink {
     await this.running;
     this.stopped = true;
     if (this.pendingCount() > 0 || this.needDiff) await this.flush();
+  }
+
+  /** Changes not yet applied (tests, the bench). */
+  get pending(): number {
+    return this.pendingCount() + (this.needFull ? 1 : 0);
   }
 
   /** Elements per set that edgeban wants (for metrics and tests). */
@@ -173,12 +179,12 @@ export class NftablesSink {
   private onEvent(e: BanEvent): void {
     if (e.type === 'ban') {
       const r = e.record;
-      if (r.kind === 'whitelist') this.want(allowSet, r.target, null);
-      else if (r.kind === 'blacklist') this.want(banSet, r.target, null);
+      if (r.kind === 'whitelist') this.want(false, r.target, null);
+      else if (r.kind === 'blacklist') this.want(true, r.target, null);
       else {
         // a temporary ban over a blacklisted target changes nothing: the entry stays permanent
-        const s = this.sets.get(banSet(familyOf(r.target)))?.set;
-        if (s && s.expiryOf(r.target) !== null) this.want(banSet, r.target, r.expiresAt);
+        const s = this.setOf(true, r.target);
+        if (s && s.expiryOf(r.target) !== null) this.want(true, r.target, r.expiresAt);
       }
       // bans under a whitelist entry are not in force: the engine decides what is listed
       if (r.kind === 'whitelist') this.needDiff = true;
@@ -186,22 +192,29 @@ export class NftablesSink {
       // what remains (a blacklist entry under a lifted ban, bans uncovered by a whitelist
       // removal) is the engine's to say
       this.needDiff = true;
-      if (e.kind === 'whitelist') this.drop(allowSet, e.target);
-      else this.drop(banSet, e.target);
+      this.drop(e.kind !== 'whitelist', e.target);
     } else return;
     this.schedule();
   }
 
-  private want(name: (f: 4 | 6) => string, target: string, expiresAt: number | null): void {
-    const s = this.sets.get(name(familyOf(target)))?.set;
+  /** The set a target goes in; undefined for a family this table does not keep. */
+  private setOf(ban: boolean, target: string): ElementSet | undefined {
+    const slash = target.indexOf('/');
+    const family = familyOf(target);
+    const len = slash < 0 ? (family === 4 ? 32 : 128) : Number(target.slice(slash + 1));
+    return this.sets.get(setNameFor(ban, family, len))?.set;
+  }
+
+  private want(ban: boolean, target: string, expiresAt: number | null): void {
+    const s = this.setOf(ban, target);
     if (!s) return; // a family this table does not keep
     s.put(target, expiresAt);
     this.oldestPending ??= this.now();
     if (this.pendingCount() > this.o.maxPending) this.needFull = true;
   }
 
-  private drop(name: (f: 4 | 6) => string, target: string): void {
-    const s = this.sets.get(name(familyOf(target)))?.set;
+  private drop(ban: boolean, target: string): void {
+    const s = this.setOf(ban, target);
     if (!s?.has(target)) return;
     s.remove(target);
     this.oldestPending ??= this.now();
@@ -255,16 +268,27 @@ export class NftablesSink {
   private changeBatch(now: number): { script: string; commits: (() => void)[] } {
     const out: string[] = [];
     const commits: (() => void)[] = [];
-    const adds: [string, ReturnType<ElementSet['changes']>['add']][] = [];
-    for (const [name, { set }] of this.sets) {
+    const adds: [SetDef, ReturnType<ElementSet['changes']>['add']][] = [];
+    for (const { set, def } of this.sets.values()) {
       if (set.pending === 0) continue;
       const c = set.changes(now);
-      removeLines(this.at, name, c.remove, out);
-      adds.push([name, c.add]);
+      removeLines(
+        this.at,
+        def.name,
+        c.remove.map((k) => elementKey(def, k)),
+        out,
+      );
+      adds.push([def, c.add]);
       commits.push(c.commit);
     }
     // every removal before any addition: the kernel refuses an interval overlapping another
-    for (const [name, add] of adds) addLines(this.at, name, add, out);
+    for (const [def, add] of adds)
+      addLines(
+        this.at,
+        def.name,
+        add.map((e) => ({ ...e, key: elementKey(def, e.key) })),
+        out,
+      );
     return { script: out.length === 0 ? '' : `${out.join('\n')}\n`, commits };
   }
 
@@ -304,10 +328,15 @@ export class NftablesSink {
     const now = this.now();
     const out: string[] = [];
     const commits: (() => void)[] = [];
-    for (const [name, { set }] of this.sets) {
+    for (const [name, { set, def }] of this.sets) {
       flushLine(this.at, name, out);
       const f = set.full(now);
-      addLines(this.at, name, f.add, out);
+      addLines(
+        this.at,
+        name,
+        f.add.map((e) => ({ ...e, key: elementKey(def, e.key) })),
+        out,
+      );
       commits.push(f.commit);
     }
     return { script: `${out.join('\n')}\n`, commits };
@@ -326,12 +355,14 @@ export class NftablesSink {
       m.set(target, exp === null ? null : Math.max(prev ?? 0, exp));
     };
     const e = this.o.engine;
-    for (const r of e.list('blacklist', { limit: ALL }).items)
-      put(banSet(familyOf(r.target)), r.target, null);
-    for (const r of e.list('temp', { limit: ALL }).items)
-      put(banSet(familyOf(r.target)), r.target, r.expiresAt);
-    for (const r of e.list('whitelist', { limit: ALL }).items)
-      put(allowSet(familyOf(r.target)), r.target, null);
+    const nameOf = (ban: boolean, target: string) => {
+      const slash = target.indexOf('/');
+      const f = familyOf(target);
+      return setNameFor(ban, f, slash < 0 ? (f === 4 ? 32 : 128) : Number(target.slice(slash + 1)));
+    };
+    for (const r of e.list('blacklist', { limit: ALL }).items) put(nameOf(true, r.target), r.target, null);
+    for (const r of e.list('temp', { limit: ALL }).items) put(nameOf(true, r.target), r.target, r.expiresAt);
+    for (const r of e.list('whitelist', { limit: ALL }).items) put(nameOf(false, r.target), r.target, null);
     for (const [name, { set }] of this.sets) {
       const m = want.get(name) ?? new Map<string, number | null>();
       const gone: string[] = [];
@@ -397,7 +428,10 @@ export class NftablesSink {
 const RESTORE_WAIT_MS = 5 * 60_000;
 
 /** An element of `nft -j` output: an address or prefix, and its time left (ms; null = none). */
-export function kernelElement(e: unknown): { key: string; expiresIn: number | null } | null {
+export function kernelElement(
+  e: unknown,
+  len: number | null = null,
+): { key: string; expiresIn: number | null } | null {
   let v = e;
   let expiresIn: number | null = null;
   if (typeof v === 'object' && v !== null && 'elem' in v) {
@@ -412,6 +446,7 @@ export function kernelElement(e: unknown): { key: string; expiresIn: number | nu
     if (typeof p.addr === 'string' && typeof p.len === 'number') text = `${p.addr}/${p.len}`;
   }
   if (text === null) return null;
+  if (len !== null && !text.includes('/')) text = `${text}/${len}`;
   try {
     return { key: parseCidr(text).text, expiresIn };
   } catch {
