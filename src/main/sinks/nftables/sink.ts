@@ -1,10 +1,10 @@
-import { parseCidr } from '../../../shared/ip/parse.js';
 import type { BanEngine } from '../../engine/engine.js';
 import type { BanEvent } from '../../engine/types.js';
 import type { Logger } from '../../log/logger.js';
 import { LogThrottle } from '../../log/throttle.js';
 import { ElementSet } from './elements.js';
 import { NftablesUnavailableError } from './errors.js';
+import { familyOf, kernelElement, unavailableError } from './kernel.js';
 import type { NftablesMetrics } from './metrics.js';
 import { applyScript, runNft } from './runner.js';
 import {
@@ -94,7 +94,7 @@ export class NftablesSink {
     } catch (err) {
       this.unsubscribe?.();
       this.unsubscribe = null;
-      throw this.unavailable(err);
+      throw unavailableError(err, this.o.nft);
     }
     for (const c of batch.commits) c();
     this.needFull = false;
@@ -382,7 +382,7 @@ export class NftablesSink {
     try {
       r = await runNft(this.o.nft, ['list', 'table', this.o.spec.family, this.o.spec.table], '');
     } catch (err) {
-      throw this.unavailable(err);
+      throw unavailableError(err, this.o.nft);
     }
     if (r.code === 0) {
       // nft's JSON leaves table comments out: the text has it
@@ -396,64 +396,9 @@ export class NftablesSink {
       return j.code === 0 ? j.stdout : '';
     }
     if (/No such file or directory|does not exist/i.test(r.stderr)) return null; // made on first start
-    throw this.unavailable(new Error(r.stderr.trim() || `nft exited with ${r.code}`));
-  }
-
-  private unavailable(err: unknown): Error {
-    if (err instanceof NftablesUnavailableError) return err;
-    const e = err instanceof Error ? err : new Error(String(err));
-    const code = (e as NodeJS.ErrnoException).code;
-    const text = `${e.message} ${(e as { stderr?: string }).stderr ?? ''}`;
-    if (code === 'ENOENT' || code === 'EACCES')
-      return new NftablesUnavailableError(
-        'nftables.nft',
-        `cannot run ${JSON.stringify(this.o.nft)} (${code}): install nftables, or set nftables.nft ` +
-          '(FAIL2BAN_NFTABLES_NFT) to its path, or nftables.enabled: false',
-        { cause: e },
-      );
-    if (/Operation not permitted|Permission denied/i.test(text))
-      return new NftablesUnavailableError(
-        'nftables.enabled',
-        'nft needs CAP_NET_ADMIN (run edgeban as root or give it that capability), or set ' +
-          'nftables.enabled: false',
-        { cause: e },
-      );
-    return new NftablesUnavailableError('nftables.enabled', `nft refused the table setup: ${e.message}`, {
-      cause: e,
-    });
+    throw unavailableError(new Error(r.stderr.trim() || `nft exited with ${r.code}`), this.o.nft);
   }
 }
 
 /** Longest the first resync waits for the store's restore. */
 const RESTORE_WAIT_MS = 5 * 60_000;
-
-/** An element of `nft -j` output: an address or prefix, and its time left (ms; null = none). */
-export function kernelElement(
-  e: unknown,
-  len: number | null = null,
-): { key: string; expiresIn: number | null } | null {
-  let v = e;
-  let expiresIn: number | null = null;
-  if (typeof v === 'object' && v !== null && 'elem' in v) {
-    const el = (v as { elem: { val?: unknown; expires?: unknown } }).elem;
-    v = el.val;
-    if (typeof el.expires === 'number') expiresIn = el.expires * 1000;
-  }
-  let text: string | null = null;
-  if (typeof v === 'string') text = v;
-  else if (typeof v === 'object' && v !== null && 'prefix' in v) {
-    const p = (v as { prefix: { addr?: unknown; len?: unknown } }).prefix;
-    if (typeof p.addr === 'string' && typeof p.len === 'number') text = `${p.addr}/${p.len}`;
-  }
-  if (text === null) return null;
-  if (len !== null && !text.includes('/')) text = `${text}/${len}`;
-  try {
-    return { key: parseCidr(text).text, expiresIn };
-  } catch {
-    return null;
-  }
-}
-
-function familyOf(target: string): 4 | 6 {
-  return target.includes(':') ? 6 : 4;
-}
