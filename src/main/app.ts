@@ -10,6 +10,7 @@ import { createNotifyService } from './notify/service.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
 import { type AppContext, type Service, Subsystem, type SubsystemOptions } from './service.js';
 import { createHaproxyMapService } from './sinks/haproxy-map/service.js';
+import { createNftablesService } from './sinks/nftables/service.js';
 import { createSpoaService } from './spoa/server.js';
 import { containerHint, logListening } from './startup-log.js';
 import { registerStoreStatusMetrics } from './store/status-metrics.js';
@@ -82,6 +83,8 @@ export class App {
       entry(store.last, { startWaitMs: RESTORE_WAIT_MS }),
       // bans kept in HAProxy's own memory: it leaves HAProxy's map alone until the restore is in
       entry(createHaproxyMapService(ctx, engine, this.restored)),
+      // and in nftables sets of edgeban's own table: its full resync also waits for the restore
+      config.nftables.enabled && entry(createNftablesService(ctx, engine, () => this.restored())),
       // last, once lookups are right: HAProxy's first HELLO and NOTIFY meet the complete table
       // and an event loop the start-up no longer keeps busy
       config.spoa.enabled && entry(createSpoaService(ctx, lookups)),

@@ -117,6 +117,20 @@ export function defaultConfig(): Config {
       timeout: 5 * S,
       max_pending: 100_000,
     },
+    nftables: {
+      enabled: false,
+      table: 'edgeban',
+      family: 'inet',
+      nft: 'nft',
+      chain: false,
+      // sshd and the mail ports (SMTP, submission, POP3, IMAP, with TLS): what a host without a
+      // proxy in front serves and edgeban's presets detect
+      ports: [22, 25, 110, 143, 465, 587, 993, 995],
+      action: 'drop',
+      flush_interval: 100,
+      max_pending: 50_000,
+      resync_interval: 1 * M,
+    },
     prometheus: {
       enabled: true,
       address: '0.0.0.0',

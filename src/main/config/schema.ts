@@ -16,6 +16,7 @@ export type ValueKind =
   | 'string'
   | 'duration'
   | 'stringList'
+  | 'portList'
   | 'cidrList'
   | 'patterns'
   | 'userMap'
@@ -30,7 +31,7 @@ export interface KeySpec {
   gt?: number;
   oneOf?: string[];
   /** Extra format check on strings. */
-  format?: 'hostport' | 'host' | 'path' | 'backend' | 'identifier' | 'socket' | 'file';
+  format?: 'hostport' | 'host' | 'path' | 'backend' | 'identifier' | 'socket' | 'file' | 'nftname';
   /** Masked by check-config. */
   secret?: boolean;
   doc: string;
@@ -215,6 +216,29 @@ export const SCHEMA: Record<string, KeySpec> = {
     min: 1,
     doc: 'changes queued per socket; past it the map is replaced as a whole',
   },
+  'nftables.enabled': { kind: 'bool', doc: 'keep the bans in nftables sets of a table of its own' },
+  'nftables.table': { kind: 'string', format: 'nftname', doc: 'the nftables table edgeban creates and owns' },
+  'nftables.family': {
+    kind: 'string',
+    oneOf: ['inet', 'ip', 'ip6'],
+    doc: "the table's family: inet (IPv4 and IPv6), ip or ip6",
+  },
+  'nftables.nft': { kind: 'string', doc: 'the nft binary (a path, or a name on PATH)' },
+  'nftables.chain': { kind: 'bool', doc: "also create edgeban's own input chain acting on the sets" },
+  'nftables.ports': { kind: 'portList', doc: 'ports that chain acts on (TCP and UDP); empty = every port' },
+  'nftables.action': { kind: 'string', oneOf: ['drop', 'reject'], doc: 'what that chain does to members' },
+  'nftables.flush_interval': {
+    kind: 'duration',
+    gt: 0,
+    max: 60_000,
+    doc: 'longest a change waits before its batch goes to nft',
+  },
+  'nftables.max_pending': {
+    kind: 'int',
+    min: 1,
+    doc: 'changes waiting past this many: the sets are replaced as a whole instead',
+  },
+  'nftables.resync_interval': { ...positive, doc: 'how often the sets are compared with the ban table' },
   'prometheus.enabled': { kind: 'bool', doc: 'serve metrics' },
   'prometheus.address': { kind: 'string', format: 'host', doc: 'metrics listen address' },
   'prometheus.port': { ...port, doc: 'metrics listen port' },
@@ -362,6 +386,8 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
         if (!m || canonicalIp(m[1]) === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
           return { ok: false, expected: 'an IP address and port (10.0.0.5:143, [2001:db8::5]:143) or empty' };
       }
+      if (spec.format === 'nftname' && !/^[A-Za-z_][A-Za-z0-9_]{0,31}$/.test(s))
+        return { ok: false, expected: 'an nftables name (letters, digits, _; at most 32)' };
       if (spec.format === 'identifier' && !/^[a-z_][a-z0-9_]{0,62}$/.test(s))
         return { ok: false, expected: 'a lower-case SQL identifier (letters, digits, _; at most 63)' };
       if (spec.format === 'hostport') {
@@ -408,6 +434,28 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
         }
       }
       return { ok: true, value: v };
+    }
+    case 'portList': {
+      if (fromEnv && typeof v === 'string')
+        v = v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '')
+          .map(Number);
+      if (typeof v === 'number') v = [v];
+      if (v === null) v = [];
+      if (!Array.isArray(v)) return { ok: false, expected: 'a list of ports (1..65535)' };
+      const xs = v as unknown[];
+      for (let i = 0; i < xs.length; i++) {
+        const n = xs[i];
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535)
+          return {
+            ok: false,
+            expected: 'ports (whole numbers 1..65535)',
+            index: Array.isArray(raw) ? i : undefined,
+          };
+      }
+      return { ok: true, value: [...new Set(xs as number[])] };
     }
     case 'userMap': {
       if (fromEnv && typeof v === 'string') {

@@ -143,6 +143,29 @@ export interface HaproxyMapConfig {
   max_pending: number;
 }
 
+/** The nftables sink: bans as elements of sets in a table of edgeban's own. */
+export interface NftablesConfig {
+  enabled: boolean;
+  /** Table edgeban creates and owns (nothing else is touched). */
+  table: string;
+  /** inet (both families), ip (IPv4 sets only) or ip6 (IPv6 sets only). */
+  family: string;
+  /** The nft binary: a path, or a name looked up on PATH. */
+  nft: string;
+  /** Also create edgeban's own input chain that acts on members. */
+  chain: boolean;
+  /** Ports the own chain acts on (TCP and UDP); empty = every port. */
+  ports: number[];
+  /** What the own chain does to members: drop or reject. */
+  action: string;
+  /** Longest a change waits before its batch goes out (ms). */
+  flush_interval: number;
+  /** Changes waiting past this many: the next batch replaces the sets instead. */
+  max_pending: number;
+  /** How often the sets are compared with the ban table (ms). */
+  resync_interval: number;
+}
+
 export interface PrometheusConfig {
   enabled: boolean;
   address: string;
@@ -189,6 +212,7 @@ export interface Config {
   database: DatabaseConfig;
   fleet: FleetConfig;
   haproxy_map: HaproxyMapConfig;
+  nftables: NftablesConfig;
   prometheus: PrometheusConfig;
   api: ApiConfig;
   workers: { count: number };
