@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SpoaConnection } from '../../src/main/spoa/connection.js';
 import { NotifyAnswerer } from '../../src/main/spoa/notify.js';
-import { BanTable } from '../../src/shared/bantable/index.js';
+import { BanTable, Kind } from '../../src/shared/bantable/index.js';
 import { fakeHost, fakeSocket } from './fake.js';
 import {
   BANNED_ACTION_BYTES,
@@ -116,4 +116,35 @@ test('the first read of a loop turn is answered in that turn; later reads of the
   // a new turn answers at once again
   sock.emit('data', notifyBytes(4n, 1n, unnamedIpv4(1)));
   assert.equal(written.length, 4);
+});
+
+test('a NOTIFY whose first address is banned and a later one allowed leaves `banned` set (HAProxy keeps the last write)', async () => {
+  const table = new BanTable();
+  table.set(new Uint8Array([10, 0, 0, 9]), 4, 32, Kind.BLACKLIST, 0, 1, 0);
+  const answerer = new NotifyAnswerer(table, { scope: 1, setReason: false, setTtl: false }, () => '');
+  const msg = (last: number): Message => ({
+    name: Buffer.from('check-client-ip'),
+    args: [{ name: Buffer.from('src'), value: { t: 'ipv4', b: Buffer.from([10, 0, 0, last]) } }],
+  });
+  const { frames } = await run(
+    [
+      helloBytes(16380),
+      notifyBytes(1n, 1n, [msg(9), msg(1)]),
+      notifyBytes(2n, 1n, [msg(1), msg(9)]),
+      notifyBytes(3n, 1n, [msg(1), msg(2)]),
+    ],
+    answerer,
+  );
+  const values = frames.slice(1).map((f) => parseActions(f.payload).map((a) => a.value));
+  assert.deepEqual(values, [
+    [{ t: 'uint32', v: 1n }],
+    [
+      { t: 'uint32', v: 0n },
+      { t: 'uint32', v: 1n },
+    ],
+    [
+      { t: 'uint32', v: 0n },
+      { t: 'uint32', v: 0n },
+    ],
+  ]);
 });

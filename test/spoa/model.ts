@@ -135,14 +135,21 @@ export function messageAddress(m: Message): Value | null {
   return chosen;
 }
 
-/** Verdicts (1 banned, 0 not) the ACK must carry, in message order; `judge` null = no verdict. */
+/**
+ * Verdicts (1 banned, 0 not) the ACK must carry, in message order; `judge` null = no verdict.
+ * After a banned one, allowed ones carry nothing: HAProxy keeps the last value of the variable,
+ * and a NOTIFY with one banned address must leave it banned.
+ */
 export function expectedVerdicts(messages: Message[], judge: (v: Value) => 0 | 1 | null): number[] {
   const out: number[] = [];
+  let banned = false;
   for (const m of messages) {
     const a = messageAddress(m);
     if (a === null) continue;
     const j = judge(a);
-    if (j !== null) out.push(j);
+    if (j === null || (j === 0 && banned)) continue;
+    if (j === 1) banned = true;
+    out.push(j);
   }
   return out;
 }

@@ -58,6 +58,8 @@ export class NotifyAnswerer {
   private readonly varint = new VarintReader();
   /** Pre-encoded `SET-VAR <scope> "banned" UINT32` prefix; the value byte follows. */
   private readonly bannedPrefix: Buffer;
+  /** A message of the NOTIFY being answered was banned: later allowed ones write nothing. */
+  private bannedInAck = false;
   private readonly reasonPrefix: Buffer;
   private readonly ttlPrefix: Buffer;
   private readonly reasonCache = new Map<number, Buffer>();
@@ -141,6 +143,7 @@ export class NotifyAnswerer {
     let w = o + 9;
     for (let i = idStart; i < payload; i++) dst[w++] = buf[i]; // echo sid/fid bytes verbatim
     const actionsStart = w;
+    this.bannedInAck = false;
     this.counters.notifies++;
     const varint = this.varint;
     let p = payload;
@@ -216,6 +219,7 @@ export class NotifyAnswerer {
         // A failing handler must cost an ACK's actions, never the connection.
         this.counters.handlerErrors++;
         w = actionsStart;
+        this.bannedInAck = false;
       }
     }
     if (w > frameEnd) return NOTIFY_TOO_BIG;
@@ -256,6 +260,11 @@ export class NotifyAnswerer {
     const banned = v === Verdict.DENY;
     if (banned) this.counters.denied++;
     else this.counters.allowed++;
+    // every message sets the same variable and HAProxy keeps the last one written: once one
+    // address of this NOTIFY (src, then a forwarded one) is banned, a later allowed one must not
+    // write 0 over it
+    if (!banned && this.bannedInAck) return w;
+    if (banned) this.bannedInAck = true;
     // most important action first: HAProxy stops at the first one it cannot parse
     this.bannedPrefix.copy(dst, w);
     w += this.bannedPrefix.length;
