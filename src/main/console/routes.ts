@@ -1,13 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiDeps } from '../http/api/context.js';
+import { endSse, sseRoute } from '../http/api/sse.js';
 import { patternHealthOf } from '../ingest/health.js';
 import type { Assets } from './assets.js';
 import type { Console, LiveMessage } from './console.js';
 
 const MAX_LIVE = 16;
-/** A live stream this far behind is closed rather than buffered without bound. */
-const MAX_BUFFERED = 1 << 20;
-const KEEPALIVE_MS = 15_000;
 
 /** Scripts and styles from the page's own origin only; nothing framed, nothing posted elsewhere. */
 const PAGE_HEADERS = {
@@ -131,50 +129,25 @@ export function consoleRoutes(app: FastifyInstance, api: ApiDeps, deps: ConsoleD
     }),
   );
 
-  let streams = 0;
+  const open = sseRoute({
+    maxStreams: MAX_LIVE,
+    label: 'console-live',
+    greeting: 'edgeban console',
+    throttle: api.gate.throttle,
+  });
   app.get(
     '/api/console/live',
     { schema: { tags: ['console'], summary: 'Server-sent events: a sample each second, bans and unbans' } },
     (req, reply) => {
-      if (streams >= MAX_LIVE) {
-        reply.code(503).send({ success: false, message: `too many live console streams (${MAX_LIVE})` });
-        return;
-      }
-      streams++;
-      reply.hijack();
-      req.socket.setTimeout(0);
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(': edgeban console\n\n');
-      const off = c.listen(
+      let off = () => {};
+      const send = open(req, reply, () => off());
+      if (send === null) return;
+      off = c.listen(
         (m: LiveMessage) => {
-          if (res.writableLength > MAX_BUFFERED) {
-            const peer = req.caller?.peer ?? '';
-            api.gate.throttle.warn(
-              'console-live-slow',
-              peer,
-              { peer },
-              'console live stream too slow: closed',
-            );
-            res.destroy();
-            return;
-          }
-          res.write(`event: ${m.type}\ndata: ${JSON.stringify(m.type === 'sample' ? m : m.event)}\n\n`);
+          send(m.type, JSON.stringify(m.type === 'sample' ? m : m.event));
         },
-        () => res.end(),
+        () => endSse(reply),
       );
-      const ping = setInterval(() => res.write(': ping\n\n'), KEEPALIVE_MS);
-      ping.unref();
-      res.on('close', () => {
-        streams--;
-        off();
-        clearInterval(ping);
-      });
     },
   );
 }
