@@ -4,6 +4,16 @@ const S = 1000;
 const M = 60 * S;
 const H = 60 * M;
 
+/** Loopback and the private ranges: where the proxies that ask edgeban run. */
+const LOCAL_AND_PRIVATE = [
+  '127.0.0.0/8',
+  '::1/128',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  'fc00::/7',
+];
+
 /**
  * Embedded defaults: the reference system's defaults where it has one (existing configs keep
  * their meaning), edgeban's own elsewhere (SQLite on, metrics on, loopback-only syslog and API).
@@ -32,14 +42,7 @@ export function defaultConfig(): Config {
       set_ttl: false,
       max_frame_size: 65536,
       // HAProxy runs next to edgeban or on the same private network; the internet may not connect
-      allowed_sources: [
-        '127.0.0.0/8',
-        '::1/128',
-        '10.0.0.0/8',
-        '172.16.0.0/12',
-        '192.168.0.0/16',
-        'fc00::/7',
-      ],
+      allowed_sources: [...LOCAL_AND_PRIVATE],
       // one HAProxy opens up to its server maxconn (100 in examples/haproxy), twice during a reload
       max_clients_per_source: 256,
       hello_timeout: 2 * S,
@@ -54,14 +57,7 @@ export function defaultConfig(): Config {
       allowed_headers: true,
       missing_ip_policy: 'allow',
       // Envoy runs next to edgeban or on the same private network, as HAProxy does
-      allowed_sources: [
-        '127.0.0.0/8',
-        '::1/128',
-        '10.0.0.0/8',
-        '172.16.0.0/12',
-        '192.168.0.0/16',
-        'fc00::/7',
-      ],
+      allowed_sources: [...LOCAL_AND_PRIVATE],
       // Envoy holds a few connections per worker thread; reloads and hot restarts double them
       max_connections: 1024,
       max_connections_per_source: 256,
