@@ -1,4 +1,5 @@
 import { type Dispatcher, request } from 'undici';
+import { backoffDelay } from '../../shared/backoff.js';
 import type { LogThrottle } from '../log/throttle.js';
 import { formatBatch } from './format.js';
 import { EventQueue } from './queue.js';
@@ -85,7 +86,7 @@ export class Delivery {
   private afterSend(): void {
     if (this.stopped || this.queue.size === 0) return;
     if (this.failuresInARow > 0) {
-      const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failuresInARow - 1, 16));
+      const exp = backoffDelay(this.failuresInARow - 1, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
       // full jitter: many edgeban nodes behind one receiver do not retry in step
       this.schedule(Math.round(exp / 2 + Math.random() * (exp / 2)));
     } else this.schedule(this.queue.size >= this.opts.batch_size ? 0 : this.opts.batch_delay);
