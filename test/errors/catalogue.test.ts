@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/main/config/load.js';
 import { PrefixTooShortError } from '../../src/main/engine/errors.js';
 import { FleetMessageError } from '../../src/main/fleet/messages.js';
@@ -18,19 +17,8 @@ import { BanConfigError } from '../../src/main/store/rows.js';
 import { ERROR_CODES, isErrorCode, statusOf } from '../../src/shared/error-codes.js';
 import { EdgebanError, InvalidAddressError } from '../../src/shared/errors.js';
 import { PatternError } from '../../src/shared/patterns/errors.js';
+import { ROOT, sources } from '../helpers/sources.js';
 import { type HttpHarness, startHttp } from '../http/harness.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(p));
-    else if (e.name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
 
 describe('error catalogue', () => {
   test('every code has an HTTP error status and a meaning, and is spelled E_UPPER', () => {

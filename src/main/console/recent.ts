@@ -1,5 +1,5 @@
 import { formatIp, maskInPlace, parseIp } from '../../shared/ip/parse.js';
-import type { BanEvent } from '../engine/types.js';
+import { type BanEvent, DEFAULT_JAIL } from '../engine/types.js';
 
 /** A ban or unban as the console shows it (the API's field names). */
 export interface ConsoleEvent {
@@ -124,7 +124,7 @@ export class RecentBans {
         offences: r.offences,
         node: r.node,
         origin: e.origin ?? 'local',
-        jail: 'default',
+        jail: DEFAULT_JAIL,
       };
     }
     if (e.type === 'unban')
@@ -140,7 +140,7 @@ export class RecentBans {
         offences: 0,
         node: '',
         origin: e.origin ?? 'local',
-        jail: 'default',
+        jail: DEFAULT_JAIL,
       };
     return null;
   }

@@ -153,3 +153,6 @@ export interface BanEngineApi {
   replaceLists(source: 'config' | 'database', entries: BanRecord[]): void;
   onEvent(listener: (e: BanEvent) => void): () => void;
 }
+
+/** The jail of every ban until per-service jails exist: the one `ban:` policy. */
+export const DEFAULT_JAIL = 'default';

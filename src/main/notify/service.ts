@@ -3,7 +3,7 @@ import { Counter, Gauge } from 'prom-client';
 import { Agent } from 'undici';
 import type { Config } from '../config/types.js';
 import type { BanEngine } from '../engine/index.js';
-import type { BanEvent } from '../engine/types.js';
+import { type BanEvent, DEFAULT_JAIL } from '../engine/types.js';
 import type { Quarantine } from '../ingest/pool.js';
 import { LogThrottle } from '../log/throttle.js';
 import type { AppContext, Service } from '../service.js';
@@ -11,8 +11,6 @@ import type { DatabaseStatus } from '../store/types.js';
 import { Delivery } from './delivery.js';
 import type { NotifyEvent } from './types.js';
 
-/** The jail of every ban today: the one `ban:` policy. */
-const DEFAULT_JAIL = 'default';
 /** How often process states (quarantines, the database) are looked at for changes. */
 const WATCH_MS = 1000;
 /** Longest a stopping process waits for its last notifications. */

@@ -25,21 +25,8 @@ export async function send(
   return { ok: res.ok, message };
 }
 
-export interface ConsoleEvent {
-  id: number;
-  type: 'ban' | 'unban';
-  at: number;
-  ip: string;
-  kind: string;
-  reason: string;
-  pattern: string | null;
-  expiresAt: number | null;
-  by: string;
-  offences: number;
-  node: string;
-  origin: 'local' | 'fleet';
-  jail: string;
-}
+// the server's own type: the page reads exactly what recent.ts sends
+export type { ConsoleEvent } from '../recent.js';
 
 export interface Sample {
   t: number;
