@@ -1,5 +1,12 @@
 export { Kind, type KindCode, LookupResult, Verdict, type VerdictCode } from './api.js';
 export {
+  MAX_SERVICES,
+  normalizeService,
+  SERVICE_ANY,
+  SERVICE_UNSCOPED,
+  ServiceNames,
+} from './services.js';
+export {
   BanTable,
   type BanTableEntry,
   type BanTableHandle,

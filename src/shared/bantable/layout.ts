@@ -11,7 +11,9 @@
  * IPv6 slot, 8 × i32 (32 bytes):  [k0, k1, k2, k3, seq, expiresAt, meta, offences]
  *
  * meta bits: 0-2 kinds present (TEMP=1, BLACK=2, WHITE=4), 3 occupied, 4 tombstone,
- *            5-12 prefix length, 13-17 offences (IPv4 only, capped), 18-31 reason id.
+ *            5-12 prefix length, 13-17 offences (IPv4 only, capped), 18-30 reason id,
+ *            31 scoped: some service's table (scoped.ts) holds a ban for this key, so a lookup
+ *            that found nothing here asks it. A slot may hold only this mark.
  * `seq` is a per-slot seqlock: odd while the writer is changing the slot.
  */
 
@@ -38,7 +40,11 @@ export const M_LEN_MASK = 0xff;
 export const M_OFF_SHIFT = 13;
 export const M_OFF_MAX = 31;
 export const M_REASON_SHIFT = 18;
-export const REASON_MAX = (1 << 14) - 1;
+export const REASON_MAX = (1 << 13) - 1;
+/** The scoped mark (bit 31, so the meta word is negative as an int32 when it is set). */
+export const M_SCOPED = 1 << 31;
+/** What keeps a slot occupied: a kind or the scoped mark. */
+export const M_HELD = M_KINDS | M_SCOPED;
 
 /**
  * Control block (Int32Array): the generation counter, and the prefix lengths in use as bit masks
@@ -58,5 +64,5 @@ export function metaLen(meta: number): number {
 }
 
 export function metaReason(meta: number): number {
-  return meta >>> M_REASON_SHIFT;
+  return (meta >>> M_REASON_SHIFT) & REASON_MAX;
 }

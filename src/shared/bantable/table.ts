@@ -10,12 +10,14 @@ import {
   F_BLACK,
   F_TEMP,
   F_WHITE,
+  M_HELD,
   M_KINDS,
   M_LEN_SHIFT,
   M_OCC,
   M_OFF_MAX,
   M_OFF_SHIFT,
   M_REASON_SHIFT,
+  M_SCOPED,
   M_TOMB,
   metaLen,
   metaReason,
@@ -38,6 +40,8 @@ import {
   type Range4Buffers,
   type Range4Entries,
 } from './range4.js';
+import { ScopedBans } from './scoped.js';
+import { SERVICE_ANY, ServiceNames } from './services.js';
 
 /** The SharedArrayBuffers of one generation; plain data, safe to postMessage to a worker. */
 export interface BanTableHandle {
@@ -135,6 +139,8 @@ export class BanTableReader {
   protected cap6 = 0;
   protected gen = 0;
   protected h!: BanTableHandle;
+  /** The writer's per-service tables (null until a ban is scoped; readers in other threads have none). */
+  protected scopes: ScopedBans | null = null;
   private readonly port: MessagePort | null;
   private readonly scratch = new Uint8Array(16);
   /**
@@ -189,8 +195,11 @@ export class BanTableReader {
     }
   }
 
-  /** Verdict for an IPv4 address given as an unsigned 32-bit number. */
-  checkV4(addr: number, now: number, out: LookupResult): VerdictCode {
+  /**
+   * Verdict for an IPv4 address given as an unsigned 32-bit number, for a request to `service`
+   * (an id of `services`; SERVICE_ANY when the request names none: every ban counts).
+   */
+  checkV4(addr: number, now: number, out: LookupResult, service = SERVICE_ANY): VerdictCode {
     this.sync();
     out.reset();
     const key = addr | 0;
@@ -208,12 +217,21 @@ export class BanTableReader {
         if (t !== 0) this.fold(t, r[b + 3] >>> 0, (t >>> M_OFF_SHIFT) & M_OFF_MAX, metaLen(t), now, out);
       }
     }
+    const sc = this.scopes;
+    if (out.kind === Kind.NONE && sc !== null && (out.scoped || sc.ranges4 > 0))
+      sc.check4(key, now, out, service);
     return this.decide(out);
   }
 
   /** Verdict for 16 bytes of IPv6 at `off` (IPv4-mapped addresses are looked up as IPv4). */
-  checkV6(bytes: Uint8Array, off: number, now: number, out: LookupResult): VerdictCode {
-    if (isV4Mapped(bytes, off)) return this.checkV4(v4ToU32(bytes, off + 12), now, out);
+  checkV6(
+    bytes: Uint8Array,
+    off: number,
+    now: number,
+    out: LookupResult,
+    service = SERVICE_ANY,
+  ): VerdictCode {
+    if (isV4Mapped(bytes, off)) return this.checkV4(v4ToU32(bytes, off + 12), now, out, service);
     this.sync();
     out.reset();
     const k0 = readWordBE(bytes, off);
@@ -233,20 +251,29 @@ export class BanTableReader {
         this.visit6(m0, k1 & mask6(len, 1), k2 & mask6(len, 2), k3 & mask6(len, 3), len, now, out);
       }
     }
+    const sc = this.scopes;
+    if (out.kind === Kind.NONE && sc !== null && out.scoped) sc.check6(bytes, off, now, out, service);
     return this.decide(out);
   }
 
   /** Verdict for 4 or 16 address bytes (as HAProxy sends them). */
-  checkBytes(bytes: Uint8Array, off: number, len: 4 | 16, now: number, out: LookupResult): VerdictCode {
-    if (len === 4) return this.checkV4(v4ToU32(bytes, off), now, out);
-    return this.checkV6(bytes, off, now, out);
+  checkBytes(
+    bytes: Uint8Array,
+    off: number,
+    len: 4 | 16,
+    now: number,
+    out: LookupResult,
+    service = SERVICE_ANY,
+  ): VerdictCode {
+    if (len === 4) return this.checkV4(v4ToU32(bytes, off), now, out, service);
+    return this.checkV6(bytes, off, now, out, service);
   }
 
   /** Verdict for an address in text; -1 when it is not an address (nothing is looked up). */
-  checkString(s: string, now: number, out: LookupResult): VerdictCode | -1 {
+  checkString(s: string, now: number, out: LookupResult, service = SERVICE_ANY): VerdictCode | -1 {
     const fam = parseIpInto(s, this.scratch);
-    if (fam === FAMILY_V4) return this.checkV4(v4ToU32(this.scratch, 0), now, out);
-    if (fam === FAMILY_V6) return this.checkV6(this.scratch, 0, now, out);
+    if (fam === FAMILY_V4) return this.checkV4(v4ToU32(this.scratch, 0), now, out, service);
+    if (fam === FAMILY_V6) return this.checkV6(this.scratch, 0, now, out, service);
     out.reset();
     return -1;
   }
@@ -348,6 +375,7 @@ export class BanTableReader {
     now: number,
     out: LookupResult,
   ): void {
+    if (meta < 0) out.scoped = true; // M_SCOPED is the sign bit
     const flags = meta & M_KINDS;
     if ((flags & F_WHITE) !== 0) {
       this.assign(out, Kind.WHITELIST, 0, 0, meta, len);
@@ -384,13 +412,15 @@ export class BanTable extends BanTableReader {
   private tomb4 = 0;
   private count6 = 0;
   private tomb6 = 0;
-  private readonly lenCount4 = new Int32Array(33);
+  /** Entries per IPv4 prefix length (read by the owning table for its service tables). */
+  readonly lenCount4 = new Int32Array(33);
   private readonly lenCount6 = new Int32Array(129);
   private readonly ports: MessagePort[] = [];
   private readonly reasons: string[] = [''];
   private readonly reasonIds = new Map<string, number>();
   private readonly minCap: number;
   private r4Scheduled = false;
+  private readonly markBytes = new Uint8Array(16);
 
   constructor(opts: { initialCapacity?: number } = {}) {
     const cap = nextPow2(Math.max(16, opts.initialCapacity ?? 1024));
@@ -490,9 +520,70 @@ export class BanTable extends BanTableReader {
     return true;
   }
 
+  /** The service names scoped bans use (ids for `setScoped` and for lookups). */
+  readonly services = new ServiceNames();
+
+  /** Whether the table holds an entry (any kind, or the scoped mark) for exactly this key. */
+  has(bytes: Uint8Array, family: 4 | 6, prefixLen: number): boolean {
+    if (family === 4) {
+      checkLen(prefixLen, 32);
+      return this.find4(v4ToU32(bytes, 0) & mask4(prefixLen), prefixLen) >= 0;
+    }
+    checkLen(prefixLen, 128);
+    const [k0, k1, k2, k3] = key6(bytes, prefixLen);
+    return this.find6(k0, k1, k2, k3, prefixLen) >= 0;
+  }
+
+  /**
+   * A temporary ban of (address, prefixLen) for one service (an id of `services`) until
+   * `expiresAt` (unix s), replacing that service's previous one for the key: the caller gives the
+   * latest expiry among the bans that cover the service.
+   */
+  setScoped(
+    service: number,
+    bytes: Uint8Array,
+    family: 4 | 6,
+    prefixLen: number,
+    expiresAt: number,
+    offences: number,
+    reasonId: number,
+  ): void {
+    if (!Number.isInteger(service) || service < 0 || service >= this.services.size)
+      throw new EdgebanError('E_BANTABLE', `unknown service id ${service}`);
+    this.scopes ??= new ScopedBans(() => new BanTable({ initialCapacity: 16 }));
+    this.scopes.table(service).set(bytes, family, prefixLen, Kind.TEMP_BAN, expiresAt, offences, reasonId);
+    if (family === 4 && prefixLen < 32) this.recountScopedRanges();
+    else this.mark(bytes, family, prefixLen);
+  }
+
+  /** Lift the scoped ban of (address, prefixLen) for one service. */
+  deleteScoped(service: number, bytes: Uint8Array, family: 4 | 6, prefixLen: number): boolean {
+    const sc = this.scopes;
+    const t = sc?.tables[service];
+    if (sc === null || t === undefined || t === null) return false;
+    if (!t.delete(bytes, family, prefixLen, Kind.TEMP_BAN)) return false;
+    if (family === 4 && prefixLen < 32) this.recountScopedRanges();
+    else if (!sc.holds(bytes, family, prefixLen)) this.unmark(bytes, family, prefixLen);
+    return true;
+  }
+
+  /** IPv4 prefixes over the service tables (kept beside the lookups, which read it per call). */
+  private recountScopedRanges(): void {
+    const sc = this.scopes;
+    if (sc === null) return;
+    let n = 0;
+    for (const t of sc.tables) if (t !== null) for (let l = 0; l < 32; l++) n += t.lenCount4[l];
+    sc.ranges4 = n;
+  }
+
   /** Drop temporary bans that ended at or before `now`; returns how many. */
   sweep(now: number): number {
     let removed = 0;
+    if (this.scopes !== null) {
+      for (const t of this.scopes.tables) if (t !== null) removed += t.sweep(now);
+      this.recountScopedRanges();
+      this.sweepMarks();
+    }
     for (let s = 0; s < this.cap4; s++) {
       const b = s * V4_WORDS;
       const meta = this.t4[b + V4_META];
@@ -732,7 +823,7 @@ export class BanTable extends BanTableReader {
       const expNext = flag === F_TEMP ? exp : t[b + V4_EXP];
       const next =
         M_OCC |
-        (meta & M_KINDS) |
+        (meta & M_HELD) |
         flag |
         (len << M_LEN_SHIFT) |
         (off << M_OFF_SHIFT) |
@@ -776,7 +867,7 @@ export class BanTable extends BanTableReader {
       Atomics.add(t, b + V6_SEQ, 1);
       if (flag === F_TEMP) t[b + V6_EXP] = exp;
       t[b + V6_OFF] = offences;
-      t[b + V6_META] = M_OCC | (meta & M_KINDS) | flag | (len << M_LEN_SHIFT) | (reason << M_REASON_SHIFT);
+      t[b + V6_META] = M_OCC | (meta & M_HELD) | flag | (len << M_LEN_SHIFT) | (reason << M_REASON_SHIFT);
       Atomics.add(t, b + V6_SEQ, 1);
       return;
     }
@@ -796,6 +887,109 @@ export class BanTable extends BanTableReader {
     Atomics.add(t, b + V6_SEQ, 1);
     this.count6++;
     this.noteLen6(len, k0);
+  }
+
+  /** Set the scoped mark on (address, prefixLen), making a slot that holds only it if need be. */
+  private mark(bytes: Uint8Array, family: 4 | 6, len: number): void {
+    if (family === 4) {
+      checkLen(len, 32);
+      const key = v4ToU32(bytes, 0) & mask4(len);
+      let b = this.find4(key, len);
+      const t = this.t4;
+      if (b >= 0) {
+        const meta = t[b + V4_META];
+        if ((meta & M_SCOPED) !== 0) return;
+        Atomics.add(t, b + V4_SEQ, 1);
+        t[b + V4_META] = meta | M_SCOPED;
+        Atomics.add(t, b + V4_SEQ, 1);
+        return;
+      }
+      if (this.count4 + this.tomb4 + 1 > this.cap4 * MAX_LOAD)
+        this.rebuild(Math.max(this.cap4, nextPow2((this.count4 + 1) * 2)), this.cap6);
+      b = this.freeSlot4(key, len);
+      const n = this.t4;
+      if ((n[b + V4_META] & M_TOMB) !== 0) this.tomb4--;
+      Atomics.add(n, b + V4_SEQ, 1);
+      n[b + V4_KEY] = key;
+      n[b + V4_EXP] = 0;
+      n[b + V4_META] = M_OCC | M_SCOPED | (len << M_LEN_SHIFT);
+      Atomics.add(n, b + V4_SEQ, 1);
+      this.count4++;
+      this.noteLen4(len);
+      return;
+    }
+    checkLen(len, 128);
+    const [k0, k1, k2, k3] = key6(bytes, len);
+    let b = this.find6(k0, k1, k2, k3, len);
+    if (b >= 0) {
+      const t = this.t6;
+      const meta = t[b + V6_META];
+      if ((meta & M_SCOPED) !== 0) return;
+      Atomics.add(t, b + V6_SEQ, 1);
+      t[b + V6_META] = meta | M_SCOPED;
+      Atomics.add(t, b + V6_SEQ, 1);
+      return;
+    }
+    if (this.count6 + this.tomb6 + 1 > this.cap6 * MAX_LOAD)
+      this.rebuild(this.cap4, Math.max(this.cap6, nextPow2((this.count6 + 1) * 2)));
+    b = this.freeSlot6(k0, k1, k2, k3, len);
+    const t = this.t6;
+    if ((t[b + V6_META] & M_TOMB) !== 0) this.tomb6--;
+    Atomics.add(t, b + V6_SEQ, 1);
+    t[b] = k0;
+    t[b + 1] = k1;
+    t[b + 2] = k2;
+    t[b + 3] = k3;
+    t[b + V6_EXP] = 0;
+    t[b + V6_OFF] = 0;
+    t[b + V6_META] = M_OCC | M_SCOPED | (len << M_LEN_SHIFT);
+    Atomics.add(t, b + V6_SEQ, 1);
+    this.count6++;
+    this.noteLen6(len, k0);
+  }
+
+  private unmark(bytes: Uint8Array, family: 4 | 6, len: number): void {
+    if (family === 4) {
+      const b = this.find4(v4ToU32(bytes, 0) & mask4(len), len);
+      if (b >= 0 && (this.t4[b + V4_META] & M_SCOPED) !== 0)
+        this.clearFlag4(b, this.t4[b + V4_META], M_SCOPED, len);
+      return;
+    }
+    const [k0, k1, k2, k3] = key6(bytes, len);
+    const b = this.find6(k0, k1, k2, k3, len);
+    if (b >= 0 && (this.t6[b + V6_META] & M_SCOPED) !== 0)
+      this.clearFlag6(b, this.t6[b + V6_META], M_SCOPED, len);
+  }
+
+  /** Clear the marks whose scoped bans all ended (after the service tables were swept). */
+  private sweepMarks(): void {
+    const sc = this.scopes;
+    if (sc === null) return;
+    const k = this.markBytes;
+    for (let s = 0; s < this.cap4; s++) {
+      const b = s * V4_WORDS;
+      const meta = this.t4[b + V4_META];
+      if ((meta & M_SCOPED) === 0 || (meta & M_OCC) === 0) continue;
+      const key = this.t4[b + V4_KEY];
+      k[0] = key >>> 24;
+      k[1] = (key >>> 16) & 255;
+      k[2] = (key >>> 8) & 255;
+      k[3] = key & 255;
+      if (!sc.holds(k, 4, metaLen(meta))) this.clearFlag4(b, meta, M_SCOPED, metaLen(meta));
+    }
+    for (let s = 0; s < this.cap6; s++) {
+      const b = s * V6_WORDS;
+      const meta = this.t6[b + V6_META];
+      if ((meta & M_SCOPED) === 0 || (meta & M_OCC) === 0) continue;
+      for (let w = 0; w < 4; w++) {
+        const v = this.t6[b + w];
+        k[w * 4] = v >>> 24;
+        k[w * 4 + 1] = (v >>> 16) & 255;
+        k[w * 4 + 2] = (v >>> 8) & 255;
+        k[w * 4 + 3] = v & 255;
+      }
+      if (!sc.holds(k, 6, metaLen(meta))) this.clearFlag6(b, meta, M_SCOPED, metaLen(meta));
+    }
   }
 
   /** First tombstone or empty slot on the probe path of a key known to be absent. */
@@ -821,10 +1015,10 @@ export class BanTable extends BanTableReader {
 
   private clearFlag4(b: number, meta: number, flag: number, len: number): void {
     const t = this.t4;
-    const rest = meta & M_KINDS & ~flag;
+    const rest = meta & M_HELD & ~flag;
     Atomics.add(t, b + V4_SEQ, 1);
     if (rest === 0) t[b + V4_META] = M_TOMB;
-    else t[b + V4_META] = (meta & ~M_KINDS) | rest;
+    else t[b + V4_META] = (meta & ~M_HELD) | rest;
     if (flag === F_TEMP) t[b + V4_EXP] = 0;
     Atomics.add(t, b + V4_SEQ, 1);
     if (rest === 0) {
@@ -836,10 +1030,10 @@ export class BanTable extends BanTableReader {
 
   private clearFlag6(b: number, meta: number, flag: number, len: number): void {
     const t = this.t6;
-    const rest = meta & M_KINDS & ~flag;
+    const rest = meta & M_HELD & ~flag;
     Atomics.add(t, b + V6_SEQ, 1);
     if (rest === 0) t[b + V6_META] = M_TOMB;
-    else t[b + V6_META] = (meta & ~M_KINDS) | rest;
+    else t[b + V6_META] = (meta & ~M_HELD) | rest;
     if (flag === F_TEMP) t[b + V6_EXP] = 0;
     Atomics.add(t, b + V6_SEQ, 1);
     if (rest === 0) {
