@@ -8,6 +8,7 @@ import {
 } from '../../shared/ip/cidr.js';
 import { formatIp, maskInPlace, type ParsedCidr, parseCidr, parseIp } from '../../shared/ip/parse.js';
 import type { Config } from '../config/types.js';
+import type { JailSpec } from '../jails/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { PrefixTooShortError } from './errors.js';
@@ -17,16 +18,18 @@ import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from
 import { StringPool } from './strings.js';
 import { SWEEP_SLICE, SweepPass } from './sweep.js';
 import { FailureTrackers } from './trackers.js';
-import type {
-  AddressStatus,
-  BanEngineApi,
-  BanEvent,
-  BanKind,
-  BanPolicy,
-  BanRecord,
-  ListPage,
-  ListQuery,
-  OffenceRecord,
+import {
+  type AddressStatus,
+  type BanEngineApi,
+  type BanEvent,
+  type BanKind,
+  type BanPolicy,
+  type BanRecord,
+  DEFAULT_JAIL,
+  type FailureListener,
+  type ListPage,
+  type ListQuery,
+  type OffenceRecord,
 } from './types.js';
 
 export interface BanEngineOptions {
@@ -81,6 +84,8 @@ export class BanEngine implements BanEngineApi {
     whitelist: new Map<string, BanRecord & { source: ListSource }>(),
   };
   private readonly listeners = new Set<(e: BanEvent) => void>();
+  private readonly failureListeners = new Set<FailureListener>();
+  private jails: readonly JailSpec[] = [];
   private readonly out = new LookupResult();
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
   private readonly targetBytes = new Uint8Array(16);
@@ -198,9 +203,27 @@ export class BanEngine implements BanEngineApi {
       const active = this.temp.find(tb, family, targetLen);
       if (active >= 0 && this.temp.expiresAt(active) > timeMs) return null; // banned: no extension, no escalation
     }
+    return this.count(tb, family, pattern, timeMs, 1, true);
+  }
+
+  /** Count `weight` failures of the target in `targetBytes`; ban at the threshold. */
+  private count(
+    tb: Uint8Array,
+    family: 4 | 6,
+    pattern: string,
+    timeMs: number,
+    weight: number,
+    local: boolean,
+  ): BanRecord | null {
     const evicted = this.trackers.evictions;
-    const n = this.trackers.record(tb, family, timeMs);
+    let n = 0;
+    const times = Math.min(Math.max(1, weight), this.policy.maxAttempts);
+    for (let i = 0; i < times; i++) n = this.trackers.record(tb, family, timeMs);
     if (this.trackers.evictions !== evicted) this.m?.evictions.inc();
+    if (local && this.failureListeners.size > 0) {
+      const plen = family === 4 ? 32 : this.ipv6Prefix;
+      for (const l of this.failureListeners) l(DEFAULT_JAIL, tb, family, plen, times, timeMs);
+    }
     if (n < this.policy.maxAttempts) return null;
     const count = Math.min(n, this.policy.maxAttempts);
     this.trackers.remove(tb, family); // the count starts again after a ban
@@ -401,6 +424,31 @@ export class BanEngine implements BanEngineApi {
       this.stop();
       this.start();
     }
+  }
+
+  setJails(jails: readonly JailSpec[]): void {
+    this.jails = jails;
+  }
+
+  /** The jails last set (config and database). */
+  getJails(): readonly JailSpec[] {
+    return this.jails;
+  }
+
+  onFailure(listener: FailureListener): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
+
+  recordRemoteFailures(jail: string, target: string, weight: number, timeMs: number): BanRecord | null {
+    if (jail !== DEFAULT_JAIL) return null;
+    const t = parseTargetInto(target, this.targetBytes);
+    if (t === null || t.prefixLen !== (t.family === 4 ? 32 : this.ipv6Prefix)) return null;
+    const tb = this.targetBytes;
+    if (this.ignored(tb, t.family)) return null;
+    this.table.checkBytes(tb, 0, t.family === 4 ? 4 : 16, Math.floor(timeMs / 1000), this.out);
+    if (this.out.kind !== Kind.NONE) return null; // whitelisted, listed or banned already
+    return this.count(tb, t.family, 'fleet', timeMs, weight, false);
   }
 
   /** Replace `ban.ignore_ips` (config reload). */

@@ -4,6 +4,7 @@
  * API can stream it (`/api/events`).
  */
 
+import type { JailSpec } from '../jails/types.js';
 import type { BanRows, OffenceRows } from './restore-rows.js';
 
 export type BanKind = 'temp' | 'blacklist' | 'whitelist';
@@ -25,7 +26,26 @@ export interface BanRecord {
   offences: number;
   /** Fleet node that made it. */
   node: string;
+  /** Jail that made it (`default` for the `ban:` policy and for manual bans without one). */
+  jail?: string;
+  /** Services the ban covers; absent or empty = every service. */
+  services?: string[];
+  /** A shadow jail's would-be ban: reported, never in the ban table. */
+  shadow?: boolean;
 }
+
+/**
+ * Called for every failure a jail counted: the fleet adds these up across nodes. `target` holds
+ * the counted target (IPv4 address, or the IPv6 prefix masked to `prefixLen`); reuse, do not keep.
+ */
+export type FailureListener = (
+  jail: string,
+  target: Uint8Array,
+  family: 4 | 6,
+  prefixLen: number,
+  weight: number,
+  timeMs: number,
+) => void;
 
 /** Escalation memory for one target (address, or IPv6 prefix). */
 export interface OffenceRecord {
@@ -107,8 +127,30 @@ export interface BanEngineApi {
    */
   ban(
     target: string,
-    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean; force?: boolean },
+    opts: {
+      durationMs?: number;
+      reason?: string;
+      createdBy?: string;
+      permanent?: boolean;
+      force?: boolean;
+      /** The jail the ban belongs to (its escalation and its services); default `default`. */
+      jail?: string;
+      /** Scope; overrides the jail's `services`. Empty = every service. */
+      services?: string[];
+    },
   ): BanRecord;
+  /**
+   * Replace the jails (config reload, `jails` table change). Counts of jails that keep their name
+   * and window are kept; a jail that goes away takes its counts, not its bans, with it.
+   */
+  setJails(jails: readonly JailSpec[]): void;
+  /** Every failure a jail counts (fleet-wide counting). Returns the unsubscribe function. */
+  onFailure(listener: FailureListener): () => void;
+  /**
+   * Failures that other nodes counted for (jail, target) (canonical address or CIDR): added to the
+   * count here as if seen at `timeMs`. Returns the ban when they reach the jail's threshold.
+   */
+  recordRemoteFailures(jail: string, target: string, weight: number, timeMs: number): BanRecord | null;
   /** Lifts a temporary ban and/or a blacklist entry for exactly this target. */
   unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean };
   /**
@@ -154,5 +196,4 @@ export interface BanEngineApi {
   onEvent(listener: (e: BanEvent) => void): () => void;
 }
 
-/** The jail of every ban until per-service jails exist: the one `ban:` policy. */
-export const DEFAULT_JAIL = 'default';
+export { DEFAULT_JAIL } from '../jails/types.js';

@@ -10,7 +10,7 @@
  */
 
 /** The jail of every pattern that no configured jail claims: the `ban:` policy. */
-export const DEFAULT_JAIL_NAME = 'default';
+export const DEFAULT_JAIL = 'default';
 
 /** How much one matched line counts towards `maxAttempts`. */
 export type JailWeight = 'one' | 'severity';
