@@ -32,7 +32,7 @@ export class ScopedBans {
   holds(bytes: Uint8Array, family: 4 | 6, prefixLen: number): boolean {
     for (let s = 0; s < this.tables.length; s++) {
       const t = this.tables[s];
-      if (t !== null && t.has(bytes, family, prefixLen)) return true;
+      if (t?.has(bytes, family, prefixLen)) return true;
     }
     return false;
   }
