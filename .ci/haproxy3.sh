@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds HAProxy 3.x from Debian trixie's source package (3.0 LTS) so the SPOP tests also run
-# against the HAProxy the edges run. The binary is kept outside the clone and reused across runs.
-# Never fails the CI: when the source cannot be had, it writes why into $cache/skip-reason and the
-# 3.x tests skip with that reason. Prints the binary path on the last line of stdout on success.
+# Builds HAProxy 3.x from a Debian release's source package so the SPOP tests also run against
+# the HAProxy the edges run: `haproxy3.sh` (trixie: 3.0 LTS) and `haproxy3.sh sid` (the newest,
+# 3.1+ with `mode spop`). The binary is kept outside the clone and reused across runs.
+# Never fails the CI: when the source cannot be had, it writes why into the cache's skip-reason
+# file and those tests skip with that reason. Prints the binary path on the last line of stdout on
+# success.
 set -uo pipefail
 
 cache="${EDGEBAN_CI_CACHE:-/var/cache/edgeban-ci}"
-suite="${EDGEBAN_HAPROXY3_SUITE:-trixie}"
-reason_file="$cache/haproxy3-skip-reason"
-mkdir -p "$cache" || { echo "haproxy3: cannot create $cache" >&2; exit 0; }
+suite="${1:-${EDGEBAN_HAPROXY3_SUITE:-trixie}}"
+# trixie's build keeps the names it always had; another suite's get the suite in theirs
+if [ "$suite" = trixie ]; then tag=haproxy3; store="$cache"; else tag="haproxy3-$suite"; store="$cache/$suite"; fi
+reason_file="$cache/$tag-skip-reason"
+mkdir -p "$store" || { echo "haproxy3: cannot create $store" >&2; exit 0; }
 
 skip() {
   echo "haproxy3: skipped: $*" >&2
@@ -19,10 +23,10 @@ skip() {
 works() { [ -x "$1" ] && "$1" -vv >/dev/null 2>&1; }
 
 # Reuse any cached build (the newest version directory first).
-for bin in $(ls -d "$cache"/haproxy-3.*/haproxy 2>/dev/null | sort -rV); do
+for bin in $(ls -d "$store"/haproxy-3.*/haproxy 2>/dev/null | sort -rV); do
   if works "$bin"; then
     rm -f "$reason_file"
-    ln -sfn "$bin" "$cache/haproxy3"
+    ln -sfn "$bin" "$cache/$tag"
     echo "haproxy3: cached $("$bin" -v | head -1)" >&2
     echo "$bin"
     exit 0
@@ -90,10 +94,10 @@ echo "haproxy3: building HAProxy $version" >&2
 start=$(date +%s)
 make -C "$dir" -j"$(nproc)" TARGET=linux-glibc >"$work/build.log" 2>&1 ||
   { tail -20 "$work/build.log" >&2; skip "make of HAProxy $version failed"; }
-out="$cache/haproxy-$version"
+out="$store/haproxy-$version"
 mkdir -p "$out" && install -m 755 "$dir/haproxy" "$out/haproxy"
 works "$out/haproxy" || skip "the built HAProxy $version does not run"
 echo "haproxy3: built HAProxy $version in $(($(date +%s) - start)) s" >&2
 rm -f "$reason_file"
-ln -sfn "$out/haproxy" "$cache/haproxy3"
+ln -sfn "$out/haproxy" "$cache/$tag"
 echo "$out/haproxy"

@@ -116,28 +116,33 @@ export function atLeast(h: HaproxyBinary, major: number, minor: number): boolean
 }
 
 /**
- * The HAProxy 3.x to test against: $EDGEBAN_HAPROXY3 (set by .ci/run), else the cached build of
- * .ci/haproxy3.sh, else a `haproxy` on PATH that is already 3.x. Returns the binary, or the
- * reason it is missing (the build script's own reason when it wrote one). A path set in
- * $EDGEBAN_HAPROXY3 that does not run is an error, not a skip.
+ * The HAProxy 3.x to test against: `lts` is the 3.0 that .ci/haproxy3.sh builds from trixie,
+ * `latest` the newest Debian has (`.ci/haproxy3.sh sid`, 3.1+). Each is read from its variable
+ * (EDGEBAN_HAPROXY3, EDGEBAN_HAPROXY3_LATEST, set by .ci/run), else the cached build's link, else
+ * (for `lts`) a `haproxy` on PATH that is already 3.x. Returns the binary, or the reason it is
+ * missing (the build script's own reason when it wrote one). A path set in the variable that
+ * does not run is an error, not a skip; an empty one is a skip.
  */
-export function haproxy3(): HaproxyBinary | string {
-  const env = process.env.EDGEBAN_HAPROXY3;
+export function haproxy3(which: 'lts' | 'latest' = 'lts'): HaproxyBinary | string {
+  const name = which === 'lts' ? 'EDGEBAN_HAPROXY3' : 'EDGEBAN_HAPROXY3_LATEST';
+  const tag = which === 'lts' ? 'haproxy3' : 'haproxy3-sid';
+  const env = process.env[name];
   if (env) {
     const h = haproxyVersion(env);
-    if (!h || h.version[0] < 3) throw new Error(`EDGEBAN_HAPROXY3=${env} is not a working HAProxy 3.x`);
+    if (!h || h.version[0] < 3) throw new Error(`${name}=${env} is not a working HAProxy 3.x`);
     return h;
   }
-  for (const bin of [join(HAPROXY3_CACHE, 'haproxy3'), findBinary('haproxy')]) {
+  const candidates = [join(HAPROXY3_CACHE, tag), which === 'lts' ? findBinary('haproxy') : null];
+  for (const bin of candidates) {
     if (!bin || !existsSync(bin)) continue;
     const h = haproxyVersion(bin);
     if (h && h.version[0] >= 3) return h;
   }
-  const reasonFile = join(HAPROXY3_CACHE, 'haproxy3-skip-reason');
+  const reasonFile = join(HAPROXY3_CACHE, `${tag}-skip-reason`);
   const why = existsSync(reasonFile)
     ? readFileSync(reasonFile, 'utf8').trim()
-    : 'run .ci/haproxy3.sh to build it';
-  return `no HAProxy 3.x: ${why}`;
+    : `run .ci/haproxy3.sh${which === 'lts' ? '' : ' sid'} to build it`;
+  return `no HAProxy 3.x (${which}): ${why}`;
 }
 
 /** GET / through a HAProxy frontend from `localAddress` (a loopback address as the client). */
