@@ -143,6 +143,10 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
       assert.equal(said[0].jail, 'broken');
       await store.reloadNow();
       assert.equal(lines.filter((l) => String(l.msg).startsWith('database jail skipped')).length, 1, 'once');
+      assert.deepEqual(
+        store.configSource().jails_rejected?.map((j) => j.name),
+        ['broken'],
+      );
       const listed = await store.listJails();
       const broken = listed.find((j) => j.name === 'broken');
       assert.ok(broken && 'error' in broken && /services\[0\]/.test(broken.error));

@@ -6,6 +6,7 @@ import {
   completeJail,
   type JailInput,
   jailNameProblem,
+  MAX_JAILS,
 } from '../jails/fields.js';
 import type { Logger } from '../log/logger.js';
 import { jailFromRow, jailValues, type RawJailRow, type StoredJail } from './jail-rows.js';
@@ -49,6 +50,14 @@ export class JailAdmin {
     const db = this.link.db('creating a jail');
     const row = await this.policy.guard('jail_create', async () => {
       if (await this.byName(db, j.name)) throw new JailExistsError(j.name);
+      const n = await db
+        .selectFrom('jails')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst();
+      if (Number(n?.n ?? 0) >= MAX_JAILS)
+        throw new JailInvalidError(j.name, [
+          { field: 'name', expected: `at most ${MAX_JAILS} jails in the database`, found: `${Number(n?.n)}` },
+        ]);
       await db.insertInto('jails').values(jailValues(j)).execute();
       return this.read(db, j.name);
     });

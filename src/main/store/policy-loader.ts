@@ -2,6 +2,7 @@ import { Gauge } from 'prom-client';
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { DatabaseConfig } from '../config/types.js';
 import type { BanRecord } from '../engine/types.js';
+import { MAX_JAILS } from '../jails/fields.js';
 import type { Logger } from '../log/logger.js';
 import { asError } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -174,7 +175,13 @@ export class PolicyLoader {
     let jailRows: RawJailRow[];
     try {
       patternRows = (await db.selectFrom('patterns').selectAll().orderBy('id').execute()).map(patternRowFrom);
-      jailRows = (await db.selectFrom('jails').selectAll().orderBy('name').execute()) as RawJailRow[];
+      // bounded: a table grown by mistake must not make every reload (and the engine) unbounded
+      jailRows = (await db
+        .selectFrom('jails')
+        .selectAll()
+        .orderBy('name')
+        .limit(MAX_JAILS + 1)
+        .execute()) as RawJailRow[];
       banRows = await enabledBanConfigs(db);
       lists = [];
       for (const kind of ['blacklist', 'whitelist'] as const) {
@@ -330,7 +337,14 @@ export class PolicyLoader {
   }
 
   /** The jail rows that validate; each one that does not is left out, listed and logged once. */
-  private screenJails(rows: RawJailRow[]): StoredJail[] {
+  private screenJails(all: RawJailRow[]): StoredJail[] {
+    const rows = all.length > MAX_JAILS ? all.slice(0, MAX_JAILS) : all;
+    if (all.length > MAX_JAILS)
+      this.reportOnce(
+        'jails:too-many',
+        { limit: MAX_JAILS },
+        `more than ${MAX_JAILS} jail rows: the first ${MAX_JAILS} by name apply`,
+      );
     const good: StoredJail[] = [];
     const errors: JailRowError[] = [];
     for (const row of rows) {

@@ -305,6 +305,7 @@ export class SqlStore implements Store {
       database_enabled: true,
       database_connected: connected,
       ...(rejected.length > 0 ? { patterns_rejected: rejected } : {}),
+      ...(this.policy.rejectedJails.length > 0 ? { jails_rejected: this.policy.rejectedJails } : {}),
     };
   }
 }

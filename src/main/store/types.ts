@@ -58,6 +58,8 @@ export interface ConfigSourceStatus {
   database_connected: boolean;
   /** edgeban: database pattern rows skipped because they do not compile (the others apply). */
   patterns_rejected?: PatternRowError[];
+  /** edgeban: database jail rows skipped because they do not validate (the others apply). */
+  jails_rejected?: JailRowError[];
 }
 
 /** A pattern row left out of the active set, and why. */
