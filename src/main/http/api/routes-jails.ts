@@ -160,8 +160,8 @@ async function allJails(deps: ApiDeps): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   const shown = new Set<string>();
   for (const j of deps.engine.getJails()) {
-    const row = byName.get(j.name);
-    out.push(jailView(j, row && 'id' in row && !('error' in row) ? (row as StoredJail) : undefined));
+    const row = j.origin === 'database' ? byName.get(j.name) : undefined;
+    out.push(jailView(j, row && !('error' in row) ? row : undefined));
     shown.add(j.name);
   }
   for (const r of rows) {
