@@ -10,6 +10,8 @@ import type { Metrics } from './metrics/registry.js';
 /** The parts of the config the core is made from. */
 export type CoreConfig = Pick<Config, 'ban' | 'blacklist' | 'whitelist'> & {
   fleet?: Pick<Config['fleet'], 'node'>;
+  /** The config file's jails (the database's are merged over them by the store binding). */
+  jails?: Config['jails'];
 };
 
 export interface CoreOptions {
@@ -34,7 +36,7 @@ export interface Core {
   readonly table: BanTable;
   readonly engine: BanEngine;
   readonly nodeId: string;
-  /** A new config (SIGHUP): ban policy, `ban.ignore_ips` and the static lists. */
+  /** A new config (SIGHUP): ban policy, `ban.ignore_ips`, the static lists and the jails. */
   applyConfig(config: CoreConfig): void;
   /** Does a lookup now say DENY for `ip`? */
   isBanned(ip: string): boolean;
@@ -55,6 +57,7 @@ export function createCore(opts: CoreOptions = {}): Core {
     metrics: opts.metrics,
   });
   engine.replaceLists('config', configLists(config, nodeId));
+  engine.setJails(config.jails ?? []);
   const out = new LookupResult();
   return {
     table,
@@ -64,6 +67,7 @@ export function createCore(opts: CoreOptions = {}): Core {
       engine.setPolicy(BanEngine.policyFromConfig(next.ban));
       engine.setIgnoreIps(next.ban.ignore_ips);
       engine.replaceLists('config', configLists(next, nodeId));
+      engine.setJails(next.jails ?? []);
     },
     isBanned: (ip) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY,
   };

@@ -16,12 +16,18 @@ export const ERROR_CODES = {
   E_CONFIG: { status: 400, meaning: 'invalid configuration' },
   E_USAGE: { status: 400, meaning: 'a command line the CLI cannot run' },
   E_BANTABLE: { status: 400, meaning: 'an entry the ban table cannot hold' },
+  E_JAIL: { status: 400, meaning: 'a jail whose keys fail validation (config file, jails row, API body)' },
   E_FLEET_MESSAGE: { status: 400, meaning: 'a fleet message from another node that does not decode' },
   // the caller may not do this
   E_READ_ONLY: { status: 403, meaning: 'a change asked by a user in api.read_only_users' },
   // conflicts with the stored state
   E_DUPLICATE: { status: 409, meaning: 'a pattern name that is already taken' },
   E_LAST_PATTERN: { status: 409, meaning: 'a change that would leave no enabled pattern' },
+  E_JAIL_DUPLICATE: { status: 409, meaning: 'a jail name that is already taken in the database' },
+  E_JAIL_CONFIG_OWNED: {
+    status: 409,
+    meaning: 'a jail defined in the config file (or the default jail): the API cannot change it',
+  },
   // the caller must slow down
   E_RATE_LIMIT: { status: 429, meaning: 'api.rate_limiting exceeded for this peer' },
   E_AUTH_BACKOFF: { status: 429, meaning: 'too many failed authentications from this peer' },

@@ -29,6 +29,7 @@ function defaultText(spec: KeySpec, v: unknown): string {
     case 'patterns':
       return 'none: the built-in presets';
     case 'webhooks':
+    case 'jails':
       return 'none';
     case 'duration':
       return code(formatDuration(v as number));
@@ -55,7 +56,10 @@ export function envName(key: string): string {
 export function configTable(): string {
   const rows = ['| key | default | environment | meaning |', '|---|---|---|---|'];
   for (const [key, spec] of Object.entries(SCHEMA)) {
-    const env = spec.kind === 'patterns' || spec.kind === 'webhooks' ? 'file only' : code(envName(key));
+    const env =
+      spec.kind === 'patterns' || spec.kind === 'webhooks' || spec.kind === 'jails'
+        ? 'file only'
+        : code(envName(key));
     const meaning = spec.doc.replace(/\|/g, '\\|');
     rows.push(`| ${code(key)} | ${defaultText(spec, valueAt(key))} | ${env} | ${meaning} |`);
   }

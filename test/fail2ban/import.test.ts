@@ -72,8 +72,13 @@ test('the written configuration passes edgeban check-config and matches sshd fai
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /configuration written to/);
   const text = readFileSync(out, 'utf8');
-  assert.match(text, /# jails:\n# {3}- name: sshd/);
-  const doc = load(text) as { ban: Record<string, unknown>; syslog: { patterns: { regex: string }[] } };
+  const doc = load(text) as {
+    ban: Record<string, unknown>;
+    syslog: { patterns: { regex: string }[] };
+    jails: Record<string, { max_attempts: number; services: string[] }>;
+  };
+  assert.equal(doc.jails.sshd.max_attempts, 3, 'the jail, as an edgeban jail');
+  assert.deepEqual(doc.jails.sshd.services, ['ssh']);
   assert.equal(doc.ban.max_attempts, 3);
   assert.equal(doc.ban.time_window, '600s');
   assert.equal(doc.ban.initial_ban_time, '3600s');

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import { EdgebanError } from '../../shared/errors.js';
+import { checkJailsSection, defaultsOfBan, resolveConfigJails } from '../jails/config.js';
+import type { JailInput } from '../jails/fields.js';
 import { defaultConfig } from './defaults.js';
 import { checkPattern, checkValue, describeValue, editDistance, SCHEMA } from './schema.js';
 import type { Config } from './types.js';
@@ -183,8 +185,16 @@ export function fromObject(
     }
   };
 
+  let jailInputs: JailInput[] = [];
   const apply = (key: string, v: unknown, src: string, line: number | undefined, fromEnv: boolean) => {
     const spec = SCHEMA[key];
+    if (spec.kind === 'jails') {
+      const r = checkJailsSection(v);
+      for (const p of r.problems)
+        problems.push({ ...p, source: src, line: lineOf(p.key.toLowerCase()) ?? line });
+      jailInputs = r.jails;
+      return;
+    }
     if (spec.kind === 'patterns') {
       let list = v;
       if (list === null || list === undefined) list = [];
@@ -252,7 +262,8 @@ export function fromObject(
       );
       continue;
     }
-    if (SCHEMA[key].kind === 'patterns' || SCHEMA[key].kind === 'webhooks') {
+    const kind = SCHEMA[key].kind;
+    if (kind === 'patterns' || kind === 'webhooks' || kind === 'jails') {
       warnings.push(`env ${name}: ${key} cannot be set from the environment (a list for the config file)`);
       continue;
     }
@@ -288,6 +299,10 @@ export function fromObject(
     });
   }
   if (problems.length > 0) throw new ConfigError(problems, warnings);
+  // jails take what they do not set from `ban:` as finally set (file, then environment)
+  const jails = resolveConfigJails(jailInputs, defaultsOfBan(c.ban), c.syslog.patterns);
+  c.jails = jails.jails;
+  for (const w of jails.warnings) warnings.push(`${source}: ${w}`);
   return { config: c, path: ctx.path, warnings };
 }
 

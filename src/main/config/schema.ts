@@ -21,7 +21,8 @@ export type ValueKind =
   | 'patterns'
   | 'userMap'
   | 'listEntries'
-  | 'webhooks';
+  | 'webhooks'
+  | 'jails';
 
 export interface KeySpec {
   kind: ValueKind;
@@ -293,6 +294,10 @@ export const SCHEMA: Record<string, KeySpec> = {
   'notify.timeout': { ...positive, doc: 'longest one webhook POST may take' },
   blacklist: { kind: 'listEntries', doc: 'static permanent bans (addresses or CIDRs)' },
   whitelist: { kind: 'listEntries', doc: 'static never-ban entries (addresses or CIDRs)' },
+  jails: {
+    kind: 'jails',
+    doc: 'per-service policies: name → {patterns, max_attempts, time_window, initial_ban_time, max_ban_time, escalation_factor, enabled, services, weight, source, source_jails, mode, subnet} (see docs/jails.md); none = the ban: policy for every pattern',
+  },
 };
 
 /** A problem found in a value: what was expected. */
@@ -520,16 +525,18 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
     case 'webhooks':
       return checkWebhooks(v);
     case 'patterns':
-      return { ok: true, value: v }; // validated field by field by the loader (errors per pattern)
+    case 'jails':
+      return { ok: true, value: v }; // validated field by field by the loader (errors per entry)
   }
 }
 
 export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'description', 'enabled', 'raw'];
 /**
  * Accepted too, not advertised in messages: `backtracking: true` lets a pattern use lookaround
- * and backreferences (imported fail2ban filters) under the matcher's time budget only.
+ * and backreferences (imported fail2ban filters) under the matcher's time budget only;
+ * `success: true` makes it a successful login line, which resets its jail's count (docs/jails.md).
  */
-const EXPERT_FIELDS = ['backtracking'];
+const EXPERT_FIELDS = ['backtracking', 'success'];
 
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
@@ -569,7 +576,7 @@ export function checkPattern(p: unknown): {
         found: 'an unknown field',
         hint: closestField(k),
       });
-  for (const f of ['enabled', 'raw', 'backtracking'])
+  for (const f of ['enabled', 'raw', 'backtracking', 'success'])
     if (o[f] !== undefined && typeof o[f] !== 'boolean')
       problems.push({ field: f, expected: 'true or false', found: describe(o[f]) });
   if (o.description !== undefined && typeof o.description !== 'string')
@@ -583,6 +590,7 @@ export function checkPattern(p: unknown): {
     enabled: o.enabled !== false,
     raw: o.raw === true,
     ...(o.backtracking === true ? { backtracking: true } : {}),
+    ...(o.success === true ? { success: true } : {}),
   };
   if (problems.length === 0) {
     try {

@@ -1,4 +1,5 @@
 import type { PatternSpec } from '../../shared/patterns/compile.js';
+import type { JailSpec } from '../jails/types.js';
 import type { NotifyConfig } from '../notify/types.js';
 
 /**
@@ -222,4 +223,6 @@ export interface Config {
   blacklist: ListEntryConfig[];
   /** Static never-ban entries (addresses or CIDRs). */
   whitelist: ListEntryConfig[];
+  /** `jails:` resolved (unset numbers from `ban:`), in name order; none = the `ban:` policy only. */
+  jails: JailSpec[];
 }

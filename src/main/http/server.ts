@@ -20,6 +20,7 @@ import type { ApiDeps } from './api/context.js';
 import { eventRoutes } from './api/events.js';
 import { withErrorResponses } from './api/openapi-errors.js';
 import { banRoutes } from './api/routes-bans.js';
+import { jailRoutes } from './api/routes-jails.js';
 import { listRoutes } from './api/routes-lists.js';
 import { policyRoutes } from './api/routes-policy.js';
 import { ApiGate } from './api/security.js';
@@ -244,6 +245,7 @@ export class HttpService implements Service {
       banRoutes(api, apiDeps);
       listRoutes(api, apiDeps);
       policyRoutes(api, apiDeps);
+      jailRoutes(api, apiDeps);
       eventRoutes(api, apiDeps);
       if (this.console)
         consoleRoutes(api, apiDeps, {

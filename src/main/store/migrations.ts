@@ -144,10 +144,48 @@ function bansAndOffences(dialect: DialectName): Migration {
   };
 }
 
+/**
+ * Migration 3: `jails` (per-service policies; a null number means "the ban: value") and
+ * `patterns.success` (a successful login line: its jail resets the count). A database without
+ * jail rows behaves as before: every pattern in the `default` jail, the ban_config policy.
+ */
+function jails(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable('patterns')
+        .addColumn('success', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+      await timestamps(
+        withId(db.schema.createTable('jails'), dialect)
+          .addColumn('name', 'varchar(64)', (c) => c.notNull().unique())
+          // JSON arrays of strings (TEXT: MySQL gives TEXT columns no default, edgeban always writes them)
+          .addColumn('patterns', 'text', (c) => c.notNull())
+          .addColumn('max_attempts', 'integer')
+          .addColumn('time_window_seconds', 'integer')
+          .addColumn('initial_ban_time_seconds', 'integer')
+          .addColumn('max_ban_time_seconds', 'integer')
+          .addColumn('escalation_factor', dialect === 'sqlite' ? 'real' : 'decimal(10, 6)')
+          .addColumn('services', 'text', (c) => c.notNull())
+          .addColumn('weight', 'varchar(16)', (c) => c.notNull().defaultTo('one'))
+          .addColumn('source', 'varchar(16)', (c) => c.notNull().defaultTo('logs'))
+          .addColumn('source_jails', 'text', (c) => c.notNull())
+          .addColumn('mode', 'varchar(16)', (c) => c.notNull().defaultTo('enforce'))
+          // {"prefix":24,"addresses":5,"window":3600} (window in seconds, null: time_window), or null
+          .addColumn('subnet', 'text')
+          .addColumn('enabled', 'boolean', (c) => c.notNull().defaultTo(true)),
+        dialect,
+      ).execute();
+      await ensureIndex(db, dialect, 'idx_jails_enabled', 'jails', 'enabled');
+    },
+  };
+}
+
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_reference_schema': referenceSchema(dialect),
     '0002_bans_offences': bansAndOffences(dialect),
+    '0003_jails': jails(dialect),
   };
 }
 

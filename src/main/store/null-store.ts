@@ -1,5 +1,6 @@
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import { StoreDisabledError } from './errors.js';
+import type { StoredJail } from './jail-rows.js';
 import type {
   BanConfigRow,
   ConfigSourceStatus,
@@ -69,6 +70,18 @@ export class NullStore implements Store {
   }
   async putBanConfig(): Promise<BanConfigRow> {
     throw new StoreDisabledError('writing ban_config');
+  }
+  async listJails(): Promise<StoredJail[]> {
+    throw new StoreDisabledError('listing the jails of the database');
+  }
+  async createJail(): Promise<StoredJail> {
+    throw new StoreDisabledError('creating a jail');
+  }
+  async updateJail(): Promise<StoredJail | null> {
+    throw new StoreDisabledError('updating a jail');
+  }
+  async deleteJail(): Promise<boolean> {
+    throw new StoreDisabledError('deleting a jail');
   }
   databaseStatus(): DatabaseStatus {
     return {

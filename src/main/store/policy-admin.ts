@@ -27,7 +27,7 @@ export class PolicyAdmin {
   ) {}
 
   /** Runs `fn`, counting it; a failure that turns out to be a lost database marks it down. */
-  private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const link = this.link;
     try {
       const out = await fn();
@@ -45,7 +45,8 @@ export class PolicyAdmin {
     }
   }
 
-  private async afterChange(): Promise<void> {
+  /** The reload after a change (its failure is logged: the periodic reload applies it later). */
+  async afterChange(): Promise<void> {
     try {
       await this.reload();
     } catch (err) {
@@ -76,7 +77,7 @@ export class PolicyAdmin {
 
   async createPattern(p: PatternInput): Promise<PatternRow> {
     const db = this.link.db('creating a pattern');
-    const spec = normalizeSpec({ ...p, raw: p.raw === true });
+    const spec = normalizeSpec({ ...p, raw: p.raw === true, success: p.success === true });
     new PatternSet(0, [{ ...spec, enabled: true }]); // throws PatternError naming it
     const row = await this.guard('pattern_create', async () => {
       await this.refuseTakenName(db, spec.name);
@@ -90,6 +91,7 @@ export class PolicyAdmin {
           description: spec.description,
           enabled: spec.enabled,
           raw: spec.raw,
+          success: spec.success === true,
         })
         .execute();
       const r = await db
@@ -124,6 +126,7 @@ export class PolicyAdmin {
           description: merged.description,
           enabled: merged.enabled,
           raw: merged.raw === true,
+          success: merged.success === true,
           updated_at: new Date(),
         })
         .where('id', '=', id)

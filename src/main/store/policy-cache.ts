@@ -66,6 +66,8 @@ export class PolicyCache {
       if (enabled.length > 0) new PatternSet(0, enabled.map(specOf));
       else p.patterns = [];
       if (p.banConfig) validateBanConfig(p.banConfig);
+      // a copy written before jails existed has none
+      if (!Array.isArray(p.jails)) p.jails = [];
       return p;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')

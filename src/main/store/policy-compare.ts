@@ -1,4 +1,5 @@
 import type { BanRecord } from '../engine/types.js';
+import type { StoredJail } from './jail-rows.js';
 import type { ListName } from './schema.js';
 import type { PatternRow } from './types.js';
 
@@ -21,7 +22,8 @@ export function samePatterns(a: PatternRow[], b: PatternRow[]): boolean {
       x.severity !== y.severity ||
       x.description !== y.description ||
       x.enabled !== y.enabled ||
-      (x.raw === true) !== (y.raw === true)
+      (x.raw === true) !== (y.raw === true) ||
+      (x.success === true) !== (y.success === true)
     )
       return false;
   }
@@ -35,5 +37,16 @@ export function sameList(a: BanRecord[], b: BanRecord[]): boolean {
     if (a[i].target !== b[i].target || a[i].reason !== b[i].reason || a[i].createdBy !== b[i].createdBy)
       return false;
   }
+  return true;
+}
+
+/** Same jails with the same keys (ids and timestamps aside): a reload that changes nothing. */
+export function sameJailRows(a: readonly StoredJail[], b: readonly StoredJail[]): boolean {
+  if (a.length !== b.length) return false;
+  const keys = (j: StoredJail) => {
+    const { id: _i, created_at: _c, updated_at: _u, ...rest } = j;
+    return JSON.stringify(rest);
+  };
+  for (let i = 0; i < a.length; i++) if (keys(a[i]) !== keys(b[i])) return false;
   return true;
 }

@@ -2,19 +2,21 @@ import { Gauge } from 'prom-client';
 import { PatternSet } from '../../shared/patterns/set.js';
 import type { DatabaseConfig } from '../config/types.js';
 import type { BanRecord } from '../engine/types.js';
+import { MAX_JAILS } from '../jails/fields.js';
 import type { Logger } from '../log/logger.js';
 import { asError } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { chosenBanConfig, enabledBanConfigs } from './ban-config-query.js';
 import { StoreUnavailableError } from './errors.js';
+import { jailFromRow, type RawJailRow, type StoredJail } from './jail-rows.js';
 import type { Link } from './link.js';
 import type { PolicyCache } from './policy-cache.js';
-import { type ListRows, sameList, samePatterns } from './policy-compare.js';
+import { type ListRows, sameJailRows, sameList, samePatterns } from './policy-compare.js';
 import { listRecordFrom, patternRowFrom, specOf, validateBanConfig } from './rows.js';
 import type { ListName } from './schema.js';
 import { Serial } from './serial.js';
 import { errText } from './text.js';
-import type { BanConfigRow, PatternRow, PatternRowError, PolicySnapshot } from './types.js';
+import type { BanConfigRow, JailRowError, PatternRow, PatternRowError, PolicySnapshot } from './types.js';
 import type { Writer } from './writer.js';
 
 export interface PolicyLoaderOptions {
@@ -40,6 +42,8 @@ export class PolicyLoader {
   private fromDb = { patterns: false, banConfig: false };
   /** Database pattern rows left out of the last load because they do not compile. */
   private patternErrors: PatternRowError[] = [];
+  /** Database jail rows left out of the last load because they do not validate. */
+  private jailErrors: JailRowError[] = [];
   /** Raw `ip_address` texts seen per `kind|canonical` (rows written by hand need not be canonical). */
   private listVariants = new Map<string, string[]>();
   private readonly rejected = new Set<string>();
@@ -74,6 +78,10 @@ export class PolicyLoader {
 
   get rejectedPatterns(): PatternRowError[] {
     return this.patternErrors;
+  }
+
+  get rejectedJails(): JailRowError[] {
+    return this.jailErrors;
   }
 
   variantsOf(kind: ListName, target: string): readonly string[] {
@@ -164,8 +172,16 @@ export class PolicyLoader {
     let patternRows: PatternRow[];
     let banRows: BanConfigRow[];
     let lists: ListRows[];
+    let jailRows: RawJailRow[];
     try {
       patternRows = (await db.selectFrom('patterns').selectAll().orderBy('id').execute()).map(patternRowFrom);
+      // bounded: a table grown by mistake must not make every reload (and the engine) unbounded
+      jailRows = (await db
+        .selectFrom('jails')
+        .selectAll()
+        .orderBy('name')
+        .limit(MAX_JAILS + 1)
+        .execute()) as RawJailRow[];
       banRows = await enabledBanConfigs(db);
       lists = [];
       for (const kind of ['blacklist', 'whitelist'] as const) {
@@ -194,10 +210,15 @@ export class PolicyLoader {
     }
     this.link.op('reload', 'success');
     this.lastLoad = Date.now();
-    this.apply(patternRows, banRows, lists);
+    this.apply(patternRows, banRows, lists, jailRows);
   }
 
-  private apply(patternRows: PatternRow[], banRows: BanConfigRow[], lists: ListRows[]): void {
+  private apply(
+    patternRows: PatternRow[],
+    banRows: BanConfigRow[],
+    lists: ListRows[],
+    jailRows: RawJailRow[],
+  ): void {
     const prev = this.snapshot;
     let ok = true;
     // patterns: a row that does not compile is skipped (and reported), the others apply
@@ -259,7 +280,9 @@ export class PolicyLoader {
     this.listVariants = variants;
     const blacklist = prev && sameList(prev.blacklist, out.blacklist) ? prev.blacklist : out.blacklist;
     const whitelist = prev && sameList(prev.whitelist, out.whitelist) ? prev.whitelist : out.whitelist;
-    const next: PolicySnapshot = { patterns, banConfig, blacklist, whitelist };
+    const screenedJails = this.screenJails(jailRows);
+    const jails = prev && sameJailRows(prev.jails, screenedJails) ? prev.jails : screenedJails;
+    const next: PolicySnapshot = { patterns, banConfig, blacklist, whitelist, jails };
     this.snapshot = next;
     this.opts.metrics?.configReloads.inc({ source: 'database', status: ok ? 'success' : 'failure' });
     const changed =
@@ -267,7 +290,8 @@ export class PolicyLoader {
       prev.patterns !== next.patterns ||
       prev.banConfig !== next.banConfig ||
       prev.blacklist !== next.blacklist ||
-      prev.whitelist !== next.whitelist;
+      prev.whitelist !== next.whitelist ||
+      prev.jails !== next.jails;
     if (changed) {
       this.emit(next);
       this.opts.cache?.save(next);
@@ -310,6 +334,34 @@ export class PolicyLoader {
     }
     // a row and its twin in the previous set keep their identity, so an unchanged set is no change
     return good.length === rows.length ? rows : good;
+  }
+
+  /** The jail rows that validate; each one that does not is left out, listed and logged once. */
+  private screenJails(all: RawJailRow[]): StoredJail[] {
+    const rows = all.length > MAX_JAILS ? all.slice(0, MAX_JAILS) : all;
+    if (all.length > MAX_JAILS)
+      this.reportOnce(
+        'jails:too-many',
+        { limit: MAX_JAILS },
+        `more than ${MAX_JAILS} jail rows: the first ${MAX_JAILS} by name apply`,
+      );
+    const good: StoredJail[] = [];
+    const errors: JailRowError[] = [];
+    for (const row of rows) {
+      const r = jailFromRow(row);
+      if ('jail' in r) {
+        good.push(r.jail);
+        continue;
+      }
+      errors.push({ id: Number(row.id), name: String(row.name), error: r.error });
+      this.reportOnce(
+        `jail-row:${String(row.id)}:${r.error}`,
+        { jail: row.name, id: row.id, reason: r.error },
+        'database jail skipped: it does not validate; the other jails apply',
+      );
+    }
+    this.jailErrors = errors;
+    return good;
   }
 
   /** Logs a rejected row or failure once per key: the same bad row is read every refresh. */

@@ -55,6 +55,7 @@ interface RawPatternRow {
   created_at: unknown;
   updated_at: unknown;
   raw?: unknown;
+  success?: unknown;
 }
 
 export function patternRowFrom(r: RawPatternRow): PatternRow {
@@ -69,6 +70,7 @@ export function patternRowFrom(r: RawPatternRow): PatternRow {
     created_at: toIso(r.created_at),
     updated_at: toIso(r.updated_at),
     raw: toBool(r.raw),
+    success: toBool(r.success),
   };
 }
 
@@ -82,6 +84,7 @@ export function specOf(p: PatternRow): PatternSpec {
     description: p.description,
     enabled: p.enabled,
     raw: p.raw === true,
+    ...(p.success === true ? { success: true } : {}),
   };
 }
 
@@ -132,6 +135,7 @@ export function rowOfSpec(s: PatternSpec): Omit<PatternRow, 'id' | 'created_at' 
     description: s.description,
     enabled: s.enabled,
     raw: s.raw,
+    success: s.success === true,
   };
 }
 

@@ -30,6 +30,36 @@ export interface PatternsTable {
   updated_at: TimestampColumn;
   /** edgeban: match the raw syslog line instead of `tag: message` (migration 2, default false). */
   raw: BoolColumn;
+  /** edgeban: a successful login line, its jail resets the count (migration 3, default false). */
+  success: ColumnType<boolean | number, boolean | undefined, boolean>;
+}
+
+/** A nullable number column: pg gives DECIMAL as a string. */
+type NullableNum = ColumnType<number | string | null, number | null | undefined, number | null>;
+
+/** edgeban's `jails` (migration 3): null numbers mean the `ban:` policy's value. */
+export interface JailsTable {
+  id: Generated<number>;
+  name: string;
+  /** JSON array of pattern names or globs. */
+  patterns: string;
+  max_attempts: NullableNum;
+  time_window_seconds: NullableNum;
+  initial_ban_time_seconds: NullableNum;
+  max_ban_time_seconds: NullableNum;
+  escalation_factor: NullableNum;
+  /** JSON array of service names; empty = every service. */
+  services: string;
+  weight: ColumnType<string, string | undefined, string>;
+  source: ColumnType<string, string | undefined, string>;
+  /** JSON array of jail names. */
+  source_jails: string;
+  mode: ColumnType<string, string | undefined, string>;
+  /** JSON `{prefix, addresses, window}` (window in seconds), or null. */
+  subnet: string | null;
+  enabled: BoolColumn;
+  created_at: TimestampColumn;
+  updated_at: TimestampColumn;
 }
 
 export interface BanConfigTable {
@@ -101,6 +131,7 @@ export interface Database {
   whitelist: ListTable;
   bans: BansTable;
   offences: OffencesTable;
+  jails: JailsTable;
 }
 
 export type ListName = 'blacklist' | 'whitelist';

@@ -52,6 +52,7 @@ export async function seedDatabase(
         description: r.description,
         enabled: r.enabled,
         raw: r.raw === true,
+        success: r.success === true,
       };
       await upsert(db, dialect, 'patterns', values, 'name', { ignore: true });
     }

@@ -2,10 +2,13 @@ import type { Kysely } from 'kysely';
 import type { DatabaseConfig } from '../config/types.js';
 import { banRecordAt, offenceRecordAt } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
+import type { JailInput } from '../jails/fields.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DialectName } from './connect.js';
 import { StoreUnavailableError } from './errors.js';
+import { JailAdmin } from './jail-admin.js';
+import type { StoredJail } from './jail-rows.js';
 import type { WriteJournal } from './journal.js';
 import { Link } from './link.js';
 import { migrate } from './migrations.js';
@@ -21,6 +24,7 @@ import type {
   ConfigSourceName,
   ConfigSourceStatus,
   DatabaseStatus,
+  JailRowError,
   PatternRow,
   PolicySnapshot,
   StatePage,
@@ -65,6 +69,7 @@ export class SqlStore implements Store {
   private readonly writer: Writer;
   private readonly policy: PolicyLoader;
   private readonly admin: PolicyAdmin;
+  private readonly jails: JailAdmin;
   private readonly cacheFile: string | null;
 
   constructor(private readonly opts: SqlStoreOptions) {
@@ -111,6 +116,7 @@ export class SqlStore implements Store {
       cache,
     });
     this.admin = new PolicyAdmin(this.link, opts.log, () => this.policy.reload());
+    this.jails = new JailAdmin(this.link, opts.log, this.admin);
   }
 
   /** The changes waiting to be written (latest per target). */
@@ -251,6 +257,24 @@ export class SqlStore implements Store {
     return this.admin.putBanConfig(row);
   }
 
+  // --- jails (REST API) ----------------------------------------------------------------------
+
+  listJails(): Promise<(StoredJail | JailRowError)[]> {
+    return this.jails.listJails();
+  }
+
+  createJail(j: JailInput): Promise<StoredJail> {
+    return this.jails.createJail(j);
+  }
+
+  updateJail(name: string, fields: Record<string, unknown>): Promise<StoredJail | null> {
+    return this.jails.updateJail(name, fields);
+  }
+
+  deleteJail(name: string): Promise<boolean> {
+    return this.jails.deleteJail(name);
+  }
+
   // --- status ------------------------------------------------------------------------------
 
   databaseStatus(): DatabaseStatus {
@@ -281,6 +305,7 @@ export class SqlStore implements Store {
       database_enabled: true,
       database_connected: connected,
       ...(rejected.length > 0 ? { patterns_rejected: rejected } : {}),
+      ...(this.policy.rejectedJails.length > 0 ? { jails_rejected: this.policy.rejectedJails } : {}),
     };
   }
 }

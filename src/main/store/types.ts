@@ -1,5 +1,7 @@
 import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
+import type { JailInput } from '../jails/fields.js';
+import type { StoredJail } from './jail-rows.js';
 
 /** A row of the reference system's `patterns` table. */
 export interface PatternRow {
@@ -14,6 +16,8 @@ export interface PatternRow {
   updated_at: string;
   /** edgeban's column (default false): match the raw syslog line instead of `tag: message`. */
   raw?: boolean;
+  /** edgeban's column (default false): a successful login line; its jail resets the count. */
+  success?: boolean;
 }
 
 /** A row of the reference `ban_config` table, durations in seconds as the columns are. */
@@ -54,10 +58,19 @@ export interface ConfigSourceStatus {
   database_connected: boolean;
   /** edgeban: database pattern rows skipped because they do not compile (the others apply). */
   patterns_rejected?: PatternRowError[];
+  /** edgeban: database jail rows skipped because they do not validate (the others apply). */
+  jails_rejected?: JailRowError[];
 }
 
 /** A pattern row left out of the active set, and why. */
 export interface PatternRowError {
+  id: number;
+  name: string;
+  error: string;
+}
+
+/** A `jails` row left out of the policy, and why (the others apply). */
+export interface JailRowError {
   id: number;
   name: string;
   error: string;
@@ -69,6 +82,8 @@ export interface PolicySnapshot {
   banConfig: BanConfigRow | null;
   blacklist: BanRecord[];
   whitelist: BanRecord[];
+  /** The `jails` rows that validate, by name (unset numbers still null: the `ban:` values). */
+  jails: StoredJail[];
 }
 
 /** A page of the start-up restore: active bans and offence memory. */
@@ -127,6 +142,14 @@ export interface Store {
   deletePattern(id: number): Promise<boolean>;
   getBanConfig(name?: string): Promise<BanConfigRow | null>;
   putBanConfig(row: BanConfigRow): Promise<BanConfigRow>;
+
+  /** `jails` rows by name; a row that does not validate is listed with its `error`. */
+  listJails(): Promise<(StoredJail | JailRowError)[]>;
+  /** Validates and writes; E_JAIL_DUPLICATE for a name taken. Reloaded before it resolves. */
+  createJail(j: JailInput): Promise<StoredJail>;
+  /** Replaces the fields given (snake_case, as the config); null when there is no such row. */
+  updateJail(name: string, fields: Record<string, unknown>): Promise<StoredJail | null>;
+  deleteJail(name: string): Promise<boolean>;
 
   databaseStatus(): DatabaseStatus;
   configSource(): ConfigSourceStatus;

@@ -4,6 +4,8 @@ import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
 import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
+import { claimPatterns, conflictText, mergeJails, resolveJail, sameJails } from '../jails/resolve.js';
+import type { JailSpec } from '../jails/types.js';
 import { asError, type Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { dialectOf } from './connect.js';
@@ -28,7 +30,7 @@ export interface StoreWiringDeps {
   ctx: AppContext;
   engine: Pick<
     BanEngineApi,
-    'onEvent' | 'restore' | 'restoreRows' | 'replaceLists' | 'setPolicy' | 'getPolicy'
+    'onEvent' | 'restore' | 'restoreRows' | 'replaceLists' | 'setPolicy' | 'getPolicy' | 'setJails'
   >;
   /** The matcher pool's owner (IngestService). */
   ingest: { setPatterns(specs: readonly PatternSpec[]): void };
@@ -55,6 +57,9 @@ export interface StoreWiring {
 export class StoreBinding {
   private readonly log: Logger;
   private applied: PolicySnapshot | null = null;
+  /** The jails last handed to the engine (a reload that changes none delivers none). */
+  private delivered: JailSpec[] | null = null;
+  private readonly warned = new Set<string>();
   /** Targets changed since start: the restore must not put older state over them. */
   private readonly touched = new Set<string>();
   private restored = false;
@@ -110,7 +115,33 @@ export class StoreBinding {
     if (force || prev?.blacklist !== p.blacklist || prev?.whitelist !== p.whitelist) {
       this.deps.engine.replaceLists('database', [...p.blacklist, ...p.whitelist]);
     }
+    // the database's jails take their unset numbers from the policy in force (ban_config)
+    if (force || prev?.jails !== p.jails || prev?.banConfig !== p.banConfig) this.applyJails(p, force);
     this.applied = p;
+  }
+
+  /** The config file's jails with the database's over them (same name: the database's). */
+  private applyJails(p: PolicySnapshot, force: boolean): void {
+    const policy = this.deps.engine.getPolicy();
+    const fromDb = (p.jails ?? []).map((j) => resolveJail(j, policy, 'database'));
+    const merged = mergeJails(this.deps.ctx.config.jails ?? [], fromDb);
+    // forced (after SIGHUP, which set the file's jails alone): always delivered
+    if (!force && this.delivered && sameJails(this.delivered, merged)) return;
+    this.delivered = merged;
+    this.deps.engine.setJails(merged);
+    const names = p.patterns.length > 0 ? p.patterns.map((x) => x.name) : [];
+    for (const c of claimPatterns(merged, names).conflicts)
+      this.warnOnce(`claim:${c.pattern}:${c.jail}:${c.other}`, conflictText(c));
+    this.log.info(
+      { jails: merged.map((j) => j.name), database: fromDb.length },
+      'jails loaded (config file and database)',
+    );
+  }
+
+  private warnOnce(key: string, msg: string): void {
+    if (this.warned.has(key) || this.warned.size > 10_000) return;
+    this.warned.add(key);
+    this.log.warn({ reason: 'pattern claimed twice' }, msg);
   }
 
   /**

@@ -19,6 +19,11 @@ export interface PatternSpec {
    * matcher's time budget and quarantine only. Off unless asked for.
    */
   backtracking?: boolean;
+  /**
+   * A successful login line, not a failure: the jail that claims the pattern clears the
+   * address's count instead of adding to it. Off unless asked for.
+   */
+  success?: boolean;
 }
 
 export interface CompiledPattern {
@@ -28,6 +33,8 @@ export interface CompiledPattern {
   readonly severity: number;
   readonly description: string;
   readonly raw: boolean;
+  /** A success line (the count is reset, nothing is added). */
+  readonly success: boolean;
   readonly re: RegExp;
   /** Capture index of the address, or -1 when `ipName` is used. */
   readonly ipIndex: number;
@@ -62,6 +69,7 @@ export function normalizeSpec(p: Partial<PatternSpec> & { name?: unknown; regex?
     enabled: p.enabled !== false,
     raw: p.raw === true,
     ...(p.backtracking === true ? { backtracking: true } : {}),
+    ...(p.success === true ? { success: true } : {}),
   };
 }
 
@@ -119,6 +127,7 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     severity: spec.severity,
     description: spec.description,
     raw: spec.raw,
+    success: spec.success === true,
     re,
     ipIndex,
     ipName,

@@ -19,6 +19,10 @@ const patternProps = {
   description: { type: 'string', maxLength: 2048 },
   enabled: { type: 'boolean' },
   raw: { type: 'boolean', description: 'match the raw syslog line instead of `tag: message`' },
+  success: {
+    type: 'boolean',
+    description: 'a successful login line: the jail that claims the pattern resets the count of its address',
+  },
 } as const;
 
 const idParams = {
