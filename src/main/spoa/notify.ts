@@ -269,7 +269,9 @@ export class NotifyAnswerer {
     let v: number;
     if (addrType === DataType.IPV4) {
       v = this.table.checkV4(
-        ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0,
+        // signed on purpose: an int32 stays a small integer, an unsigned one past 2^31 would be
+        // boxed at the call (checkV4 reads either the same way)
+        (buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3],
         now,
         out,
         service,
