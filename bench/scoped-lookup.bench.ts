@@ -2,16 +2,19 @@
  * Lookups with scoped bans: 1,000,000 bans (¼ IPv6), 10 % of them scoped to one of 4 services,
  * against the same addresses all banned for every service (the table as it was before scoping),
  * in the same run. Lookup ns/op naming a service and naming none, hits and misses, and the SPOP
- * answerer for a message with and without a `service` argument. Lookups are timed with
- * tinybench over batches of 1024; each batch's verdicts are checked against what the bans say.
+ * answerer for a message with and without a `service` argument. Lookups are timed in batches of
+ * 1024, all tasks interleaved round by round; each batch's verdicts are checked against what the
+ * bans say.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { Bench } from 'tinybench';
 import { NotifyAnswerer } from '../src/main/spoa/notify.js';
 import { BanTable, Kind, LookupResult, SERVICE_ANY } from '../src/shared/bantable/index.js';
 import type { BenchReport, BenchRow } from './run.js';
 
 const BATCH = 1024;
+/** Timed rounds (one batch of every task each) and untimed ones first. */
+let ROUNDS = 3000;
+const WARMUP = 300;
 const NOW = 1_800_000_000;
 const SERVICES = ['imap', 'smtp', 'http', 'ssh'];
 /** One ban in SCOPED_EVERY is scoped (10 %). */
@@ -77,6 +80,7 @@ async function gcDuring(fn: () => number): Promise<{ gcs: number; heap: number; 
 
 export async function run(args: string[]): Promise<BenchReport> {
   const quick = args.includes('--quick');
+  ROUNDS = quick ? 600 : 3000;
   const n = quick ? 200_000 : 1_000_000;
   const nV6 = n / 4;
   const nV4 = n - nV6;
@@ -165,104 +169,34 @@ export async function run(args: string[]): Promise<BenchReport> {
   const got: Record<string, number> = {};
 
   const out = new LookupResult();
+  // one loop per family for every task, so each measures the data it is given and not how the
+  // JIT happened to compile its own copy of the loop
+  const loop4 = (t: BanTable, addrs: Int32Array, svc: Int32Array | null): number => {
+    let d = 0;
+    for (let i = 0; i < BATCH; i++) d += t.checkV4(addrs[i], NOW, out, svc === null ? SERVICE_ANY : svc[i]);
+    return d;
+  };
+  const loop6 = (t: BanTable, svc: Int32Array | null): number => {
+    let d = 0;
+    for (let i = 0; i < BATCH; i++)
+      d += t.checkV6(p.v6, i * 16, NOW, out, svc === null ? SERVICE_ANY : svc[i]);
+    return d;
+  };
+  const other = new Int32Array(BATCH);
+  for (let i = 0; i < BATCH; i++) other[i] = (p.scopedService[i] + 1) % ids.length;
   const tasks: [string, () => number][] = [
-    [
-      'v4 hit, naming a service',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV4(p.v4[i], NOW, out, p.service[i]);
-        return d;
-      },
-    ],
-    [
-      'v4 hit, naming none',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV4(p.v4[i], NOW, out, SERVICE_ANY);
-        return d;
-      },
-    ],
-    [
-      'v4 hit, before scoping',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += flat.checkV4(p.v4[i], NOW, out);
-        return d;
-      },
-    ],
-    [
-      'v6 hit, naming a service',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV6(p.v6, i * 16, NOW, out, p.service[i]);
-        return d;
-      },
-    ],
-    [
-      'v6 hit, naming none',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV6(p.v6, i * 16, NOW, out, SERVICE_ANY);
-        return d;
-      },
-    ],
-    [
-      'v6 hit, before scoping',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += flat.checkV6(p.v6, i * 16, NOW, out);
-        return d;
-      },
-    ],
-    [
-      'v4 miss, naming a service',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV4(p.miss[i], NOW, out, p.service[i]);
-        return d;
-      },
-    ],
-    [
-      'v4 miss, naming none',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV4(p.miss[i], NOW, out, SERVICE_ANY);
-        return d;
-      },
-    ],
-    [
-      'v4 miss, before scoping',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += flat.checkV4(p.miss[i], NOW, out);
-        return d;
-      },
-    ],
-    [
-      'scoped ban, its own service',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV4(p.scoped[i], NOW, out, p.scopedService[i]);
-        return d;
-      },
-    ],
-    [
-      'scoped ban, another service',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++)
-          d += scoped.checkV4(p.scoped[i], NOW, out, (p.scopedService[i] + 1) % ids.length);
-        return d;
-      },
-    ],
-    [
-      'scoped ban, naming none',
-      () => {
-        let d = 0;
-        for (let i = 0; i < BATCH; i++) d += scoped.checkV4(p.scoped[i], NOW, out, SERVICE_ANY);
-        return d;
-      },
-    ],
+    ['v4 hit, naming a service', () => loop4(scoped, p.v4, p.service)],
+    ['v4 hit, naming none', () => loop4(scoped, p.v4, null)],
+    ['v4 hit, before scoping', () => loop4(flat, p.v4, null)],
+    ['v6 hit, naming a service', () => loop6(scoped, p.service)],
+    ['v6 hit, naming none', () => loop6(scoped, null)],
+    ['v6 hit, before scoping', () => loop6(flat, null)],
+    ['v4 miss, naming a service', () => loop4(scoped, p.miss, p.service)],
+    ['v4 miss, naming none', () => loop4(scoped, p.miss, null)],
+    ['v4 miss, before scoping', () => loop4(flat, p.miss, null)],
+    ['scoped ban, its own service', () => loop4(scoped, p.scoped, p.scopedService)],
+    ['scoped ban, another service', () => loop4(scoped, p.scoped, other)],
+    ['scoped ban, naming none', () => loop4(scoped, p.scoped, null)],
   ];
   for (const [name, fn] of tasks) got[name] = fn();
 
@@ -319,36 +253,42 @@ export async function run(args: string[]): Promise<BenchReport> {
   expected['SPOP NOTIFY, no service argument'] = BATCH;
   expected['SPOP NOTIFY, before scoping'] = BATCH;
 
-  // three rounds, every other one in reverse order, so neither side of a comparison always runs
-  // first (or last) on a shared machine; the figure is the median of the rounds' medians
+  // Interleaved: every round times one batch of each task, in a shuffled order, so all of them see
+  // the same load on a shared machine and the comparisons hold even when the absolute figures
+  // move; the figure is the median batch over the rounds.
   const spoaTasks: [string, () => number][] = [
     ['SPOP NOTIFY, service argument', () => answer(answerer, withSvc)],
     ['SPOP NOTIFY, no service argument', () => answer(answerer, without)],
     ['SPOP NOTIFY, before scoping', () => answer(flatAnswerer, without)],
   ];
+  const timed = [...tasks, ...spoaTasks];
+  const samples = timed.map(() => new Float64Array(ROUNDS));
   let sink = 0;
-  const timed: [string, () => void][] = [...tasks, ...spoaTasks].map(([name, fn]) => [
-    name,
-    () => {
-      sink += fn();
-    },
-  ]);
-  const rounds = new Map<string, number[]>();
-  for (let round = 0; round < 3; round++) {
-    const bench = new Bench({ time: quick ? 200 : 700, warmup: true });
-    for (const [name, fn] of round % 2 === 0 ? timed : [...timed].reverse()) bench.add(name, fn);
-    await bench.run();
-    for (const t of bench.tasks) {
-      const res = t.result as { latency?: { p50: number } } | undefined;
-      const list = rounds.get(t.name) ?? [];
-      list.push(res?.latency ? (res.latency.p50 * 1e6) / BATCH : Number.NaN);
-      rounds.set(t.name, list);
+  const order = Int32Array.from(timed.keys());
+  const shuffle = rng(11);
+  for (let round = -WARMUP; round < ROUNDS; round++) {
+    // a new order every round: a task right after one that read the same table and addresses
+    // would find them in the cache, and always the same neighbour would skew its figure
+    for (let j = order.length - 1; j > 0; j--) {
+      const x = shuffle() % (j + 1);
+      const tmp = order[j];
+      order[j] = order[x];
+      order[x] = tmp;
+    }
+    for (let j = 0; j < timed.length; j++) {
+      const k = order[j];
+      const t0 = process.hrtime.bigint();
+      sink += timed[k][1]();
+      const dt = Number(process.hrtime.bigint() - t0);
+      if (round >= 0) samples[k][round] = dt / BATCH;
     }
   }
   if (sink === 42) console.log('');
   const ns = (name: string): number => {
-    const list = [...(rounds.get(name) ?? [])].sort((a, b) => a - b);
-    return list.length === 0 ? Number.NaN : list[list.length >> 1];
+    const i = timed.findIndex(([n]) => n === name);
+    if (i < 0) return Number.NaN;
+    const sorted = Float64Array.from(samples[i]).sort();
+    return sorted[sorted.length >> 1];
   };
 
   // allocation check: GC events over lookups naming a service, and over the same lookups of the
