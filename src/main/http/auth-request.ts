@@ -139,9 +139,8 @@ export class AuthRequestHandler {
     peer: string | undefined,
   ): number {
     const s = this.services;
-    if (s === null || !this.trusted.allows(peer)) return SERVICE_ANY;
     const v = header ?? protocol;
-    if (v === undefined || v === '') return SERVICE_ANY;
+    if (s === null || v === undefined || v === '' || !this.trusted.allows(peer)) return SERVICE_ANY;
     if (typeof v !== 'string' || v.length > MAX_SERVICE_NAME) return SERVICE_UNSCOPED;
     return s.lookup(v);
   }
