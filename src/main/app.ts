@@ -50,7 +50,7 @@ export class App {
       metrics: ctx.metrics,
     });
     const { table, engine } = this.core;
-    const lookups = { table, reasonText: (id: number) => table.reasonText(id) };
+    const lookups = { table, services: table.services, reasonText: (id: number) => table.reasonText(id) };
     this.ingest = new IngestService(ctx, engine);
     const store = wireStore({ ctx, engine, ingest: this.ingest });
     this.store = config.database.enabled ? store.store : null;

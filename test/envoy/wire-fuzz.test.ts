@@ -4,8 +4,12 @@ import { loadSync } from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { CheckDecoder, type CheckInput } from '../../src/main/envoy/check-decoder.js';
 import { AUTH_PROTO, PROTO_DIR } from '../../src/main/envoy/proto.js';
+import { SERVICE_ANY, SERVICE_UNSCOPED, ServiceNames } from '../../src/shared/bantable/index.js';
 
-const decoder = new CheckDecoder();
+const services = new ServiceNames();
+const SERVICES = ['imap', 'smtp', 'web'];
+for (const s of SERVICES) services.register(s);
+const decoder = new CheckDecoder(services);
 const decodeCheckRequest = (b: Buffer, wantHeaders: boolean) => decoder.decode(b, wantHeaders);
 
 /**
@@ -32,6 +36,7 @@ interface HeaderValue {
 }
 interface Decoded {
   attributes?: {
+    context_extensions?: Record<string, string>;
     source?: { address?: { socket_address?: { address?: string } } };
     request?: { http?: { headers?: Record<string, string>; header_map?: { headers?: HeaderValue[] } } };
   };
@@ -65,8 +70,19 @@ function model(bytes: Buffer): CheckInput {
     xff,
     realIp,
     http: http !== undefined && http !== null,
+    service: serviceModel(a?.context_extensions?.service),
     ok: true,
   };
+}
+
+/** The id a `service` extension names: ASCII letters compared without case, on the UTF-8 bytes. */
+function serviceModel(v: string | undefined): number {
+  if (v === undefined || v === '') return SERVICE_ANY;
+  const folded = [...Buffer.from(v, 'utf8')]
+    .map((c) => String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c))
+    .join('');
+  const id = SERVICES.indexOf(folded);
+  return id >= 0 ? id : SERVICE_UNSCOPED;
 }
 
 /** Extracted strings are copies of input bytes: never longer than the input. */
@@ -104,7 +120,14 @@ const request = fc
       destination: text,
       headers: map,
       headerMap: fc.array(headerValue, { maxLength: 6 }),
-      context: fc.dictionary(fc.stringMatching(/^[a-z_]{1,8}$/), text, { maxKeys: 4 }),
+      context: fc.dictionary(
+        fc.oneof(fc.constantFrom('service', 'Service', 'services'), fc.stringMatching(/^[a-z_]{1,8}$/)),
+        fc.oneof(
+          fc.constantFrom('imap', 'IMAP', 'Smtp', 'web', 'pop3', '', ' imap', 'imap'.repeat(20)),
+          text,
+        ),
+        { maxKeys: 4 },
+      ),
       network: fc.boolean(),
       body: text,
     },

@@ -20,6 +20,7 @@ export async function startAgent(overrides: Partial<SpoaConfig> = {}, port?: num
   const server = new SpoaServer({
     config,
     table,
+    services: table.services,
     reasonText: (id) => table.reasonText(id),
     log: pino({ level: 'silent' }),
     metrics,

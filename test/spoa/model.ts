@@ -136,17 +136,32 @@ export function messageAddress(m: Message): Value | null {
 }
 
 /**
+ * The service a message names: the bytes of its first argument named `service` when that is a
+ * STRING; null when it names none (no such argument, or the first one is another type).
+ */
+export function messageService(m: Message): Uint8Array | null {
+  for (const a of m.args) {
+    if (Buffer.from(a.name).toString('latin1') !== 'service') continue;
+    return a.value.t === 'string' ? a.value.b : null;
+  }
+  return null;
+}
+
+/**
  * Verdicts (1 banned, 0 not) the ACK must carry, in message order; `judge` null = no verdict.
  * After a banned one, allowed ones carry nothing: HAProxy keeps the last value of the variable,
  * and a NOTIFY with one banned address must leave it banned.
  */
-export function expectedVerdicts(messages: Message[], judge: (v: Value) => 0 | 1 | null): number[] {
+export function expectedVerdicts(
+  messages: Message[],
+  judge: (v: Value, service: Uint8Array | null) => 0 | 1 | null,
+): number[] {
   const out: number[] = [];
   let banned = false;
   for (const m of messages) {
     const a = messageAddress(m);
     if (a === null) continue;
-    const j = judge(a);
+    const j = judge(a, messageService(m));
     if (j === null || (j === 0 && banned)) continue;
     if (j === 1) banned = true;
     out.push(j);

@@ -44,37 +44,78 @@ for (const ip of ['127.0.0.2', '2001:db8::bad']) {
     table.reasonId('t'),
   );
 }
-const answerer = () => new NotifyAnswerer(table, { scope: 1, setReason: false, setTtl: false }, () => '');
+/** Bans for one service only: 127.0.0.5 for imap, 2001:db8::5 for smtp. */
+const SCOPED: Record<string, string> = { '127.0.0.5': 'imap', '2001:db8::5': 'smtp' };
+for (const [ip, service] of Object.entries(SCOPED)) {
+  const a = parseIp(ip);
+  const id = table.services.register(service);
+  table.setScoped(id, a.bytes, a.family, a.family === 4 ? 32 : 128, now() + 3600, 1, table.reasonId('t'));
+}
+const answerer = () =>
+  new NotifyAnswerer(table, { scope: 1, setReason: false, setTtl: false }, () => '', table.services);
 
 const BANNED4 = Buffer.from([127, 0, 0, 2]);
 const BANNED6 = Buffer.from('20010db8000000000000000000000bad', 'hex');
 const MAPPED6 = Buffer.from('00000000000000000000ffff7f000002', 'hex');
-const STRINGS: Record<string, 0 | 1 | null> = {
-  '127.0.0.2': 1,
+const SCOPED4 = Buffer.from([127, 0, 0, 5]);
+const SCOPED6 = Buffer.from('20010db8000000000000000000000005', 'hex');
+const SCOPED_MAPPED6 = Buffer.from('00000000000000000000ffff7f000005', 'hex');
+/** Address strings and the address each means ('global' banned everywhere, a service name, or free). */
+const STRINGS: Record<string, 'global' | 'imap' | 'smtp' | 0 | null> = {
+  '127.0.0.2': 'global',
   '127.0.0.9': 0,
-  '2001:db8::bad': 1,
-  '::ffff:127.0.0.2': 1,
+  '2001:db8::bad': 'global',
+  '::ffff:127.0.0.2': 'global',
+  '127.0.0.5': 'imap',
+  '::ffff:127.0.0.5': 'imap',
+  '2001:db8::5': 'smtp',
   'not-an-ip': null,
   '': null,
 };
+/** Values a `service` argument takes besides random ones: known, other case, unknown, too long, empty. */
+const SERVICE_STRINGS = ['imap', 'IMAP', 'Smtp', 'smtp', 'pop3', 'imap'.repeat(12), '', 'imap\0'];
 
-/** The model's verdict: exact byte comparisons against what the table holds. */
-function judge(v: Value): 0 | 1 | null {
-  if (v.t === 'ipv4') return Buffer.from(v.b).equals(BANNED4) ? 1 : 0;
+/** The service id the model resolves a `service` argument to: ASCII case folded, exact match. */
+function modelService(b: Uint8Array | null): 'any' | 'imap' | 'smtp' | 'unscoped' {
+  if (b === null || b.length === 0) return 'any';
+  const s = [...b].map((c) => String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c)).join('');
+  return s === 'imap' || s === 'smtp' ? s : 'unscoped';
+}
+
+/** What an address is banned for: exact byte comparisons against what the table holds. */
+function bannedFor(v: Value): 'global' | 'imap' | 'smtp' | 0 | null {
+  if (v.t === 'ipv4') {
+    const b = Buffer.from(v.b);
+    return b.equals(BANNED4) ? 'global' : b.equals(SCOPED4) ? 'imap' : 0;
+  }
   if (v.t === 'ipv6') {
     const b = Buffer.from(v.b);
-    return b.equals(BANNED6) || b.equals(MAPPED6) ? 1 : 0;
+    if (b.equals(BANNED6) || b.equals(MAPPED6)) return 'global';
+    if (b.equals(SCOPED_MAPPED6)) return 'imap';
+    return b.equals(SCOPED6) ? 'smtp' : 0;
   }
   if (v.t !== 'string') return null;
   const s = Buffer.from(v.b).toString('latin1');
   if (s in STRINGS) return STRINGS[s];
-  // strings outside the pool are letters g–z only: never an address
+  // strings outside the pool are letters g–z or service names: never an address
   return null;
+}
+
+/**
+ * The model's verdict: a global ban denies every request; a scoped one denies a request naming
+ * its service or naming none, never one naming another or an unknown service.
+ */
+function judge(v: Value, service: Uint8Array | null): 0 | 1 | null {
+  const b = bannedFor(v);
+  if (b === null || b === 0) return b;
+  if (b === 'global') return 1;
+  const s = modelService(service);
+  return s === 'any' || s === b ? 1 : 0;
 }
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
 const arbName = fc.oneof(
-  fc.constantFrom('', 'src', 'ip', 'src_ip', 'path', 'check-client-ip').map(bytes),
+  fc.constantFrom('', 'src', 'ip', 'src_ip', 'path', 'check-client-ip', 'service', 'service').map(bytes),
   fc.uint8Array({ maxLength: 12 }),
 );
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
@@ -85,14 +126,18 @@ const arbValue: fc.Arbitrary<Value> = fc.oneof(
     .tuple(fc.constantFrom('int32', 'uint32', 'int64', 'uint64' as const), u64)
     .map<Value>(([t, v]) => ({ t, v })),
   fc
-    .oneof(fc.constant(BANNED4), fc.uint8Array({ minLength: 4, maxLength: 4 }))
+    .oneof(fc.constantFrom(BANNED4, SCOPED4), fc.uint8Array({ minLength: 4, maxLength: 4 }))
     .map<Value>((b) => ({ t: 'ipv4', b })),
   fc
-    .oneof(fc.constant(BANNED6), fc.constant(MAPPED6), fc.uint8Array({ minLength: 16, maxLength: 16 }))
+    .oneof(
+      fc.constantFrom(BANNED6, MAPPED6, SCOPED6, SCOPED_MAPPED6),
+      fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    )
     .map<Value>((b) => ({ t: 'ipv6', b })),
   fc
     .oneof(
       fc.constantFrom(...Object.keys(STRINGS)).map(bytes),
+      fc.constantFrom(...SERVICE_STRINGS).map(bytes),
       fc.uint8Array({ min: 0x67, max: 0x7a, maxLength: 300 }),
     )
     .map<Value>((b) => ({ t: 'string', b })),

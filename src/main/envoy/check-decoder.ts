@@ -1,10 +1,12 @@
+import { SERVICE_ANY, type ServiceNames } from '../../shared/bantable/index.js';
 import { F, I32, I64, LEN, VARINT } from './wire.js';
 
 /**
  * A CheckRequest walked in place (see wire.ts): nothing is decoded into objects, unknown fields
  * (the request path, body, metadata, …) are skipped by their length, and only the client's
  * socket address and, when forwarding headers are believed, `x-forwarded-for` / `x-real-ip`
- * become strings.
+ * become strings. The `service` context extension is resolved to a service id straight from
+ * the bytes.
  */
 
 /** What a Check is about, as read from its bytes. */
@@ -17,6 +19,12 @@ export interface CheckInput {
   realIp: string | null;
   /** attributes.request.http was present (the HTTP filter; the network filter has none). */
   http: boolean;
+  /**
+   * The service id named by attributes.context_extensions["service"] (the last entry with that
+   * key, as protobuf maps go); SERVICE_ANY when there is none, SERVICE_UNSCOPED for a name no
+   * jail scopes.
+   */
+  service: number;
   /** False when the bytes are not a well-formed protobuf message. */
   ok: boolean;
 }
@@ -25,6 +33,7 @@ const T = (f: number, wt: number) => f * 8 + wt;
 
 const XFF = asciiBytes('x-forwarded-for');
 const XRI = asciiBytes('x-real-ip');
+const SERVICE_KEY = asciiBytes('service');
 
 /**
  * CheckRequest bytes → CheckInput. The decoder holds the read position between its steps:
@@ -38,12 +47,22 @@ export class CheckDecoder {
   private lenStart = 0;
   private lenEnd = 0;
 
+  /** `services`: where the `service` context extension resolves (null: every ban counts). */
+  constructor(private readonly services: ServiceNames | null = null) {}
+
   /**
    * Decode a CheckRequest into a fresh CheckInput. `wantHeaders` false skips the header maps
    * entirely (forwarding headers are not believed).
    */
   decode(b: Buffer, wantHeaders: boolean): CheckInput {
-    const out: CheckInput = { source: null, xff: null, realIp: null, http: false, ok: true };
+    const out: CheckInput = {
+      source: null,
+      xff: null,
+      realIp: null,
+      http: false,
+      service: SERVICE_ANY,
+      ok: true,
+    };
     out.ok = this.walkCheckRequest(b, 0, b.length, wantHeaders, out);
     return out;
   }
@@ -138,6 +157,8 @@ export class CheckDecoder {
       } else if (f === F.AttributeContext.request) {
         if ((tag & 7) !== LEN || !this.walkRequest(b, this.lenStart, this.lenEnd, wantHeaders, out))
           return false;
+      } else if (f === F.AttributeContext.context_extensions) {
+        if ((tag & 7) !== LEN || !this.extension(b, this.lenStart, this.lenEnd, out)) return false;
       }
       // destination (2) and everything else: skipped; the destination is Envoy's own listener
     }
@@ -213,6 +234,34 @@ export class CheckDecoder {
     return true;
   }
 
+  /** One context_extensions entry (key 1, value 2): only the `service` key is read. */
+  private extension(b: Buffer, p: number, end: number, out: CheckInput): boolean {
+    let kS = -1;
+    let kE = -1;
+    let vS = -1;
+    let vE = -1;
+    while (p < end) {
+      const tag = this.field(b, p, end);
+      if (tag < 0) return false;
+      p = this.next;
+      const f = tag >>> 3;
+      if (f !== F.MapEntry.key && f !== F.MapEntry.value) continue;
+      if ((tag & 7) !== LEN) return false;
+      if (f === F.MapEntry.key) {
+        kS = this.lenStart;
+        kE = this.lenEnd;
+      } else {
+        vS = this.lenStart;
+        vE = this.lenEnd;
+      }
+    }
+    // keys are case-sensitive in protobuf; `service` is the one Envoy's config writes
+    if (kS < 0 || !bytesAre(b, kS, kE, SERVICE_KEY)) return true;
+    // a missing value is the empty string: the entry names no service
+    out.service = vS < 0 || this.services === null ? SERVICE_ANY : this.services.lookupBytes(b, vS, vE - vS);
+    return true;
+  }
+
   /**
    * One header (a map entry or a HeaderValue: key 1, value 2, raw_value 3). Only the two
    * forwarding headers become strings; other values are never decoded.
@@ -259,6 +308,13 @@ function keyIs(b: Uint8Array, s: number, e: number, name: Uint8Array): boolean {
     if (c >= 65 && c <= 90) c += 32;
     if (c !== name[i]) return false;
   }
+  return true;
+}
+
+/** Exact comparison of b[s, e) with `name`. */
+function bytesAre(b: Uint8Array, s: number, e: number, name: Uint8Array): boolean {
+  if (e - s !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (b[s + i] !== name[i]) return false;
   return true;
 }
 

@@ -111,7 +111,7 @@ export class CheckHandler {
           ? this.deny(input, UNKNOWN_IP, MISSING_REASON, MISSING_REASON)
           : this.allow(input);
       }
-      const v = this.table.checkBytes(this.addr, 0, fam === 4 ? 4 : 16, now, this.result);
+      const v = this.table.checkBytes(this.addr, 0, fam === 4 ? 4 : 16, now, this.result, input.service);
       if (v !== Verdict.DENY) return this.allow(input);
       const recorded = this.reasonText(this.result.reasonId);
       const message = recorded ? `${DENY_MESSAGE} (${recorded})` : DENY_MESSAGE;

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { Gauge, type Histogram } from 'prom-client';
-import type { BanTableReader } from '../../shared/bantable/index.js';
+import type { BanTableReader, ServiceNames } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Config, EnvoyConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
@@ -22,6 +22,8 @@ export interface EnvoyServerOptions {
   config: EnvoyConfig;
   check: CheckOptions;
   table: BanTableReader;
+  /** The table's service names (BanTable.services): the `service` context extension resolves there. */
+  services?: ServiceNames;
   reasonText: (id: number) => string;
   log: Logger;
   metrics?: Metrics;
@@ -82,7 +84,7 @@ export class EnvoyServer {
     const handler = this.handler;
     this.admission = new EnvoyAdmission(opts.config);
     if (opts.metrics) this.registerAdmissionMetrics(opts.metrics);
-    const decoder = new CheckDecoder();
+    const decoder = new CheckDecoder(opts.services ?? null);
     this.front = new GrpcFront({
       admission: this.admission,
       checkPath: CHECK_PATH,
@@ -252,12 +254,13 @@ function alive(pid: number): boolean {
 /** Envoy's ext_authz as a Service of the app. */
 export function createEnvoyService(
   ctx: AppContext,
-  deps: { table: BanTableReader; reasonText: (id: number) => string },
+  deps: { table: BanTableReader; services?: ServiceNames; reasonText: (id: number) => string },
 ): Service & { server: EnvoyServer } {
   const server = new EnvoyServer({
     config: ctx.config.envoy,
     check: checkOptions(ctx.config),
     table: deps.table,
+    services: deps.services,
     reasonText: deps.reasonText,
     log: ctx.log.child({ subsystem: 'envoy' }),
     metrics: ctx.metrics,

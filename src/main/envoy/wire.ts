@@ -18,7 +18,7 @@ export const I32 = 5;
 /** Field numbers, Envoy's (see proto/). */
 export const F = {
   CheckRequest: { attributes: 1 },
-  AttributeContext: { source: 1, destination: 2, request: 4 },
+  AttributeContext: { source: 1, destination: 2, request: 4, context_extensions: 10 },
   Peer: { address: 1 },
   Address: { socket_address: 1 },
   SocketAddress: { address: 2 },

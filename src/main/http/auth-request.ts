@@ -1,5 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LookupResult, Verdict } from '../../shared/bantable/api.js';
+import {
+  MAX_SERVICE_NAME,
+  SERVICE_ANY,
+  SERVICE_UNSCOPED,
+  type ServiceNames,
+} from '../../shared/bantable/services.js';
 import type { BanTableReader } from '../../shared/bantable/table.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import { type AddressNotes, parseHop, resolveClientAddress } from '../../shared/ip/forwarding.js';
@@ -31,6 +37,8 @@ const MAIL_MAX_ATTEMPTS = 10;
 export interface AuthRequestOptions {
   /** The ban's own reason for an address, when known (null: the reference's fixed text). */
   reasonOf?: (ip: string) => string | null;
+  /** The table's service names (BanTable.services): `X-Service` / `Auth-Protocol` resolve there. */
+  services?: ServiceNames;
   log?: Logger;
 }
 
@@ -51,6 +59,7 @@ export class AuthRequestHandler {
   private readonly addr = new Uint8Array(16);
   private readonly notes: AddressNotes = { untrustedForwarding: false };
   private readonly reasonOf: ((ip: string) => string | null) | null;
+  private readonly services: ServiceNames | null;
   readonly throttle: LogThrottle | null;
   private trusted: CidrFilter;
   private denyMissing: boolean;
@@ -60,6 +69,7 @@ export class AuthRequestHandler {
   constructor(table: BanTableReader, cfg: NginxConfig, opts: AuthRequestOptions = {}) {
     this.table = table;
     this.reasonOf = opts.reasonOf ?? null;
+    this.services = opts.services ?? null;
     this.throttle = opts.log ? new LogThrottle(opts.log) : null;
     this.trusted = new CidrFilter(cfg.trusted_proxies);
     this.denyMissing = cfg.missing_ip_policy === 'deny';
@@ -95,7 +105,7 @@ export class AuthRequestHandler {
       else this.allow(res, UNKNOWN_IP);
       return;
     }
-    const verdict = this.lookup(fam);
+    const verdict = this.lookup(fam, this.serviceOf(h['x-service'], undefined, peer));
     const ip = formatIp(this.addr, fam);
     if (verdict === Verdict.DENY) this.deny(res, ip, this.reasonFor(ip));
     else this.allow(res, ip);
@@ -117,8 +127,33 @@ export class AuthRequestHandler {
     );
   }
 
-  private lookup(fam: 4 | 6): number {
-    return this.table.checkBytes(this.addr, 0, fam === 4 ? 4 : 16, (Date.now() / 1000) | 0, this.result);
+  /**
+   * The service a request names: `X-Service`, else (mail) `Auth-Protocol`. Only nginx names it:
+   * from a peer outside nginx.trusted_proxies, or with no name, every ban counts (SERVICE_ANY).
+   * A value that is not one service name (a repeated header, too long) resolves to
+   * SERVICE_UNSCOPED, as an unknown name does.
+   */
+  private serviceOf(
+    header: string | string[] | undefined,
+    protocol: string | undefined,
+    peer: string | undefined,
+  ): number {
+    const s = this.services;
+    const v = header ?? protocol;
+    if (s === null || v === undefined || v === '' || !this.trusted.allows(peer)) return SERVICE_ANY;
+    if (typeof v !== 'string' || v.length > MAX_SERVICE_NAME) return SERVICE_UNSCOPED;
+    return s.lookup(v);
+  }
+
+  private lookup(fam: 4 | 6, service: number): number {
+    return this.table.checkBytes(
+      this.addr,
+      0,
+      fam === 4 ? 4 : 16,
+      (Date.now() / 1000) | 0,
+      this.result,
+      service,
+    );
   }
 
   private allow(res: ServerResponse, ip: string): void {
@@ -184,7 +219,7 @@ export class AuthRequestHandler {
       this.counters.noAddress++;
       banned = this.denyMissing;
     } else {
-      banned = this.lookup(fam) === Verdict.DENY;
+      banned = this.lookup(fam, this.serviceOf(h['x-service'], protocol, peer)) === Verdict.DENY;
       ip = formatIp(this.addr, fam);
     }
     const headers: string[] = ['X-Fail2ban-IP', ip, 'X-Fail2ban-Service', SERVICE];

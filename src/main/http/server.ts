@@ -80,6 +80,7 @@ export class HttpService implements Service {
     this.auth = new AuthRequestHandler(deps.table, cfg.nginx, {
       // denials only: the ban's own reason (a map lookup in the engine), never on the allow path
       reasonOf: (ip) => deps.engine.status(ip).reason,
+      services: deps.table.services,
       log,
     });
     this.feedMetrics();

@@ -1,4 +1,10 @@
-import { type BanTableReader, LookupResult, Verdict } from '../../shared/bantable/index.js';
+import {
+  type BanTableReader,
+  LookupResult,
+  SERVICE_ANY,
+  type ServiceNames,
+  Verdict,
+} from '../../shared/bantable/index.js';
 import { fallbackReason } from '../../shared/verdict.js';
 import { Action, DataType, FLAG_FIN, FrameType } from './protocol.js';
 import { encodeVarint, VarintReader } from './varint.js';
@@ -34,6 +40,7 @@ const MIN_VERDICT_MESSAGE = 8;
 const NAME_IP = [0x69, 0x70]; // "ip"
 const NAME_SRC = [0x73, 0x72, 0x63]; // "src"
 const NAME_SRC_IP = [0x73, 0x72, 0x63, 0x5f, 0x69, 0x70]; // "src_ip"
+const NAME_SERVICE = [0x73, 0x65, 0x72, 0x76, 0x69, 0x63, 0x65]; // "service"
 
 function nameIs(buf: Uint8Array, p: number, n: number, name: number[]): boolean {
   if (n !== name.length) return false;
@@ -49,10 +56,17 @@ function isAddressName(buf: Uint8Array, p: number, n: number): boolean {
  * NOTIFY → ACK, the hot path. Walks the message list in place (no decoding into objects), looks
  * each message's client address up in the ban table and writes the ACK frame straight into the
  * caller's output buffer. Nothing is allocated unless an address arrives as a STRING.
+ *
+ * A message may name the service that asks with a STRING argument `service` (in any position):
+ * its address is then judged against the bans covering every service plus that service's own.
+ * The first `service` argument of a message decides; when it is not a STRING the message names
+ * no service and every ban counts (so a misconfigured frontend cannot slip past a scoped ban).
  */
 export class NotifyAnswerer {
   readonly counters = new NotifyCounters();
   private readonly table: BanTableReader;
+  /** Resolves `service` arguments to ids; null when no scoped ban can exist (every ban counts). */
+  private readonly services: ServiceNames | null;
   private readonly opts: AckOptions;
   private readonly out = new LookupResult();
   private readonly varint = new VarintReader();
@@ -67,8 +81,14 @@ export class NotifyAnswerer {
   /** Worst-case bytes of the actions written for one message. */
   readonly maxActionBytes: number;
 
-  constructor(table: BanTableReader, opts: AckOptions, reasonText: (id: number) => string) {
+  constructor(
+    table: BanTableReader,
+    opts: AckOptions,
+    reasonText: (id: number) => string,
+    services: ServiceNames | null = null,
+  ) {
     this.table = table;
+    this.services = services;
     this.opts = opts;
     this.reasonText = reasonText;
     this.bannedPrefix = Buffer.from([
@@ -156,6 +176,8 @@ export class NotifyAnswerer {
       let addrType = -1;
       let addrAt = 0;
       let addrLen = 0;
+      let service = SERVICE_ANY;
+      let serviceSeen = false;
       while (nargs-- > 0) {
         if (!varint.decode(buf, p, end)) return NOTIFY_INVALID;
         const nameLen = varint.value;
@@ -165,6 +187,9 @@ export class NotifyAnswerer {
         if (p >= end) return NOTIFY_INVALID;
         const type = buf[p] & 0x0f;
         p++;
+        // the first `service` argument decides; any type but STRING leaves SERVICE_ANY
+        const isService = !serviceSeen && nameIs(buf, nameAt, nameLen, NAME_SERVICE);
+        if (isService) serviceSeen = true;
         switch (type) {
           case DataType.NULL:
           case DataType.BOOL:
@@ -200,6 +225,9 @@ export class NotifyAnswerer {
               addrType = DataType.STRING;
               addrAt = varint.next;
               addrLen = varint.value;
+            } else if (isService && type === DataType.STRING && this.services !== null) {
+              // a name no jail scopes (too long, unknown) resolves to SERVICE_UNSCOPED
+              service = this.services.lookupBytes(buf, varint.next, varint.value);
             }
             p = varint.next + varint.value;
             break;
@@ -214,7 +242,7 @@ export class NotifyAnswerer {
       // past the frame limit, or past what the caller reserved (which covers the limit)
       if (w > frameEnd || w > room) return NOTIFY_TOO_BIG;
       try {
-        w = this.writeVerdict(buf, addrType, addrAt, addrLen, dst, w, now);
+        w = this.writeVerdict(buf, addrType, addrAt, addrLen, service, dst, w, now);
       } catch {
         // A failing handler must cost an ACK's actions, never the connection.
         this.counters.handlerErrors++;
@@ -232,6 +260,7 @@ export class NotifyAnswerer {
     addrType: number,
     at: number,
     len: number,
+    service: number,
     dst: Buffer,
     w: number,
     now: number,
@@ -240,17 +269,21 @@ export class NotifyAnswerer {
     let v: number;
     if (addrType === DataType.IPV4) {
       v = this.table.checkV4(
-        ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0,
+        // signed on purpose: an int32 stays a small integer, an unsigned one past 2^31 would be
+        // boxed at the call (checkV4 reads either the same way)
+        (buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3],
         now,
         out,
+        service,
       );
     } else if (addrType === DataType.IPV6) {
-      v = this.table.checkV6(buf, at, now, out);
+      v = this.table.checkV6(buf, at, now, out, service);
     } else {
       v = this.table.checkString(
         Buffer.from(buf.buffer, buf.byteOffset + at, len).toString('latin1'),
         now,
         out,
+        service,
       );
       if (v < 0) {
         this.counters.noAddress++;

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Gauge } from 'prom-client';
-import type { BanTableReader } from '../../shared/bantable/index.js';
+import type { BanTableReader, ServiceNames } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import type { SpoaConfig } from '../config/types.js';
@@ -18,6 +18,8 @@ import { Scope, Status } from './protocol.js';
 export interface SpoaServerOptions {
   config: SpoaConfig;
   table: BanTableReader;
+  /** The table's service names (BanTable.services): `service` message arguments resolve there. */
+  services?: ServiceNames;
   reasonText: (id: number) => string;
   log: Logger;
   metrics?: Metrics;
@@ -75,6 +77,7 @@ export class SpoaServer implements ConnectionHost {
       opts.table,
       { scope, setReason: opts.config.set_reason, setTtl: opts.config.set_ttl },
       opts.reasonText,
+      opts.services ?? null,
     );
     if (opts.metrics) this.feedMetrics(opts.metrics);
   }
@@ -308,11 +311,12 @@ export class SpoaServer implements ConnectionHost {
 /** The SPOA as a Service of the app. */
 export function createSpoaService(
   ctx: AppContext,
-  deps: { table: BanTableReader; reasonText: (id: number) => string },
+  deps: { table: BanTableReader; services?: ServiceNames; reasonText: (id: number) => string },
 ): Service & { server: SpoaServer } {
   const server = new SpoaServer({
     config: ctx.config.spoa,
     table: deps.table,
+    services: deps.services,
     reasonText: deps.reasonText,
     log: ctx.log.child({ subsystem: 'spoa' }),
     metrics: ctx.metrics,

@@ -40,17 +40,18 @@ export class ScopedBans {
   /**
    * Fold the scoped bans for `service` into `out`, which holds no verdict yet. SERVICE_ANY asks
    * every table and keeps the latest expiry; an unscoped service (SERVICE_UNSCOPED) asks none.
+   * `key` stays an int32 (checkV4 reads it so): an unsigned one past 2^31 would be boxed per call.
    */
   check4(key: number, now: number, out: LookupResult, service: number): void {
     if (service >= 0) {
       const t = this.tables[service];
-      if (t !== undefined && t !== null) this.take(t.checkV4(key >>> 0, now, this.tmp), service, out);
+      if (t !== undefined && t !== null) this.take(t.checkV4(key, now, this.tmp), service, out);
       return;
     }
     if (service !== SERVICE_ANY) return;
     for (let s = 0; s < this.tables.length; s++) {
       const t = this.tables[s];
-      if (t !== null) this.take(t.checkV4(key >>> 0, now, this.tmp), s, out);
+      if (t !== null) this.take(t.checkV4(key, now, this.tmp), s, out);
     }
   }
 
