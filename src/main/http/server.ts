@@ -20,6 +20,7 @@ import type { ApiDeps } from './api/context.js';
 import { eventRoutes } from './api/events.js';
 import { withErrorResponses } from './api/openapi-errors.js';
 import { banRoutes } from './api/routes-bans.js';
+import { historyRoutes } from './api/routes-history.js';
 import { listRoutes } from './api/routes-lists.js';
 import { policyRoutes } from './api/routes-policy.js';
 import { ApiGate } from './api/security.js';
@@ -243,6 +244,7 @@ export class HttpService implements Service {
     this.app.register(async (api) => {
       banRoutes(api, apiDeps);
       listRoutes(api, apiDeps);
+      historyRoutes(api, apiDeps);
       policyRoutes(api, apiDeps);
       eventRoutes(api, apiDeps);
       if (this.console)
