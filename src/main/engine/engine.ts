@@ -728,6 +728,7 @@ export class BanEngine implements BanEngineApi {
     this.m?.metrics.currentBans.inc({ pattern });
     if (!emit) return;
     this.m?.metrics.bans.inc({ pattern });
+    this.m?.metrics.jailBans.inc({ jail: record.jail ?? DEFAULT_JAIL });
     this.m?.metrics.banDuration.observe({ pattern }, ((record.expiresAt ?? 0) - record.createdAt) / 1000);
     this.emit({ type: 'ban', record: { ...record } });
   }

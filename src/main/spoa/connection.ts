@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { LogThrottle } from '../log/throttle.js';
+import type { LatencyRecorder } from '../metrics/latency.js';
 import { encodeAgentDisconnect, encodeAgentHello } from './frames.js';
 import { decodeKvList, type TypedValue } from './kvlist.js';
 import { NOTIFY_INVALID, NOTIFY_TOO_BIG, type NotifyAnswerer } from './notify.js';
@@ -29,6 +30,8 @@ const OUT_HIGH_WATER = 256 * 1024;
 /** What a connection needs from its server (shared by every connection). */
 export interface ConnectionHost {
   readonly answerer: NotifyAnswerer;
+  /** Time per NOTIFY answered, when metrics are on. */
+  readonly latency?: LatencyRecorder | null;
   readonly log: Logger;
   /** Every line a peer can trigger goes through it (one per kind and source per window). */
   readonly throttle: LogThrottle;
@@ -237,9 +240,13 @@ export class SpoaConnection {
       case FrameType.NOTIFY: {
         this.lastUse = nowMs;
         this.notified = true;
-        const answerer = this.host.answerer;
+        const host = this.host;
+        const answerer = host.answerer;
+        const latency = host.latency;
+        const t0 = latency ? performance.now() : 0;
         this.reserve(answerer.reserveFor(payload - idStart, end - payload, this.maxFrame));
         const w = answerer.answer(buf, idStart, payload, end, this.out, this.outLen, now, this.maxFrame);
+        if (latency) latency.observeMs(performance.now() - t0);
         if (w === NOTIFY_INVALID) return this.fail(Status.INVALID, 'malformed NOTIFY');
         if (w === NOTIFY_TOO_BIG)
           return this.fail(Status.TOO_BIG, `ACK would exceed max-frame-size ${this.maxFrame}`);
