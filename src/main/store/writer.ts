@@ -59,7 +59,8 @@ export class Writer {
 
   /** Changes not yet in the database: the journal and the write under way. */
   get pending(): number {
-    return this.journal.size + this.history.size + this.inflight;
+    // ended bans waiting for the history are not state: they are not counted here
+    return this.journal.size + this.inflight;
   }
 
   /** Changes the last run journaled to disk during an outage and never wrote; handed out once. */
@@ -191,7 +192,7 @@ export class Writer {
     const batch = this.journal.take();
     const ended = this.history.take();
     const n = batchSize(batch) + ended.length;
-    this.inflight = n;
+    this.inflight = batchSize(batch);
     try {
       await writeBatch(conn.db, link.dialect, batch, Date.now(), this.opts.variants, ended);
       this.written = upTo;
