@@ -31,6 +31,20 @@ test('buckets run from 10 µs to 100 ms and each answer lands in the first bucke
   assert.ok(Math.abs((line(text, 'sum\\{service="haproxy"\\}') ?? 0) - 0.253034) < 1e-9);
 });
 
+test('a batch of answers timed together counts each at their average, the sum exact', async () => {
+  const reg = new Registry();
+  const h = new ServiceLatency(reg);
+  const { recorder } = h.recorder('haproxy');
+  recorder.observeBatchMs(0.32, 32); // 32 NOTIFYs of one read in 320 µs: 10 µs each
+  recorder.observeBatchMs(0.6, 2); // 300 µs each
+  const text = await reg.metrics();
+  assert.equal(line(text, 'bucket\\{le="0.00001",service="haproxy"\\}'), 32);
+  assert.equal(line(text, 'bucket\\{le="0.00025",service="haproxy"\\}'), 32);
+  assert.equal(line(text, 'bucket\\{le="0.0005",service="haproxy"\\}'), 34);
+  assert.equal(line(text, 'count\\{service="haproxy"\\}'), 34);
+  assert.ok(Math.abs((line(text, 'sum\\{service="haproxy"\\}') ?? 0) - 0.00092) < 1e-12);
+});
+
 test('a detached recorder (its server stopped) leaves its counts; a new one adds to them', async () => {
   const reg = new Registry();
   const h = new ServiceLatency(reg);

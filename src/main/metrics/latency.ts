@@ -44,6 +44,21 @@ export class LatencyRecorder {
     this.count++;
   }
 
+  /**
+   * `n` answers that took `ms` together (one socket read's NOTIFYs): each counted at their
+   * average, the sum exact.
+   */
+  observeBatchMs(ms: number, n: number): void {
+    const s = ms / 1000;
+    const avg = s / n;
+    let i = 0;
+    const b = BOUNDS.length;
+    while (i < b && avg > BOUNDS[i]) i++;
+    this.counts[i] += n;
+    this.sum += s;
+    this.count += n;
+  }
+
   addTo(into: LatencyRecorder): void {
     for (let i = 0; i < this.counts.length; i++) into.counts[i] += this.counts[i];
     into.sum += this.sum;

@@ -147,6 +147,10 @@ export class SpoaConnection {
     const nowMs = Date.now();
     this.lastActivity = nowMs;
     const now = (nowMs / 1000) | 0;
+    // timed per read, not per NOTIFY: a clock read costs about as much as an answer
+    const latency = this.host.latency;
+    const t0 = latency ? performance.now() : 0;
+    const notifies0 = latency ? this.host.answerer.counters.notifies : 0;
     let buf: Buffer;
     let p: number;
     let end: number;
@@ -176,6 +180,10 @@ export class SpoaConnection {
       p += 4 + len;
       // a peer that pipelines faster than it reads: write now, and pause it if it does not read
       if (this.outLen >= OUT_HIGH_WATER) this.flush();
+    }
+    if (latency) {
+      const n = this.host.answerer.counters.notifies - notifies0;
+      if (n > 0) latency.observeBatchMs(performance.now() - t0, n);
     }
     // keep what is left of an incomplete frame
     if (p === end) {
@@ -240,13 +248,9 @@ export class SpoaConnection {
       case FrameType.NOTIFY: {
         this.lastUse = nowMs;
         this.notified = true;
-        const host = this.host;
-        const answerer = host.answerer;
-        const latency = host.latency;
-        const t0 = latency ? performance.now() : 0;
+        const answerer = this.host.answerer;
         this.reserve(answerer.reserveFor(payload - idStart, end - payload, this.maxFrame));
         const w = answerer.answer(buf, idStart, payload, end, this.out, this.outLen, now, this.maxFrame);
-        if (latency) latency.observeMs(performance.now() - t0);
         if (w === NOTIFY_INVALID) return this.fail(Status.INVALID, 'malformed NOTIFY');
         if (w === NOTIFY_TOO_BIG)
           return this.fail(Status.TOO_BIG, `ACK would exceed max-frame-size ${this.maxFrame}`);
