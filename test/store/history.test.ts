@@ -3,11 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import { defaultConfig } from '../../src/main/config/defaults.js';
 import type { SqlStore } from '../../src/main/store/sql-store.js';
 import { StoreBinding } from '../../src/main/store/wiring.js';
+import { mariadbMissing } from '../helpers/mariadb.js';
 import { postgresMissing } from '../helpers/postgres.js';
 import {
   type Backend,
   makeEngine,
   makeStore,
+  mariadbBackend,
   memoryLogger,
   postgresBackend,
   sqliteBackend,
@@ -188,3 +190,4 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
 
 suite('SQLite (file on disk)', async () => sqliteBackend(), false);
 suite('PostgreSQL (private cluster)', postgresBackend, postgresMissing());
+suite('MariaDB (private server, optional)', mariadbBackend, mariadbMissing());
