@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { BanEndings } from './endings.js';
 import { PrefixTooShortError } from './errors.js';
-import type { EndedBanListener } from './history.js';
+import type { BanEndReason, EndedBanListener } from './history.js';
 import { parseTargetInto } from './keyed-rows.js';
 import { Offences, TempBans } from './records.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
@@ -413,7 +413,7 @@ export class BanEngine implements BanEngineApi {
     for (let r = 0; r < t.end; r++) {
       if (!t.isLive(r)) continue;
       if (t.expiresAt(r) > now) active++;
-      this.endings.tempRow(t, r, 'purge', by, now);
+      this.endTemp(r, 'purge', by, now);
       this.dropRow(r, by, 'purge');
     }
     t.maybeCompact();
@@ -704,7 +704,7 @@ export class BanEngine implements BanEngineApi {
     const prev = this.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
     if (prev >= 0) {
       this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
-      if (emit) this.endings.tempRow(this.temp, prev, 'replaced', record.createdBy, this.now());
+      if (emit) this.endTemp(prev, 'replaced', record.createdBy, this.now());
     }
     this.temp.put(cidr.bytes, cidr.family, cidr.prefixLen, {
       reason: record.reason,
@@ -738,7 +738,7 @@ export class BanEngine implements BanEngineApi {
     const row = this.temp.findText(key);
     if (row < 0) return false;
     // a change another node made is that node's history
-    if (emit) this.endings.tempRow(this.temp, row, 'unban', by, this.now());
+    if (emit) this.endTemp(row, 'unban', by, this.now());
     this.dropRow(row, by, reason, emit);
     return true;
   }
@@ -868,9 +868,14 @@ export class BanEngine implements BanEngineApi {
    * expires its copy), unless a whitelist entry hid it already (that was its end).
    */
   private expiring(row: number, now: number): void {
-    const t = this.temp;
-    if (t.node(row) !== this.nodeId || this.hidden(row)) return;
-    this.endings.tempRow(t, row, 'expired', 'engine', now);
+    if (this.temp.node(row) !== this.nodeId) return;
+    this.endTemp(row, 'expired', 'engine', now);
+  }
+
+  /** A temporary ban ends here: its history row, unless a whitelist entry had hidden it (its end then). */
+  private endTemp(row: number, reason: BanEndReason, by: string, now: number): void {
+    if (!this.endings.active || this.hidden(row)) return;
+    this.endings.tempRow(this.temp, row, reason, by, now);
   }
 
   /** A new whitelist entry hides the temporary bans it covers: each ends there. */
