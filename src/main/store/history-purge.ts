@@ -35,6 +35,11 @@ export class HistoryPurge {
     this.timer = null;
   }
 
+  /** Resolves once a run under way is over (the store closes the connection after it). */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
   /** One bounded delete now (skipped while the database is away); resolves with the rows deleted. */
   runOnce(nowMs: number): Promise<number> {
     if (this.running) return this.running;

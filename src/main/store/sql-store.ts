@@ -167,6 +167,7 @@ export class SqlStore implements Store {
     this.policy.halt();
     await this.writer.finish();
     await this.policy.idle();
+    await this.purge.idle();
     await this.writer.close();
     await this.link.close();
   }
