@@ -1,10 +1,12 @@
 /**
  * edgeban's SPOA in a process of its own, for benchmarks that read its CPU time from /proc.
  * Bans a deterministic share of the storm's addresses (see storm-addresses.ts), prints
- * `READY <port>` on stdout, exits on SIGTERM.
+ * `READY <port>` on stdout, exits on SIGTERM. A 4th argument `metrics` turns the metrics on (the
+ * per-NOTIFY latency histogram among them), as `edgeban serve` has them.
  */
 import pino from 'pino';
 import { defaultConfig } from '../../src/main/config/defaults.js';
+import { Metrics } from '../../src/main/metrics/registry.js';
 import { SpoaServer } from '../../src/main/spoa/server.js';
 import { BanTable, Kind } from '../../src/shared/bantable/index.js';
 import { backgroundBans } from '../process.js';
@@ -13,6 +15,7 @@ import { addressBytes, isBanned, STORM_ADDRESSES } from './storm-addresses.js';
 const port = Number(process.argv[2] ?? 0);
 const bannedPercent = Number(process.argv[3] ?? 10);
 const extraBans = Number(process.argv[4] ?? 100_000);
+const withMetrics = process.argv[5] === 'metrics';
 const table = new BanTable({ initialCapacity: 1 << 18 });
 const until = Math.floor(Date.now() / 1000) + 3600;
 const reason = table.reasonId('bench');
@@ -29,6 +32,7 @@ const server = new SpoaServer({
   table,
   reasonText: (id) => table.reasonText(id),
   log: pino({ level: 'warn' }),
+  metrics: withMetrics ? new Metrics({ defaultMetrics: false }) : undefined,
 });
 await server.listen();
 process.stdout.write(`READY ${server.address?.port}\n`);

@@ -153,6 +153,13 @@ describe('the operator console in Chromium', { skip }, () => {
 
     await page.click('#btn-unban');
     await page.waitForSelector('#ip-state.verdict-allowed');
+    // the lifted ban is now the address's history: ended by an unban from the console's user
+    const lifted = page.locator('#ip-history tr[data-end="unban"]');
+    await lifted.first().waitFor({ timeout: 5000 });
+    assert.equal(await lifted.first().locator('td').nth(1).textContent(), 'unban');
+    assert.equal(await lifted.first().locator('td').nth(2).textContent(), ADMIN.username);
+    assert.equal(await page.locator('#ip-history-note').textContent(), '1 shown of 1');
+    await page.screenshot({ path: join(ARTIFACTS, 'address-history.png'), fullPage: true });
     const end = Date.now() + 5000;
     let status = 0;
     for (;;) {

@@ -278,6 +278,10 @@ describe('operations', () => {
     assert.match(text, /fail2ban_current_bans\{pattern="manual"\} 1/);
     const bans = await s.metrics.registry.getSingleMetricAsString('fail2ban_bans_total');
     assert.match(bans, /fail2ban_bans_total\{pattern="sshd"\} 1/);
+    // by jail beside it: the reference's series keep their one label
+    assert.doesNotMatch(bans, /jail=/);
+    const byJail = await s.metrics.registry.getSingleMetricAsString('edgeban_jail_bans_total');
+    assert.match(byJail, /edgeban_jail_bans_total\{jail="default"\} 2/);
   });
 
   test("replaceLists swaps a source's entries without touching the operator's", () => {

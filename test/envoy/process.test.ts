@@ -32,7 +32,8 @@ test('edgeban serve answers Envoy Check on envoy.port when envoy.enabled', async
       await new Promise((r) => setTimeout(r, 100));
       text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
     }
-    assert.match(text, /fail2ban_service_requests_total\{service="envoy",status="ok"\} 2/);
+    assert.match(text, /fail2ban_service_requests_total\{service="envoy",status="allowed"\} 1/);
+    assert.match(text, /fail2ban_service_requests_total\{service="envoy",status="denied"\} 1/);
     assert.match(text, /fail2ban_requests_total\{service="envoy",result="denied"\} 1/);
   } finally {
     client.close();

@@ -4,7 +4,7 @@ import { type ApiAnswer, type ApiTarget, callApi } from './api-client.js';
 import { resolveTarget } from './api-target.js';
 
 /**
- * `edgeban ban|unban|bans|status|whitelist|blacklist`: the REST API from a shell. Tables for
+ * `edgeban ban|unban|bans|history|status|whitelist|blacklist`: the REST API from a shell. Tables for
  * people, `--json` for scripts; the exit code is 0 on success, 1 when the API refused, 2 on
  * usage, configuration or connection errors; `status` is 0 banned, 1 not banned, 2 error.
  */
@@ -24,6 +24,8 @@ const CLIENT_OPTIONS = {
   limit: { type: 'string' },
   offset: { type: 'string' },
   filter: { type: 'string' },
+  jail: { type: 'string' },
+  since: { type: 'string' },
 } as const;
 
 export const CLIENT_USAGE = [
@@ -32,6 +34,7 @@ export const CLIENT_USAGE = [
   '  edgeban unban IP|CIDR [--reason TEXT]',
   '  edgeban status IP            verdict, why, until when',
   '  edgeban bans [--filter F] [--limit N] [--offset N]',
+  '  edgeban history IP|CIDR [--jail J] [--since 24h] [--limit N] [--offset N]   bans that ended',
   '  edgeban whitelist add|rm|ls [IP|CIDR] [--reason TEXT] [--force]',
   '  edgeban blacklist add|rm|ls [IP|CIDR] [--reason TEXT] [--force]',
   '  where:       --url URL ($EDGEBAN_URL), else nginx.address:nginx.port of the configuration',
@@ -189,6 +192,23 @@ async function bans(argv: string[]): Promise<number> {
   });
 }
 
+/** `history IP|CIDR`: the bans that ended for an address (or inside a range), newest first. */
+async function history(argv: string[]): Promise<number> {
+  const { values: v, args } = parse(argv);
+  if (helped(v)) return 0;
+  const q = new URLSearchParams({ ip: need(args, 0, 'IP or CIDR') });
+  if (v.jail) q.set('jail', v.jail);
+  if (v.since) q.set('since', v.since);
+  if (v.limit) q.set('limit', v.limit);
+  if (v.offset) q.set('offset', v.offset);
+  const a = await callApi(targetOf(v), 'GET', `/api/history?${q.toString()}`);
+  const rows = (a.body.history as Record<string, unknown>[] | undefined) ?? [];
+  return report(a, v.json ?? false, {
+    rows,
+    columns: ['ip_address', 'jail', 'created_at', 'ended_at', 'end_reason', 'ended_by', 'reason'],
+  });
+}
+
 function listCommand(kind: 'whitelist' | 'blacklist') {
   return async (argv: string[]): Promise<number> => {
     const { values: v, args } = parse(argv);
@@ -219,6 +239,7 @@ export const API_COMMANDS = {
   unban: { summary: 'lift a ban through the API', run: unban },
   status: { summary: 'is this address banned, why, until when', run: status },
   bans: { summary: 'list the active temporary bans', run: bans },
+  history: { summary: 'bans of an address that ended: when, why, how', run: history },
   whitelist: { summary: 'whitelist add|rm|ls', run: listCommand('whitelist') },
   blacklist: { summary: 'blacklist add|rm|ls', run: listCommand('blacklist') },
 };

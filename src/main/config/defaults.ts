@@ -97,6 +97,7 @@ export function defaultConfig(): Config {
       retry_delay: 5 * S,
       flush_interval: 1 * S,
       optional: false,
+      history_retention: 720 * H,
     },
     fleet: {
       enabled: true,

@@ -166,6 +166,11 @@ export const SCHEMA: Record<string, KeySpec> = {
     max: 60_000,
     doc: 'longest a log-made ban waits to be written',
   },
+  'database.history_retention': {
+    kind: 'duration',
+    min: 0,
+    doc: 'how long ended bans stay in ban_history; 0 = keep no history',
+  },
   'database.optional': {
     kind: 'bool',
     doc: 'start even when the SQLite file cannot be opened (bans in memory only); false = fatal',

@@ -119,6 +119,8 @@ export interface DatabaseConfig {
   flush_interval: number;
   /** Start without the database when it cannot be opened at start (SQLite); else that is fatal. */
   optional: boolean;
+  /** How long ended bans stay in `ban_history` (ms); 0 = no history. */
+  history_retention: number;
 }
 
 /** Ban sharing between the nodes of one PostgreSQL database. */

@@ -11,7 +11,9 @@ import type { Config } from '../config/types.js';
 import type { JailSpec } from '../jails/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import { BanEndings } from './endings.js';
 import { PrefixTooShortError } from './errors.js';
+import type { BanEndReason, EndedBanListener } from './history.js';
 import { parseTargetInto } from './keyed-rows.js';
 import { Offences, TempBans } from './records.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
@@ -85,6 +87,7 @@ export class BanEngine implements BanEngineApi {
   };
   private readonly listeners = new Set<(e: BanEvent) => void>();
   private readonly failureListeners = new Set<FailureListener>();
+  private readonly endings = new BanEndings((err) => this.log?.error({ err }, 'ended-ban listener failed'));
   private jails: readonly JailSpec[] = [];
   private readonly out = new LookupResult();
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
@@ -310,6 +313,7 @@ export class BanEngine implements BanEngineApi {
     opts: { reason?: string; createdBy?: string; force?: boolean },
   ): { record: BanRecord; added: boolean } {
     const r = this.listAdd('whitelist', target, opts, 'api');
+    if (r.added) this.hiddenBy(r.cidr, r.record.createdBy);
     return { record: r.record, added: r.added };
   }
 
@@ -409,6 +413,7 @@ export class BanEngine implements BanEngineApi {
     for (let r = 0; r < t.end; r++) {
       if (!t.isLive(r)) continue;
       if (t.expiresAt(r) > now) active++;
+      this.endTemp(r, 'purge', by, now);
       this.dropRow(r, by, 'purge');
     }
     t.maybeCompact();
@@ -616,6 +621,10 @@ export class BanEngine implements BanEngineApi {
     return () => this.listeners.delete(listener);
   }
 
+  onBanEnded(listener: EndedBanListener): () => void {
+    return this.endings.on(listener);
+  }
+
   /**
    * Expired bans out, forgotten offences out, idle trackers out, all of it now, in one go (tests,
    * shutdown). Returns bans expired. The timer runs the same pass in bounded slices instead.
@@ -693,7 +702,10 @@ export class BanEngine implements BanEngineApi {
 
   private putTemp(record: BanRecord, cidr: ParsedCidr, emit = true): void {
     const prev = this.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
-    if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
+    if (prev >= 0) {
+      this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
+      if (emit) this.endTemp(prev, 'replaced', record.createdBy, this.now());
+    }
     this.temp.put(cidr.bytes, cidr.family, cidr.prefixLen, {
       reason: record.reason,
       pattern: record.pattern,
@@ -717,6 +729,7 @@ export class BanEngine implements BanEngineApi {
     this.m?.metrics.currentBans.inc({ pattern });
     if (!emit) return;
     this.m?.metrics.bans.inc({ pattern });
+    this.m?.metrics.jailBans.inc({ jail: record.jail ?? DEFAULT_JAIL });
     this.m?.metrics.banDuration.observe({ pattern }, ((record.expiresAt ?? 0) - record.createdAt) / 1000);
     this.emit({ type: 'ban', record: { ...record } });
   }
@@ -724,6 +737,8 @@ export class BanEngine implements BanEngineApi {
   private dropTemp(key: string, by: string, reason: string, emit = true): boolean {
     const row = this.temp.findText(key);
     if (row < 0) return false;
+    // a change another node made is that node's history
+    if (emit) this.endTemp(row, 'unban', by, this.now());
     this.dropRow(row, by, reason, emit);
     return true;
   }
@@ -787,7 +802,9 @@ export class BanEngine implements BanEngineApi {
     opts: { by?: string; reason?: string },
   ): boolean {
     const key = canonical(parseCidr(target));
-    if (!this.lists[kind].has(key)) return false;
+    const entry = this.lists[kind].get(key);
+    if (!entry) return false;
+    if (kind === 'blacklist') this.endings.record(stripSource(entry), 'unban', opts.by ?? 'api', this.now());
     this.unlist(kind, key);
     this.emit({
       type: 'unban',
@@ -814,6 +831,7 @@ export class BanEngine implements BanEngineApi {
       table: this.table,
       maxMemoryTtl: () => this.policy.maxMemoryTtl,
       expired: (pattern) => this.m?.metrics.currentBans.dec({ pattern: pattern ?? 'manual' }),
+      ending: this.endings.active ? (row, now) => this.expiring(row, now) : null,
       forgotten: (target, at) => this.emit({ type: 'forget', target, at }),
     });
   }
@@ -843,6 +861,38 @@ export class BanEngine implements BanEngineApi {
   private forgetTracker(cidr: ParsedCidr): void {
     const counted = cidr.family === 4 ? cidr.prefixLen === 32 : cidr.prefixLen === this.ipv6Prefix;
     if (counted) this.trackers.remove(cidr.bytes, cidr.family);
+  }
+
+  /**
+   * The sweep drops an expired ban: history for the node that made it (each node of a fleet
+   * expires its copy), unless a whitelist entry hid it already (that was its end).
+   */
+  private expiring(row: number, now: number): void {
+    if (this.temp.node(row) !== this.nodeId) return;
+    this.endTemp(row, 'expired', 'engine', now);
+  }
+
+  /** A temporary ban ends here: its history row, unless a whitelist entry had hidden it (its end then). */
+  private endTemp(row: number, reason: BanEndReason, by: string, now: number): void {
+    if (!this.endings.active || this.hidden(row)) return;
+    this.endings.tempRow(this.temp, row, reason, by, now);
+  }
+
+  /** A new whitelist entry hides the temporary bans it covers: each ends there. */
+  private hiddenBy(wl: ParsedCidr, by: string): void {
+    if (!this.endings.active) return;
+    const t = this.temp;
+    const now = this.now();
+    if (wl.prefixLen === (wl.family === 4 ? 32 : 128)) {
+      const row = t.find(wl.bytes, wl.family, wl.prefixLen);
+      if (row >= 0 && t.expiresAt(row) > now) this.endings.tempRow(t, row, 'whitelist', by, now);
+      return;
+    }
+    for (let r = 0; r < t.end; r++) {
+      if (!t.isLive(r) || t.expiresAt(r) <= now || t.familyOf(r) !== wl.family) continue;
+      const c: ParsedCidr = { family: wl.family, bytes: t.keyBytes(r), prefixLen: t.prefixOf(r), text: '' };
+      if (covers(wl, c)) this.endings.tempRow(t, r, 'whitelist', by, now);
+    }
   }
 
   /** True when a whitelist entry covers the whole of this temporary ban's target. */

@@ -14,6 +14,8 @@ export interface SweepDeps {
   maxMemoryTtl: () => number;
   /** A temporary ban ran out and was dropped (metrics), with its pattern. */
   expired: (pattern: string | null) => void;
+  /** The same ban, still in its row, for its history (null: nobody keeps history). */
+  ending: ((row: number, now: number) => void) | null;
   /** An offence memory was dropped (the event for the store). */
   forgotten: (target: string, at: number) => void;
 }
@@ -55,6 +57,7 @@ export class SweepPass {
         const r = c.row++;
         if (t.isLive(r) && t.expiresAt(r) <= now) {
           d.expired(t.pattern(r));
+          if (d.ending) d.ending(r, now);
           t.remove(r);
           this.expired++;
         }

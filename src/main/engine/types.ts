@@ -5,6 +5,7 @@
  */
 
 import type { JailSpec } from '../jails/types.js';
+import type { EndedBanListener } from './history.js';
 import type { BanRows, OffenceRows } from './restore-rows.js';
 
 export type BanKind = 'temp' | 'blacklist' | 'whitelist';
@@ -194,6 +195,11 @@ export interface BanEngineApi {
   /** Replace the list entries that came from a given source (config file or database). */
   replaceLists(source: 'config' | 'database', entries: BanRecord[]): void;
   onEvent(listener: (e: BanEvent) => void): () => void;
+  /**
+   * Every ban that ends on this node (unban, purge, replaced, expiry of its own bans, hidden by a
+   * new whitelist entry; not another node's changes): the store's history. Returns the unsubscribe.
+   */
+  onBanEnded(listener: EndedBanListener): () => void;
 }
 
 export { DEFAULT_JAIL } from '../jails/types.js';

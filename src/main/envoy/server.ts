@@ -9,7 +9,9 @@ import { EdgebanError } from '../../shared/errors.js';
 import type { Config, EnvoyConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { counterFeed, FeedSet } from '../metrics/feed.js';
+import type { LatencyRecorder } from '../metrics/latency.js';
 import type { Metrics } from '../metrics/registry.js';
+import { feedProxyMetrics } from '../metrics/verdicts.js';
 import type { AppContext, Service } from '../service.js';
 import { EnvoyAdmission } from './admission.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
@@ -66,7 +68,7 @@ export class EnvoyServer {
   private boundPort = 0;
   private readonly announceMs: number;
   private readonly drainMs: number;
-  private readonly duration?: ReturnType<Histogram<'service'>['labels']>;
+  private duration: LatencyRecorder | null = null;
   private readonly feeds = new FeedSet();
   private stopping: Promise<void> | null = null;
 
@@ -75,7 +77,6 @@ export class EnvoyServer {
     this.log = opts.log;
     this.announceMs = opts.announceMs ?? 250;
     this.drainMs = opts.drainMs ?? 5_000;
-    this.duration = opts.metrics?.serviceRequestDuration.labels({ service: 'envoy' });
     const definitions = loadDefinitions();
     assertWireLayout(definitions);
     this.handler = new CheckHandler(opts.table, opts.reasonText, opts.check);
@@ -91,7 +92,7 @@ export class EnvoyServer {
       answer: (message) => {
         const t0 = performance.now();
         const res = handler.answer(decoder.decode(message, handler.wantHeaders), (Date.now() / 1000) | 0);
-        this.duration?.observe((performance.now() - t0) / 1000);
+        this.duration?.observeMs(performance.now() - t0);
         return res ?? { code: status.INVALID_ARGUMENT, message: NOT_A_CHECK };
       },
       backendSocket: join(backendSocketDir(), 'grpc.sock'),
@@ -180,12 +181,12 @@ export class EnvoyServer {
     const f = this.feeds;
     f.add(m.requests.add(() => k.allowed, { service: 'envoy', result: 'allowed' }));
     f.add(m.requests.add(() => k.denied, { service: 'envoy', result: 'denied' }));
-    const status = (name: string, read: () => number) =>
-      f.add(m.serviceRequests.add(read, { service: 'envoy', status: name }));
-    status('ok', () => k.checks - k.noAddress - k.invalid - k.errors);
-    status('no_address', () => k.noAddress);
-    status('invalid', () => k.invalid);
-    status('error', () => k.errors);
+    // a check without a usable address is answered by envoy.missing_ip_policy: allowed or denied
+    this.duration = feedProxyMetrics(m, f, 'envoy', {
+      allowed: () => k.allowed,
+      denied: () => k.denied,
+      error: () => k.invalid + k.errors,
+    });
   }
 
   /**

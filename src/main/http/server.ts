@@ -13,7 +13,11 @@ import { Assets } from '../console/assets.js';
 import { Console } from '../console/console.js';
 import { consoleRoutes } from '../console/routes.js';
 import type { BanEngine } from '../engine/engine.js';
+import { asError } from '../log/logger.js';
+import { LogThrottle } from '../log/throttle.js';
 import { counterFeed, FeedSet } from '../metrics/feed.js';
+import type { LatencyRecorder } from '../metrics/latency.js';
+import { feedProxyMetrics } from '../metrics/verdicts.js';
 import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
 import type { ApiDeps } from './api/context.js';
@@ -21,6 +25,7 @@ import { eventRoutes } from './api/events.js';
 import { withErrorResponses } from './api/openapi-errors.js';
 import { banRoutes } from './api/routes-bans.js';
 import { jailRoutes } from './api/routes-jails.js';
+import { historyRoutes } from './api/routes-history.js';
 import { listRoutes } from './api/routes-lists.js';
 import { policyRoutes } from './api/routes-policy.js';
 import { ApiGate } from './api/security.js';
@@ -68,6 +73,11 @@ export class HttpService implements Service {
   private readonly gate: ApiGate;
   private server!: Server;
   private readonly feeds = new FeedSet();
+  /** /auth answer times (the verdict is made and written synchronously). */
+  private latency: LatencyRecorder | null = null;
+  /** /auth requests that failed before a verdict (answered 500). */
+  private authErrors = 0;
+  private readonly authLog: LogThrottle;
   private apiEnabled: boolean;
   readonly console: Console | null;
 
@@ -83,6 +93,7 @@ export class HttpService implements Service {
       services: deps.table.services,
       log,
     });
+    this.authLog = new LogThrottle(log);
     this.feedMetrics();
     this.gate = new ApiGate(cfg.api, ctx.log.child({ subsystem: 'api' }));
     this.apiEnabled = cfg.api.enabled;
@@ -122,7 +133,7 @@ export class HttpService implements Service {
             const url = req.url ?? '';
             // `/auth/<path>` too: Envoy's HTTP-service ext_authz appends the original path
             if (url === '/auth' || (url.startsWith('/auth') && (url[5] === '?' || url[5] === '/')))
-              auth.auth(req, res);
+              this.answerAuth(req, res);
             else if (url === '/health') auth.health(res);
             else if (url === '/ready') this.ready(res);
             else handler(req, res);
@@ -245,6 +256,7 @@ export class HttpService implements Service {
     this.app.register(async (api) => {
       banRoutes(api, apiDeps);
       listRoutes(api, apiDeps);
+      historyRoutes(api, apiDeps);
       policyRoutes(api, apiDeps);
       jailRoutes(api, apiDeps);
       eventRoutes(api, apiDeps);
@@ -283,15 +295,39 @@ export class HttpService implements Service {
     this.gate.configure(config.api);
   }
 
+  /** /auth, timed; a throw costs this answer (a 500, counted as an error), never the process. */
+  private answerAuth(req: IncomingMessage, res: ServerResponse): void {
+    const latency = this.latency;
+    const t0 = latency ? performance.now() : 0;
+    try {
+      this.auth.auth(req, res);
+    } catch (err) {
+      this.authErrors++;
+      this.authLog.error(
+        'http-auth-failed',
+        '',
+        { err: asError(err) },
+        '/auth failed before a verdict: answered 500',
+      );
+      if (!res.headersSent) res.writeHead(500, { 'content-length': '0' });
+      res.end();
+    }
+    if (latency) latency.observeMs(performance.now() - t0);
+  }
+
   /** Prometheus reads /auth's plain counters at scrape. */
   private feedMetrics(): void {
     const m = this.ctx.metrics;
     const c = this.auth.counters;
     const f = this.feeds;
     f.add(m.requests.add(() => c.allowed, { service: 'nginx', result: 'allowed' }));
-    f.add(m.serviceRequests.add(() => c.allowed, { service: 'nginx', status: 'ok' }));
     f.add(m.requests.add(() => c.denied, { service: 'nginx', result: 'denied' }));
-    f.add(m.serviceRequests.add(() => c.denied, { service: 'nginx', status: 'denied' }));
+    // an answer without a usable address follows nginx.missing_ip_policy: allowed or denied
+    this.latency = feedProxyMetrics(m, f, 'nginx', {
+      allowed: () => c.allowed,
+      denied: () => c.denied,
+      error: () => this.authErrors,
+    });
     f.add(m.requests.add(() => c.noAddress, { service: 'nginx', result: 'no_ip' }));
     f.add(
       counterFeed(
@@ -307,6 +343,7 @@ export class HttpService implements Service {
     this.feeds.detach();
     this.auth.throttle?.close();
     this.gate.throttle.close();
+    this.authLog.close();
     // SSE streams and idle keep-alive sockets must not hold the shutdown
     this.server?.closeIdleConnections();
     const closing = this.app.close();

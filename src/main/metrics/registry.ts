@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CounterFeed } from './feed.js';
+import { ServiceLatency } from './latency.js';
 
 /**
  * Every metric edgeban exports. Names and labels of the reference system are kept exactly
@@ -21,6 +22,13 @@ export class Metrics {
     name: 'fail2ban_bans_total',
     help: 'Bans started, by the pattern that caused them (manual for API bans)',
     labelNames: ['pattern'] as const,
+    registers: [this.registry],
+  });
+  /** edgeban's: the same bans by jail (the reference's `pattern` label set stays as it was). */
+  readonly jailBans = new Counter({
+    name: 'edgeban_jail_bans_total',
+    help: 'Bans started, by the jail that made them (default for the ban: policy and manual bans)',
+    labelNames: ['jail'] as const,
     registers: [this.registry],
   });
   readonly currentBans = new Gauge({
@@ -46,15 +54,11 @@ export class Metrics {
   readonly serviceRequests = new CounterFeed(
     this.registry,
     'fail2ban_service_requests_total',
-    'Requests served per protocol service and status',
+    'Requests answered per proxy service, by verdict status (allowed, denied, error)',
     ['service', 'status'] as const,
   );
-  readonly serviceRequestDuration = new Histogram({
-    name: 'fail2ban_service_request_duration_seconds',
-    help: 'Time to answer a proxy request',
-    labelNames: ['service'] as const,
-    registers: [this.registry],
-  });
+  /** Per-proxy answer times (buckets 10 µs … 100 ms), from typed-array recorders at scrape. */
+  readonly serviceRequestDuration = new ServiceLatency(this.registry);
   readonly databaseOperations = new Counter({
     name: 'fail2ban_database_operations_total',
     help: 'Database operations by kind and outcome',

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { LogThrottle } from '../log/throttle.js';
+import type { LatencyRecorder } from '../metrics/latency.js';
 import { encodeAgentDisconnect, encodeAgentHello } from './frames.js';
 import { decodeKvList, type TypedValue } from './kvlist.js';
 import { NOTIFY_INVALID, NOTIFY_TOO_BIG, type NotifyAnswerer } from './notify.js';
@@ -29,6 +30,8 @@ const OUT_HIGH_WATER = 256 * 1024;
 /** What a connection needs from its server (shared by every connection). */
 export interface ConnectionHost {
   readonly answerer: NotifyAnswerer;
+  /** Time per NOTIFY answered, when metrics are on. */
+  readonly latency?: LatencyRecorder | null;
   readonly log: Logger;
   /** Every line a peer can trigger goes through it (one per kind and source per window). */
   readonly throttle: LogThrottle;
@@ -144,6 +147,10 @@ export class SpoaConnection {
     const nowMs = Date.now();
     this.lastActivity = nowMs;
     const now = (nowMs / 1000) | 0;
+    // timed per read, not per NOTIFY: a clock read costs about as much as an answer
+    const latency = this.host.latency;
+    const t0 = latency ? performance.now() : 0;
+    const notifies0 = latency ? this.host.answerer.counters.notifies : 0;
     let buf: Buffer;
     let p: number;
     let end: number;
@@ -173,6 +180,10 @@ export class SpoaConnection {
       p += 4 + len;
       // a peer that pipelines faster than it reads: write now, and pause it if it does not read
       if (this.outLen >= OUT_HIGH_WATER) this.flush();
+    }
+    if (latency) {
+      const n = this.host.answerer.counters.notifies - notifies0;
+      if (n > 0) latency.observeBatchMs(performance.now() - t0, n);
     }
     // keep what is left of an incomplete frame
     if (p === end) {

@@ -7,7 +7,9 @@ import type { SpoaConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
 import { counterFeed, FeedSet } from '../metrics/feed.js';
+import type { LatencyRecorder } from '../metrics/latency.js';
 import type { Metrics } from '../metrics/registry.js';
+import { feedProxyMetrics } from '../metrics/verdicts.js';
 import type { AppContext, Service } from '../service.js';
 import { Admission } from './admission.js';
 import { type ConnectionHost, SpoaConnection } from './connection.js';
@@ -63,6 +65,8 @@ export class SpoaServer implements ConnectionHost {
   private readonly metrics?: Metrics;
   /** Prometheus reads the plain counters at scrape; detached at close. */
   private readonly feeds = new FeedSet();
+  /** Time per NOTIFY answered (null without metrics). */
+  latency: LatencyRecorder | null = null;
 
   constructor(opts: SpoaServerOptions) {
     this.config = opts.config;
@@ -88,7 +92,12 @@ export class SpoaServer implements ConnectionHost {
     const f = this.feeds;
     f.add(m.requests.add(() => k.allowed, { service: 'haproxy', result: 'allowed' }));
     f.add(m.requests.add(() => k.denied, { service: 'haproxy', result: 'denied' }));
-    f.add(m.serviceRequests.add(() => k.notifies, { service: 'haproxy', status: 'ok' }));
+    // per address asked (a NOTIFY may carry several); no verdict: no usable address, or a failure
+    this.latency = feedProxyMetrics(m, f, 'haproxy', {
+      allowed: () => k.allowed,
+      denied: () => k.denied,
+      error: () => k.noAddress + k.handlerErrors,
+    });
     const own = (name: string, help: string, read: () => number) =>
       f.add(counterFeed(reg, name, help).add(read));
     own('edgeban_spoa_connections_total', 'HAProxy connections accepted', () => this.accepted);

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { BanRecord } from '../engine/types.js';
 import type { DialectName } from './connect.js';
+import { type HistoryInsert, insertHistory } from './history.js';
 import type { WriteBatch } from './journal.js';
 import { banRowOf } from './rows.js';
 import { BAN_DETAIL_COLUMNS, type Database, type ListName } from './schema.js';
@@ -23,6 +24,7 @@ export async function writeBatch(
   b: WriteBatch,
   now: number,
   variants: ListVariants,
+  history: readonly HistoryInsert[] = [],
 ): Promise<void> {
   const banPuts: ReturnType<typeof banRowOf>[] = [];
   const banDels: string[] = [];
@@ -68,6 +70,7 @@ export async function writeBatch(
       if (w.op === 'put') await putListEntry(trx, dialect, w.kind, w.record, variants);
       else await disableListEntry(trx, w.kind, w.target, variants);
     }
+    if (history.length > 0) await insertHistory(trx, history);
   });
 }
 

@@ -181,11 +181,42 @@ function jails(dialect: DialectName): Migration {
   };
 }
 
+/** Migration 5: ended bans, kept for `database.history_retention`. */
+function banHistory(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(db.schema.createTable('ban_history'), dialect)
+        .addColumn('ip_address', 'varchar(64)', (c) => c.notNull())
+        .addColumn('range_start', 'varchar(40)', (c) => c.notNull())
+        .addColumn('range_end', 'varchar(40)', (c) => c.notNull())
+        .addColumn('jail', 'varchar(255)', (c) => c.notNull().defaultTo('default'))
+        .addColumn('services', 'text')
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('pattern', 'varchar(255)')
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'varchar(255)', (c) => c.notNull())
+        .addColumn('node', 'varchar(255)', (c) => c.notNull())
+        .addColumn('ban_count', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('expires_at_ms', 'bigint')
+        .addColumn('ended_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('end_reason', 'varchar(16)', (c) => c.notNull())
+        .addColumn('ended_by', 'varchar(255)', (c) => c.notNull())
+        .execute();
+      // the retention purge and the newest-first pages
+      await ensureIndex(db, dialect, 'idx_ban_history_ended', 'ban_history', 'ended_at_ms');
+      // address and CIDR filters
+      await ensureIndex(db, dialect, 'idx_ban_history_range', 'ban_history', 'range_start');
+    },
+  };
+}
+
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_reference_schema': referenceSchema(dialect),
     '0002_bans_offences': bansAndOffences(dialect),
     '0003_jails': jails(dialect),
+    '0005_ban_history': banHistory(dialect),
   };
 }
 

@@ -1,6 +1,8 @@
+import type { EndedBan } from '../engine/history.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import { StoreDisabledError } from './errors.js';
 import type { StoredJail } from './jail-rows.js';
+import type { HistoryPage, HistoryQuery } from './history.js';
 import type {
   BanConfigRow,
   ConfigSourceStatus,
@@ -30,6 +32,10 @@ export class NullStore implements Store {
     return [];
   }
   enqueue(_e: BanEvent): void {}
+  recordEnded(_e: EndedBan): void {}
+  async readHistory(_q: HistoryQuery): Promise<HistoryPage> {
+    throw new StoreDisabledError('the ban history');
+  }
   async flush(): Promise<{ durable: boolean }> {
     return { durable: false };
   }

@@ -124,7 +124,37 @@ export interface OffencesTable {
   last_offence_ms: MsColumn;
 }
 
+/**
+ * Bans that ended (migration 0005): one row per ended ban, purged after
+ * `database.history_retention`. `range_start`/`range_end` are the ban's address range as fixed
+ * width text (`4` + 8 hex digits, `6` + 32), so address and CIDR filters are range comparisons
+ * any of the three databases indexes.
+ */
+export interface BanHistoryTable {
+  id: Generated<number>;
+  ip_address: string;
+  range_start: string;
+  range_end: string;
+  jail: ColumnType<string, string | undefined, string>;
+  /** Comma-separated service names; null = every service. */
+  services: string | null;
+  /** `temp` or `blacklist`. */
+  kind: string;
+  reason: string;
+  pattern: string | null;
+  created_at_ms: MsColumn;
+  created_by: string;
+  node: string;
+  ban_count: number;
+  expires_at_ms: NullableMsColumn;
+  ended_at_ms: MsColumn;
+  /** `expired`, `unban`, `whitelist`, `purge` or `replaced`. */
+  end_reason: string;
+  ended_by: string;
+}
+
 export interface Database {
+  ban_history: BanHistoryTable;
   patterns: PatternsTable;
   ban_config: BanConfigTable;
   blacklist: ListTable;

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DatabaseConfig } from '../config/types.js';
+import type { EndedBan } from '../engine/history.js';
 import { banRecordAt, offenceRecordAt } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { JailInput } from '../jails/fields.js';
@@ -9,6 +10,8 @@ import type { DialectName } from './connect.js';
 import { StoreUnavailableError } from './errors.js';
 import { JailAdmin } from './jail-admin.js';
 import type { StoredJail } from './jail-rows.js';
+import { type HistoryPage, type HistoryQuery, historyRowOf, readHistory } from './history.js';
+import { HistoryPurge } from './history-purge.js';
 import type { WriteJournal } from './journal.js';
 import { Link } from './link.js';
 import { migrate } from './migrations.js';
@@ -51,7 +54,16 @@ export interface SqlStoreOptions {
    * database is down (null: none; SQLite needs none, the database is a local file already).
    */
   cacheFile?: string | null;
+  /** How often the history retention purge runs (ms, default 1 min). */
+  historyPurgeIntervalMs?: number;
+  /** Most history rows one purge run deletes (default 5,000). */
+  historyPurgeBatch?: number;
 }
+
+const HISTORY_PURGE_INTERVAL = 60_000;
+const HISTORY_PURGE_BATCH = 5_000;
+/** Ended bans kept in memory for the history while the database is down. */
+const HISTORY_QUEUE_MAX = 100_000;
 
 /**
  * The SQL store over Kysely: SQLite (default, in its own thread), PostgreSQL or MySQL/MariaDB.
@@ -71,6 +83,7 @@ export class SqlStore implements Store {
   private readonly admin: PolicyAdmin;
   private readonly jails: JailAdmin;
   private readonly cacheFile: string | null;
+  private readonly purge: HistoryPurge;
 
   constructor(private readonly opts: SqlStoreOptions) {
     const cfg = opts.config;
@@ -100,6 +113,14 @@ export class SqlStore implements Store {
       journalMax: opts.journalMax ?? 1_000_000,
       journalFile: opts.journalFile ?? null,
       variants: (kind, target) => this.policy.variantsOf(kind, target),
+      historyMax: cfg.history_retention > 0 ? HISTORY_QUEUE_MAX : 0,
+    });
+    this.purge = new HistoryPurge({
+      link: this.link,
+      log: opts.log,
+      retentionMs: cfg.history_retention,
+      intervalMs: opts.historyPurgeIntervalMs ?? HISTORY_PURGE_INTERVAL,
+      batch: opts.historyPurgeBatch ?? HISTORY_PURGE_BATCH,
     });
     const cache = this.cacheFile
       ? new PolicyCache(this.cacheFile, cfg.driver, cfg.dsn, opts.log, (key, fields, msg) =>
@@ -130,6 +151,7 @@ export class SqlStore implements Store {
     this.link.begin();
     await this.writer.start();
     this.policy.start();
+    this.purge.start();
     if (await this.link.open()) return;
     if (await this.policy.loadCache())
       this.log.warn(
@@ -146,10 +168,12 @@ export class SqlStore implements Store {
 
   async stop(): Promise<void> {
     this.link.halt();
+    this.purge.halt();
     this.writer.halt();
     this.policy.halt();
     await this.writer.finish();
     await this.policy.idle();
+    await this.purge.idle();
     await this.writer.close();
     await this.link.close();
   }
@@ -184,6 +208,25 @@ export class SqlStore implements Store {
 
   flush(): Promise<{ durable: boolean }> {
     return this.writer.flush();
+  }
+
+  recordEnded(e: EndedBan): void {
+    if (this.cfg.history_retention <= 0) return;
+    const row = historyRowOf(e);
+    if (row) this.writer.enqueueHistory(row);
+  }
+
+  // --- history -------------------------------------------------------------------------------
+
+  async readHistory(q: HistoryQuery): Promise<HistoryPage> {
+    const conn = this.link.current;
+    if (!conn || !this.link.isConnected)
+      throw new StoreUnavailableError('reading the ban history', this.link.error);
+    return readHistory(conn.db, q);
+  }
+
+  purgeHistory(nowMs: number): Promise<number> {
+    return this.purge.runOnce(nowMs);
   }
 
   // --- reads of persisted bans ---------------------------------------------------------------

@@ -1,7 +1,9 @@
+import type { EndedBan } from '../engine/history.js';
 import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { JailInput } from '../jails/fields.js';
 import type { StoredJail } from './jail-rows.js';
+import type { HistoryPage, HistoryQuery } from './history.js';
 
 /** A row of the reference system's `patterns` table. */
 export interface PatternRow {
@@ -109,6 +111,10 @@ export interface Store {
   takeRecovered(): BanEvent[];
   /** Queue an engine event for a batched write (log-made bans, within database.flush_interval). */
   enqueue(e: BanEvent): void;
+  /** Queue an ended ban for `ban_history` (written with the next batch; nothing when retention is 0). */
+  recordEnded(e: EndedBan): void;
+  /** A page of `ban_history`, newest first. E_DB_DISABLED / E_DB_UNAVAILABLE without a database. */
+  readHistory(q: HistoryQuery): Promise<HistoryPage>;
   /** Resolves once every event enqueued so far is written (or journaled when the DB is down). */
   flush(): Promise<{ durable: boolean }>;
   /** Active bans and offence memory for start-up. */

@@ -30,7 +30,7 @@ export interface StoreWiringDeps {
   ctx: AppContext;
   engine: Pick<
     BanEngineApi,
-    'onEvent' | 'restore' | 'restoreRows' | 'replaceLists' | 'setPolicy' | 'getPolicy' | 'setJails'
+    'onEvent' | 'onBanEnded' | 'restore' | 'restoreRows' | 'replaceLists' | 'setPolicy' | 'getPolicy' | 'setJails'
   >;
   /** The matcher pool's owner (IngestService). */
   ingest: { setPatterns(specs: readonly PatternSpec[]): void };
@@ -83,6 +83,7 @@ export class StoreBinding {
           this.touched.add(e.type === 'ban' || e.type === 'offence' ? e.record.target : e.target);
       }),
     );
+    this.unsubscribe.push(deps.engine.onBanEnded((e) => store.recordEnded(e)));
     this.unsubscribe.push(store.onPolicy((p) => this.apply(p, false)));
     this.unsubscribe.push(
       store.onReady(() => {
@@ -254,6 +255,8 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
         cacheFile: dialectOf(cfg.driver) === 'sqlite' ? null : resolve(POLICY_CACHE_FILE),
         // and of the changes made while it is down
         journalFile: dialectOf(cfg.driver) === 'sqlite' ? null : resolve(JOURNAL_FILE),
+        // the history's retention runs on the sweep's tick
+        historyPurgeIntervalMs: ctx.config.ban.cleanup_interval,
       })
     : new NullStore(cfg.driver);
   const binding = new StoreBinding(store, deps);

@@ -2,6 +2,7 @@ import type { BanEvent } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import { asError } from '../log/logger.js';
 import { describeBatch, type ListVariants, splitBatch, writeBatch } from './batch-write.js';
+import { type HistoryInsert, HistoryQueue, insertHistory } from './history.js';
 import { batchSize, WriteJournal } from './journal.js';
 import type { Link } from './link.js';
 import { Serial } from './serial.js';
@@ -19,6 +20,8 @@ export interface WriterOptions {
   /** Where the journal goes on disk while the database is down (null: memory only). */
   journalFile: string | null;
   variants: ListVariants;
+  /** Most ended bans kept for the history while the database is down (0: no history). */
+  historyMax: number;
 }
 
 /**
@@ -28,6 +31,7 @@ export interface WriterOptions {
  */
 export class Writer {
   readonly journal: WriteJournal;
+  readonly history: HistoryQueue;
   private readonly spill: JournalSpill | null;
   private readonly link: Link;
   private readonly log: Logger;
@@ -47,6 +51,7 @@ export class Writer {
     this.link = opts.link;
     this.log = opts.log;
     this.journal = new WriteJournal(opts.journalMax);
+    this.history = new HistoryQueue(opts.historyMax);
     this.spill = opts.journalFile
       ? new JournalSpill(opts.journalFile, opts.log, () => this.journal.events())
       : null;
@@ -54,6 +59,7 @@ export class Writer {
 
   /** Changes not yet in the database: the journal and the write under way. */
   get pending(): number {
+    // ended bans waiting for the history are not state: they are not counted here
     return this.journal.size + this.inflight;
   }
 
@@ -97,6 +103,11 @@ export class Writer {
 
   /** At stop, after the last reads: the disk copy closed, or the loss logged. */
   async close(): Promise<void> {
+    if (this.history.size > 0)
+      this.log.warn(
+        { ended_bans: this.history.size },
+        'stopping with ended bans the history never received (the database is unavailable): not kept',
+      );
     if (this.journal.size > 0 && this.spill?.active) {
       await this.spill.close();
       this.log.warn(
@@ -117,7 +128,7 @@ export class Writer {
 
   /** The database is back: what waited goes out. */
   up(): void {
-    if (this.journal.size > 0) this.write().catch(() => {});
+    if (this.journal.size > 0 || this.history.size > 0) this.write().catch(() => {});
   }
 
   /** The whole journal to the file (the outage starts, or a failed batch came back). */
@@ -143,6 +154,13 @@ export class Writer {
     }
   }
 
+  /** An ended ban for `ban_history`, written with the next batch. */
+  enqueueHistory(row: HistoryInsert): void {
+    if (this.history.max <= 0) return;
+    this.seq++;
+    this.history.add(row);
+  }
+
   async flush(): Promise<{ durable: boolean }> {
     const target = this.seq;
     if (this.written >= target) return { durable: true };
@@ -153,7 +171,8 @@ export class Writer {
 
   private tick(): void {
     this.link.gauge();
-    if (this.link.isConnected && this.journal.size > 0) this.write().catch(() => {});
+    if (this.link.isConnected && (this.journal.size > 0 || this.history.size > 0))
+      this.write().catch(() => {});
   }
 
   /** Writes everything pending now; serialised, so a flush waits for the write before it. */
@@ -166,15 +185,16 @@ export class Writer {
     const conn = link.current;
     if (!conn || !link.isConnected) return false;
     const upTo = this.seq;
-    if (this.journal.size === 0) {
+    if (this.journal.size === 0 && this.history.size === 0) {
       this.written = upTo;
       return true;
     }
     const batch = this.journal.take();
-    const n = batchSize(batch);
-    this.inflight = n;
+    const ended = this.history.take();
+    const n = batchSize(batch) + ended.length;
+    this.inflight = batchSize(batch);
     try {
-      await writeBatch(conn.db, link.dialect, batch, Date.now(), this.opts.variants);
+      await writeBatch(conn.db, link.dialect, batch, Date.now(), this.opts.variants, ended);
       this.written = upTo;
       link.op('write', 'success', n);
       // the database has every change the disk copy held (later ones are in memory, as usual)
@@ -182,6 +202,7 @@ export class Writer {
       return true;
     } catch (err) {
       this.journal.putBack(batch);
+      this.history.putBack(ended);
       // a batch taken before the outage was noticed goes to the disk copy too
       if (this.spill?.active) this.spillAll();
       this.inflight = 0;
@@ -192,7 +213,19 @@ export class Writer {
           'database refused a batch of changes: writing them one by one',
         );
         const again = this.journal.take();
+        const endedAgain = this.history.take();
         let dropped = 0;
+        for (const row of endedAgain) {
+          try {
+            await insertHistory(conn.db, [row]);
+          } catch (e) {
+            dropped++;
+            this.log.error(
+              { err: asError(e), change: `history ${row.ip_address}` },
+              'database refused a change: dropped',
+            );
+          }
+        }
         for (const single of splitBatch(again)) {
           try {
             await writeBatch(conn.db, link.dialect, single, Date.now(), this.opts.variants);

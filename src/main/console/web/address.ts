@@ -1,6 +1,19 @@
 import { type ConsoleEvent, get, send } from './api.js';
 import { byId, el, fill, until } from './dom.js';
 
+/** One row of GET /api/history. */
+interface HistoryRow {
+  ip_address: string;
+  jail: string;
+  kind: string;
+  reason: string;
+  created_at: string;
+  created_by: string;
+  ended_at: string;
+  end_reason: string;
+  ended_by: string;
+}
+
 interface Status {
   ip_address: string;
   banned: boolean;
@@ -55,6 +68,8 @@ export class AddressView {
     if (ip === '') {
       box.replaceChildren(el('p', { class: 'muted' }, 'Type an address to see its verdict.'));
       byId('ip-events').replaceChildren();
+      byId('ip-history').replaceChildren();
+      byId('ip-history-note').textContent = '';
       return;
     }
     let s: Status;
@@ -85,6 +100,7 @@ export class AddressView {
       ],
     );
     box.replaceChildren(el('h2', {}, s.ip_address), table);
+    await this.loadHistory(ip);
     const ev = await get<{ events: ConsoleEvent[] }>(
       `/api/console/events?ip=${encodeURIComponent(ip)}&limit=50`,
     );
@@ -99,5 +115,36 @@ export class AddressView {
         ),
       ),
     );
+  }
+
+  /** The bans of this address that ended (kept in the database for database.history_retention). */
+  private async loadHistory(ip: string): Promise<void> {
+    const table = byId('ip-history');
+    const note = byId('ip-history-note');
+    let h: { count: number; history: HistoryRow[] };
+    try {
+      h = await get(`/api/history?ip=${encodeURIComponent(ip)}&limit=20`);
+    } catch (err) {
+      table.replaceChildren();
+      note.textContent = `No history: ${(err as Error).message} (it needs the database)`;
+      return;
+    }
+    fill(
+      table,
+      ['ended', 'how', 'ended by', 'banned', 'banned by', 'jail', 'reason'],
+      h.history.map((r) => [
+        new Date(r.ended_at).toLocaleString(),
+        el('span', { class: `end-${r.end_reason}` }, r.end_reason),
+        r.ended_by,
+        new Date(r.created_at).toLocaleString(),
+        r.created_by,
+        r.jail,
+        r.reason,
+      ]),
+    );
+    for (const [i, row] of [...table.querySelectorAll('tr')].slice(1).entries())
+      row.dataset.end = h.history[i].end_reason;
+    note.textContent =
+      h.count === 0 ? 'No ban of this address has ended yet.' : `${h.history.length} shown of ${h.count}`;
   }
 }
