@@ -31,6 +31,11 @@ export interface JailBanOptions {
   engine: BanMaker;
   /** Targets followed per jail. */
   maxTargets?: number;
+  /**
+   * The engine's jails (engine.getJails): checked at each ban event, a new list is taken up as
+   * `update` would. Without it, only `update` changes the jails.
+   */
+  jails?: () => readonly JailSpec[];
   log?: Logger;
   metrics?: Metrics;
 }
@@ -57,6 +62,7 @@ export class JailIds {
 
 export class Recidive {
   private followers: Follower[] = [];
+  private specs: readonly JailSpec[] | null = null;
   /** Every recidive jail's name: none of them is another's source by default. */
   private recidiveNames = new Set<string>();
   private readonly ids = new JailIds();
@@ -99,6 +105,7 @@ export class Recidive {
    * keeps its name, threshold and window keeps its counts.
    */
   update(specs: readonly JailSpec[]): void {
+    this.specs = specs;
     const old = new Map(this.followers.map((f) => [f.spec.name, f]));
     const next: Follower[] = [];
     for (const spec of specs) {
@@ -153,7 +160,10 @@ export class Recidive {
   }
 
   private onEvent(e: BanEvent): void {
-    if (e.type !== 'ban' || this.banning || this.followers.length === 0) return;
+    if (e.type !== 'ban' || this.banning) return;
+    const jails = this.opts.jails?.();
+    if (jails !== undefined && jails !== this.specs) this.update(jails);
+    if (this.followers.length === 0) return;
     this.observe(e.record);
   }
 

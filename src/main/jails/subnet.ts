@@ -130,6 +130,8 @@ function prefixText(prefix: number, len: number): string {
 
 export class SubnetBans {
   private aggregators: Aggregator[] = [];
+  private specs: readonly JailSpec[] | null = null;
+  private readonly jails?: () => readonly JailSpec[];
   private readonly maxPrefixes: number;
   private readonly unsubscribe: () => void;
   private banning = false;
@@ -139,6 +141,7 @@ export class SubnetBans {
 
   constructor(opts: JailBanOptions) {
     this.engine = opts.engine;
+    this.jails = opts.jails;
     this.maxPrefixes = opts.maxTargets ?? SUBNET_MAX_PREFIXES;
     this.unsubscribe = opts.engine.onEvent((e) => this.onEvent(e));
     if (opts.log) this.throttle = new LogThrottle(opts.log);
@@ -167,6 +170,7 @@ export class SubnetBans {
 
   /** Every enabled jail with `subnet` aggregates; one whose `subnet` is unchanged keeps its counts. */
   update(specs: readonly JailSpec[]): void {
+    this.specs = specs;
     const old = new Map(this.aggregators.map((a) => [a.spec.name, a]));
     const next: Aggregator[] = [];
     for (const spec of specs) {
@@ -218,7 +222,10 @@ export class SubnetBans {
   }
 
   private onEvent(e: BanEvent): void {
-    if (e.type !== 'ban' || this.banning || this.aggregators.length === 0) return;
+    if (e.type !== 'ban' || this.banning) return;
+    const jails = this.jails?.();
+    if (jails !== undefined && jails !== this.specs) this.update(jails);
+    if (this.aggregators.length === 0) return;
     this.observe(e.record);
   }
 
