@@ -3,6 +3,16 @@ import type { JailSpec } from './types.js';
 
 /** Most bans one target's ring keeps: a `max_attempts` beyond it counts as this many. */
 export const MAX_RING = 64;
+/**
+ * Typed-array bytes one jail's counter may take (they are allocated up front): a jail with long
+ * rings follows fewer targets than asked rather than take more.
+ */
+export const JAIL_BYTES_BUDGET = 8 * 1024 * 1024;
+
+/** Slots for `wanted` targets of `bytesEach` bytes within the budget (at least 1024). */
+export function slotsWithin(wanted: number, bytesEach: number): number {
+  return Math.max(1, Math.min(wanted, Math.max(1024, Math.floor(JAIL_BYTES_BUDGET / bytesEach))));
+}
 
 /** Ban n of a jail lasts min(initial × factor^(n−1), max), as the engine's escalation. */
 export function jailBanDuration(
@@ -35,6 +45,7 @@ export class BanCounter {
     capacity: number,
   ) {
     this.ring = Math.min(Math.max(1, Math.floor(maxAttempts)), MAX_RING);
+    capacity = slotsWithin(capacity, this.ring * 18 + 2);
     this.slots = new SlotMap(capacity);
     this.at = new Float64Array(capacity * this.ring);
     this.until = new Float64Array(capacity * this.ring);

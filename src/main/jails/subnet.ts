@@ -9,6 +9,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { BanEvent, BanRecord } from '../engine/types.js';
 import { asError } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
+import { slotsWithin } from './ban-counter.js';
 import type { BanMaker, JailBanOptions } from './recidive.js';
 import { SlotMap } from './slots.js';
 import { DEFAULT_JAIL, type JailSpec, type SubnetAggregation } from './types.js';
@@ -38,6 +39,7 @@ export class PrefixCounter {
     this.need = Math.min(Math.max(1, Math.floor(conf.addresses)), MAX_SUBNET_ADDRESSES);
     const p = Math.min(Math.max(0, Math.floor(conf.prefixV4)), 32);
     this.mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+    capacity = slotsWithin(capacity, this.need * 12 + 2);
     this.slots = new SlotMap(capacity);
     this.addr = new Uint32Array(capacity * this.need);
     this.at = new Float64Array(capacity * this.need);
