@@ -5,6 +5,7 @@ import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
 import { patternHealthOf } from './ingest/health.js';
 import { IngestService } from './ingest/service.js';
+import { createJailBansService } from './jails/service.js';
 import { createMetricsService } from './metrics/server.js';
 import { createNotifyService } from './notify/service.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
@@ -62,6 +63,8 @@ export class App {
       entry(store.first, { stopBoundMs: STORE_STOP_BOUND_MS }),
       // the sweep timers
       entry({ name: 'engine', start: () => engine.start(), stop: () => engine.stop() }),
+      // recidive and subnet bans, made from the engine's (and the fleet's) ban events
+      entry(createJailBansService(ctx, engine)),
       // right after the engine, so it stops after the receivers and the API: their last bans
       // still reach the other nodes
       entry(createFleetService(ctx, engine, sql)),

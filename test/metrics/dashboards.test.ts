@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { FleetBus } from '../../src/main/fleet/bus.js';
+import { FleetCounting } from '../../src/main/fleet/counting.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { startEdge } from '../helpers/edge.js';
 import { findBinary, peerMissing } from '../helpers/peers.js';
@@ -54,6 +55,17 @@ test('every metric the Grafana dashboard and the alert rules query is exported',
     channel: 'c',
     key: Buffer.alloc(32),
     engine,
+    log: pino({ level: 'silent' }),
+    metrics: m,
+  });
+  new FleetCounting({
+    engine: { onFailure: () => () => {}, recordRemoteFailures: () => null },
+    node: 'n',
+    bus: { isConnected: false, listen: () => {}, notify: async () => 0 },
+    channel: 'c',
+    key: Buffer.alloc(32),
+    intervalMs: 250,
+    maxEntries: 10,
     log: pino({ level: 'silent' }),
     metrics: m,
   });

@@ -104,6 +104,9 @@ export function defaultConfig(): Config {
       node: '',
       channel: 'edgeban_fleet',
       secret: '',
+      counting: true,
+      counting_interval: 250,
+      counting_max_entries: 2000,
     },
     haproxy_map: {
       enabled: false,

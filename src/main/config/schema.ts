@@ -193,6 +193,22 @@ export const SCHEMA: Record<string, KeySpec> = {
     format: 'identifier',
     doc: 'PostgreSQL notification channel the fleet shares',
   },
+  'fleet.counting': {
+    kind: 'bool',
+    doc: "add every node's failures per (jail, address) up, so N nodes do not give N times the allowance",
+  },
+  'fleet.counting_interval': {
+    kind: 'duration',
+    min: 10,
+    max: 10_000,
+    doc: 'how long failures are summed before they go to the other nodes',
+  },
+  'fleet.counting_max_entries': {
+    kind: 'int',
+    min: 1,
+    max: 100_000,
+    doc: '(jail, address) sums sent per interval at most; the rest are dropped and counted (docs/fleet.md)',
+  },
   'haproxy_map.enabled': {
     kind: 'bool',
     doc: "keep a HAProxy map of the bans through HAProxy's runtime API (bans hold while edgeban is down)",

@@ -131,6 +131,12 @@ export interface FleetConfig {
   channel: string;
   /** Signs the messages; empty: the password in database.dsn. */
   secret: string;
+  /** Fleet-wide counting: every node's failures per (jail, address) add up. */
+  counting: boolean;
+  /** How long failures are summed before they go to the other nodes (ms). */
+  counting_interval: number;
+  /** Most (jail, address) sums one interval sends; the rest are dropped (counted). */
+  counting_max_entries: number;
 }
 
 /** A HAProxy map of the bans, kept through the runtime API. */

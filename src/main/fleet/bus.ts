@@ -64,6 +64,8 @@ export class FleetBus {
     dropped: Counter;
     delay: Histogram;
   };
+  /** More channels on this connection (fleet-wide counting): name → payload handler. */
+  private readonly extra = new Map<string, (payload: string) => void>();
   /** Counts for tests and the status endpoint (plain numbers). */
   readonly stats = { sent: 0, received: 0, applied: 0, rejected: 0, dropped: 0, reconnects: 0 };
 
@@ -149,11 +151,14 @@ export class FleetBus {
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, null));
     client.on('notification', (n) => {
-      if (n.channel === channel && n.payload !== undefined) this.onMessage(n.payload, n.processId);
+      if (n.payload === undefined) return;
+      if (n.channel === channel) this.onMessage(n.payload, n.processId);
+      else this.extra.get(n.channel)?.(n.payload);
     });
     try {
       await client.connect();
       await client.query(`LISTEN "${channel}"`);
+      for (const c of this.extra.keys()) await client.query(`LISTEN "${c}"`);
     } catch (err) {
       this.lost(client, err as Error);
       return;
@@ -164,6 +169,39 @@ export class FleetBus {
     this.log.info({ channel, node: this.opts.engine.node }, 'fleet channel listened to');
     await this.catchUp(this.stats.reconnects > 0);
     this.scheduleFlush();
+  }
+
+  /**
+   * Listens to one more channel on the bus's connection (now, and after every reconnection);
+   * `handler` gets each payload, this node's own included.
+   */
+  listen(channel: string, handler: (payload: string) => void): void {
+    this.extra.set(channel, handler);
+    if (this.connected && this.client)
+      this.client.query(`LISTEN "${channel}"`).catch((err: Error) => {
+        this.log.warn({ err, channel }, 'fleet: LISTEN failed');
+      });
+  }
+
+  /**
+   * Sends `payloads` on `channel`, in order, on the bus's connection; resolves how many went out
+   * (none while the connection is down: these are not kept for later).
+   */
+  async notify(channel: string, payloads: readonly string[]): Promise<number> {
+    let sent = 0;
+    for (const p of payloads) {
+      const c = this.client;
+      if (!this.connected || !c) break;
+      try {
+        await c.query('SELECT pg_notify($1, $2)', [channel, p]);
+      } catch (err) {
+        this.m?.errors.inc({ reason: 'send' });
+        this.log.warn({ err: asError(err), channel }, 'fleet notification failed');
+        break;
+      }
+      sent++;
+    }
+    return sent;
   }
 
   /** The connection is gone (error, server restart, terminated backend): retry with backoff. */

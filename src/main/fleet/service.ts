@@ -3,6 +3,7 @@ import type { AppContext, Service } from '../service.js';
 import { dialectOf, postgresConfig } from '../store/connect.js';
 import type { Store } from '../store/types.js';
 import { FleetBus } from './bus.js';
+import { FleetCounting } from './counting.js';
 import { fleetKey } from './messages.js';
 
 /**
@@ -17,7 +18,7 @@ export function createFleetService(
   ctx: AppContext,
   engine: BanEngine,
   store: Pick<Store, 'reloadNow' | 'readOtherNodesBans' | 'isConnected' | 'onReady'> | null,
-): (Service & { bus: FleetBus }) | null {
+): (Service & { bus: FleetBus; counting: FleetCounting | null }) | null {
   const { database, fleet } = ctx.config;
   const log = ctx.log.child({ subsystem: 'fleet' });
   if (!fleet.enabled || !database.enabled) return null;
@@ -51,10 +52,31 @@ export function createFleetService(
     // the other nodes batch their writes as this one does
     writeGraceMs: 2 * database.flush_interval + 5_000,
   });
+  // every node's failures per (jail, address) add up: on the bus's connection, its own channel
+  const counting = fleet.counting
+    ? new FleetCounting({
+        engine,
+        node: engine.node,
+        bus,
+        channel: fleet.channel,
+        key: fleetKey(secret),
+        intervalMs: fleet.counting_interval,
+        maxEntries: fleet.counting_max_entries,
+        log,
+        metrics: ctx.metrics,
+      })
+    : null;
   return {
     name: 'fleet',
     bus,
-    start: async () => bus.start(),
-    stop: () => bus.stop(),
+    counting,
+    start: async () => {
+      counting?.start();
+      bus.start();
+    },
+    stop: async () => {
+      await counting?.stop();
+      await bus.stop();
+    },
   };
 }
