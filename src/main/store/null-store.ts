@@ -1,8 +1,8 @@
 import type { EndedBan } from '../engine/history.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import { StoreDisabledError } from './errors.js';
-import type { StoredJail } from './jail-rows.js';
 import type { HistoryPage, HistoryQuery } from './history.js';
+import type { StoredJail } from './jail-rows.js';
 import type {
   BanConfigRow,
   ConfigSourceStatus,

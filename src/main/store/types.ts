@@ -2,8 +2,8 @@ import type { EndedBan } from '../engine/history.js';
 import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { JailInput } from '../jails/fields.js';
-import type { StoredJail } from './jail-rows.js';
 import type { HistoryPage, HistoryQuery } from './history.js';
+import type { StoredJail } from './jail-rows.js';
 
 /** A row of the reference system's `patterns` table. */
 export interface PatternRow {

@@ -30,7 +30,14 @@ export interface StoreWiringDeps {
   ctx: AppContext;
   engine: Pick<
     BanEngineApi,
-    'onEvent' | 'onBanEnded' | 'restore' | 'restoreRows' | 'replaceLists' | 'setPolicy' | 'getPolicy' | 'setJails'
+    | 'onEvent'
+    | 'onBanEnded'
+    | 'restore'
+    | 'restoreRows'
+    | 'replaceLists'
+    | 'setPolicy'
+    | 'getPolicy'
+    | 'setJails'
   >;
   /** The matcher pool's owner (IngestService). */
   ingest: { setPatterns(specs: readonly PatternSpec[]): void };
