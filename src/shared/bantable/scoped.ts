@@ -14,7 +14,13 @@ export class ScopedBans {
   readonly tables: (BanTable | null)[] = [];
   /** IPv4 prefix entries over all service tables. */
   ranges4 = 0;
+  /**
+   * Every service at once, for requests that name none: per key the latest expiry over the
+   * service tables, so such a lookup costs one table, not one per service.
+   */
+  private any: BanTable | null = null;
   private readonly tmp = new LookupResult();
+  private readonly probe = new LookupResult();
 
   constructor(private readonly make: () => BanTable) {}
 
@@ -26,6 +32,30 @@ export class ScopedBans {
       this.tables[service] = t;
     }
     return t;
+  }
+
+  /** Bring the every-service entry of a key in line with its service tables (after a change). */
+  refresh(bytes: Uint8Array, family: 4 | 6, prefixLen: number): void {
+    const p = this.probe;
+    let exp = 0;
+    let offences = 0;
+    let reason = 0;
+    for (let s = 0; s < this.tables.length; s++) {
+      const t = this.tables[s];
+      if (t?.readTemp(bytes, family, prefixLen, p) && p.expiresAt > exp) {
+        exp = p.expiresAt;
+        offences = p.offences;
+        reason = p.reasonId;
+      }
+    }
+    this.any ??= this.make();
+    if (exp === 0) this.any.delete(bytes, family, prefixLen, Kind.TEMP_BAN);
+    else this.any.set(bytes, family, prefixLen, Kind.TEMP_BAN, exp, offences, reason);
+  }
+
+  /** Drop what ended at or before `now` from the every-service table too. */
+  sweepAny(now: number): void {
+    this.any?.sweep(now);
   }
 
   /** Whether some service's table holds an entry for exactly this key. */
@@ -48,11 +78,15 @@ export class ScopedBans {
       if (t !== undefined && t !== null) this.take(t.checkV4(key, now, this.tmp), service, out);
       return;
     }
-    if (service !== SERVICE_ANY) return;
-    for (let s = 0; s < this.tables.length; s++) {
+    if (service !== SERVICE_ANY || this.any === null) return;
+    if (this.any.checkV4(key, now, this.tmp) !== Verdict.DENY) return;
+    // a ban: say which service's it is (the answer's path, not the common one)
+    let by = -1;
+    for (let s = 0; s < this.tables.length && by < 0; s++) {
       const t = this.tables[s];
-      if (t !== null) this.take(t.checkV4(key, now, this.tmp), s, out);
+      if (t !== null && t.checkV4(key, now, this.probe) === Verdict.DENY) by = s;
     }
+    this.take(Verdict.DENY, by, out);
   }
 
   check6(bytes: Uint8Array, off: number, now: number, out: LookupResult, service: number): void {
@@ -61,11 +95,14 @@ export class ScopedBans {
       if (t !== undefined && t !== null) this.take(t.checkV6(bytes, off, now, this.tmp), service, out);
       return;
     }
-    if (service !== SERVICE_ANY) return;
-    for (let s = 0; s < this.tables.length; s++) {
+    if (service !== SERVICE_ANY || this.any === null) return;
+    if (this.any.checkV6(bytes, off, now, this.tmp) !== Verdict.DENY) return;
+    let by = -1;
+    for (let s = 0; s < this.tables.length && by < 0; s++) {
       const t = this.tables[s];
-      if (t !== null) this.take(t.checkV6(bytes, off, now, this.tmp), s, out);
+      if (t !== null && t.checkV6(bytes, off, now, this.probe) === Verdict.DENY) by = s;
     }
+    this.take(Verdict.DENY, by, out);
   }
 
   private take(v: number, service: number, out: LookupResult): void {

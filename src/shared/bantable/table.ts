@@ -523,6 +523,34 @@ export class BanTable extends BanTableReader {
   /** The service names scoped bans use (ids for `setScoped` and for lookups). */
   readonly services = new ServiceNames();
 
+  /**
+   * The temporary ban of exactly this key, into `out` (expiresAt, offences, reasonId): false when
+   * there is none. Writer-side bookkeeping; lookups use the check methods.
+   */
+  readTemp(bytes: Uint8Array, family: 4 | 6, prefixLen: number, out: LookupResult): boolean {
+    if (family === 4) {
+      checkLen(prefixLen, 32);
+      const b = this.find4(v4ToU32(bytes, 0) & mask4(prefixLen), prefixLen);
+      if (b < 0) return false;
+      const meta = this.t4[b + V4_META];
+      if ((meta & F_TEMP) === 0) return false;
+      out.expiresAt = this.t4[b + V4_EXP] >>> 0;
+      out.offences = (meta >>> M_OFF_SHIFT) & M_OFF_MAX;
+      out.reasonId = metaReason(meta);
+      return true;
+    }
+    checkLen(prefixLen, 128);
+    const [k0, k1, k2, k3] = key6(bytes, prefixLen);
+    const b = this.find6(k0, k1, k2, k3, prefixLen);
+    if (b < 0) return false;
+    const meta = this.t6[b + V6_META];
+    if ((meta & F_TEMP) === 0) return false;
+    out.expiresAt = this.t6[b + V6_EXP] >>> 0;
+    out.offences = this.t6[b + V6_OFF];
+    out.reasonId = metaReason(meta);
+    return true;
+  }
+
   /** Whether the table holds an entry (any kind, or the scoped mark) for exactly this key. */
   has(bytes: Uint8Array, family: 4 | 6, prefixLen: number): boolean {
     if (family === 4) {
@@ -552,6 +580,7 @@ export class BanTable extends BanTableReader {
       throw new EdgebanError('E_BANTABLE', `unknown service id ${service}`);
     this.scopes ??= new ScopedBans(() => new BanTable({ initialCapacity: 16 }));
     this.scopes.table(service).set(bytes, family, prefixLen, Kind.TEMP_BAN, expiresAt, offences, reasonId);
+    this.scopes.refresh(bytes, family, prefixLen);
     if (family === 4 && prefixLen < 32) this.recountScopedRanges();
     else this.mark(bytes, family, prefixLen);
   }
@@ -562,6 +591,7 @@ export class BanTable extends BanTableReader {
     const t = sc?.tables[service];
     if (sc === null || t === undefined || t === null) return false;
     if (!t.delete(bytes, family, prefixLen, Kind.TEMP_BAN)) return false;
+    sc.refresh(bytes, family, prefixLen);
     if (family === 4 && prefixLen < 32) this.recountScopedRanges();
     else if (!sc.holds(bytes, family, prefixLen)) this.unmark(bytes, family, prefixLen);
     return true;
@@ -581,6 +611,7 @@ export class BanTable extends BanTableReader {
     let removed = 0;
     if (this.scopes !== null) {
       for (const t of this.scopes.tables) if (t !== null) removed += t.sweep(now);
+      this.scopes.sweepAny(now);
       this.recountScopedRanges();
       this.sweepMarks();
     }
