@@ -7,6 +7,7 @@ import {
   type KindCode,
   LookupResult,
   SERVICE_ANY,
+  SERVICE_SOME,
   SERVICE_UNSCOPED,
   Verdict,
 } from '../../src/shared/bantable/index.js';
@@ -122,7 +123,7 @@ test('scoped verdicts match a model over bans, scoped bans, lifts, sweeps and gr
           assert.equal(out.kind, k);
           if (exp > 0) {
             assert.equal(out.expiresAt, exp);
-            assert.ok(out.service >= 0);
+            assert.equal(out.service, o.service === SERVICE_ANY ? SERVICE_SOME : o.service);
           } else assert.equal(out.service, -1);
           continue;
         }

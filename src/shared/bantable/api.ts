@@ -39,7 +39,10 @@ export class LookupResult {
   reasonId = 0;
   /** Prefix length of the deciding entry (32/128 for an exact address, less for a range). */
   prefixLen = 0;
-  /** Service id (services.ts) whose scoped ban decided; -1 when the deciding entry covers every service. */
+  /**
+   * Service id (services.ts) whose scoped ban decided; SERVICE_SOME for a request naming no
+   * service that a scoped ban denied; -1 when the deciding entry covers every service.
+   */
   service = -1;
   /** A visited entry carries the scoped mark: the per-service tables have something for it. */
   scoped = false;

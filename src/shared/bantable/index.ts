@@ -3,6 +3,7 @@ export {
   MAX_SERVICES,
   normalizeService,
   SERVICE_ANY,
+  SERVICE_SOME,
   SERVICE_UNSCOPED,
   ServiceNames,
 } from './services.js';

@@ -1,5 +1,5 @@
 import { Kind, LookupResult, Verdict } from './api.js';
-import { SERVICE_ANY } from './services.js';
+import { SERVICE_ANY, SERVICE_SOME } from './services.js';
 import type { BanTable } from './table.js';
 
 /**
@@ -79,14 +79,7 @@ export class ScopedBans {
       return;
     }
     if (service !== SERVICE_ANY || this.any === null) return;
-    if (this.any.checkV4(key, now, this.tmp) !== Verdict.DENY) return;
-    // a ban: say which service's it is (the answer's path, not the common one)
-    let by = -1;
-    for (let s = 0; s < this.tables.length && by < 0; s++) {
-      const t = this.tables[s];
-      if (t !== null && t.checkV4(key, now, this.probe) === Verdict.DENY) by = s;
-    }
-    this.take(Verdict.DENY, by, out);
+    this.take(this.any.checkV4(key, now, this.tmp), SERVICE_SOME, out);
   }
 
   check6(bytes: Uint8Array, off: number, now: number, out: LookupResult, service: number): void {
@@ -96,13 +89,7 @@ export class ScopedBans {
       return;
     }
     if (service !== SERVICE_ANY || this.any === null) return;
-    if (this.any.checkV6(bytes, off, now, this.tmp) !== Verdict.DENY) return;
-    let by = -1;
-    for (let s = 0; s < this.tables.length && by < 0; s++) {
-      const t = this.tables[s];
-      if (t !== null && t.checkV6(bytes, off, now, this.probe) === Verdict.DENY) by = s;
-    }
-    this.take(Verdict.DENY, by, out);
+    this.take(this.any.checkV6(bytes, off, now, this.tmp), SERVICE_SOME, out);
   }
 
   private take(v: number, service: number, out: LookupResult): void {

@@ -6,6 +6,11 @@ export const SERVICE_ANY = -1;
 export const SERVICE_UNSCOPED = -2;
 /** Distinct service names a process can scope bans to (each has its own table). */
 export const MAX_SERVICES = 32;
+/**
+ * `LookupResult.service` of a request that named no service and was denied by a scoped ban: some
+ * service's (which one is not looked for: that would cost a probe per service).
+ */
+export const SERVICE_SOME = MAX_SERVICES;
 /** Longest service name. */
 export const MAX_SERVICE_NAME = 32;
 
