@@ -151,5 +151,6 @@ export function defaultConfig(): Config {
     notify: { webhooks: [], queue_size: 10_000, batch_size: 100, batch_delay: 1 * S, timeout: 5 * S },
     blacklist: [],
     whitelist: [],
+    files: [],
   };
 }

@@ -252,7 +252,11 @@ export function fromObject(
       );
       continue;
     }
-    if (SCHEMA[key].kind === 'patterns' || SCHEMA[key].kind === 'webhooks') {
+    if (
+      SCHEMA[key].kind === 'patterns' ||
+      SCHEMA[key].kind === 'webhooks' ||
+      SCHEMA[key].kind === 'fileSources'
+    ) {
       warnings.push(`env ${name}: ${key} cannot be set from the environment (a list for the config file)`);
       continue;
     }

@@ -1,6 +1,7 @@
 import type { InvalidAddressError } from '../../shared/errors.js';
 import { canonicalIp, parseCidr } from '../../shared/ip/parse.js';
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
+import { checkFileSources } from '../files/config.js';
 import { checkWebhooks } from '../notify/config.js';
 import { parseDuration } from './duration.js';
 
@@ -21,7 +22,8 @@ export type ValueKind =
   | 'patterns'
   | 'userMap'
   | 'listEntries'
-  | 'webhooks';
+  | 'webhooks'
+  | 'fileSources';
 
 export interface KeySpec {
   kind: ValueKind;
@@ -293,6 +295,10 @@ export const SCHEMA: Record<string, KeySpec> = {
   'notify.timeout': { ...positive, doc: 'longest one webhook POST may take' },
   blacklist: { kind: 'listEntries', doc: 'static permanent bans (addresses or CIDRs)' },
   whitelist: { kind: 'listEntries', doc: 'static never-ban entries (addresses or CIDRs)' },
+  files: {
+    kind: 'fileSources',
+    doc: 'log files followed beside syslog ({path (glob allowed), format: syslog|plain, tag, from: end|start})',
+  },
 };
 
 /** A problem found in a value: what was expected. */
@@ -519,6 +525,8 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
     }
     case 'webhooks':
       return checkWebhooks(v);
+    case 'fileSources':
+      return checkFileSources(v);
     case 'patterns':
       return { ok: true, value: v }; // validated field by field by the loader (errors per pattern)
   }

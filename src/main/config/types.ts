@@ -1,4 +1,5 @@
 import type { PatternSpec } from '../../shared/patterns/compile.js';
+import type { FileSourceSpec } from '../files/types.js';
 import type { NotifyConfig } from '../notify/types.js';
 
 /**
@@ -222,4 +223,6 @@ export interface Config {
   blacklist: ListEntryConfig[];
   /** Static never-ban entries (addresses or CIDRs). */
   whitelist: ListEntryConfig[];
+  /** Log files followed beside syslog. */
+  files: FileSourceSpec[];
 }
