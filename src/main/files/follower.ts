@@ -1,4 +1,5 @@
 import { type FileHandle, open, stat } from 'node:fs/promises';
+import { EdgebanError } from '../../shared/errors.js';
 import type { LineBatcher } from '../syslog/batcher.js';
 import type { PositionStore } from './positions.js';
 import { FINGERPRINT_BYTES, READ_CHUNK, ROTATED_GRACE_MS } from './types.js';
@@ -60,8 +61,8 @@ export class FileFollower {
 
   constructor(
     readonly path: string,
-    /** `end`: a file met for the first time (no position) is read from its end. */
-    private readonly fromEnd: boolean,
+    /** `end`: a file there at the start and met for the first time is read from its end. */
+    private fromEnd: boolean,
     private readonly d: FollowerDeps,
   ) {
     const pre = d.prefix?.length ?? 0;
@@ -170,11 +171,14 @@ export class FileFollower {
     try {
       fh = await open(this.path, 'r');
     } catch (err) {
+      // not there yet: when it appears, everything in it is new
+      this.fromEnd = false;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
     try {
       const st = await fh.stat();
+      if (!st.isFile()) throw new NotAFileError(this.path);
       const head = await readHead(fh, st.size);
       const p = this.d.positions;
       // a file renamed into this path (a glob's rotated name) keeps the position it had
@@ -308,4 +312,11 @@ async function readHead(fh: FileHandle, size: number): Promise<string> {
   const b = Buffer.allocUnsafe(n);
   const { bytesRead } = await fh.read(b, 0, n, 0);
   return b.toString('hex', 0, bytesRead);
+}
+
+/** A followed path names a folder, a device or a pipe: only regular files are read. */
+export class NotAFileError extends EdgebanError {
+  constructor(readonly path: string) {
+    super('E_FILE_SOURCE', `not a regular file: ${path}`);
+  }
 }

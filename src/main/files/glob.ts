@@ -29,12 +29,13 @@ function segmentRegex(seg: string): RegExp {
 }
 
 /**
- * The regular files an absolute glob names now, sorted, at most `max` (and whether more matched).
+ * The regular files an absolute glob names now (a path without wildcards: itself), sorted, at most `max` (and whether more matched).
  * Hidden entries match only a segment that starts with a dot, as in a shell. Unreadable folders
  * are skipped: a glob names what can be listed.
  */
 export function expandGlob(pattern: string, max: number): { files: string[]; more: boolean } {
-  if (!isGlob(pattern)) return { files: isFile(pattern) ? [pattern] : [], more: false };
+  // a plain path is named whatever it is now: missing (followed once it appears) or unreadable (said)
+  if (!isGlob(pattern)) return { files: [pattern], more: false };
   const segs = pattern.split('/').filter((s) => s !== '');
   let dirs = ['/'];
   for (let k = 0; k < segs.length; k++) {
