@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import {
   appendFileSync,
+  closeSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
+  openSync,
   readFileSync,
   renameSync,
   truncateSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -124,20 +128,26 @@ describe('file sources (edgeban serve)', () => {
           renameSync(log, `${log}.1`);
           writeFileSync(log, '');
         }
+        if (n === 1500) {
+          // a second writer that had the old file open still appends to it after the rotation
+          const late = openSync(`${log}.1`, 'a');
+          for (let k = 0; k < 100; k++) writeSync(late, `${syslogLine(addr(total + 5000 + k))}\n`);
+          closeSync(late);
+        }
       });
-      await until('all renamed-rotation lines', async () => (await matches(edge)) === total);
+      await until('all renamed-rotation lines', async () => (await matches(edge)) === total + 100);
       await writeLines(log, total, 1000, syslogLine);
-      await until('lines before the copy', async () => (await matches(edge)) === total + 1000);
+      await until('lines before the copy', async () => (await matches(edge)) === total + 1100);
       // copytruncate: lines written between the last read and the truncation exist only in the
       // copy, lost to any reader, so the copy is taken once the reader caught up; the writer
       // goes on at once after the truncation (its O_APPEND writes land at the new start)
       copyFileSync(log, `${log}.2`);
       truncateSync(log, 0);
       await writeLines(log, total + 1000, 1000, syslogLine);
-      await until('lines after the truncation', async () => (await matches(edge)) === total + 2000);
+      await until('lines after the truncation', async () => (await matches(edge)) === total + 2100);
       await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(await matches(edge), total + 2000, 'no line read twice');
-      assert.equal(await counter(edge, 'edgeban_file_lines_total'), total + 2000);
+      assert.equal(await matches(edge), total + 2100, 'no line read twice');
+      assert.equal(await counter(edge, 'edgeban_file_lines_total'), total + 2100);
       assert.equal(await counter(edge, 'edgeban_file_rotations_total'), 1);
       assert.equal(await counter(edge, 'edgeban_file_truncations_total'), 1);
     } finally {
@@ -187,13 +197,29 @@ describe('file sources (edgeban serve)', () => {
       edge.proc.kill('SIGTERM');
       await edge.exited;
     }
+    // rewritten in place while down (same inode, longer than the position, other first bytes):
+    // not mistaken for the file that was read, so it is read from its start
+    const fresh: string[] = [];
+    for (let n = 0; n < 2000; n++) fresh.push(own(addr(20_000 + n)));
+    writeFileSync(log, `${fresh.join('\n')}\n`);
+    edge = await startEdge(dir, NO_BANS);
+    try {
+      await edge.waitFor('edgeban started', 20_000);
+      await until('the rewritten file', async () => (await matches(edge)) === 2000);
+    } finally {
+      edge.proc.kill('SIGTERM');
+      await edge.exited;
+    }
   });
 
   test('a glob follows the files it names, and files that appear later, from their first line', async () => {
     const dir = tempDir('edgeban-files-glob-');
     writeFileSync(join(dir, 'a.log'), `${syslogLine(addr(1))}\n`);
     writeFileSync(join(dir, 'skip.txt'), '');
-    config(dir, `  - { path: "${dir}/*.log", from: start }\n`);
+    mkdirSync(join(dir, 'rot'));
+    const app = join(dir, 'rot', 'app.log');
+    writeFileSync(app, '');
+    config(dir, `  - { path: "${dir}/*.log", from: start }\n  - { path: "${dir}/rot/*" }\n`);
     const edge = await startEdge(dir, NO_BANS);
     try {
       await edge.waitFor('edgeban started', 20_000);
@@ -204,9 +230,20 @@ describe('file sources (edgeban serve)', () => {
       await until('new file', async () => (await matches(edge)) === 3);
       appendFileSync(join(dir, 'b.log'), `${syslogLine(addr(5))}\n`);
       await until('appended to the new file', async () => (await matches(edge)) === 4);
-      assert.equal(await counter(edge, 'edgeban_files_followed'), 2);
+      assert.equal(await counter(edge, 'edgeban_files_followed'), 3);
       await new Promise((r) => setTimeout(r, 1200));
       assert.equal(await matches(edge), 4, 'skip.txt is not matched by the glob');
+      // rotated under a name the glob also matches: its lines are not read a second time
+      await writeLines(app, 100, 200, syslogLine);
+      await until('app.log', async () => (await matches(edge)) === 204);
+      renameSync(app, `${app}.1`);
+      writeFileSync(app, '');
+      await writeLines(app, 300, 200, syslogLine);
+      await until('app.log after its rotation', async () => (await matches(edge)) === 404);
+      // the rotated file is let go after its grace time, then found by the glob: nothing re-read
+      await until('app.log.1 followed', async () => (await counter(edge, 'edgeban_files_followed')) === 4);
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(await matches(edge), 404, 'no line of the rotated file read twice');
     } finally {
       edge.proc.kill('SIGTERM');
       await edge.exited;
