@@ -61,6 +61,10 @@ export class FileSourcesService implements Service {
   private readonly log: Logger;
   private readonly throttle: LogThrottle;
   private config: Config;
+  /** `files:` of the config. */
+  private configured: FileSourceSpec[] = [];
+  /** Given at run time (addFileSource / setFileSources). */
+  private extra: FileSourceSpec[] = [];
 
   constructor(
     ctx: AppContext,
@@ -69,7 +73,8 @@ export class FileSourcesService implements Service {
     this.config = ctx.config;
     this.log = ctx.log.child({ subsystem: 'files' });
     this.throttle = new LogThrottle(this.log);
-    for (const s of ctx.config.files) this.addSource(s);
+    this.configured = [...ctx.config.files];
+    for (const s of this.configured) this.addSource(s);
     registerFileMetrics(
       ctx.metrics.registry,
       () => new Map([...this.sources].map(([k, s]) => [k, s.counters])),
@@ -78,13 +83,27 @@ export class FileSourcesService implements Service {
   }
 
   /** Follows one more path or glob (a jail's `logpath`); the same path twice is one source. */
-  addFileSource(spec: FileSourceSpec): void {
-    this.addSource(spec);
-    if (this.started) this.scan(false);
+  async addFileSource(spec: FileSourceSpec): Promise<void> {
+    if (this.extra.some((s) => s.path === spec.path)) return;
+    this.extra = [...this.extra, spec];
+    await this.sync();
   }
 
-  /** The whole list (reload): sources no longer named stop being followed, their positions kept. */
+  /**
+   * The sources given at run time (jails' `logpath`), as a whole new list; `files:` in the config
+   * is kept apart (a config reload does not drop these, nor these the config's). Sources no longer
+   * named stop being followed; their positions are kept.
+   */
   async setFileSources(specs: readonly FileSourceSpec[]): Promise<void> {
+    this.extra = [...specs];
+    await this.sync();
+  }
+
+  /** Follows the config's sources and the run-time ones (the config's first when both name a path). */
+  private async sync(): Promise<void> {
+    const specs: FileSourceSpec[] = [];
+    for (const s of [...this.configured, ...this.extra])
+      if (!specs.some((x) => x.path === s.path)) specs.push(s);
     const want = new Set(specs.map((s) => s.path));
     for (const [path, src] of this.sources) {
       const same = specs.find((s) => s.path === path);
@@ -259,7 +278,8 @@ export class FileSourcesService implements Service {
 
   async reload(config: Config): Promise<void> {
     this.config = config;
-    await this.setFileSources(config.files);
+    this.configured = [...config.files];
+    await this.sync();
   }
 
   /** Reads every followed file to its current end and hands the lines on (tests, drain). */
