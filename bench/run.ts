@@ -53,7 +53,7 @@ export interface ResultMeta {
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 /** Run only when named: too long for "every benchmark" (memory spawns a dozen servers and builds the baseline). */
-const ONLY_WHEN_NAMED = ['soak', 'memory', 'fleet-counting'];
+const ONLY_WHEN_NAMED = ['soak', 'memory', 'fleet-counting', 'files'];
 
 function machine(): Record<string, unknown> {
   const c = cpus();

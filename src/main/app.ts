@@ -1,6 +1,7 @@
 import type { Config } from './config/types.js';
 import { type Core, createCore } from './core.js';
 import { createEnvoyService } from './envoy/server.js';
+import { FileSourcesService } from './files/service.js';
 import { createFleetService } from './fleet/service.js';
 import { createHttpService } from './http/server.js';
 import { patternHealthOf } from './ingest/health.js';
@@ -35,6 +36,8 @@ export class App {
   readonly ctx: AppContext;
   readonly core: Core;
   readonly ingest: IngestService;
+  /** Log files followed beside syslog (`files:`, jails' `logpath`). */
+  readonly files: FileSourcesService;
   /** The SQL store; null when the database is disabled (the API then answers "no database"). */
   readonly store: Store | null;
   /** In start order. */
@@ -53,6 +56,7 @@ export class App {
     const { table, engine } = this.core;
     const lookups = { table, services: table.services, reasonText: (id: number) => table.reasonText(id) };
     this.ingest = new IngestService(ctx, engine);
+    this.files = new FileSourcesService(ctx, () => this.ingest.pipeline);
     const store = wireStore({ ctx, engine, ingest: this.ingest });
     this.store = config.database.enabled ? store.store : null;
     this.restored = () => store.binding.isRestored;
@@ -78,6 +82,8 @@ export class App {
       ),
       config.prometheus.enabled && entry(createMetricsService(ctx)),
       entry(this.ingest),
+      // after the pipeline it feeds; stops first, handing its last lines on
+      entry(this.files),
       config.envoy.enabled && entry(createEnvoyService(ctx, lookups)),
       config.nginx.enabled &&
         entry(createHttpService(ctx, { table, engine, store: () => sql, ready: () => this.readiness() })),

@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   },
   E_NFTABLES_BATCH: { status: 500, meaning: 'one nft -f - batch failed (the sets are resynced)' },
   E_API: { status: 502, meaning: 'the CLI cannot reach or understand the API' },
+  E_FILE_SOURCE: { status: 500, meaning: 'a followed log file path that is not a readable regular file' },
   E_DB_UNAVAILABLE: { status: 503, meaning: 'the database cannot be reached right now' },
   E_DB_DISABLED: { status: 503, meaning: 'the request needs the database and database.enabled is false' },
   E_DB_OPEN: { status: 503, meaning: 'the database cannot be opened at start (database.optional is false)' },

@@ -230,6 +230,117 @@ export const match: MatchFixture[] = [
     pattern: 'nginx-limit-req',
     ip: '2001:db8::80',
   },
+  // shapes from fail2ban's own sample logs (tests/files/logs: sshd, postfix, dovecot)
+  {
+    line: 'Jun 13 16:30:54 platypus dovecot: imap-login: Disconnected (auth failed, 2 attempts): user=<username.bob>, method=PLAIN, rip=49.176.98.87, lip=113.212.99.194, TLS',
+    pattern: 'dovecot-auth-failed',
+    ip: '49.176.98.87',
+  },
+  {
+    line: 'Aug 29 03:17:18 server dovecot: submission-login: Client has quit the connection (auth failed, 1 attempts in 2 secs): user=<user1>, method=LOGIN, rip=2001:db8::133, lip=0.0.0.0',
+    pattern: 'dovecot-auth-failed',
+    ip: '2001:db8::133',
+  },
+  {
+    line: 'Aug 28 06:38:52 s166 dovecot: imap-login: Disconnected: Connection closed: read(size=1003) failed: Connection reset by peer (auth failed, 1 attempts in 0 secs): user=<test@example.com>, rip=192.0.2.4, lip=127.0.0.1',
+    pattern: 'dovecot-auth-failed',
+    ip: '192.0.2.4',
+  },
+  {
+    line: 'Dec  2 10:00:00 imap-login: Info: Disconnected (auth failed, 3 attempts in 9 secs): user=<x>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.1',
+    pattern: 'dovecot-auth-failed',
+    ip: '203.0.113.5',
+  },
+  {
+    line: 'Jun 12 11:48:12 auth-worker(80180): Info: conn unix:auth-worker (uid=143): auth-worker<13247>: sql(support,192.0.2.6): unknown user',
+    pattern: 'dovecot-unknown-user',
+    ip: '192.0.2.6',
+  },
+  {
+    line: 'Mar 23 06:10:52 auth: Info: ldap(dog,52.37.139.121,): invalid credentials',
+    pattern: 'dovecot-password-mismatch',
+    ip: '52.37.139.121',
+  },
+  {
+    line: 'Jan 29 14:38:51 example.com dovecot[24941]: auth-worker(30165): pam(user@example.com,2001:db8::6,<PNHQq8pZhqIKAQGd>): pam_authenticate() failed: Permission denied',
+    pattern: 'dovecot-password-mismatch',
+    ip: '2001:db8::6',
+  },
+  {
+    line: 'Apr 19 05:22:20 vm5 auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=informix rhost=80.255.3.104',
+    pattern: 'dovecot-pam-unix',
+    ip: '80.255.3.104',
+  },
+  {
+    line: 'Apr 19 05:22:21 vm5 dovecot: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=root rhost=2001:db8::104  user=root',
+    pattern: 'dovecot-pam-unix',
+    ip: '2001:db8::104',
+  },
+  {
+    line: 'Jan 29 08:11:45 mail postfix-incoming/smtpd[10752]: warning: unknown[1.1.1.1]: SASL LOGIN authentication failed: Password:',
+    pattern: 'postfix-sasl-failed',
+    ip: '1.1.1.1',
+  },
+  {
+    line: 'Aug  4 16:47:52 mail3 postfix/smtpd[31152]: warning: unknown[2001:db8::237]:55729: SASL LOGIN authentication failed: authentication failure',
+    pattern: 'postfix-sasl-failed',
+    ip: '2001:db8::237',
+  },
+  {
+    line: 'Dec 18 02:05:46 platypus postfix/smtpd[16349]: improper command pipelining after NOOP from unknown[216.245.198.245]',
+    pattern: 'postfix-pipelining',
+    ip: '216.245.198.245',
+  },
+  {
+    line: 'Apr 29 20:11:08 Jamess-iMac.local sshd[63814]: [ID 800047 auth.info] Failed keyboard-interactive for <invalid username> from 205.186.180.35 port 42742 ssh2',
+    pattern: 'sshd-failed-password',
+    ip: '205.186.180.35',
+  },
+  {
+    line: 'Sep 29 16:28:02 spaceman sshd[16699]: Failed password for dan from 127.0.0.1 port 45416 ssh1',
+    pattern: 'sshd-failed-password',
+    ip: '127.0.0.1',
+  },
+  {
+    line: 'Mar 16 09:29:50 host sshd[19131]: Connection reset by authenticating user root 192.0.2.20 port 1558 [preauth]',
+    pattern: 'sshd-preauth-closed',
+    ip: '192.0.2.20',
+  },
+  {
+    line: 'Apr 16 22:01:15 al-ribat sshd[5154]: User root from 46.45.128.3 not allowed because listed in DenyUsers',
+    pattern: 'sshd-user-not-allowed',
+    ip: '46.45.128.3',
+  },
+  {
+    line: "Jan  5 11:15:05 NAS sshd-session[1966]: User root from 2001:db8::40 not allowed because none of user's groups are listed in AllowGroups",
+    pattern: 'sshd-user-not-allowed',
+    ip: '2001:db8::40',
+  },
+  {
+    line: 'Apr 29 12:53:38 Jamess-iMac.local sshd[47831]: error: PAM: authentication failure for james from 205.186.180.88 via 192.168.1.201',
+    pattern: 'sshd-pam-failure',
+    ip: '205.186.180.88',
+  },
+  {
+    line: 'May 29 20:56:56 imago sshd[28732]: error: PAM: Authentication failure for test-ipv6 from 2606:2800:220:1:248:1893:25c8:1946',
+    pattern: 'sshd-pam-failure',
+    ip: '2606:2800:220:1:248:1893:25c8:1946',
+  },
+  {
+    line: 'Jan  5 01:31:41 www sshd[1643]: ROOT LOGIN REFUSED FROM 1.2.3.4 port 12345 [preauth]',
+    pattern: 'sshd-root-refused',
+    ip: '1.2.3.4',
+  },
+  {
+    line: 'Jan  5 01:31:41 www sshd[1643]: ROOT LOGIN REFUSED FROM ::ffff:1.2.3.4',
+    pattern: 'sshd-root-refused',
+    ip: '1.2.3.4',
+  },
+  {
+    line: 'Jan  5 01:31:42 www sshd-session[1644]: ROOT LOGIN REFUSED FROM 2001:db8::4',
+    pattern: 'sshd-root-refused',
+    ip: '2001:db8::4',
+  },
 ];
 
 /** Lines that must not count: successes, lookalikes, invalid addresses and injection attempts. */
@@ -254,5 +365,15 @@ export const noMatch: string[] = [
   'Nov 24 16:06:11 web nginx: 2026/11/24 16:06:11 [error] 1234#1234: *9 no user/password was provided for basic authentication, client: 203.0.113.70, server: example.com, request: "GET /admin/ HTTP/1.1", host: "example.com"',
   'Nov 24 16:06:12 web nginx: 2026/11/24 16:06:12 [error] 1234#1234: *10 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.71, server: example.com, request: "GET /favicon.ico HTTP/1.1"',
   'Nov 24 16:06:13 web kernel: [12345.678] IN=eth0 OUT= SRC=203.0.113.90 DST=192.0.2.1 LEN=60 PROTO=TCP DPT=22',
+  // server-side SASL failures (the auth server is down, a mechanism is off) are not the client's
+  'Feb  3 08:29:28 mail postfix/smtpd[21022]: warning: unknown[1.1.1.1]: SASL LOGIN authentication failed: Connection lost to authentication server',
+  'Jan 14 16:18:16 xxx postfix/smtpd[14933]: warning: host[192.0.2.5]: SASL CRAM-MD5 authentication failed: Invalid authentication mechanism',
+  // ssh1's ruser is the client's text, after the real address
+  'Sep 29 17:15:02 spaceman sshd[12946]: Failed password for user from 127.0.0.1 port 20000 ssh1: ruser from 1.2.3.4',
+  // an offered key the server did not take; sshd's pam_unix line repeats the Failed password one
+  'Nov 28 09:16:03 srv sshd[32307]: Failed publickey for git from 192.0.2.1 port 57904 ssh2: ECDSA 0e:ff:xx:xx:xx:xx:xx:xx:xx:xx:xx:xx:xx:xx:xx:xx',
+  'Mar  7 18:53:22 bar sshd[1558]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=root rhost=192.0.2.114',
+  'Mar  7 18:53:24 bar sshd[1558]: Accepted password for known from 192.0.2.114 port 52100 ssh2',
+  'Dec  2 10:00:01 imap-login: Info: Login: user=<alice>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.1, mpid=4242, TLS',
   '\u0000\u0001garbage \uFFFD\uFFFD rip=1.2.3.4 not a real line',
 ];

@@ -105,6 +105,30 @@ export const SHAPES: Shape[] = [
       `Nov 24 16:05:52 gw sshd-session[9003]: Connection closed by authenticating user ${f.user} ${ip} port 33410 [preauth]`,
   },
   {
+    pattern: 'sshd-user-not-allowed',
+    line: (ip, f) =>
+      `Nov 24 16:05:52 gw sshd[9003]: User ${f.user} from ${ip} not allowed because not listed in AllowUsers`,
+  },
+  {
+    pattern: 'sshd-pam-failure',
+    line: (ip, f) =>
+      `Nov 24 16:05:52 gw sshd[9003]: error: PAM: Authentication failure for ${f.user} from ${ip} via 192.0.2.1`,
+  },
+  {
+    pattern: 'sshd-root-refused',
+    line: (ip) => `Nov 24 16:05:52 gw sshd[9003]: ROOT LOGIN REFUSED FROM ${ip} port 40022 [preauth]`,
+  },
+  {
+    pattern: 'dovecot-pam-unix',
+    line: (ip, f) =>
+      `Nov 24 16:05:52 mail auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=${f.user} rhost=${ip}  user=${f.user}`,
+  },
+  {
+    pattern: 'dovecot-auth-failed',
+    line: (ip, f) =>
+      `Nov 24 16:05:41 mail dovecot: submission-login: Client has quit the connection (auth failed, 1 attempts in 2 secs): user=<${f.user}>, method=LOGIN, rip=${ip}, lip=192.0.2.10`,
+  },
+  {
     pattern: 'nginx-auth-basic',
     line: (ip, f) => `${NGX}user "${f.user}": password mismatch, client: ${ip}${NGX_TAIL(f)}`,
   },

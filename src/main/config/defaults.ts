@@ -156,5 +156,6 @@ export function defaultConfig(): Config {
     blacklist: [],
     whitelist: [],
     jails: [],
+    files: [],
   };
 }

@@ -263,7 +263,7 @@ export function fromObject(
       continue;
     }
     const kind = SCHEMA[key].kind;
-    if (kind === 'patterns' || kind === 'webhooks' || kind === 'jails') {
+    if (kind === 'patterns' || kind === 'webhooks' || kind === 'jails' || kind === 'fileSources') {
       warnings.push(`env ${name}: ${key} cannot be set from the environment (a list for the config file)`);
       continue;
     }

@@ -1,6 +1,7 @@
 import type { InvalidAddressError } from '../../shared/errors.js';
 import { canonicalIp, parseCidr } from '../../shared/ip/parse.js';
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
+import { checkFileSources } from '../files/config.js';
 import { checkWebhooks } from '../notify/config.js';
 import { parseDuration } from './duration.js';
 
@@ -22,7 +23,8 @@ export type ValueKind =
   | 'userMap'
   | 'listEntries'
   | 'webhooks'
-  | 'jails';
+  | 'jails'
+  | 'fileSources';
 
 export interface KeySpec {
   kind: ValueKind;
@@ -319,6 +321,10 @@ export const SCHEMA: Record<string, KeySpec> = {
     kind: 'jails',
     doc: 'per-service policies: name → {patterns, max_attempts, time_window, initial_ban_time, max_ban_time, escalation_factor, enabled, services, weight, source, source_jails, mode, subnet} (see docs/jails.md); none = the ban: policy for every pattern',
   },
+  files: {
+    kind: 'fileSources',
+    doc: 'log files followed beside syslog ({path (glob allowed), format: syslog|plain, tag, from: end|start})',
+  },
 };
 
 /** A problem found in a value: what was expected. */
@@ -545,6 +551,8 @@ export function checkValue(spec: KeySpec, raw: unknown, fromEnv = false): Check 
     }
     case 'webhooks':
       return checkWebhooks(v);
+    case 'fileSources':
+      return checkFileSources(v);
     case 'patterns':
     case 'jails':
       return { ok: true, value: v }; // validated field by field by the loader (errors per entry)

@@ -1,4 +1,5 @@
 import type { PatternSpec } from '../../shared/patterns/compile.js';
+import type { FileSourceSpec } from '../files/types.js';
 import type { JailSpec } from '../jails/types.js';
 import type { NotifyConfig } from '../notify/types.js';
 
@@ -233,4 +234,6 @@ export interface Config {
   whitelist: ListEntryConfig[];
   /** `jails:` resolved (unset numbers from `ban:`), in name order; none = the `ban:` policy only. */
   jails: JailSpec[];
+  /** Log files followed beside syslog. */
+  files: FileSourceSpec[];
 }

@@ -93,6 +93,23 @@ export class LineBatcher {
     if (++this.count >= this.maxLines) this.flush();
   }
 
+  /** Appends `prefix` then `src[start, end)` as one line (file lines given a syslog header). */
+  addPrefixed(prefix: Buffer, src: Buffer, start: number, end: number): void {
+    const n = prefix.length + end - start;
+    if (this.len + n + 1 > this.buf.length) this.grow(n + 1);
+    if (this.count === 0) {
+      this.firstAt = this.now();
+      this.arm();
+    } else {
+      this.buf[this.len++] = 10;
+    }
+    prefix.copy(this.buf, this.len);
+    this.len += prefix.length;
+    src.copy(this.buf, this.len, start, end);
+    this.len += end - start;
+    if (++this.count >= this.maxLines) this.flush();
+  }
+
   /**
    * Appends `src[start, end)`, which holds `lines` complete lines joined by LF (TCP blocks). The
    * worker normalises them (CR, empty lines, length), so nothing is scanned here.

@@ -24,7 +24,8 @@ const p = (name: string, regex: string, severity: number, description: string): 
   raw: false,
 });
 
-const POSTFIX_SMTPD = '^postfix(?:/[\\w.-]+)*/smtpd: ';
+/** `postfix/smtpd`, `postfix/submission/smtpd`, and named instances (`postfix-incoming/smtpd`). */
+const POSTFIX_SMTPD = '^postfix(?:-[\\w.-]+)?(?:/[\\w.-]+)*/smtpd: ';
 /** `host[addr]`: the host name is a PTR the client may own, but it cannot hold `[`. */
 const POSTFIX_CLIENT = `[\\w.-]+\\[${IP}\\]`;
 const NGINX_PREFIX =
@@ -40,12 +41,12 @@ const NGINX_PREFIX =
 const NGINX_CLIENT = `, client: ${IP}, server: [^\\s",]*(?:, request: |$)`;
 /** Dovecot via syslog (`dovecot: imap-login: …`) or its own log file (`imap-login: Info: …`). */
 const DOVECOT = '^(?:dovecot: )?(?:\\d\\d\\d\\d-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d )?';
-const DOVECOT_AUTH = `${DOVECOT}auth(?:-worker)?(?:\\(\\d+\\))?: (?:Info: )?(?:conn unix:[\\w/-]+ \\(pid=\\d+,uid=\\d+\\): auth-worker<\\d+>: )?`;
+const DOVECOT_AUTH = `${DOVECOT}auth(?:-worker)?(?:\\([\\w-]+\\))?: (?:Info: )?(?:conn unix:[\\w/-]+ \\((?:pid=\\d+,)?uid=\\d+\\): auth-worker<\\d+>: )?`;
 /**
  * `passdb(user,addr[,<session>])`, possibly nested (`passwd-file(pam(…))`): the user name cannot
  * hold `,` or parentheses here, so a planted `,addr` never lines up.
  */
-const DOVECOT_REQ = `(?:[\\w-]+\\()?[\\w-]+\\([^,()]*,${IP}(?:,<[^>]*>)?\\)\\)?: `;
+const DOVECOT_REQ = `(?:[\\w-]+\\()?[\\w-]+\\([^,()]*,${IP}(?:,<[^>]*>|,)?\\)\\)?: `;
 /**
  * The end of an auth line: an optional `(…)` note (`(password mismatch?)`, `(SHA1 of given
  * password: …)`) without parentheses, then the end, so that a user name spelling out a whole
@@ -53,20 +54,27 @@ const DOVECOT_REQ = `(?:[\\w-]+\\()?[\\w-]+\\([^,()]*,${IP}(?:,<[^>]*>)?\\)\\)?:
  */
 const DOVECOT_END = '(?: \\([^()]*\\))?$';
 /** OpenSSH ≥ 9.8 logs from `sshd-session` (10.0: `sshd-auth` too). */
-const SSHD = '^sshd(?:-session|-auth)?: ';
+const SSHD = '^sshd(?:-session|-auth)?: (?:\\[ID \\d+ [\\w.]+\\] )?';
 /** OpenSSH's ` port N` then the optional protocol and `[preauth]`, then the end of the line. */
 const SSHD_TAIL = ' port \\d+(?: ssh2)?(?::? ?\\[preauth\\])?$';
+/**
+ * The tail of a `Failed …` line: the port and the protocol. The port is required: without it, a
+ * client's text after the address (ssh1's `ruser`) could end the line with an address. A key's
+ * fingerprint after it (`ssh2: RSA SHA256:…`) is a key the client offered and the server did not
+ * take, which legitimate clients with several keys do: not counted.
+ */
+const SSHD_FAILED_TAIL = ' port \\d+(?: ssh[12])?(?::? ?\\[preauth\\])?$';
 
 export const dovecot: PatternSpec[] = [
   p(
     'dovecot-auth-failed',
-    `${DOVECOT}(?:[\\w-]+-login: (?:Info: )?(?:Disconnected|Aborted login|Login aborted)[^(]*\\(auth failed, \\d+ attempts in \\d+ secs\\)(?: \\([\\w-]+\\))?|auth failed, \\d+ attempts in \\d+ secs): .*, rip=${IP}(?:,|$)`,
+    `${DOVECOT}(?:[\\w-]+-login: (?:Info: )?(?:Disconnected|Aborted login|Login aborted|Client has quit the connection|Remote closed connection)[^(]*(?:\\([^()]*\\)[^(]*)*\\(auth failed, \\d+ attempts(?: in \\d+ secs)?\\)(?: \\([\\w-]+\\))?|auth failed, \\d+ attempts in \\d+ secs): .*, rip=${IP}(?:,|$)`,
     4,
     'Dovecot login disconnected after failed authentication',
   ),
   p(
     'dovecot-password-mismatch',
-    `${DOVECOT_AUTH}${DOVECOT_REQ}(?:Password mismatch|pam_authenticate\\(\\) failed: Authentication failure)${DOVECOT_END}`,
+    `${DOVECOT_AUTH}${DOVECOT_REQ}(?:Password mismatch|invalid credentials|pam_authenticate\\(\\) failed: (?:Authentication failure|Permission denied))${DOVECOT_END}`,
     5,
     'Dovecot password mismatch',
   ),
@@ -76,12 +84,19 @@ export const dovecot: PatternSpec[] = [
     2,
     'Dovecot unknown user',
   ),
+  p(
+    'dovecot-pam-unix',
+    // ruser and the user are the client's, but hold no space: rhost= cannot be planted before the real one
+    `^(?:dovecot(?:-auth)?|auth): (?:dovecot-auth: )?pam_unix\\(dovecot:auth\\): authentication failure; logname=\\S* uid=\\d+ euid=\\d+ tty=\\S* ruser=\\S* rhost=${IP}(?:\\s+user=\\S*)?$`,
+    4,
+    'Dovecot PAM (pam_unix) authentication failure',
+  ),
 ];
 
 export const postfix: PatternSpec[] = [
   p(
     'postfix-sasl-failed',
-    `${POSTFIX_SMTPD}warning: ${POSTFIX_CLIENT}: SASL [\\w-]+ authentication failed`,
+    `${POSTFIX_SMTPD}warning: ${POSTFIX_CLIENT}(?::\\d+)?: SASL [\\w-]+ authentication failed:?(?:$| (?:[^CI]|C[^o]|I[^n]).*$)`,
     4,
     'Postfix SASL authentication failure',
   ),
@@ -105,7 +120,7 @@ export const postfix: PatternSpec[] = [
   ),
   p(
     'postfix-pipelining',
-    `${POSTFIX_SMTPD}improper command pipelining after [\\w-]+ from ${POSTFIX_CLIENT}:`,
+    `${POSTFIX_SMTPD}improper command pipelining after [\\w-]+ from ${POSTFIX_CLIENT}(?::|$)`,
     2,
     'Postfix: improper command pipelining (spam bots)',
   ),
@@ -124,7 +139,7 @@ export const sogo: PatternSpec[] = [
 export const sshd: PatternSpec[] = [
   p(
     'sshd-failed-password',
-    `${SSHD}Failed (?:password|publickey|keyboard-interactive/pam|none) for (?:invalid user )?.* from ${IP}${SSHD_TAIL}`,
+    `${SSHD}Failed (?:password|publickey|keyboard-interactive(?:/pam)?|none|unknown) for (?:invalid user )?.* from ${IP}${SSHD_FAILED_TAIL}`,
     4,
     'sshd failed password',
   ),
@@ -142,9 +157,27 @@ export const sshd: PatternSpec[] = [
   ),
   p(
     'sshd-preauth-closed',
-    `${SSHD}(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user .* ${IP}${SSHD_TAIL}`,
+    `${SSHD}(?:Connection closed by|Connection reset by|Disconnected from) (?:authenticating|invalid) user .* ${IP}${SSHD_TAIL}`,
     1,
     'sshd client left during authentication (key probing, brute force)',
+  ),
+  p(
+    'sshd-user-not-allowed',
+    `${SSHD}User .* from ${IP} not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)$`,
+    3,
+    'sshd user refused by AllowUsers/DenyUsers/AllowGroups/DenyGroups',
+  ),
+  p(
+    'sshd-pam-failure',
+    `${SSHD}error: PAM: [Aa]uthentication (?:failure|error) for (?:illegal user )?.* from ${IP}(?: via \\S+)?$`,
+    4,
+    'sshd PAM authentication failure',
+  ),
+  p(
+    'sshd-root-refused',
+    `${SSHD}ROOT LOGIN REFUSED FROM ${IP}(?: port \\d+)?(?: \\[preauth\\])?$`,
+    4,
+    'sshd refused a root login (PermitRootLogin no)',
   ),
 ];
 
