@@ -57,7 +57,7 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
       const versions = await be.exec(dsn, 'SELECT name FROM edgeban_schema_version ORDER BY name');
       assert.deepEqual(
         versions.map((v) => v.name),
-        ['0001_reference_schema', '0002_bans_offences'],
+        ['0001_reference_schema', '0002_bans_offences', '0004_bans_by_jail'],
       );
       const patterns = await be.exec(dsn, 'SELECT name, ip_group, raw FROM patterns ORDER BY id');
       assert.deepEqual(
@@ -81,7 +81,7 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
       const b = makeStore(be.driver, dsn);
       await b.store.start();
       assert.doesNotMatch(msg(b.lines), /database schema migrated|seeded/);
-      assert.equal((await be.exec(dsn, 'SELECT name FROM edgeban_schema_version')).length, 2);
+      assert.equal((await be.exec(dsn, 'SELECT name FROM edgeban_schema_version')).length, 3);
       await b.store.stop();
     });
 
