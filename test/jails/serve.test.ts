@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { api, startEdge } from '../helpers/edge.js';
+import { promisify } from 'node:util';
+import { api, EDGEBAN_BIN, startEdge } from '../helpers/edge.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sendWithLogger } from '../ingest/harness.js';
 
@@ -20,6 +22,8 @@ interface TempBans {
   count: number;
   temp_bans?: { ip_address: string; jail: string; services: string[]; expires_at: string }[];
 }
+
+const run = promisify(execFile);
 
 const failure = (ip: string, n: number) =>
   `imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<u${n}>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
@@ -52,6 +56,17 @@ describe('jails through a running edgeban serve', () => {
       assert.equal(def.threshold, 5);
       assert.equal(def.lines.length, 3);
       assert.match(def.lines[2], /user=<u2>.*rip=198\.51\.100\.40/, 'the line that counted, as received');
+
+      // the CLI shows the same per-jail view
+      const cli = await run(process.execPath, [
+        EDGEBAN_BIN,
+        'status',
+        '198.51.100.40',
+        '--url',
+        `http://127.0.0.1:${edge.http}`,
+      ]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+      assert.match(cli.stdout, /jail default: 3\/5 failures in 600s/);
+      assert.match(cli.stdout, /\| .*user=<u0>/);
 
       // a manual ban scoped to mail services
       const mail = await api<{ jail: string; services: string[]; expires_at: string }>(edge, '/api/ban', {
