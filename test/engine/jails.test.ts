@@ -8,30 +8,10 @@ import { DEFAULT_JAIL, type JailSpec } from '../../src/main/jails/types.js';
 import { Metrics } from '../../src/main/metrics/registry.js';
 import { LookupResult, Verdict } from '../../src/shared/bantable/index.js';
 import { parseIp } from '../../src/shared/ip/parse.js';
+import { jail } from '../helpers/jails.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
-
-export function jail(name: string, over: Partial<JailSpec> = {}): JailSpec {
-  return {
-    name,
-    enabled: true,
-    patterns: [],
-    maxAttempts: 3,
-    timeWindow: 10 * MIN,
-    initialBanTime: HOUR,
-    maxBanTime: 24 * HOUR,
-    escalationFactor: 2,
-    services: [],
-    weight: 'one',
-    source: 'logs',
-    sourceJails: [],
-    mode: 'enforce',
-    subnet: null,
-    origin: 'config',
-    ...over,
-  };
-}
 
 /** The jails of the scenario: sshd (3 in 10 min, 1 h), nginx-botsearch (20 in 1 min, 10 min, http), mail (5, imap+smtp). */
 const JAILS = [

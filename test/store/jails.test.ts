@@ -4,7 +4,7 @@ import { defaultConfig } from '../../src/main/config/defaults.js';
 import type { SqlStore } from '../../src/main/store/sql-store.js';
 import { StoreBinding } from '../../src/main/store/wiring.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
-import { jail } from '../engine/jails.test.js';
+import { jail } from '../helpers/jails.js';
 import { mariadbMissing } from '../helpers/mariadb.js';
 import { postgresMissing } from '../helpers/postgres.js';
 import {

@@ -58,6 +58,20 @@ const MAX_JAIL = 64;
 function wire(e: FleetEvent): WireBan | WireUnban {
   if (e.type === 'ban') {
     const r = e.record;
+    // the default jail's unscoped bans go as before jails: any node reads them alike
+    const scoped = (r.jail !== undefined && r.jail !== DEFAULT_JAIL) || (r.services?.length ?? 0) > 0;
+    if (!scoped)
+      return [
+        'b',
+        r.target,
+        r.kind,
+        r.reason.slice(0, MAX_REASON),
+        r.pattern,
+        r.createdAt,
+        r.expiresAt,
+        r.createdBy,
+        r.offences,
+      ];
     return [
       'b',
       r.target,
@@ -72,7 +86,8 @@ function wire(e: FleetEvent): WireBan | WireUnban {
       r.services ?? [],
     ];
   }
-  if (e.jail !== undefined) return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at, e.jail];
+  if (e.jail !== undefined && e.jail !== DEFAULT_JAIL)
+    return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at, e.jail];
   return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at];
 }
 
