@@ -14,7 +14,7 @@ import type { JailSpec } from '../jails/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { InvalidServiceError, PrefixTooShortError, UnknownJailError } from './errors.js';
-import { JailState, maskOf, trackedPerJail } from './jail-state.js';
+import { JailState, maskOf, syncScopes, trackedPerJail } from './jail-state.js';
 import { parseTargetInto } from './keyed-rows.js';
 import { RecentLines } from './recent-lines.js';
 import { Offences, type TempBans } from './records.js';
@@ -959,11 +959,6 @@ export class BanEngine implements BanEngineApi {
     return st;
   }
 
-  /**
-   * The ban table's entries for one key from the jails' bans of it: the unscoped entry (when
-   * `unscoped`) holds the latest expiry among the bans that cover every service, each service of
-   * `mask` the latest among the bans that cover it; an entry nothing covers any more goes.
-   */
   private syncTable(
     bytes: Uint8Array,
     family: 4 | 6,
@@ -971,38 +966,7 @@ export class BanEngine implements BanEngineApi {
     mask: number,
     unscoped: boolean,
   ): void {
-    const b = this.syncBytes;
-    const n = family === 4 ? 4 : 16;
-    for (let i = 0; i < n; i++) b[i] = bytes[i];
-    const states = this.states;
-    for (let bit = unscoped ? -1 : 0; bit < 32; bit++) {
-      const want = bit < 0 ? 0 : 1 << bit;
-      if (bit >= 0 && (mask & want) === 0) continue;
-      let best: TempBans | null = null;
-      let bestRow = -1;
-      for (let i = 0; i < states.length; i++) {
-        const t = states[i].temp;
-        if (t.size === 0) continue;
-        const r = t.find(b, family, prefixLen);
-        if (r < 0 || t.isShadow(r)) continue;
-        const m = t.maskOf(r);
-        if (bit < 0 ? m !== 0 : (m & want) === 0) continue;
-        if (best === null || t.expiresAt(r) > best.expiresAt(bestRow)) {
-          best = t;
-          bestRow = r;
-        }
-      }
-      if (best === null) {
-        if (bit < 0) this.table.delete(b, family, prefixLen, Kind.TEMP_BAN);
-        else this.table.deleteScoped(bit, b, family, prefixLen);
-        continue;
-      }
-      const exp = Math.ceil(best.expiresAt(bestRow) / 1000);
-      const reasonId = this.table.reasonId(best.pattern(bestRow) ?? 'manual');
-      if (bit < 0)
-        this.table.set(b, family, prefixLen, Kind.TEMP_BAN, exp, best.offencesOf(bestRow), reasonId);
-      else this.table.setScoped(bit, b, family, prefixLen, exp, best.offencesOf(bestRow), reasonId);
-    }
+    syncScopes(this.table, this.states, this.syncBytes, bytes, family, prefixLen, mask, unscoped);
   }
 
   private putTemp(record: BanRecord, cidr: ParsedCidr, st: JailState, mask: number, emit = true): void {

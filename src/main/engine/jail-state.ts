@@ -1,4 +1,5 @@
 import type { BanTable } from '../../shared/bantable/index.js';
+import { Kind } from '../../shared/bantable/index.js';
 import { DEFAULT_JAIL, type JailSpec } from '../jails/types.js';
 import { TempBans } from './records.js';
 import type { StringPool } from './strings.js';
@@ -90,4 +91,51 @@ export function maskOf(table: BanTable, services: readonly string[]): number {
 export function trackedPerJail(maxTracked: number, countingJails: number): number {
   if (countingJails <= 1) return maxTracked;
   return Math.min(maxTracked, Math.max(MIN_TRACKED_PER_JAIL, Math.floor(maxTracked / countingJails)));
+}
+
+/**
+ * The ban table's entries for one key from the jails' bans of it: the unscoped entry (when
+ * `unscoped`) holds the latest expiry among the bans that cover every service, each service of
+ * `mask` the latest among the bans that cover it; an entry nothing covers any more goes. `b` is
+ * scratch space (16 bytes): `bytes` may be a row's shared key buffer.
+ */
+export function syncScopes(
+  table: BanTable,
+  states: readonly JailState[],
+  b: Uint8Array,
+  bytes: Uint8Array,
+  family: 4 | 6,
+  prefixLen: number,
+  mask: number,
+  unscoped: boolean,
+): void {
+  const n = family === 4 ? 4 : 16;
+  for (let i = 0; i < n; i++) b[i] = bytes[i];
+  for (let bit = unscoped ? -1 : 0; bit < 32; bit++) {
+    const want = bit < 0 ? 0 : 1 << bit;
+    if (bit >= 0 && (mask & want) === 0) continue;
+    let best: TempBans | null = null;
+    let bestRow = -1;
+    for (let i = 0; i < states.length; i++) {
+      const t = states[i].temp;
+      if (t.size === 0) continue;
+      const r = t.find(b, family, prefixLen);
+      if (r < 0 || t.isShadow(r)) continue;
+      const m = t.maskOf(r);
+      if (bit < 0 ? m !== 0 : (m & want) === 0) continue;
+      if (best === null || t.expiresAt(r) > best.expiresAt(bestRow)) {
+        best = t;
+        bestRow = r;
+      }
+    }
+    if (best === null) {
+      if (bit < 0) table.delete(b, family, prefixLen, Kind.TEMP_BAN);
+      else table.deleteScoped(bit, b, family, prefixLen);
+      continue;
+    }
+    const exp = Math.ceil(best.expiresAt(bestRow) / 1000);
+    const reasonId = table.reasonId(best.pattern(bestRow) ?? 'manual');
+    if (bit < 0) table.set(b, family, prefixLen, Kind.TEMP_BAN, exp, best.offencesOf(bestRow), reasonId);
+    else table.setScoped(bit, b, family, prefixLen, exp, best.offencesOf(bestRow), reasonId);
+  }
 }
