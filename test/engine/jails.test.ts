@@ -291,6 +291,18 @@ describe('jails: shadow mode', () => {
     for (let i = 0; i < 5; i++) assert.equal(s.fail('203.0.113.1', 'sshd-auth'), null);
   });
 
+  test('the whole process in shadow mode: the default jail reports too; enforce mode arms it again', () => {
+    const s = setup([]);
+    s.engine.setMode('shadow');
+    for (let i = 0; i < 4; i++) s.fail('203.0.113.4', 'dovecot');
+    assert.equal(s.fail('203.0.113.4', 'dovecot')?.shadow, true);
+    assert.equal(s.denied('203.0.113.4'), false);
+    s.engine.setMode('enforce');
+    for (let i = 0; i < 4; i++) s.fail('203.0.113.5', 'dovecot');
+    assert.equal(s.fail('203.0.113.5', 'dovecot')?.shadow, undefined);
+    assert.ok(s.denied('203.0.113.5'));
+  });
+
   test('would-be bans are counted per jail in the metrics', async () => {
     const s = setup([jail('trial', { patterns: ['sshd-*'], mode: 'shadow', maxAttempts: 1 })]);
     s.fail('203.0.113.2', 'sshd-auth');

@@ -97,6 +97,8 @@ export class BanEngine implements BanEngineApi {
   private readonly recent = new RecentLines();
   /** Where the table is re-synced from (a row's key bytes are a shared buffer). */
   private readonly syncBytes = new Uint8Array(16);
+  /** `setMode('shadow')`: every jail reports, none enforces. */
+  private allShadow = false;
   private readonly lists = {
     blacklist: new Map<string, BanRecord & { source: ListSource }>(),
     whitelist: new Map<string, BanRecord & { source: ListSource }>(),
@@ -627,11 +629,21 @@ export class BanEngine implements BanEngineApi {
       if (st.temp.size === 0) this.jailStates.delete(name);
     }
     this.states = [...this.jailStates.values()];
+    if (this.allShadow) for (const st of this.states) st.shadow = true;
     this.router.setJails(
       specs.map((spec) => ({ spec, jail: this.jailStates.get(spec.name) as JailState })),
       this.defaultJail,
     );
     this.jails = jails;
+  }
+
+  /**
+   * The whole process in shadow mode (a top-level `mode: shadow`): every jail, the default one
+   * included, reports the bans it would make and enforces none. `enforce` gives each jail its own mode.
+   */
+  setMode(mode: 'enforce' | 'shadow'): void {
+    this.allShadow = mode === 'shadow';
+    for (const st of this.states) st.shadow = this.allShadow || st.spec?.mode === 'shadow';
   }
 
   /** Pattern names with their severity and `success` flag (weights, forgiveness); on every reload. */
