@@ -132,7 +132,7 @@ export class BanEngine implements BanEngineApi {
     this.defaultJail = new JailState(DEFAULT_JAIL, this.strings, () => this.policy, opts.maxTracked, null);
     this.jailStates.set(DEFAULT_JAIL, this.defaultJail);
     this.states = [this.defaultJail];
-    this.router = new JailRouter<JailState>(this.defaultJail, () => this.policy.maxAttempts);
+    this.router = new JailRouter<JailState>(this.defaultJail);
     this.minPrefix = { 4: opts.minPrefixV4 ?? 8, 6: opts.minPrefixV6 ?? 32 };
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;

@@ -40,10 +40,7 @@ export class JailRouter<J> {
   private patterns = new Map<string, PatternInfo>();
   private ordered: { spec: JailSpec; jail: J }[] = [];
 
-  constructor(
-    private defaultJail: J,
-    private defaultMaxAttempts: () => number,
-  ) {}
+  constructor(private defaultJail: J) {}
 
   /** The jails (with the engine's state for each) and the default jail. */
   setJails(jails: readonly { spec: JailSpec; jail: J }[], defaultJail: J): void {
@@ -81,7 +78,7 @@ export class JailRouter<J> {
       const weight = spec.weight === 'severity' ? Math.min(sev, spec.maxAttempts) : 1;
       return { jail, weight, success };
     }
-    const d = this.defaultMaxAttempts();
-    return { jail: this.defaultJail, weight: Math.min(1, d), success };
+    // the `ban:` policy counts every line once, as before jails
+    return { jail: this.defaultJail, weight: 1, success };
   }
 }
