@@ -120,7 +120,6 @@ export class BanEngine implements BanEngineApi {
     tracked: Gauge;
     evictions: Counter;
     shadowBans: Counter<'jail'>;
-    jailBans: Counter<'jail'>;
   };
 
   constructor(opts: BanEngineOptions) {
@@ -150,12 +149,6 @@ export class BanEngine implements BanEngineApi {
         shadowBans: new Counter({
           name: 'edgeban_jail_shadow_bans_total',
           help: 'Bans a shadow jail would have made (reported, not enforced), per jail',
-          labelNames: ['jail'],
-          registers,
-        }),
-        jailBans: new Counter({
-          name: 'edgeban_jail_bans_total',
-          help: 'Temporary bans made, per jail',
           labelNames: ['jail'],
           registers,
         }),
@@ -1018,7 +1011,6 @@ export class BanEngine implements BanEngineApi {
     if (shadow) this.m?.shadowBans.inc({ jail: st.name });
     else {
       this.m?.metrics.bans.inc({ pattern });
-      this.m?.jailBans.inc({ jail: st.name });
       this.m?.metrics.banDuration.observe({ pattern }, ((record.expiresAt ?? 0) - record.createdAt) / 1000);
     }
     this.emit({ type: 'ban', record: { ...record, services: [...(record.services ?? [])] } });
