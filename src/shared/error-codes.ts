@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   E_USAGE: { status: 400, meaning: 'a command line the CLI cannot run' },
   E_BANTABLE: { status: 400, meaning: 'an entry the ban table cannot hold' },
   E_JAIL: { status: 400, meaning: 'a jail whose keys fail validation (config file, jails row, API body)' },
+  E_UNKNOWN_JAIL: { status: 400, meaning: 'a ban naming a jail that is not configured' },
+  E_INVALID_SERVICE: { status: 400, meaning: 'a service name that is not [a-z0-9_.-], 1-32 characters' },
   E_FLEET_MESSAGE: { status: 400, meaning: 'a fleet message from another node that does not decode' },
   // the caller may not do this
   E_READ_ONLY: { status: 403, meaning: 'a change asked by a user in api.read_only_users' },

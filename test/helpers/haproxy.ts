@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -239,4 +240,50 @@ export async function startExampleHaproxy(
   );
   await h.waitForLog(/Health check for server edgeban-spoa\/edgeban1 succeeded|Layer7 check passed/);
   return h;
+}
+
+const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
+
+/** The ports of the two-frontend example (HTTP; IMAP and SMTP over TCP) and its peers. */
+export interface ServicePorts {
+  web: number;
+  imap: number;
+  smtp: number;
+  agent: number;
+  app: number;
+  banner: number;
+}
+
+/**
+ * The shipped example `suffix` ('' for 2.x, '-3.0', '-3.1') with its two frontends, each SPOE
+ * message naming its service, on private ports and paths (its SPOE file written into `dir`).
+ */
+export function serviceExample(dir: string, suffix: string, ports: ServicePorts): Record<string, string> {
+  const spoe = join(dir, 'edgeban-spoe.conf');
+  const map: Record<string, number> = {
+    '8080': ports.web,
+    '1143': ports.imap,
+    '1587': ports.smtp,
+    '8081': ports.app,
+    '143': ports.banner,
+    '587': ports.banner,
+    '12345': ports.agent,
+  };
+  const cfg = privatePaths(readFileSync(join(EXAMPLES, `haproxy${suffix}.cfg`), 'utf8'), dir)
+    .replaceAll('/etc/haproxy/edgeban-spoe.conf', spoe)
+    .replace(/127\.0\.0\.1:(\d+)/g, (m, p: string) => (map[p] ? `127.0.0.1:${map[p]}` : m))
+    .replace('dst_port 1587', `dst_port ${ports.smtp}`)
+    .replace('check inter 5s', 'check inter 300ms')
+    .replace('option spop-check', 'option spop-check\n    option log-health-checks');
+  // a shared 2-core box can take longer than the example's 100 ms; failing open would hide a ban
+  const spoeText = readFileSync(join(EXAMPLES, `edgeban-spoe${suffix}.conf`), 'utf8').replaceAll(
+    'timeout processing 100ms',
+    'timeout processing 2s',
+  );
+  assert.match(spoeText, /service=str\(http\)/, 'the HTTP message names its service');
+  assert.match(spoeText, /service=so_name/, 'the TCP message names its service');
+  assert.match(cfg, /name imap/);
+  assert.match(cfg, /name smtp/);
+  writeFileSync(spoe, spoeText);
+  return { 'haproxy.cfg': cfg, 'edgeban-spoe.conf': spoeText };
 }

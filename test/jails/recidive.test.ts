@@ -42,6 +42,8 @@ describe('recidive', () => {
   test("three bans of other jails within its window ban the address for the recidive jail's time", async () => {
     const e = engineOnClock();
     const r = new Recidive({ engine: e.engine, metrics: e.metrics });
+    // the engine knows the jail it bans for (as the app's jails are given to both)
+    e.engine.setJails([recidiveJail]);
     r.update([jail({ name: 'sshd' }), recidiveJail]);
     const ip = '198.51.100.7';
     for (let n = 1; n <= 2; n++) {

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type AppHarness, startApp } from '../helpers/app.js';
 import {
   atLeast,
+  serviceExample as files,
   frontGet,
   HaproxyProcess,
   haproxy3,
   haproxyVersion,
-  privatePaths,
+  type ServicePorts as Ports,
   tcpBanner,
 } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/net.js';
@@ -21,51 +20,10 @@ import { tempDir } from '../helpers/tmp.js';
 // Scoped verdicts through a real HAProxy: the shipped example's two frontends (HTTP, and the
 // IMAP/SMTP TCP one) in one process, each SPOE message naming its service, against the whole
 // app in this process. 127.0.0.5 is banned for imap only, 127.0.0.6 everywhere.
-const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'haproxy');
 
 const IMAP_ONLY = '127.0.0.5';
 const GLOBAL = '127.0.0.6';
 const CLEAN = '127.0.0.1';
-
-interface Ports {
-  web: number;
-  imap: number;
-  smtp: number;
-  agent: number;
-  app: number;
-  banner: number;
-}
-
-/** The shipped example `suffix` ('' for 2.x, '-3.0', '-3.1') on private ports and paths. */
-function files(dir: string, suffix: string, ports: Ports): Record<string, string> {
-  const spoe = join(dir, 'edgeban-spoe.conf');
-  const map: Record<string, number> = {
-    '8080': ports.web,
-    '1143': ports.imap,
-    '1587': ports.smtp,
-    '8081': ports.app,
-    '143': ports.banner,
-    '587': ports.banner,
-    '12345': ports.agent,
-  };
-  const cfg = privatePaths(readFileSync(join(examples, `haproxy${suffix}.cfg`), 'utf8'), dir)
-    .replaceAll('/etc/haproxy/edgeban-spoe.conf', spoe)
-    .replace(/127\.0\.0\.1:(\d+)/g, (m, p: string) => (map[p] ? `127.0.0.1:${map[p]}` : m))
-    .replace('dst_port 1587', `dst_port ${ports.smtp}`)
-    .replace('check inter 5s', 'check inter 300ms')
-    .replace('option spop-check', 'option spop-check\n    option log-health-checks');
-  // a shared 2-core box can take longer than the example's 100 ms; failing open would hide a ban
-  const spoeText = readFileSync(join(examples, `edgeban-spoe${suffix}.conf`), 'utf8').replaceAll(
-    'timeout processing 100ms',
-    'timeout processing 2s',
-  );
-  assert.match(spoeText, /service=str\(http\)/, 'the HTTP message names its service');
-  assert.match(spoeText, /service=so_name/, 'the TCP message names its service');
-  assert.match(cfg, /name imap/);
-  assert.match(cfg, /name smtp/);
-  writeFileSync(spoe, spoeText);
-  return { 'haproxy.cfg': cfg, 'edgeban-spoe.conf': spoeText };
-}
 
 function suite(label: string, bin: string | null, suffix: string, skip: string | false): void {
   describe(`${label}: a ban scoped to imap`, { skip }, () => {

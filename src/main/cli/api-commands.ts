@@ -154,6 +154,30 @@ async function status(argv: string[]): Promise<number> {
   }
 }
 
+/** One jail of GET /api/bans/{ip} (the explain view). */
+interface CliJailView {
+  jail: string;
+  mode: string;
+  failures: number;
+  threshold: number;
+  time_window_seconds: number;
+  ban: { expires_at: string | null; services: string[]; shadow: boolean } | null;
+  lines: string[];
+}
+
+/** A jail's count, threshold, ban and last lines, for `edgeban status IP`. */
+function jailLines(j: CliJailView): string[] {
+  const mode = j.mode === 'shadow' ? ' [shadow]' : '';
+  const out = [`  jail ${j.jail}${mode}: ${j.failures}/${j.threshold} failures in ${j.time_window_seconds}s`];
+  if (j.ban) {
+    const scope = j.ban.services.length > 0 ? j.ban.services.join(', ') : 'every service';
+    const would = j.ban.shadow ? 'would ban' : 'banned';
+    out.push(`    ${would} until ${String(j.ban.expires_at)} on ${scope}`);
+  }
+  for (const l of j.lines) out.push(`    | ${l}`);
+  return out;
+}
+
 async function statusOf(argv: string[]): Promise<number> {
   const { values: v, args } = parse(argv);
   if (helped(v)) return 0;
@@ -177,6 +201,7 @@ async function statusOf(argv: string[]): Promise<number> {
     );
   }
   lines.push(`  offences: ${String(b.offences)}, failures in window: ${String(b.failures)}`);
+  for (const j of (b.jails as CliJailView[] | undefined) ?? []) lines.push(...jailLines(j));
   console.log(lines.join('\n'));
   return b.banned ? 0 : 1;
 }

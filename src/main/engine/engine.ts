@@ -1,5 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { type BanTable, Kind, type KindCode, LookupResult } from '../../shared/bantable/index.js';
+import { normalizeService } from '../../shared/bantable/services.js';
 import {
   canonicalCidr as canonical,
   cidrText,
@@ -8,18 +9,20 @@ import {
 } from '../../shared/ip/cidr.js';
 import { formatIp, maskInPlace, type ParsedCidr, parseCidr, parseIp } from '../../shared/ip/parse.js';
 import type { Config } from '../config/types.js';
+import { JailRouter, type PatternInfo } from '../jails/registry.js';
 import type { JailSpec } from '../jails/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { BanEndings } from './endings.js';
-import { PrefixTooShortError } from './errors.js';
+import { InvalidServiceError, PrefixTooShortError, UnknownJailError } from './errors.js';
 import type { BanEndReason, EndedBanListener } from './history.js';
+import { JailState, maskOf, syncScopes, trackedPerJail } from './jail-state.js';
 import { parseTargetInto } from './keyed-rows.js';
-import { Offences, TempBans } from './records.js';
+import { RecentLines } from './recent-lines.js';
+import { Offences, type TempBans } from './records.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
 import { StringPool } from './strings.js';
 import { SWEEP_SLICE, SweepPass } from './sweep.js';
-import { FailureTrackers } from './trackers.js';
 import {
   type AddressStatus,
   type BanEngineApi,
@@ -29,6 +32,7 @@ import {
   type BanRecord,
   DEFAULT_JAIL,
   type FailureListener,
+  type JailStatus,
   type ListPage,
   type ListQuery,
   type OffenceRecord,
@@ -76,11 +80,27 @@ export class BanEngine implements BanEngineApi {
   private readonly nodeId: string;
   private readonly now: () => number;
   private readonly log?: Logger;
-  private readonly trackers: FailureTrackers;
+  private readonly maxTracked: number;
   /** Reasons, patterns, creators and nodes of the temporary bans, interned. */
   private readonly strings = new StringPool();
+  /**
+   * Escalation memory per target, shared by the jails: a target banned by one jail starts its
+   * next ban in any jail one step further (a repeat offender is one whatever the service).
+   */
   private readonly offences = new Offences();
-  private readonly temp = new TempBans(this.strings);
+  /** The `ban:` policy's jail: unclaimed patterns, manual bans without a jail. */
+  private readonly defaultJail: JailState;
+  /** Every jail by name, the removed ones that still hold bans included. */
+  private readonly jailStates = new Map<string, JailState>();
+  /** `jailStates`' values, for the loops of the hot path. */
+  private states: JailState[] = [];
+  private readonly router: JailRouter<JailState>;
+  /** The last lines that counted per (jail, target), for the explain view. */
+  private readonly recent = new RecentLines();
+  /** Where the table is re-synced from (a row's key bytes are a shared buffer). */
+  private readonly syncBytes = new Uint8Array(16);
+  /** `setMode('shadow')`: every jail reports, none enforces. */
+  private allShadow = false;
   private readonly lists = {
     blacklist: new Map<string, BanRecord & { source: ListSource }>(),
     whitelist: new Map<string, BanRecord & { source: ListSource }>(),
@@ -102,6 +122,7 @@ export class BanEngine implements BanEngineApi {
     metrics: Metrics;
     tracked: Gauge;
     evictions: Counter;
+    shadowBans: Counter<'jail'>;
   };
 
   constructor(opts: BanEngineOptions) {
@@ -109,7 +130,11 @@ export class BanEngine implements BanEngineApi {
     this.policy = { ...opts.policy };
     this.ignore = opts.ignoreIps.map((c) => parseCidr(c));
     this.ipv6Prefix = opts.ipv6Prefix;
-    this.trackers = new FailureTrackers(opts.maxTracked, this.policy.maxAttempts, this.policy.timeWindow);
+    this.maxTracked = opts.maxTracked;
+    this.defaultJail = new JailState(DEFAULT_JAIL, this.strings, () => this.policy, opts.maxTracked, null);
+    this.jailStates.set(DEFAULT_JAIL, this.defaultJail);
+    this.states = [this.defaultJail];
+    this.router = new JailRouter<JailState>(this.defaultJail);
     this.minPrefix = { 4: opts.minPrefixV4 ?? 8, 6: opts.minPrefixV6 ?? 32 };
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;
@@ -122,7 +147,13 @@ export class BanEngine implements BanEngineApi {
           name: 'edgeban_engine_tracked_addresses',
           help: 'Addresses (IPv6 prefixes) with failures being counted',
           registers,
-          collect: () => this.m?.tracked.set(this.trackers.size),
+          collect: () => this.m?.tracked.set(this.trackedCount),
+        }),
+        shadowBans: new Counter({
+          name: 'edgeban_jail_shadow_bans_total',
+          help: 'Bans a shadow jail would have made (reported, not enforced), per jail',
+          labelNames: ['jail'],
+          registers,
         }),
         evictions: new Counter({
           name: 'edgeban_engine_tracking_evictions_total',
@@ -181,36 +212,72 @@ export class BanEngine implements BanEngineApi {
     this.pass = null;
   }
 
-  /** Ban n lasts min(initial × factor^(n−1), max). */
+  /** Ban n (of the default jail) lasts min(initial × factor^(n−1), max). */
   durationFor(n: number): number {
-    const p = this.policy;
-    return Math.min(p.initialBanTime * p.escalationFactor ** Math.max(0, n - 1), p.maxBanTime);
+    return this.defaultJail.durationFor(n);
   }
 
   // --- failures from log lines -----------------------------------------------------------
 
-  recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null {
-    if (this.ignored(addr, family)) return null;
+  recordFailure(
+    addr: Uint8Array,
+    family: 4 | 6,
+    pattern: string,
+    timeMs: number,
+    line?: string,
+  ): BanRecord | null {
+    const route = this.router.route(pattern);
+    if (route === null) return null; // a disabled jail claims the pattern
+    const st = route.jail;
+    if (!st.counting || this.ignored(addr, family)) return null;
     const tb = this.targetBytes;
     const len = family === 4 ? 4 : 16;
     for (let i = 0; i < len; i++) tb[i] = addr[i];
     if (family === 6) maskInPlace(tb, this.ipv6Prefix);
+    if (route.success) {
+      // a successful login: the address starts again in this jail
+      st.trackers.remove(tb, family);
+      if (this.recent.size > 0) this.recent.clear(st.name, this.targetOf(tb, family).key);
+      return null;
+    }
     // one table lookup at the failure's own time: nothing there means no whitelist, no blacklist
     // and no active ban covers the target, so the exact checks (which need its text) are skipped
     this.table.checkBytes(tb, 0, len, Math.floor(timeMs / 1000), this.out);
     if (this.out.kind === Kind.WHITELIST) return null;
     const targetLen = family === 4 ? 32 : this.ipv6Prefix;
-    if (this.out.kind !== Kind.NONE) {
+    // a shadow jail's would-be bans are not in the table: its own are looked up whatever it says
+    if (this.out.kind !== Kind.NONE || st.shadow) {
       if (this.lists.blacklist.size > 0 && this.lists.blacklist.has(this.targetOf(tb, family).key))
         return null;
-      const active = this.temp.find(tb, family, targetLen);
-      if (active >= 0 && this.temp.expiresAt(active) > timeMs) return null; // banned: no extension, no escalation
+      if (this.covered(st, tb, family, targetLen, timeMs)) return null; // no extension, no escalation
     }
-    return this.count(tb, family, pattern, timeMs, 1, true);
+    if (line !== undefined) this.recent.add(st.name, this.targetOf(tb, family).key, line);
+    return this.count(st, tb, family, pattern, timeMs, route.weight, true);
   }
 
-  /** Count `weight` failures of the target in `targetBytes`; ban at the threshold. */
+  /**
+   * Whether a ban in force already covers what a ban of `st` would: its own, or another jail's
+   * whose services include all of st's (an unscoped ban covers every jail).
+   */
+  private covered(st: JailState, tb: Uint8Array, family: 4 | 6, prefixLen: number, timeMs: number): boolean {
+    const states = this.states;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i];
+      const t = s.temp;
+      if (t.size === 0) continue;
+      const r = t.find(tb, family, prefixLen);
+      if (r < 0 || t.expiresAt(r) <= timeMs) continue;
+      if (s === st) return true;
+      if (t.isShadow(r)) continue;
+      const m = t.maskOf(r);
+      if (m === 0 || (st.mask !== 0 && (m & st.mask) === st.mask)) return true;
+    }
+    return false;
+  }
+
+  /** Count `weight` failures of the target in `targetBytes` in jail `st`; ban at its threshold. */
   private count(
+    st: JailState,
     tb: Uint8Array,
     family: 4 | 6,
     pattern: string,
@@ -218,21 +285,26 @@ export class BanEngine implements BanEngineApi {
     weight: number,
     local: boolean,
   ): BanRecord | null {
-    const evicted = this.trackers.evictions;
+    const p = st.policy();
+    const trackers = st.trackers;
+    const evicted = trackers.evictions;
     let n = 0;
-    const times = Math.min(Math.max(1, weight), this.policy.maxAttempts);
-    for (let i = 0; i < times; i++) n = this.trackers.record(tb, family, timeMs);
-    if (this.trackers.evictions !== evicted) this.m?.evictions.inc();
+    const times = Math.min(Math.max(1, weight), p.maxAttempts);
+    for (let i = 0; i < times; i++) n = trackers.record(tb, family, timeMs);
+    if (trackers.evictions !== evicted) this.m?.evictions.inc();
     if (local && this.failureListeners.size > 0) {
       const plen = family === 4 ? 32 : this.ipv6Prefix;
-      for (const l of this.failureListeners) l(DEFAULT_JAIL, tb, family, plen, times, timeMs);
+      for (const l of this.failureListeners) l(st.name, tb, family, plen, times, timeMs);
     }
-    if (n < this.policy.maxAttempts) return null;
-    const count = Math.min(n, this.policy.maxAttempts);
-    this.trackers.remove(tb, family); // the count starts again after a ban
+    if (n < p.maxAttempts) return null;
+    const count = Math.min(n, p.maxAttempts);
+    trackers.remove(tb, family); // the count starts again after a ban
     const target = this.targetOf(tb, family);
-    const offences = this.nextOffence(target.cidr, target.key, timeMs);
-    const duration = this.durationFor(offences);
+    // a would-be ban leaves the escalation memory alone: arming the jail later starts afresh
+    const offences = st.shadow
+      ? this.peekOffence(target.cidr, timeMs)
+      : this.nextOffence(target.cidr, target.key, timeMs);
+    const duration = st.durationFor(offences);
     const record: BanRecord = {
       target: target.key,
       kind: 'temp',
@@ -243,18 +315,24 @@ export class BanEngine implements BanEngineApi {
       createdBy: 'engine',
       offences,
       node: this.nodeId,
+      jail: st.name,
+      services: [...st.services],
+      ...(st.shadow ? { shadow: true } : {}),
     };
-    this.putTemp(record, target.cidr);
+    this.putTemp(record, target.cidr, st, st.mask);
     this.log?.info(
       {
         ip: target.key,
         pattern,
+        jail: st.name,
+        ...(st.services.length > 0 ? { services: st.services } : {}),
+        ...(st.shadow ? { shadow: true } : {}),
         violations: count,
         duration: duration / 1000,
         ban_count: offences,
         expires: new Date(record.expiresAt ?? 0).toISOString(),
       },
-      'IP banned',
+      st.shadow ? 'IP would be banned (shadow jail)' : 'IP banned',
     );
     return record;
   }
@@ -263,7 +341,15 @@ export class BanEngine implements BanEngineApi {
 
   ban(
     target: string,
-    opts: { durationMs?: number; reason?: string; createdBy?: string; permanent?: boolean; force?: boolean },
+    opts: {
+      durationMs?: number;
+      reason?: string;
+      createdBy?: string;
+      permanent?: boolean;
+      force?: boolean;
+      jail?: string;
+      services?: string[];
+    },
   ): BanRecord {
     if (opts.permanent)
       return this.blacklistAdd(target, { reason: opts.reason, createdBy: opts.createdBy, force: opts.force })
@@ -271,9 +357,27 @@ export class BanEngine implements BanEngineApi {
     const cidr = parseCidr(target);
     const key = canonical(cidr);
     this.checkFloor(cidr, key, opts.force);
+    const st =
+      opts.jail === undefined || opts.jail === '' ? this.defaultJail : this.jailStates.get(opts.jail);
+    if (st === undefined || st.removed) throw new UnknownJailError(opts.jail ?? '');
+    let services = st.services;
+    let mask = st.mask;
+    if (opts.services !== undefined) {
+      services = [];
+      for (const raw of opts.services) {
+        const n = normalizeService(raw);
+        if (n === null) throw new InvalidServiceError(raw);
+        if (!services.includes(n)) services.push(n);
+      }
+      try {
+        mask = maskOf(this.table, services);
+      } catch (err) {
+        throw new InvalidServiceError(services.join(','), (err as Error).message);
+      }
+    }
     const now = this.now();
-    const offences = this.nextOffence(cidr, key, now);
-    const duration = opts.durationMs && opts.durationMs > 0 ? opts.durationMs : this.durationFor(offences);
+    const offences = st.shadow ? this.peekOffence(cidr, now) : this.nextOffence(cidr, key, now);
+    const duration = opts.durationMs && opts.durationMs > 0 ? opts.durationMs : st.durationFor(offences);
     const record: BanRecord = {
       target: key,
       kind: 'temp',
@@ -284,21 +388,45 @@ export class BanEngine implements BanEngineApi {
       createdBy: opts.createdBy || 'api',
       offences,
       node: this.nodeId,
+      jail: st.name,
+      services: [...services],
+      ...(st.shadow ? { shadow: true } : {}),
     };
-    this.putTemp(record, cidr);
+    this.putTemp(record, cidr, st, mask);
     this.log?.info(
-      { ip: key, duration: duration / 1000, by: record.createdBy, reason: record.reason },
+      {
+        ip: key,
+        duration: duration / 1000,
+        by: record.createdBy,
+        reason: record.reason,
+        jail: st.name,
+        ...(services.length > 0 ? { services } : {}),
+      },
       'Manual ban applied',
     );
     return record;
   }
 
-  unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean } {
+  unban(
+    target: string,
+    opts: { by?: string; reason?: string; jail?: string },
+  ): { temp: boolean; blacklist: boolean } {
     const cidr = parseCidr(target);
     const key = canonical(cidr);
-    const temp = this.dropTemp(key, opts.by ?? 'api', opts.reason ?? 'Manual unban via API');
-    const blacklist = this.blacklistRemove(key, opts);
-    this.forgetTracker(cidr);
+    const by = opts.by ?? 'api';
+    const why = opts.reason ?? 'Manual unban via API';
+    let temp = false;
+    let blacklist = false;
+    if (opts.jail !== undefined) {
+      const st = this.jailStates.get(opts.jail);
+      if (st === undefined) throw new UnknownJailError(opts.jail);
+      temp = this.dropTemp(st, key, by, why);
+      this.forgetTracker(cidr, st);
+    } else {
+      for (const st of [...this.states]) if (this.dropTemp(st, key, by, why)) temp = true;
+      blacklist = this.blacklistRemove(key, opts);
+      this.forgetTracker(cidr);
+    }
     if (temp || blacklist)
       this.log?.info({ ip: key, by: opts.by ?? 'api', temp, blacklist }, 'Manual unban applied');
     return { temp, blacklist };
@@ -341,13 +469,18 @@ export class BanEngine implements BanEngineApi {
     const items: BanRecord[] = [];
     let total = 0;
     if (kind === 'temp') {
-      const t = this.temp;
-      for (let r = 0; r < t.end; r++) {
-        // a ban under a whitelist entry is kept (it comes back when the entry goes) but not in force
-        if (!t.isLive(r) || t.expiresAt(r) <= now || this.hidden(r)) continue;
-        if (filter && !filter(t.targetText(r))) continue;
-        if (total >= offset && items.length < limit) items.push(t.record(r));
-        total++;
+      const shadow = query.shadow === true;
+      for (const st of this.states) {
+        if (query.jail !== undefined && st.name !== query.jail) continue;
+        const t = st.temp;
+        for (let r = 0; r < t.end; r++) {
+          // a ban under a whitelist entry is kept (it comes back when the entry goes) but not in force
+          if (!t.isLive(r) || t.expiresAt(r) <= now || t.isShadow(r) !== shadow || this.hidden(t, r))
+            continue;
+          if (filter && !filter(t.targetText(r))) continue;
+          if (total >= offset && items.length < limit) items.push(t.scopedRecord(r));
+          total++;
+        }
       }
       return { total, items };
     }
@@ -385,15 +518,47 @@ export class BanEngine implements BanEngineApi {
       maskInPlace(b, out.prefixLen);
       matched = cidrText(b, a.family, out.prefixLen);
       if (kind === 'temp') {
-        const row = this.temp.find(b, a.family, out.prefixLen);
-        if (row >= 0) {
-          reason = this.temp.reasonOf(row);
-          expiresAt = this.temp.expiresAt(row);
+        // the deciding ban: the latest-ending one in force of this key, in whichever jail
+        for (const st of this.states) {
+          const t = st.temp;
+          const row = t.find(b, a.family, out.prefixLen);
+          if (row < 0 || t.isShadow(row) || (expiresAt !== undefined && t.expiresAt(row) <= expiresAt))
+            continue;
+          reason = t.reasonOf(row);
+          expiresAt = t.expiresAt(row);
         }
       } else reason = this.lists[kind].get(matched)?.reason;
     }
     const target = this.targetOf(a.bytes, a.family);
     const off = this.offences.find(target.cidr.bytes, a.family, target.cidr.prefixLen);
+    const jails: JailStatus[] = [];
+    let failures = 0;
+    for (const st of this.states) {
+      const t = st.temp;
+      const row = t.find(target.cidr.bytes, a.family, target.cidr.prefixLen);
+      const live = row >= 0 && t.expiresAt(row) > now;
+      if (st.removed && !live) continue;
+      const p = st.policy();
+      const n = st.counting ? st.trackers.failures(target.cidr.bytes, a.family, now) : 0;
+      failures += n;
+      jails.push({
+        jail: st.name,
+        failures: n,
+        threshold: p.maxAttempts,
+        window: p.timeWindow,
+        mode: st.shadow ? 'shadow' : 'enforce',
+        ban: live
+          ? {
+              expiresAt: t.expiresAt(row),
+              services: t.servicesOf(row),
+              shadow: t.isShadow(row),
+              reason: t.reasonOf(row),
+              offences: t.offencesOf(row),
+            }
+          : null,
+        lines: [...this.recent.get(st.name, target.key)],
+      });
+    }
     return {
       ip: a.text,
       banned: v === 1,
@@ -402,21 +567,24 @@ export class BanEngine implements BanEngineApi {
       reason: reason ?? (kind ? this.table.reasonText(out.reasonId) || null : null),
       expiresAt: kind === 'temp' ? (expiresAt ?? out.expiresAt * 1000) : null,
       offences: off >= 0 ? this.offences.banCount(off) : 0,
-      failures: this.trackers.failures(target.cidr.bytes, a.family, now),
+      failures,
+      jails,
     };
   }
 
   purgeTempBans(by: string): number {
     const now = this.now();
     let active = 0;
-    const t = this.temp;
-    for (let r = 0; r < t.end; r++) {
-      if (!t.isLive(r)) continue;
-      if (t.expiresAt(r) > now) active++;
-      this.endTemp(r, 'purge', by, now);
-      this.dropRow(r, by, 'purge');
+    for (const st of this.states) {
+      const t = st.temp;
+      for (let r = 0; r < t.end; r++) {
+        if (!t.isLive(r)) continue;
+        if (t.expiresAt(r) > now && !t.isShadow(r)) active++;
+        this.endTemp(t, r, 'purge', by, now);
+        this.dropRow(st, r, by, 'purge');
+      }
+      t.maybeCompact();
     }
-    t.maybeCompact();
     this.log?.info({ purged: active, by }, 'Purged all temporary bans');
     return active;
   }
@@ -424,7 +592,7 @@ export class BanEngine implements BanEngineApi {
   setPolicy(policy: BanPolicy): void {
     const intervalChanged = policy.cleanupInterval !== this.policy.cleanupInterval;
     this.policy = { ...policy };
-    this.trackers.setPolicy(policy.maxAttempts, policy.timeWindow);
+    this.defaultJail.trackers.setPolicy(policy.maxAttempts, policy.timeWindow);
     if (intervalChanged && this.timer) {
       this.stop();
       this.start();
@@ -432,7 +600,53 @@ export class BanEngine implements BanEngineApi {
   }
 
   setJails(jails: readonly JailSpec[]): void {
+    const specs = jails.filter((j) => j.name !== DEFAULT_JAIL);
+    const defSpec = jails.find((j) => j.name === DEFAULT_JAIL) ?? null;
+    // every service name first: a jail set the table cannot scope is refused whole
+    for (const j of jails) maskOf(this.table, j.services);
+    const counting = 1 + specs.filter((j) => j.enabled && j.source !== 'bans').length;
+    const cap = trackedPerJail(this.maxTracked, counting);
+    // the default jail keeps the `ban:` policy; a `default` entry gives it services and a mode
+    this.defaultJail.configure(defSpec, this.table, this.maxTracked === cap ? this.maxTracked : cap);
+    this.defaultJail.counting = true;
+    const wanted = new Set(specs.map((j) => j.name));
+    for (const j of specs) {
+      let st = this.jailStates.get(j.name);
+      if (st === undefined) {
+        st = new JailState(j.name, this.strings, () => this.policy, cap, j);
+        this.jailStates.set(j.name, st);
+      }
+      st.configure(j, this.table, cap);
+    }
+    for (const [name, st] of [...this.jailStates]) {
+      if (name === DEFAULT_JAIL || wanted.has(name)) continue;
+      // gone from the config: its counts go, its bans run out as they were
+      st.removed = true;
+      st.counting = false;
+      st.trackers.clear();
+      if (st.temp.size === 0) this.jailStates.delete(name);
+    }
+    this.states = [...this.jailStates.values()];
+    if (this.allShadow) for (const st of this.states) st.shadow = true;
+    this.router.setJails(
+      specs.map((spec) => ({ spec, jail: this.jailStates.get(spec.name) as JailState })),
+      this.defaultJail,
+    );
     this.jails = jails;
+  }
+
+  /**
+   * The whole process in shadow mode (a top-level `mode: shadow`): every jail, the default one
+   * included, reports the bans it would make and enforces none. `enforce` gives each jail its own mode.
+   */
+  setMode(mode: 'enforce' | 'shadow'): void {
+    this.allShadow = mode === 'shadow';
+    for (const st of this.states) st.shadow = this.allShadow || st.spec?.mode === 'shadow';
+  }
+
+  /** Pattern names with their severity and `success` flag (weights, forgiveness); on every reload. */
+  setPatterns(patterns: readonly PatternInfo[]): void {
+    this.router.setPatterns(patterns);
   }
 
   /** The jails last set (config and database). */
@@ -446,14 +660,19 @@ export class BanEngine implements BanEngineApi {
   }
 
   recordRemoteFailures(jail: string, target: string, weight: number, timeMs: number): BanRecord | null {
-    if (jail !== DEFAULT_JAIL) return null;
+    const st = this.jailStates.get(jail);
+    if (st === undefined || !st.counting) return null;
     const t = parseTargetInto(target, this.targetBytes);
     if (t === null || t.prefixLen !== (t.family === 4 ? 32 : this.ipv6Prefix)) return null;
     const tb = this.targetBytes;
     if (this.ignored(tb, t.family)) return null;
     this.table.checkBytes(tb, 0, t.family === 4 ? 4 : 16, Math.floor(timeMs / 1000), this.out);
-    if (this.out.kind !== Kind.NONE) return null; // whitelisted, listed or banned already
-    return this.count(tb, t.family, 'fleet', timeMs, weight, false);
+    if (this.out.kind === Kind.WHITELIST) return null;
+    if (this.out.kind !== Kind.NONE || st.shadow) {
+      if (this.lists.blacklist.has(target)) return null;
+      if (this.covered(st, tb, t.family, t.prefixLen, timeMs)) return null;
+    }
+    return this.count(st, tb, t.family, 'fleet', timeMs, weight, false);
   }
 
   /** Replace `ban.ignore_ips` (config reload). */
@@ -473,17 +692,30 @@ export class BanEngine implements BanEngineApi {
       const key = canonical(cidr);
       const record: BanRecord = { ...r, target: key };
       if (r.kind === 'temp') {
-        if ((r.expiresAt ?? 0) <= now) return false;
+        if ((r.expiresAt ?? 0) <= now || r.shadow === true) return false;
         // this node's ban.ignore_ips are never banned here, whoever asks
         if (this.ignored(cidr.bytes, cidr.family)) return false;
-        const known = this.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
-        if (known >= 0 && this.temp.expiresAt(known) >= (r.expiresAt ?? 0)) return false;
-        this.putTemp(record, cidr, false);
+        const st = this.holder(r.jail ?? DEFAULT_JAIL);
+        const known = st.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
+        if (known >= 0 && st.temp.expiresAt(known) >= (r.expiresAt ?? 0)) return false;
+        let mask = 0;
+        try {
+          mask = maskOf(this.table, r.services ?? []);
+        } catch (err) {
+          this.log?.warn(
+            { err: err as Error, ip: key, services: r.services },
+            'remote ban with unusable services skipped',
+          );
+          return false;
+        }
+        record.jail = st.name;
+        record.services = mask === 0 ? [] : [...(r.services ?? [])];
+        this.putTemp(record, cidr, st, mask, false);
         // escalation is fleet-wide: the next offence here continues from the other node's count
         const o = this.offences.find(cidr.bytes, cidr.family, cidr.prefixLen);
         if (o < 0 || this.offences.banCount(o) < r.offences)
           this.offences.put(cidr.bytes, cidr.family, cidr.prefixLen, r.offences, r.createdAt);
-        this.forgetTracker(cidr);
+        this.forgetTracker(cidr, st);
       } else {
         if (this.lists[r.kind].has(key)) return false;
         // the entry lives in the shared database's lists: the next policy reload owns it
@@ -495,7 +727,11 @@ export class BanEngine implements BanEngineApi {
     }
     const key = canonical(parseCidr(e.target));
     if (e.kind === 'temp') {
-      if (!this.dropTemp(key, e.by, e.reason, false)) return false;
+      let dropped = false;
+      for (const st of [...this.states])
+        if ((e.jail === undefined || st.name === e.jail) && this.dropTemp(st, key, e.by, e.reason, false))
+          dropped = true;
+      if (!dropped) return false;
     } else {
       // an entry of this node's own config file is not the other node's to remove
       const entry = this.lists[e.kind].get(key);
@@ -512,9 +748,11 @@ export class BanEngine implements BanEngineApi {
    */
   remoteTempBans(before = Number.POSITIVE_INFINITY): BanRecord[] {
     const out: BanRecord[] = [];
-    const t = this.temp;
-    for (let r = 0; r < t.end; r++)
-      if (t.isLive(r) && t.createdAt(r) < before && t.node(r) !== this.nodeId) out.push(t.record(r));
+    for (const st of this.states) {
+      const t = st.temp;
+      for (let r = 0; r < t.end; r++)
+        if (t.isLive(r) && t.createdAt(r) < before && t.node(r) !== this.nodeId) out.push(t.scopedRecord(r));
+    }
     return out;
   }
 
@@ -566,29 +804,38 @@ export class BanEngine implements BanEngineApi {
         this.log?.warn({ ip: target }, 'persisted ban with an unreadable target skipped');
         continue;
       }
-      const prev = this.temp.find(b16, t.family, t.prefixLen);
-      if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
+      const st = this.holder(bans.jail(i));
+      const svc = bans.services(i);
+      const services = svc === null || svc === '' ? NO_SERVICES : svc.split(',');
+      let mask = 0;
+      if (services.length > 0) {
+        try {
+          mask = maskOf(this.table, services);
+        } catch (err) {
+          this.log?.warn(
+            { err: err as Error, ip: target, services },
+            'persisted ban with unusable services skipped',
+          );
+          continue;
+        }
+      }
+      const prev = st.temp.find(b16, t.family, t.prefixLen);
+      const prevMask = prev >= 0 ? st.temp.maskOf(prev) : 0;
+      if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: st.temp.pattern(prev) ?? 'manual' });
       const pattern = bans.pattern(i);
-      const offences = bans.offences(i);
-      this.temp.put(b16, t.family, t.prefixLen, {
+      st.temp.put(b16, t.family, t.prefixLen, {
         reason: bans.reason(i),
         pattern,
         createdAt: bans.createdAt(i),
         expiresAt,
         createdBy: bans.createdBy(i),
-        offences,
+        offences: bans.offences(i),
         node: bans.node(i),
+        services,
+        mask,
       });
+      this.syncTable(b16, t.family, t.prefixLen, mask | prevMask, mask === 0 || prevMask === 0);
       const label = pattern ?? 'manual';
-      this.table.set(
-        b16,
-        t.family,
-        t.prefixLen,
-        Kind.TEMP_BAN,
-        Math.ceil(expiresAt / 1000),
-        offences,
-        this.table.reasonId(label),
-      );
       added.set(label, (added.get(label) ?? 0) + 1);
     }
     if (this.m) for (const [pattern, n] of added) this.m.metrics.currentBans.inc({ pattern }, n);
@@ -642,16 +889,23 @@ export class BanEngine implements BanEngineApi {
 
   /** Tracked addresses dropped because ban.max_tracked was reached. */
   get evictions(): number {
-    return this.trackers.evictions;
+    let n = 0;
+    for (const st of this.states) n += st.trackers.evictions;
+    return n;
   }
 
-  /** Addresses being counted (for stats). */
+  /** Addresses being counted (for stats), over every jail. */
   get trackedCount(): number {
-    return this.trackers.size;
+    let n = 0;
+    for (const st of this.states) n += st.trackers.size;
+    return n;
   }
 
+  /** Temporary bans held (shadow jails' would-be bans included), over every jail. */
   get activeTempBans(): number {
-    return this.temp.size;
+    let n = 0;
+    for (const st of this.states) n += st.temp.size;
+    return n;
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -700,13 +954,48 @@ export class BanEngine implements BanEngineApi {
     return n;
   }
 
-  private putTemp(record: BanRecord, cidr: ParsedCidr, emit = true): void {
-    const prev = this.temp.find(cidr.bytes, cidr.family, cidr.prefixLen);
+  /** The escalation level the next ban of this target would have, the memory left as it is. */
+  private peekOffence(cidr: ParsedCidr, now: number): number {
+    const o = this.offences;
+    const prev = o.find(cidr.bytes, cidr.family, cidr.prefixLen);
+    return prev >= 0 && now - o.lastOffence(prev) < this.policy.maxMemoryTtl ? o.banCount(prev) + 1 : 1;
+  }
+
+  /** The jail of this name; a holder for its bans (no counting) when it is not configured here. */
+  private holder(name: string): JailState {
+    const known = this.jailStates.get(name);
+    if (known !== undefined) return known;
+    const st = new JailState(name, this.strings, () => this.policy, 1, null);
+    st.removed = true;
+    st.counting = false;
+    this.jailStates.set(name, st);
+    this.states = [...this.jailStates.values()];
+    return st;
+  }
+
+  private syncTable(
+    bytes: Uint8Array,
+    family: 4 | 6,
+    prefixLen: number,
+    mask: number,
+    unscoped: boolean,
+  ): void {
+    syncScopes(this.table, this.states, this.syncBytes, bytes, family, prefixLen, mask, unscoped);
+  }
+
+  private putTemp(record: BanRecord, cidr: ParsedCidr, st: JailState, mask: number, emit = true): void {
+    const t = st.temp;
+    const shadow = record.shadow === true;
+    const prev = t.find(cidr.bytes, cidr.family, cidr.prefixLen);
+    let prevMask = 0;
+    let prevInTable = false;
     if (prev >= 0) {
-      this.m?.metrics.currentBans.dec({ pattern: this.temp.pattern(prev) ?? 'manual' });
-      if (emit) this.endTemp(prev, 'replaced', record.createdBy, this.now());
+      prevMask = t.maskOf(prev);
+      prevInTable = !t.isShadow(prev);
+      if (prevInTable) this.m?.metrics.currentBans.dec({ pattern: t.pattern(prev) ?? 'manual' });
+      if (emit) this.endTemp(t, prev, 'replaced', record.createdBy, this.now());
     }
-    this.temp.put(cidr.bytes, cidr.family, cidr.prefixLen, {
+    t.put(cidr.bytes, cidr.family, cidr.prefixLen, {
       reason: record.reason,
       pattern: record.pattern,
       createdAt: record.createdAt,
@@ -714,42 +1003,61 @@ export class BanEngine implements BanEngineApi {
       createdBy: record.createdBy,
       offences: record.offences,
       node: record.node,
+      services: record.services,
+      mask,
+      shadow,
     });
-    const reasonId = this.table.reasonId(record.pattern ?? 'manual');
-    this.table.set(
-      cidr.bytes,
-      cidr.family,
-      cidr.prefixLen,
-      Kind.TEMP_BAN,
-      Math.ceil((record.expiresAt ?? 0) / 1000),
-      record.offences,
-      reasonId,
-    );
+    if (!shadow || prevInTable)
+      this.syncTable(
+        cidr.bytes,
+        cidr.family,
+        cidr.prefixLen,
+        (shadow ? 0 : mask) | (prevInTable ? prevMask : 0),
+        (!shadow && mask === 0) || (prevInTable && prevMask === 0),
+      );
     const pattern = record.pattern ?? 'manual';
-    this.m?.metrics.currentBans.inc({ pattern });
+    if (!shadow) this.m?.metrics.currentBans.inc({ pattern });
     if (!emit) return;
-    this.m?.metrics.bans.inc({ pattern });
-    this.m?.metrics.jailBans.inc({ jail: record.jail ?? DEFAULT_JAIL });
-    this.m?.metrics.banDuration.observe({ pattern }, ((record.expiresAt ?? 0) - record.createdAt) / 1000);
-    this.emit({ type: 'ban', record: { ...record } });
+    if (shadow) this.m?.shadowBans.inc({ jail: st.name });
+    else {
+      this.m?.metrics.bans.inc({ pattern });
+      this.m?.metrics.jailBans.inc({ jail: record.jail ?? DEFAULT_JAIL });
+      this.m?.metrics.banDuration.observe({ pattern }, ((record.expiresAt ?? 0) - record.createdAt) / 1000);
+    }
+    this.emit({ type: 'ban', record: { ...record, services: [...(record.services ?? [])] } });
   }
 
-  private dropTemp(key: string, by: string, reason: string, emit = true): boolean {
-    const row = this.temp.findText(key);
+  private dropTemp(st: JailState, key: string, by: string, reason: string, emit = true): boolean {
+    const row = st.temp.findText(key);
     if (row < 0) return false;
     // a change another node made is that node's history
-    if (emit) this.endTemp(row, 'unban', by, this.now());
-    this.dropRow(row, by, reason, emit);
+    if (emit) this.endTemp(st.temp, row, 'unban', by, this.now());
+    this.dropRow(st, row, by, reason, emit);
     return true;
   }
 
-  private dropRow(row: number, by: string, reason: string, emit = true): void {
-    const t = this.temp;
+  private dropRow(st: JailState, row: number, by: string, reason: string, emit = true): void {
+    const t = st.temp;
     const key = emit ? t.targetText(row) : '';
-    this.m?.metrics.currentBans.dec({ pattern: t.pattern(row) ?? 'manual' });
-    this.table.delete(t.keyBytes(row), t.familyOf(row), t.prefixOf(row), Kind.TEMP_BAN);
+    const shadow = t.isShadow(row);
+    const mask = t.maskOf(row);
+    const family = t.familyOf(row);
+    const prefixLen = t.prefixOf(row);
+    const b = t.keyBytes(row).slice(0, family === 4 ? 4 : 16);
+    if (!shadow) this.m?.metrics.currentBans.dec({ pattern: t.pattern(row) ?? 'manual' });
     t.remove(row);
-    if (emit) this.emit({ type: 'unban', target: key, kind: 'temp', by, reason, at: this.now() });
+    if (!shadow) this.syncTable(b, family, prefixLen, mask, mask === 0);
+    if (emit)
+      this.emit({
+        type: 'unban',
+        target: key,
+        kind: 'temp',
+        by,
+        reason,
+        at: this.now(),
+        jail: st.name,
+        ...(shadow ? { shadow: true } : {}),
+      });
   }
 
   private listAdd(
@@ -825,13 +1133,15 @@ export class BanEngine implements BanEngineApi {
 
   private newPass(): SweepPass {
     return new SweepPass({
-      temp: this.temp,
+      temps: this.states.map((st) => st.temp),
       offences: this.offences,
-      trackers: this.trackers,
+      trackers: this.states.map((st) => st.trackers),
       table: this.table,
       maxMemoryTtl: () => this.policy.maxMemoryTtl,
-      expired: (pattern) => this.m?.metrics.currentBans.dec({ pattern: pattern ?? 'manual' }),
-      ending: this.endings.active ? (row, now) => this.expiring(row, now) : null,
+      expired: (pattern, _jail, shadow) => {
+        if (!shadow) this.m?.metrics.currentBans.dec({ pattern: pattern ?? 'manual' });
+      },
+      ending: this.endings.active ? (t, row, now) => this.expiring(t, row, now) : null,
       forgotten: (target, at) => this.emit({ type: 'forget', target, at }),
     });
   }
@@ -857,49 +1167,57 @@ export class BanEngine implements BanEngineApi {
       throw new PrefixTooShortError(key, cidr.prefixLen, floor, cidr.family);
   }
 
-  /** Drops the failure count of a target when it is one the engine counts (address, IPv6 prefix). */
-  private forgetTracker(cidr: ParsedCidr): void {
+  /**
+   * Drops the failure count of a target (in one jail, or in all) when it is one the engine counts
+   * (address, IPv6 prefix).
+   */
+  private forgetTracker(cidr: ParsedCidr, only?: JailState): void {
     const counted = cidr.family === 4 ? cidr.prefixLen === 32 : cidr.prefixLen === this.ipv6Prefix;
-    if (counted) this.trackers.remove(cidr.bytes, cidr.family);
+    if (!counted) return;
+    if (only !== undefined) only.trackers.remove(cidr.bytes, cidr.family);
+    else for (const st of this.states) st.trackers.remove(cidr.bytes, cidr.family);
   }
 
   /**
    * The sweep drops an expired ban: history for the node that made it (each node of a fleet
    * expires its copy), unless a whitelist entry hid it already (that was its end).
    */
-  private expiring(row: number, now: number): void {
-    if (this.temp.node(row) !== this.nodeId) return;
-    this.endTemp(row, 'expired', 'engine', now);
+  private expiring(t: TempBans, row: number, now: number): void {
+    if (t.node(row) !== this.nodeId) return;
+    this.endTemp(t, row, 'expired', 'engine', now);
   }
 
   /** A temporary ban ends here: its history row, unless a whitelist entry had hidden it (its end then). */
-  private endTemp(row: number, reason: BanEndReason, by: string, now: number): void {
-    if (!this.endings.active || this.hidden(row)) return;
-    this.endings.tempRow(this.temp, row, reason, by, now);
+  private endTemp(t: TempBans, row: number, reason: BanEndReason, by: string, now: number): void {
+    // a shadow jail's would-be ban never was one
+    if (!this.endings.active || t.isShadow(row) || this.hidden(t, row)) return;
+    this.endings.tempRow(t, row, reason, by, now);
   }
 
   /** A new whitelist entry hides the temporary bans it covers: each ends there. */
   private hiddenBy(wl: ParsedCidr, by: string): void {
     if (!this.endings.active) return;
-    const t = this.temp;
     const now = this.now();
-    if (wl.prefixLen === (wl.family === 4 ? 32 : 128)) {
-      const row = t.find(wl.bytes, wl.family, wl.prefixLen);
-      if (row >= 0 && t.expiresAt(row) > now) this.endings.tempRow(t, row, 'whitelist', by, now);
-      return;
-    }
-    for (let r = 0; r < t.end; r++) {
-      if (!t.isLive(r) || t.expiresAt(r) <= now || t.familyOf(r) !== wl.family) continue;
-      const c: ParsedCidr = { family: wl.family, bytes: t.keyBytes(r), prefixLen: t.prefixOf(r), text: '' };
-      if (covers(wl, c)) this.endings.tempRow(t, r, 'whitelist', by, now);
+    for (const st of this.states) {
+      const t = st.temp;
+      if (wl.prefixLen === (wl.family === 4 ? 32 : 128)) {
+        const row = t.find(wl.bytes, wl.family, wl.prefixLen);
+        if (row >= 0 && t.expiresAt(row) > now && !t.isShadow(row))
+          this.endings.tempRow(t, row, 'whitelist', by, now);
+        continue;
+      }
+      for (let r = 0; r < t.end; r++) {
+        if (!t.isLive(r) || t.expiresAt(r) <= now || t.familyOf(r) !== wl.family || t.isShadow(r)) continue;
+        const c: ParsedCidr = { family: wl.family, bytes: t.keyBytes(r), prefixLen: t.prefixOf(r), text: '' };
+        if (covers(wl, c)) this.endings.tempRow(t, r, 'whitelist', by, now);
+      }
     }
   }
 
   /** True when a whitelist entry covers the whole of this temporary ban's target. */
-  private hidden(row: number): boolean {
+  private hidden(t: TempBans, row: number): boolean {
     const wl = this.lists.whitelist;
     if (wl.size === 0) return false;
-    const t = this.temp;
     const family = t.familyOf(row);
     const prefixLen = t.prefixOf(row);
     const bytes = t.keyBytes(row);
@@ -922,6 +1240,8 @@ export class BanEngine implements BanEngineApi {
     }
   }
 }
+
+const NO_SERVICES: string[] = [];
 
 function stripSource(r: BanRecord & { source?: ListSource }): BanRecord {
   const { source: _source, ...rest } = r;

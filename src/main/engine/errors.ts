@@ -18,3 +18,21 @@ export class PrefixTooShortError extends EdgebanError {
     this.minPrefix = minPrefix;
   }
 }
+
+/** A manual ban naming a jail that is not configured (`E_UNKNOWN_JAIL`). */
+export class UnknownJailError extends EdgebanError {
+  readonly jail: string;
+  constructor(jail: string) {
+    super('E_UNKNOWN_JAIL', `no jail named ${JSON.stringify(jail.slice(0, 64))}`);
+    this.jail = jail;
+  }
+}
+
+/** A ban scoped to a service name that is not one (`E_INVALID_SERVICE`). */
+export class InvalidServiceError extends EdgebanError {
+  readonly service: string;
+  constructor(service: string, why = 'service names are [a-z0-9_.-], 1-32 characters') {
+    super('E_INVALID_SERVICE', `service ${JSON.stringify(service.slice(0, 64))}: ${why}`);
+    this.service = service;
+  }
+}

@@ -2,6 +2,8 @@ import { KeyedRows } from './keyed-rows.js';
 import type { StringPool } from './strings.js';
 import type { BanRecord, OffenceRecord } from './types.js';
 
+const FLAG_SHADOW = 1;
+
 /** The fields of a temporary ban besides its target. */
 export interface TempBanFields {
   reason: string;
@@ -11,6 +13,12 @@ export interface TempBanFields {
   createdBy: string;
   offences: number;
   node: string;
+  /** Services the ban covers, as given; empty or absent = every service. */
+  services?: readonly string[];
+  /** Bit i = service id i (the ban table's ids); 0 = every service. */
+  mask?: number;
+  /** A shadow jail's would-be ban: listed, never in the ban table. */
+  shadow?: boolean;
 }
 
 /**
@@ -54,7 +62,28 @@ export class TempBans extends KeyedRows {
     (c) => (this.nodeOf = c),
   );
 
-  constructor(private readonly strings: StringPool) {
+  private svcMask: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.svcMask,
+    (c) => (this.svcMask = c),
+  );
+  /** Services as text (`imap,smtp`), interned; the null id when the ban covers every service. */
+  private svcText: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+    (n) => new Uint32Array(n),
+    () => this.svcText,
+    (c) => (this.svcText = c),
+  );
+  private flags: Uint8Array<ArrayBuffer> = this.column<Uint8Array<ArrayBuffer>>(
+    (n) => new Uint8Array(n),
+    () => this.flags,
+    (c) => (this.flags = c),
+  );
+
+  /** `jail`: the jail whose bans these are (one TempBans per jail). */
+  constructor(
+    private readonly strings: StringPool,
+    readonly jail = 'default',
+  ) {
     super();
   }
 
@@ -70,6 +99,10 @@ export class TempBans extends KeyedRows {
     this.pat[row] = s.acquire(f.pattern);
     this.creator[row] = s.acquire(f.createdBy);
     this.nodeOf[row] = s.acquire(f.node);
+    const svc = f.services && f.services.length > 0 ? f.services.join(',') : null;
+    this.svcText[row] = s.acquire(svc);
+    this.svcMask[row] = svc === null ? 0 : (f.mask ?? 0) >>> 0;
+    this.flags[row] = f.shadow ? FLAG_SHADOW : 0;
     return row;
   }
 
@@ -107,6 +140,25 @@ export class TempBans extends KeyedRows {
     return this.strings.text(this.nodeOf[row]) ?? '';
   }
 
+  offencesOf(row: number): number {
+    return this.count[row];
+  }
+
+  /** Service ids the ban covers as a bit mask; 0 = every service. */
+  maskOf(row: number): number {
+    return this.svcMask[row];
+  }
+
+  /** Services the ban covers; empty = every service. */
+  servicesOf(row: number): string[] {
+    const t = this.strings.text(this.svcText[row]);
+    return t === null ? [] : t.split(',');
+  }
+
+  isShadow(row: number): boolean {
+    return (this.flags[row] & FLAG_SHADOW) !== 0;
+  }
+
   /** The row as the record the API, events and store see. */
   record(row: number): BanRecord {
     const s = this.strings;
@@ -123,12 +175,22 @@ export class TempBans extends KeyedRows {
     };
   }
 
+  /** `record` with its scope: jail, services (empty = every service) and the shadow flag. */
+  scopedRecord(row: number): BanRecord {
+    const r = this.record(row);
+    r.jail = this.jail;
+    r.services = this.servicesOf(row);
+    if (this.isShadow(row)) r.shadow = true;
+    return r;
+  }
+
   private releaseStrings(row: number): void {
     const s = this.strings;
     s.release(this.reason[row]);
     s.release(this.pat[row]);
     s.release(this.creator[row]);
     s.release(this.nodeOf[row]);
+    s.release(this.svcText[row]);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { BanRecord, OffenceRecord } from './types.js';
+import { type BanRecord, DEFAULT_JAIL, type OffenceRecord } from './types.js';
 
 /**
  * Persisted temporary bans as the restore reads them: row `i` through accessors, so a page of
@@ -14,6 +14,10 @@ export interface BanRows {
   createdBy(i: number): string;
   offences(i: number): number;
   node(i: number): string;
+  /** The jail that made it (`default` for rows written before jails). */
+  jail(i: number): string;
+  /** Services, comma-separated; null or '' = every service. */
+  services(i: number): string | null;
 }
 
 /** Persisted offence memory, row by row (see BanRows). */
@@ -54,6 +58,13 @@ export class BanRecordRows implements BanRows {
   node(i: number): string {
     return this.r[i].node;
   }
+  jail(i: number): string {
+    return this.r[i].jail ?? DEFAULT_JAIL;
+  }
+  services(i: number): string | null {
+    const s = this.r[i].services;
+    return s === undefined || s.length === 0 ? null : s.join(',');
+  }
 }
 
 export class OffenceRecordRows implements OffenceRows {
@@ -84,6 +95,8 @@ export function banRecordAt(b: BanRows, i: number): BanRecord {
     createdBy: b.createdBy(i),
     offences: b.offences(i),
     node: b.node(i),
+    jail: b.jail(i),
+    services: b.services(i)?.split(',') ?? [],
   };
 }
 

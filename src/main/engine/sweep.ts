@@ -7,15 +7,17 @@ import type { FailureTrackers } from './trackers.js';
 export const SWEEP_SLICE = 4096;
 
 export interface SweepDeps {
-  temp: TempBans;
+  /** Every jail's temporary bans. */
+  temps: readonly TempBans[];
   offences: Offences;
-  trackers: FailureTrackers;
+  /** Every jail's failure counts. */
+  trackers: readonly FailureTrackers[];
   table: BanTable;
   maxMemoryTtl: () => number;
-  /** A temporary ban ran out and was dropped (metrics), with its pattern. */
-  expired: (pattern: string | null) => void;
+  /** A temporary ban ran out and was dropped (metrics), with its pattern and jail. */
+  expired: (pattern: string | null, jail: string, shadow: boolean) => void;
   /** The same ban, still in its row, for its history (null: nobody keeps history). */
-  ending: ((row: number, now: number) => void) | null;
+  ending: ((t: TempBans, row: number, now: number) => void) | null;
   /** An offence memory was dropped (the event for the store). */
   forgotten: (target: string, at: number) => void;
 }
@@ -31,33 +33,40 @@ export class SweepPass {
   expired = 0;
   /** 0 temp bans, 1 ban table, 2 offences, 3 trackers, 4 done. */
   private phase = 0;
-  private readonly temp: RowCursor;
+  /** The jail whose bans (phase 0) or counts (phase 3) are being walked. */
+  private jail = 0;
+  private readonly temp: RowCursor[];
   private readonly offences: RowCursor;
 
   constructor(private readonly d: SweepDeps) {
-    this.temp = d.temp.openCursor();
+    this.temp = d.temps.map((t) => t.openCursor());
     this.offences = d.offences.openCursor();
-    d.trackers.restartSweep();
+    for (const t of d.trackers) t.restartSweep();
   }
 
   /** At most `budget` entries; true once the pass is complete. */
   step(now: number, budget: number): boolean {
     const d = this.d;
     let left = budget;
-    if (this.phase === 0) {
-      const t = d.temp;
-      const c = this.temp;
+    while (this.phase === 0 && left > 0) {
+      if (this.jail >= d.temps.length) {
+        this.phase = 1;
+        this.jail = 0;
+        break;
+      }
+      const t = d.temps[this.jail];
+      const c = this.temp[this.jail];
       for (; left > 0; left--) {
         if (c.row >= t.end) {
-          this.phase = 1;
           t.closeCursor(c);
           t.maybeCompact();
+          this.jail++;
           break;
         }
         const r = c.row++;
         if (t.isLive(r) && t.expiresAt(r) <= now) {
-          d.expired(t.pattern(r));
-          if (d.ending) d.ending(r, now);
+          d.expired(t.pattern(r), t.jail, t.isShadow(r));
+          if (d.ending) d.ending(t, r, now);
           t.remove(r);
           this.expired++;
         }
@@ -86,13 +95,17 @@ export class SweepPass {
         }
       }
     }
-    if (this.phase === 3 && left > 0 && d.trackers.sweepSome(now, left)) this.phase = 4;
+    while (this.phase === 3 && left > 0) {
+      if (this.jail >= d.trackers.length) this.phase = 4;
+      else if (d.trackers[this.jail].sweepSome(now, left)) this.jail++;
+      else left = 0;
+    }
     return this.phase === 4;
   }
 
   /** Gives the cursors back when the pass is dropped before its end. */
   close(): void {
-    this.d.temp.closeCursor(this.temp);
+    for (let i = 0; i < this.d.temps.length; i++) this.d.temps[i].closeCursor(this.temp[i]);
     this.d.offences.closeCursor(this.offences);
   }
 }

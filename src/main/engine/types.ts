@@ -72,6 +72,10 @@ export type BanEvent =
       reason: string;
       at: number;
       origin?: EventOrigin;
+      /** Temporary bans: the jail whose ban was lifted; absent = the target's bans in every jail. */
+      jail?: string;
+      /** The lifted ban was a shadow jail's would-be ban (never stored, never enforced). */
+      shadow?: boolean;
     }
   | { type: 'offence'; record: OffenceRecord }
   | { type: 'forget'; target: string; at: number };
@@ -98,8 +102,26 @@ export interface AddressStatus {
   reason: string | null;
   expiresAt: number | null;
   offences: number;
-  /** Failures counted in the current window. */
+  /** Failures counted in the current window (every jail's added up). */
   failures: number;
+  /** Per jail: its count of this address, its threshold, its ban, the lines that counted. */
+  jails?: JailStatus[];
+}
+
+/** One jail's view of one address (the explain view). */
+export interface JailStatus {
+  jail: string;
+  /** Failures (weights) counted in the jail's window. */
+  failures: number;
+  /** max_attempts. */
+  threshold: number;
+  /** time_window, ms. */
+  window: number;
+  mode: 'enforce' | 'shadow';
+  /** The jail's ban of this address (its IPv6 prefix), or null. */
+  ban: { expiresAt: number; services: string[]; shadow: boolean; reason: string; offences: number } | null;
+  /** The last log lines that counted (a few, oldest first, each cut to 200 characters). */
+  lines: string[];
 }
 
 export interface ListPage {
@@ -112,6 +134,10 @@ export interface ListQuery {
   limit?: number;
   /** Substring or CIDR filter on the target. */
   filter?: string;
+  /** Temporary bans of this jail only. */
+  jail?: string;
+  /** true: the shadow jails' would-be bans instead of the bans in force. */
+  shadow?: boolean;
 }
 
 /** Operations the REST API and the store use. All are synchronous (in memory); persistence follows events. */
@@ -121,7 +147,14 @@ export interface BanEngineApi {
    * order (canonical, v4-mapped already folded to IPv4). `timeMs` is receive time for live lines,
    * the line's own timestamp for replays. Returns the ban when this failure started one.
    */
-  recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null;
+  recordFailure(
+    addr: Uint8Array,
+    family: 4 | 6,
+    pattern: string,
+    timeMs: number,
+    /** The log line, when the caller has it: kept (bounded) for the explain view. */
+    line?: string,
+  ): BanRecord | null;
   /**
    * Manual ban. `permanent` → blacklist. Throws InvalidAddressError, and PrefixTooShortError for a
    * prefix wider than `ban.min_prefix_v4` / `ban.min_prefix_v6` unless `force`.
@@ -152,8 +185,14 @@ export interface BanEngineApi {
    * count here as if seen at `timeMs`. Returns the ban when they reach the jail's threshold.
    */
   recordRemoteFailures(jail: string, target: string, weight: number, timeMs: number): BanRecord | null;
-  /** Lifts a temporary ban and/or a blacklist entry for exactly this target. */
-  unban(target: string, opts: { by?: string; reason?: string }): { temp: boolean; blacklist: boolean };
+  /**
+   * Lifts the temporary bans (every jail's, or only `jail`'s) and the blacklist entry (not when
+   * `jail` is given) for exactly this target.
+   */
+  unban(
+    target: string,
+    opts: { by?: string; reason?: string; jail?: string },
+  ): { temp: boolean; blacklist: boolean };
   /**
    * Adds a whitelist entry (address or CIDR): the bans it covers stay stored but are not in force
    * (nor listed) until it is removed. Same prefix floor as `ban`.

@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { Backoff } from '../../shared/backoff.js';
 import type { BanEngine } from '../engine/engine.js';
 import type { BanEvent } from '../engine/types.js';
+import { DEFAULT_JAIL } from '../jails/types.js';
 import { asError, type Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { postgresConfig } from '../store/connect.js';
@@ -259,14 +260,14 @@ export class FleetBus {
       let applied = 0;
       await source.readOtherNodesBans(this.opts.engine.node, now, async (bans) => {
         for (const record of bans) {
-          present.add(record.target);
+          present.add(`${record.jail ?? DEFAULT_JAIL}|${record.target}`);
           if (this.opts.engine.applyRemote({ type: 'ban', record })) applied++;
         }
         await new Promise((r) => setImmediate(r));
       });
       let lifted = 0;
       for (const r of this.opts.engine.remoteTempBans(now - (this.opts.writeGraceMs ?? 5_000))) {
-        if (present.has(r.target)) continue;
+        if (present.has(`${r.jail ?? DEFAULT_JAIL}|${r.target}`)) continue;
         const e: FleetEvent = {
           type: 'unban',
           target: r.target,
@@ -274,6 +275,7 @@ export class FleetBus {
           by: r.node,
           reason: 'lifted on its node',
           at: now,
+          jail: r.jail ?? DEFAULT_JAIL,
         };
         if (this.opts.engine.applyRemote(e)) lifted++;
       }
@@ -291,6 +293,8 @@ export class FleetBus {
   private onLocalEvent(e: BanEvent): void {
     if (e.type !== 'ban' && e.type !== 'unban') return;
     if (e.origin === 'fleet') return; // another node's: it published it
+    // a shadow jail's would-be bans stay on the node that reports them
+    if ((e.type === 'ban' && e.record.shadow === true) || (e.type === 'unban' && e.shadow === true)) return;
     if (this.pending.length >= MAX_PENDING) {
       this.pending.shift();
       this.stats.dropped++;

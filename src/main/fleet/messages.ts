@@ -6,9 +6,11 @@
  * altered or replayed-later payload is refused whole, with a reason, as is one with a bad field.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { MAX_SERVICES, normalizeService } from '../../shared/bantable/services.js';
 import { EdgebanError } from '../../shared/errors.js';
 import { canonicalTarget } from '../../shared/ip/cidr.js';
 import type { BanEvent, BanKind, BanRecord } from '../engine/types.js';
+import { DEFAULT_JAIL } from '../jails/types.js';
 
 export type FleetEvent = Extract<BanEvent, { type: 'ban' | 'unban' }>;
 
@@ -42,12 +44,34 @@ export class FleetMessageError extends EdgebanError {
   }
 }
 
-type WireBan = ['b', string, BanKind, string, string | null, number, number | null, string, number];
-type WireUnban = ['u', string, BanKind, string, string, number];
+/** The jail and services trail the older fields: a node from before jails sends without them. */
+type WireBan =
+  | ['b', string, BanKind, string, string | null, number, number | null, string, number]
+  | ['b', string, BanKind, string, string | null, number, number | null, string, number, string, string[]];
+type WireUnban =
+  | ['u', string, BanKind, string, string, number]
+  | ['u', string, BanKind, string, string, number, string];
+
+/** Longest jail name carried. */
+const MAX_JAIL = 64;
 
 function wire(e: FleetEvent): WireBan | WireUnban {
   if (e.type === 'ban') {
     const r = e.record;
+    // the default jail's unscoped bans go as before jails: any node reads them alike
+    const scoped = (r.jail !== undefined && r.jail !== DEFAULT_JAIL) || (r.services?.length ?? 0) > 0;
+    if (!scoped)
+      return [
+        'b',
+        r.target,
+        r.kind,
+        r.reason.slice(0, MAX_REASON),
+        r.pattern,
+        r.createdAt,
+        r.expiresAt,
+        r.createdBy,
+        r.offences,
+      ];
     return [
       'b',
       r.target,
@@ -58,8 +82,12 @@ function wire(e: FleetEvent): WireBan | WireUnban {
       r.expiresAt,
       r.createdBy,
       r.offences,
+      r.jail ?? DEFAULT_JAIL,
+      r.services ?? [],
     ];
   }
+  if (e.jail !== undefined && e.jail !== DEFAULT_JAIL)
+    return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at, e.jail];
   return ['u', e.target, e.kind, e.by, e.reason.slice(0, MAX_REASON), e.at];
 }
 
@@ -134,8 +162,9 @@ function eventOf(w: unknown, i: number, node: string): FleetEvent {
   const k = kind as BanKind;
   const isStr = (v: unknown): v is string => typeof v === 'string';
   const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  if (tag === 'b' && w.length === 9) {
-    const [, , , reason, pattern, createdAt, expiresAt, createdBy, offences] = w;
+  const isJail = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_JAIL;
+  if (tag === 'b' && (w.length === 9 || w.length === 11)) {
+    const [, , , reason, pattern, createdAt, expiresAt, createdBy, offences, jail, services] = w;
     if (!isStr(reason) || !(pattern === null || isStr(pattern)) || !isStr(createdBy))
       throw bad('bad text field');
     if (!isTime(createdAt) || !(expiresAt === null || isTime(expiresAt))) throw bad('bad time');
@@ -153,12 +182,25 @@ function eventOf(w: unknown, i: number, node: string): FleetEvent {
       offences,
       node,
     };
+    if (w.length === 11) {
+      if (!isJail(jail)) throw bad('bad jail');
+      if (!Array.isArray(services) || services.length > MAX_SERVICES) throw bad('bad services');
+      const names: string[] = [];
+      for (const s of services) {
+        const n = typeof s === 'string' ? normalizeService(s) : null;
+        if (n === null) throw bad('bad service name');
+        names.push(n);
+      }
+      record.jail = jail;
+      record.services = names;
+    }
     return { type: 'ban', record };
   }
-  if (tag === 'u' && w.length === 6) {
-    const [, , , by, reason, at] = w;
+  if (tag === 'u' && (w.length === 6 || w.length === 7)) {
+    const [, , , by, reason, at, jail] = w;
     if (!isStr(by) || !isStr(reason) || !isTime(at)) throw bad('bad field');
-    return { type: 'unban', target: key, kind: k, by, reason, at };
+    if (w.length === 7 && !isJail(jail)) throw bad('bad jail');
+    return { type: 'unban', target: key, kind: k, by, reason, at, ...(w.length === 7 ? { jail } : {}) };
   }
   throw bad('unknown event');
 }

@@ -13,7 +13,15 @@ import type { MatcherPool } from './pool.js';
 
 /** Where failures go: the ban engine (`BanEngineApi.recordFailure`). */
 export interface FailureSink {
-  recordFailure(addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number): BanRecord | null;
+  recordFailure(
+    addr: Uint8Array,
+    family: 4 | 6,
+    pattern: string,
+    timeMs: number,
+    line?: string,
+  ): BanRecord | null;
+  /** The patterns in use (their severity and `success` flag), on every reload. */
+  setPatterns?(patterns: readonly { name: string; severity?: number; success?: boolean }[]): void;
 }
 
 /** One failure as delivered (for replay summaries and tests). */
@@ -199,6 +207,7 @@ export class IngestPipeline {
     }
     const rec = r.records;
     const times = new Float64Array(rec.buffer, rec.byteOffset, (r.matches * RECORD_SIZE) / 8);
+    const texts = r.texts;
     for (let k = 0; k < r.matches; k++) {
       const off = k * RECORD_SIZE;
       const id = rec[off + REC_PATTERN] | (rec[off + REC_PATTERN + 1] << 8);
@@ -209,7 +218,7 @@ export class IngestPipeline {
       let ban: BanRecord | null = null;
       if (o.sink !== null) {
         try {
-          ban = o.sink.recordFailure(addr, family, name, timeMs);
+          ban = o.sink.recordFailure(addr, family, name, timeMs, texts?.[k]);
         } catch (err) {
           o.log.error({ err, pattern: name }, 'ban engine refused a failure');
         }

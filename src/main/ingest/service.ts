@@ -53,6 +53,7 @@ export class IngestService implements Service {
     this.log = ctx.log.child({ subsystem: 'syslog' });
     this.sources = new SourceFilter(ctx.config.syslog.allowed_sources);
     this.patterns = effectivePatterns(ctx.config.syslog.patterns);
+    sink?.setPatterns?.(this.patterns);
     registerSyslogMetrics(ctx.metrics.registry, () => this.stats);
     if (sink !== null)
       registerPatternHealth(sink, {
@@ -185,6 +186,8 @@ export class IngestService implements Service {
       this.log.info({ version: v.version, patterns: v.set.patterns.length }, 'syslog patterns reloaded');
     }
     this.patterns = eff;
+    // the engine routes each pattern to its jail, with its weight and `success` flag
+    this.sink?.setPatterns?.(eff);
   }
 
   reload(config: Config): void {

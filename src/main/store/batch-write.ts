@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { BanRecord } from '../engine/types.js';
+import { DEFAULT_JAIL } from '../jails/types.js';
 import type { DialectName } from './connect.js';
 import { type HistoryInsert, insertHistory } from './history.js';
 import type { WriteBatch } from './journal.js';
@@ -12,6 +13,8 @@ import { upsert } from './upsert.js';
 const CHUNK = 500;
 
 const BAN_COLUMNS = ['kind', ...BAN_DETAIL_COLUMNS] as const;
+/** A ban row per (target, jail). */
+const BAN_KEY = ['ip_address', 'jail'] as const;
 const OFFENCE_COLUMNS = ['ban_count', 'last_offence_ms'] as const;
 
 /** The raw `ip_address` texts the database holds for a list entry (rows written by hand need not be canonical). */
@@ -27,7 +30,7 @@ export async function writeBatch(
   history: readonly HistoryInsert[] = [],
 ): Promise<void> {
   const banPuts: ReturnType<typeof banRowOf>[] = [];
-  const banDels: string[] = [];
+  const banDels: { target: string; jail: string }[] = [];
   for (const w of b.bans.values()) {
     if (w.op === 'put' && (w.record.expiresAt === null || w.record.expiresAt > now)) {
       const r = banRowOf(w.record);
@@ -36,7 +39,12 @@ export async function writeBatch(
       r.created_by = clip(r.created_by) ?? '';
       r.node = clip(r.node) ?? '';
       banPuts.push(r);
-    } else banDels.push(w.op === 'put' ? w.record.target : w.target);
+    } else
+      banDels.push(
+        w.op === 'put'
+          ? { target: w.record.target, jail: w.record.jail ?? DEFAULT_JAIL }
+          : { target: w.target, jail: w.jail ?? DEFAULT_JAIL },
+      );
   }
   const offPuts: { ip_address: string; ban_count: number; last_offence_ms: number }[] = [];
   const offDels: string[] = [];
@@ -51,12 +59,21 @@ export async function writeBatch(
   }
   await db.transaction().execute(async (trx) => {
     for (let i = 0; i < banPuts.length; i += CHUNK)
-      await upsert(trx, dialect, 'bans', banPuts.slice(i, i + CHUNK), 'ip_address', { copy: BAN_COLUMNS });
-    for (let i = 0; i < banDels.length; i += CHUNK)
-      await trx
-        .deleteFrom('bans')
-        .where('ip_address', 'in', banDels.slice(i, i + CHUNK))
-        .execute();
+      await upsert(trx, dialect, 'bans', banPuts.slice(i, i + CHUNK), BAN_KEY, { copy: BAN_COLUMNS });
+    // deletes grouped by jail: one `ip_address in (...)` per jail and chunk
+    const byJail = new Map<string, string[]>();
+    for (const d of banDels) {
+      const list = byJail.get(d.jail);
+      if (list) list.push(d.target);
+      else byJail.set(d.jail, [d.target]);
+    }
+    for (const [jail, targets] of byJail)
+      for (let i = 0; i < targets.length; i += CHUNK)
+        await trx
+          .deleteFrom('bans')
+          .where('jail', '=', jail)
+          .where('ip_address', 'in', targets.slice(i, i + CHUNK))
+          .execute();
     for (let i = 0; i < offPuts.length; i += CHUNK)
       await upsert(trx, dialect, 'offences', offPuts.slice(i, i + CHUNK), 'ip_address', {
         copy: OFFENCE_COLUMNS,

@@ -1,7 +1,14 @@
 import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
+import { DEFAULT_JAIL } from '../jails/types.js';
 import type { ListName } from './schema.js';
 
-export type BanWrite = { op: 'put'; record: BanRecord } | { op: 'del'; target: string };
+/** A ban row put or deleted; `jail` absent = the default jail. */
+export type BanWrite = { op: 'put'; record: BanRecord } | { op: 'del'; target: string; jail?: string };
+
+/** The journal key of one ban row, (target, jail): the bare target for the default jail. */
+export function banKey(target: string, jail: string | undefined): string {
+  return jail === undefined || jail === DEFAULT_JAIL ? target : `${jail}|${target}`;
+}
 export type OffenceWrite = { op: 'put'; record: OffenceRecord } | { op: 'del'; target: string };
 export type ListWrite =
   | { op: 'put'; kind: ListName; record: BanRecord }
@@ -41,8 +48,11 @@ export class WriteJournal {
       case 'ban': {
         const r = e.record;
         if (r.kind === 'temp') {
-          b.bans.delete(r.target); // re-insert: Map order is age order
-          b.bans.set(r.target, { op: 'put', record: r });
+          // a shadow jail's would-be ban is reported, not kept: a restart forgets it
+          if (r.shadow === true) break;
+          const k = banKey(r.target, r.jail);
+          b.bans.delete(k); // re-insert: Map order is age order
+          b.bans.set(k, { op: 'put', record: r });
         } else {
           const k = `${r.kind}|${r.target}`;
           b.lists.delete(k);
@@ -52,8 +62,16 @@ export class WriteJournal {
       }
       case 'unban':
         if (e.kind === 'temp') {
-          b.bans.delete(e.target);
-          b.bans.set(e.target, { op: 'del', target: e.target });
+          if (e.shadow === true) break;
+          // an unban without a jail predates jails (a spill file of an older run): the default jail's
+          const k = banKey(e.target, e.jail);
+          b.bans.delete(k);
+          b.bans.set(
+            k,
+            e.jail === undefined || e.jail === DEFAULT_JAIL
+              ? { op: 'del', target: e.target }
+              : { op: 'del', target: e.target, jail: e.jail },
+          );
         } else {
           const k = `${e.kind}|${e.target}`;
           b.lists.delete(k);
@@ -103,7 +121,7 @@ export class WriteJournal {
       out.push(
         w.op === 'put'
           ? { type: 'ban', record: w.record }
-          : { type: 'unban', target: w.target, kind: 'temp', by: 'journal', reason: '', at: 0 },
+          : { type: 'unban', target: w.target, kind: 'temp', by: 'journal', reason: '', at: 0, jail: w.jail },
       );
     for (const w of this.cur.lists.values())
       out.push(

@@ -211,11 +211,57 @@ function banHistory(dialect: DialectName): Migration {
   };
 }
 
+/**
+ * Migration 4: a ban per (target, jail). `bans` gains `jail` (the jail that made it; `default`
+ * for every row from before) and `services` (comma-separated; null = every service), and its key
+ * becomes (ip_address, jail). SQLite cannot change a WITHOUT ROWID table's key: it is rebuilt.
+ */
+function bansByJail(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      if (dialect === 'sqlite') {
+        await sql`create table bans_by_jail (
+          ip_address varchar(64) not null,
+          jail varchar(64) not null default 'default',
+          kind varchar(16) not null,
+          reason text not null,
+          pattern varchar(255),
+          created_at_ms bigint not null,
+          expires_at_ms bigint,
+          created_by varchar(255) not null,
+          node varchar(255) not null,
+          ban_count integer not null default 1,
+          services text,
+          primary key (ip_address, jail)
+        ) without rowid`.execute(db);
+        await sql`insert into bans_by_jail (ip_address, jail, kind, reason, pattern, created_at_ms,
+          expires_at_ms, created_by, node, ban_count, services)
+          select ip_address, 'default', kind, reason, pattern, created_at_ms, expires_at_ms,
+          created_by, node, ban_count, null from bans`.execute(db);
+        await sql`drop table bans`.execute(db);
+        await sql`alter table bans_by_jail rename to bans`.execute(db);
+        await ensureIndex(db, dialect, 'idx_bans_expires', 'bans', 'expires_at_ms');
+        return;
+      }
+      if (dialect === 'postgres') {
+        await sql`alter table bans add column jail varchar(64) not null default 'default'`.execute(db);
+        await sql`alter table bans add column services text`.execute(db);
+        await sql`alter table bans drop constraint bans_pkey`.execute(db);
+        await sql`alter table bans add primary key (ip_address, jail)`.execute(db);
+        return;
+      }
+      await sql`alter table bans add column jail varchar(64) not null default 'default',
+        add column services text, drop primary key, add primary key (ip_address, jail)`.execute(db);
+    },
+  };
+}
+
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_reference_schema': referenceSchema(dialect),
     '0002_bans_offences': bansAndOffences(dialect),
     '0003_jails': jails(dialect),
+    '0004_bans_by_jail': bansByJail(dialect),
     '0005_ban_history': banHistory(dialect),
   };
 }
@@ -231,6 +277,9 @@ export async function migrate(db: Kysely<unknown>, dialect: DialectName): Promis
     provider: { getMigrations: async () => migrations(dialect) },
     migrationTableName: SCHEMA_VERSION_TABLE,
     migrationLockTableName: SCHEMA_LOCK_TABLE,
+    // the migrations touch different tables: one that landed after a later-numbered one (a
+    // database made between the two) is still applied
+    allowUnorderedMigrations: true,
   });
   const { error, results } = (await migrator.migrateToLatest()) as MigrationResultSet;
   if (error) throw error;

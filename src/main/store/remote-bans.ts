@@ -7,7 +7,7 @@ import { BAN_DETAIL_COLUMNS } from './schema.js';
 const PAGE = 5_000;
 
 /**
- * Active temporary bans other nodes wrote (`node <> node`), page by page in `ip_address` order,
+ * Active temporary bans other nodes wrote (`node <> node`), page by page in (ip_address, jail) order,
  * for the fleet's catch-up after it lost its channel. `onPage` may yield; the next page is read
  * after it returns. Resolves with the number of rows.
  */
@@ -18,21 +18,26 @@ export async function readOtherNodesBans(
   onPage: (bans: BanRecord[]) => void | Promise<void>,
 ): Promise<number> {
   const db = link.db('reading the bans of other nodes');
-  let after = '';
+  let after = { ip: '', jail: '' };
   let n = 0;
   for (;;) {
+    const a = after;
     const rows = await db
       .selectFrom('bans')
-      .select(['ip_address', 'kind', ...BAN_DETAIL_COLUMNS])
+      .select(['ip_address', 'jail', 'kind', ...BAN_DETAIL_COLUMNS])
       .where('node', '<>', node)
       .where('expires_at_ms', '>', nowMs)
-      .where('ip_address', '>', after)
+      .where((eb) =>
+        eb.or([eb('ip_address', '>', a.ip), eb.and([eb('ip_address', '=', a.ip), eb('jail', '>', a.jail)])]),
+      )
       .orderBy('ip_address')
+      .orderBy('jail')
       .limit(PAGE)
       .execute();
     n += rows.length;
     await onPage(rows.map(banRecordFrom));
     if (rows.length < PAGE) return n;
-    after = rows[rows.length - 1].ip_address;
+    const last = rows[rows.length - 1];
+    after = { ip: last.ip_address, jail: last.jail };
   }
 }

@@ -1,4 +1,5 @@
 import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
+import { DEFAULT_JAIL } from '../jails/types.js';
 import { type Column, type ColumnarResult, cell } from './sqlite-dialect.js';
 
 const EMPTY: Column = { kind: 'text', values: [] };
@@ -14,10 +15,14 @@ export class ColumnBanRows implements BanRows {
   private readonly creators: Column;
   private readonly nodes: Column;
   private readonly counts: Column;
+  private readonly jails: Column;
+  private readonly svc: Column;
 
   constructor(r: ColumnarResult) {
     const c = r.columns;
     this.length = r.length;
+    this.jails = c.jail ?? EMPTY;
+    this.svc = c.services ?? EMPTY;
     this.ip = c.ip_address ?? EMPTY;
     this.reasons = c.reason ?? EMPTY;
     this.patterns = c.pattern ?? EMPTY;
@@ -50,6 +55,12 @@ export class ColumnBanRows implements BanRows {
   }
   node(i: number): string {
     return (cell(this.nodes, i) as string | null) ?? '';
+  }
+  jail(i: number): string {
+    return (cell(this.jails, i) as string | null) ?? DEFAULT_JAIL;
+  }
+  services(i: number): string | null {
+    return (cell(this.svc, i) as string | null | undefined) ?? null;
   }
 }
 

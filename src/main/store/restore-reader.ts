@@ -15,6 +15,12 @@ const PAGE = 25_000;
 const NO_BANS: BanRows = new BanRecordRows([]);
 const NO_OFFENCES: OffenceRows = new OffenceRecordRows([]);
 
+/** Where a page of bans starts: after this (ip_address, jail). */
+interface BanCursor {
+  ip: string;
+  jail: string;
+}
+
 /**
  * The start-up read: active bans and offence memory page by page (keyset order, `PAGE` rows),
  * the next page already being read while `onPage` works on this one, so the database read and
@@ -30,13 +36,20 @@ export async function readState(
   const conn = link.current;
   if (!conn || !link.isConnected) throw new StoreUnavailableError('loading persisted bans');
   const db = conn.db;
-  const banQuery = (after: string) =>
+  // keyset order on the key (ip_address, jail): a page can end between two jails of one address
+  const banQuery = (after: BanCursor) =>
     db
       .selectFrom('bans')
-      .select(['ip_address', ...BAN_DETAIL_COLUMNS])
-      .where('ip_address', '>', after)
+      .select(['ip_address', 'jail', ...BAN_DETAIL_COLUMNS])
+      .where((eb) =>
+        eb.or([
+          eb('ip_address', '>', after.ip),
+          eb.and([eb('ip_address', '=', after.ip), eb('jail', '>', after.jail)]),
+        ]),
+      )
       .where((eb) => eb.or([eb('expires_at_ms', '>', nowMs), eb('expires_at_ms', 'is', null)]))
       .orderBy('ip_address')
+      .orderBy('jail')
       .limit(PAGE);
   const offenceQuery = (after: string) =>
     db
@@ -53,7 +66,7 @@ export async function readState(
     });
   // SQLite: the rows cross from its thread as columns, and the engine reads those in place
   const columns = conn.columns;
-  const fetchBans = async (after: string): Promise<BanRows> => {
+  const fetchBans = async (after: BanCursor): Promise<BanRows> => {
     if (!columns)
       return new BanRecordRows(
         (await banQuery(after).execute()).map((r) => banRecordFrom({ ...r, kind: 'temp' })),
@@ -69,7 +82,7 @@ export async function readState(
     p.catch(() => {});
     return p;
   };
-  let nextBans: Promise<BanRows> | null = quiet(fetchBans(''));
+  let nextBans: Promise<BanRows> | null = quiet(fetchBans({ ip: '', jail: '' }));
   let nextOffences: Promise<OffenceRows> | null = quiet(fetchOffences(''));
   let nb = 0;
   let no = 0;
@@ -77,7 +90,10 @@ export async function readState(
     while (nextBans !== null || nextOffences !== null) {
       const b: BanRows = nextBans ? await nextBans : NO_BANS;
       const o: OffenceRows = nextOffences ? await nextOffences : NO_OFFENCES;
-      nextBans = b.length === PAGE ? quiet(fetchBans(b.target(b.length - 1))) : null;
+      nextBans =
+        b.length === PAGE
+          ? quiet(fetchBans({ ip: b.target(b.length - 1), jail: b.jail(b.length - 1) }))
+          : null;
       nextOffences = o.length === PAGE ? quiet(fetchOffences(o.target(o.length - 1))) : null;
       nb += b.length;
       no += o.length;

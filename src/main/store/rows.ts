@@ -3,6 +3,7 @@ import { canonicalTarget } from '../../shared/ip/cidr.js';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { PatternError } from '../../shared/patterns/errors.js';
 import type { BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
+import { DEFAULT_JAIL } from '../jails/types.js';
 import type { ListName } from './schema.js';
 import type { BanConfigRow, PatternRow } from './types.js';
 
@@ -253,6 +254,8 @@ export interface RawBanRow {
   created_by: string;
   node: string;
   ban_count: unknown;
+  jail?: string | null;
+  services?: string | null;
 }
 
 export function banRecordFrom(r: RawBanRow): BanRecord {
@@ -266,12 +269,18 @@ export function banRecordFrom(r: RawBanRow): BanRecord {
     createdBy: r.created_by,
     offences: toNum(r.ban_count),
     node: r.node,
+    jail: r.jail ?? DEFAULT_JAIL,
+    services: r.services ? r.services.split(',') : [],
   };
 }
 
-export function banRowOf(
-  b: BanRecord,
-): RawBanRow & { created_at_ms: number; expires_at_ms: number | null; ban_count: number } {
+export function banRowOf(b: BanRecord): RawBanRow & {
+  created_at_ms: number;
+  expires_at_ms: number | null;
+  ban_count: number;
+  jail: string;
+  services: string | null;
+} {
   return {
     ip_address: b.target,
     kind: b.kind,
@@ -282,6 +291,8 @@ export function banRowOf(
     created_by: b.createdBy,
     node: b.node,
     ban_count: b.offences,
+    jail: b.jail ?? DEFAULT_JAIL,
+    services: b.services && b.services.length > 0 ? b.services.join(',') : null,
   };
 }
 

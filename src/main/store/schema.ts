@@ -104,6 +104,10 @@ export interface BansTable {
   node: string;
   /** Escalation level of this ban (1 = first). */
   ban_count: number;
+  /** Jail that made it (`default` for rows from before jails); the key is (ip_address, jail). */
+  jail: ColumnType<string, string | undefined, string>;
+  /** Services it covers, comma-separated; null = every service. */
+  services: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** The columns of a `bans` row besides its key and `kind` (read at start, copied on upsert). */
@@ -115,6 +119,7 @@ export const BAN_DETAIL_COLUMNS = [
   'created_by',
   'node',
   'ban_count',
+  'services',
 ] as const;
 
 /** Offence memory: how many bans an address (or IPv6 prefix) has had, and when the last one was. */

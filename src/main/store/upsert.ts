@@ -14,14 +14,15 @@ export type OnConflict =
 /**
  * INSERT … with a conflict rule, in the dialect's words: MySQL/MariaDB say `INSERT IGNORE` and
  * `ON DUPLICATE KEY UPDATE col = VALUES(col)`, SQLite and PostgreSQL `ON CONFLICT (key) DO
- * NOTHING` and `DO UPDATE SET col = excluded.col`. `key` is the unique column MySQL infers itself.
+ * NOTHING` and `DO UPDATE SET col = excluded.col`. `key` is the unique column (or columns) MySQL
+ * infers itself.
  */
 export async function upsert<T extends keyof Database & string>(
   db: Kysely<Database>,
   dialect: DialectName,
   table: T,
   rows: Insertable<Database[T]> | Insertable<Database[T]>[],
-  key: string,
+  key: string | readonly string[],
   on: OnConflict,
 ): Promise<void> {
   const q = db.insertInto(table).values(rows as never);
@@ -32,7 +33,7 @@ export async function upsert<T extends keyof Database & string>(
   }
   await q
     .onConflict((oc) => {
-      const target = oc.column(key as never);
+      const target = typeof key === 'string' ? oc.column(key as never) : oc.columns(key as never);
       if ('ignore' in on) return target.doNothing();
       return target.doUpdateSet(updateOf(on, (c) => sql.ref(`excluded.${c}`)) as never);
     })

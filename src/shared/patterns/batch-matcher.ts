@@ -19,7 +19,12 @@ const decoder = new TextDecoder('utf-8');
 const DECODE_CHUNK = 64 * 1024;
 
 /** Match records of one batch, grown by doubling (a batch has few matches). */
+/** Characters of a matched line sent back with its record. */
+const MATCH_TEXT_CHARS = 200;
+
 class RecordWriter {
+  /** The matched lines, cut to MATCH_TEXT_CHARS, one per record (the explain view's last lines). */
+  readonly texts: string[] = [];
   records = new Uint8Array(16 * RECORD_SIZE);
   private times = new Float64Array(this.records.buffer);
   count = 0;
@@ -117,6 +122,7 @@ export class BatchMatcher {
       truncated: tally.truncated,
       records: out.records.subarray(0, out.count * RECORD_SIZE),
       matches: out.count,
+      texts: out.texts,
       perPattern: tally.perPattern,
       parseFailures: tally.parseFailures,
       elapsedMs,
@@ -158,6 +164,7 @@ export class BatchMatcher {
             if (!Number.isNaN(own)) t = own;
           }
           out.add(id, matcher.family, matcher.addr, tally.lines, t);
+          out.texts.push(s.slice(i, Math.min(e, i + MATCH_TEXT_CHARS)));
           tally.perPattern[id]++;
         }
       }

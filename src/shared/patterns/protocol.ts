@@ -47,6 +47,8 @@ export interface MatchResult {
   /** `matches * RECORD_SIZE` bytes of records, in line order. */
   records: Uint8Array;
   matches: number;
+  /** The matched lines (at most 200 characters each), one per record; absent from older workers. */
+  texts?: string[];
   /** Matches per pattern id. */
   perPattern: Uint32Array;
   /** Lines without a recognisable syslog header (matched as plain text). */

@@ -50,5 +50,8 @@ export function tempItem(r: BanRecord, now: number): Record<string, unknown> {
     created_at: iso(r.createdAt),
     created_by: r.createdBy,
     node: r.node,
+    jail: r.jail ?? 'default',
+    services: r.services ?? [],
+    ...(r.shadow ? { shadow: true } : {}),
   };
 }

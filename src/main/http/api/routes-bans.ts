@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { canonicalTarget } from '../../../shared/ip/cidr.js';
-import { PrefixTooShortError } from '../../engine/errors.js';
+import { InvalidServiceError, PrefixTooShortError, UnknownJailError } from '../../engine/errors.js';
 import { type ApiDeps, actor, audit, fail, persisted } from './context.js';
 import { durationFromBody, goDuration, iso, tempItem } from './format.js';
 import {
@@ -8,9 +8,11 @@ import {
   durationField,
   forceField,
   ipField,
-  listQuery,
+  jailField,
   okResponse,
   reasonField,
+  servicesField,
+  tempBansQuery,
 } from './schemas.js';
 
 interface BanBody {
@@ -20,6 +22,8 @@ interface BanBody {
   created_by?: string;
   permanent?: boolean;
   force?: boolean;
+  jail?: string;
+  services?: string[];
 }
 
 /** A prefix under the floor: 400 with the stable code and the floor in numbers. */
@@ -53,6 +57,8 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
             created_by: createdByField,
             permanent: { type: 'boolean', description: 'true = add to the blacklist (never expires)' },
             force: forceField,
+            jail: jailField,
+            services: servicesField,
           },
         },
         response: { 200: okResponse },
@@ -95,9 +101,15 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
           reason: b.reason,
           createdBy: by,
           force: b.force,
+          jail: b.jail,
+          services: b.services,
         });
       } catch (err) {
         if (err instanceof PrefixTooShortError) return prefixRefused(reply, err);
+        if (err instanceof UnknownJailError)
+          return fail(reply, err.statusCode, err.message, { error: err.code, field: 'jail' });
+        if (err instanceof InvalidServiceError)
+          return fail(reply, err.statusCode, err.message, { error: err.code, field: 'services' });
         throw err;
       }
       const length = (record.expiresAt ?? record.createdAt) - record.createdAt;
@@ -116,6 +128,9 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
         duration_seconds: Math.round(length / 1000),
         expires_at: iso(record.expiresAt),
         offences: record.offences,
+        jail: record.jail,
+        services: record.services ?? [],
+        ...(record.shadow ? { shadow: true } : {}),
         // a whitelist entry wins over any ban: say so instead of pretending the address is blocked
         effective: record.target.includes('/') ? null : engine.status(record.target).banned,
         persisted: durable,
@@ -123,7 +138,7 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.post<{ Body: { ip_address: string; reason?: string; created_by?: string } }>(
+  app.post<{ Body: { ip_address: string; reason?: string; created_by?: string; jail?: string } }>(
     '/api/unban',
     {
       schema: {
@@ -133,15 +148,31 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
           type: 'object',
           additionalProperties: false,
           required: ['ip_address'],
-          properties: { ip_address: ipField, reason: reasonField, created_by: createdByField },
+          properties: {
+            ip_address: ipField,
+            reason: reasonField,
+            created_by: createdByField,
+            jail: jailField,
+          },
         },
         response: { 200: okResponse },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const by = actor(req, req.body.created_by);
       const target = canonicalTarget(req.body.ip_address) ?? req.body.ip_address;
-      const r = engine.unban(req.body.ip_address, { by, reason: req.body.reason || 'Manual unban via API' });
+      let r: ReturnType<typeof engine.unban>;
+      try {
+        r = engine.unban(req.body.ip_address, {
+          by,
+          reason: req.body.reason || 'Manual unban via API',
+          jail: req.body.jail,
+        });
+      } catch (err) {
+        if (err instanceof UnknownJailError)
+          return fail(reply, err.statusCode, err.message, { error: err.code, field: 'jail' });
+        throw err;
+      }
       audit(deps, req, 'unban', { ip: target, created_by: by, temp: r.temp, blacklist: r.blacklist });
       const durable = await persisted(deps);
       const message =
@@ -161,12 +192,21 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Querystring: { offset: number; limit: number; filter?: string } }>(
+  app.get<{
+    Querystring: { offset: number; limit: number; filter?: string; jail?: string; shadow?: boolean };
+  }>(
     '/api/temp-bans',
-    { schema: { tags: ['bans'], summary: 'Active temporary bans (paged)', querystring: listQuery } },
+    {
+      schema: {
+        tags: ['bans'],
+        summary:
+          "Active temporary bans (paged), of one jail or all; shadow=true: shadow jails' would-be bans",
+        querystring: tempBansQuery,
+      },
+    },
     async (req) => {
-      const { offset, limit, filter } = req.query;
-      const page = engine.list('temp', { offset, limit, filter });
+      const { offset, limit, filter, jail, shadow } = req.query;
+      const page = engine.list('temp', { offset, limit, filter, jail, shadow });
       const now = Date.now();
       return {
         success: true,
@@ -202,6 +242,23 @@ export function banRoutes(app: FastifyInstance, deps: ApiDeps): void {
         duration_remaining_seconds: left,
         offences: s.offences,
         failures: s.failures,
+        jails: (s.jails ?? []).map((j) => ({
+          jail: j.jail,
+          mode: j.mode,
+          failures: j.failures,
+          threshold: j.threshold,
+          time_window_seconds: Math.round(j.window / 1000),
+          ban: j.ban
+            ? {
+                expires_at: iso(j.ban.expiresAt),
+                services: j.ban.services,
+                shadow: j.ban.shadow,
+                reason: j.ban.reason,
+                offences: j.ban.offences,
+              }
+            : null,
+          lines: j.lines,
+        })),
       };
     },
   );

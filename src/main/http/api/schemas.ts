@@ -40,6 +40,35 @@ export const listQuery = {
   },
 } as const;
 
+/** A jail name in a request. */
+export const jailField = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+  description: 'the jail the ban belongs to (its escalation and services); default `default`',
+  example: 'sshd',
+} as const;
+
+/** The services a ban covers; empty = every service. */
+export const servicesField = {
+  type: 'array',
+  maxItems: 32,
+  items: { type: 'string', minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
+  description: "services the ban covers (overrides the jail's); empty = every service",
+  example: ['imap', 'smtp'],
+} as const;
+
+/** GET /api/temp-bans: the list query plus jail and shadow. */
+export const tempBansQuery = {
+  ...listQuery,
+  properties: {
+    ...listQuery.properties,
+    jail: jailField,
+    shadow: { type: 'boolean', description: "true: the shadow jails' would-be bans instead" },
+  },
+} as const;
+
 export const ipBody = {
   type: 'object',
   additionalProperties: false,

@@ -1,5 +1,6 @@
 import { maskInPlace, type ParsedCidr, parseCidr } from '../../../shared/ip/parse.js';
 import type { BanEngineApi, BanEvent } from '../../engine/types.js';
+import { DEFAULT_JAIL } from '../../jails/types.js';
 
 /**
  * What a map entry says: `banned` (temporary ban), `blacklisted` (permanent), `allowed` (a
@@ -43,12 +44,17 @@ export class BanMapState {
   handle(e: BanEvent): boolean {
     if (e.type === 'ban') {
       const r = e.record;
+      // the map has no notion of service: only bans of every service go in; would-be bans never
+      if (r.kind === 'temp' && (r.shadow === true || (r.services?.length ?? 0) > 0)) return false;
       if (r.kind === 'whitelist') return true;
       if (r.kind === 'temp') this.temp.set(r.target, r.expiresAt ?? 0);
       else this.black.add(r.target);
       this.update(r.target);
     } else if (e.type === 'unban') {
       if (e.kind === 'whitelist') return true;
+      if (e.kind === 'temp' && e.shadow === true) return false;
+      // another jail may still ban the target everywhere: the engine's lists say
+      if (e.kind === 'temp' && e.jail !== undefined && e.jail !== DEFAULT_JAIL) return true;
       if (e.kind === 'temp') this.temp.delete(e.target);
       else this.black.delete(e.target);
       this.update(e.target);
@@ -88,7 +94,11 @@ export class BanMapState {
     this.white.clear();
     for (const r of this.engine.list('whitelist', all).items) this.white.set(r.target, parseCidr(r.target));
     for (const r of this.engine.list('blacklist', all).items) this.black.add(r.target);
-    for (const r of this.engine.list('temp', all).items) this.temp.set(r.target, r.expiresAt ?? 0);
+    for (const r of this.engine.list('temp', all).items) {
+      if ((r.services?.length ?? 0) > 0) continue;
+      const had = this.temp.get(r.target) ?? 0;
+      if ((r.expiresAt ?? 0) > had) this.temp.set(r.target, r.expiresAt ?? 0);
+    }
     const seen = new Set<string>();
     for (const t of this.white.keys()) seen.add(t);
     for (const t of this.black) seen.add(t);

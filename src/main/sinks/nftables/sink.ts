@@ -179,6 +179,8 @@ export class NftablesSink {
   private onEvent(e: BanEvent): void {
     if (e.type === 'ban') {
       const r = e.record;
+      // a firewall set has no notion of service: only bans of every service go in; would-be bans never
+      if (r.kind === 'temp' && (r.shadow === true || (r.services?.length ?? 0) > 0)) return;
       if (r.kind === 'whitelist') this.want(false, r.target, null);
       else if (r.kind === 'blacklist') this.want(true, r.target, null);
       else {
@@ -361,7 +363,8 @@ export class NftablesSink {
       return setNameFor(ban, f, slash < 0 ? (f === 4 ? 32 : 128) : Number(target.slice(slash + 1)));
     };
     for (const r of e.list('blacklist', { limit: ALL }).items) put(nameOf(true, r.target), r.target, null);
-    for (const r of e.list('temp', { limit: ALL }).items) put(nameOf(true, r.target), r.target, r.expiresAt);
+    for (const r of e.list('temp', { limit: ALL }).items)
+      if ((r.services?.length ?? 0) === 0) put(nameOf(true, r.target), r.target, r.expiresAt);
     for (const r of e.list('whitelist', { limit: ALL }).items) put(nameOf(false, r.target), r.target, null);
     for (const [name, { set }] of this.sets) {
       const m = want.get(name) ?? new Map<string, number | null>();
