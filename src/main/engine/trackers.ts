@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { FrequencySketch } from './sketch.js';
 
 /** Most failure times kept per address; `max_attempts` above it is counted with an overflow counter. */
 export const RING_CAP = 64;
@@ -11,6 +12,8 @@ export const MAX_WINDOW_MS = 2 ** 29;
 
 const ERA_SHIFT = 2 ** 29;
 const NONE = -1;
+/** Oldest slots a newcomer is weighed against before it is turned away. */
+const VICTIM_TRIES = 3;
 
 /** Unsigned 32-bit milliseconds (wraps every ~49.7 days). */
 function wrap(t: number): number {
@@ -31,6 +34,13 @@ function age(nowW: number, w: number): number {
  *
  * Times older than the window are dropped when the slot is next touched, and by `sweepSome`,
  * which walks a bounded number of slots per call from a cursor.
+ *
+ * Admission when full (TinyLFU): every failure is also counted in a frequency sketch that
+ * outlives the slots. The least recently seen slot gives way to a newcomer unless the sketch says
+ * it failed more often than the newcomer (and more than once): then it gets another lap and the
+ * next oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
+ * A flood of one-shot addresses thus churns only among itself, and an address that keeps failing,
+ * however slowly, keeps (or wins back) its slot.
  */
 export class FailureTrackers {
   readonly capacity: number;
@@ -63,8 +73,12 @@ export class FailureTrackers {
   private high = 0;
   private cursor = 0;
   private readonly kw = new Uint32Array(4);
+  private readonly sketch: FrequencySketch;
   size = 0;
+  /** Failures dropped for want of room: a tracked address evicted, or a newcomer turned away. */
   evictions = 0;
+  /** Newcomers turned away by the admission (counted in `evictions` too). */
+  rejected = 0;
 
   constructor(capacity: number, maxAttempts: number, windowMs: number) {
     this.capacity = Math.max(1, Math.floor(capacity));
@@ -86,6 +100,7 @@ export class FailureTrackers {
     this.mask = b - 1;
     // seeded so that nobody outside can aim addresses at one bucket
     this.seed = randomBytes(4).readUInt32LE(0);
+    this.sketch = new FrequencySketch(this.capacity);
     if (this.maxAttempts > this.stride) this.allocOverflow();
   }
 
@@ -118,9 +133,12 @@ export class FailureTrackers {
    */
   record(bytes: Uint8Array, family: 4 | 6, timeMs: number): number {
     this.keyWords(bytes, family);
+    const seen = this.sketch.increment(family, this.kw, 0);
     let s = this.find(family);
-    if (s === NONE) s = this.insert(family);
-    else this.touch(s);
+    if (s === NONE) {
+      s = this.insert(family, seen);
+      if (s === NONE) return 1; // not tracked: this failure alone
+    } else this.touch(s);
     const nowW = wrap(timeMs);
     const era = Math.floor(timeMs / ERA_SHIFT) & 0xff;
     const w = this.window;
@@ -212,6 +230,7 @@ export class FailureTrackers {
     this.buckets.fill(0);
     this.head = this.tail = this.free = NONE;
     this.high = this.size = this.cursor = 0;
+    this.sketch.clear();
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -268,8 +287,11 @@ export class FailureTrackers {
     return NONE;
   }
 
-  /** A slot for the key in `kw`: a free one, a fresh one, or the least recently seen one. */
-  private insert(family: number): number {
+  /**
+   * A slot for the key in `kw` (seen `seen` times by the sketch): a free one, a fresh one, or an
+   * old one that loses the comparison; NONE when the newcomer is turned away.
+   */
+  private insert(family: number, seen: number): number {
     let s: number;
     if (this.free !== NONE) {
       s = this.free;
@@ -277,10 +299,14 @@ export class FailureTrackers {
     } else if (this.high < this.capacity) {
       s = this.high++;
     } else {
-      s = this.tail;
+      this.evictions++;
+      s = this.victim(seen);
+      if (s === NONE) {
+        this.rejected++;
+        return NONE;
+      }
       this.release(s);
       this.free = this.next[s];
-      this.evictions++;
     }
     const o = s * 4;
     this.key.set(this.kw, o);
@@ -297,6 +323,18 @@ export class FailureTrackers {
     if (this.tail === NONE) this.tail = s;
     this.size++;
     return s;
+  }
+
+  /** The least recently seen slot that a newcomer seen `seen` times may take, or NONE. */
+  private victim(seen: number): number {
+    for (let i = 0; i < VICTIM_TRIES; i++) {
+      const v = this.tail;
+      const weight = this.sketch.estimate(this.fam[v], this.key, v * 4);
+      if (weight <= 1 || seen > weight) return v;
+      // it failed repeatedly: another lap, and the next oldest is weighed
+      this.touch(v);
+    }
+    return NONE;
   }
 
   /** Move a slot to the most-recently-seen end. */
