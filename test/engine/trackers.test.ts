@@ -136,4 +136,31 @@ describe('failure trackers', () => {
     assert.equal(t.failures(a, 4, T0 + 5), 1, 'seen twice: it keeps its slot through the next lap');
     assert.equal(t.record(a, 4, T0 + 6), 2);
   });
+
+  test('IPv6 keys longer than /64 are told apart, before and after the first one arrives', () => {
+    const t = new FailureTrackers(8, 5, 60_000);
+    const net = new Uint8Array(16);
+    net.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1]);
+    const host = (n: number) => {
+      const b = net.slice();
+      b[15] = n;
+      return b;
+    };
+    t.record(net, 6, T0); // a /64 key, tracked before any longer one
+    t.record(host(1), 6, T0);
+    t.record(host(1), 6, T0);
+    t.record(host(2), 6, T0);
+    assert.equal(t.failures(net, 6, T0), 1);
+    assert.equal(t.failures(host(1), 6, T0), 2);
+    assert.equal(t.failures(host(2), 6, T0), 1);
+    assert.equal(t.failures(host(3), 6, T0), 0);
+    assert.ok(t.remove(host(1), 6));
+    assert.equal(t.failures(host(1), 6, T0), 0);
+    assert.equal(t.failures(net, 6, T0), 1);
+    // a full table of long keys evicts and reuses their slots cleanly
+    for (let i = 10; i < 40; i++) t.record(host(i), 6, T0 + i);
+    assert.equal(t.size, 8);
+    assert.equal(t.failures(host(39), 6, T0 + 40), 1);
+    assert.equal(t.failures(new Uint8Array([32, 1, 13, 184]), 4, T0 + 40), 0);
+  });
 });

@@ -53,7 +53,10 @@ export class FailureTrackers {
   private readonly fam: Uint8Array;
   /** Era (t / 2^29 ms, low 8 bits) of the last touch: a slot two eras old holds only stale times. */
   private readonly era: Uint8Array;
+  /** Words 0-1 of each key: all of an IPv4 address, the /64 of an IPv6 one. */
   private readonly key: Uint32Array;
+  /** Words 2-3, only once an IPv6 key longer than /64 is tracked (zero for the others). */
+  private keyLow: Uint32Array | null = null;
   private readonly prev: Int32Array;
   /** LRU successor for a used slot, free-list link for a free one. */
   private readonly next: Int32Array;
@@ -73,6 +76,8 @@ export class FailureTrackers {
   private high = 0;
   private cursor = 0;
   private readonly kw = new Uint32Array(4);
+  /** A stored slot's key, rebuilt (hash on release, sketch weight of a victim). */
+  private readonly sk = new Uint32Array(4);
   private readonly sketch: FrequencySketch;
   size = 0;
   /** Failures dropped for want of room: a tracked address evicted, or a newcomer turned away. */
@@ -90,7 +95,7 @@ export class FailureTrackers {
     this.count = new Uint8Array(n);
     this.fam = new Uint8Array(n);
     this.era = new Uint8Array(n);
-    this.key = new Uint32Array(n * 4);
+    this.key = new Uint32Array(n * 2);
     this.prev = new Int32Array(n);
     this.next = new Int32Array(n);
     this.chain = new Int32Array(n);
@@ -248,8 +253,8 @@ export class FailureTrackers {
   private keyWords(b: Uint8Array, family: 4 | 6): void {
     const k = this.kw;
     if (family === 4) {
-      k[0] = k[1] = k[2] = 0;
-      k[3] = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+      k[0] = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+      k[1] = k[2] = k[3] = 0;
       return;
     }
     for (let i = 0; i < 4; i++) {
@@ -258,10 +263,10 @@ export class FailureTrackers {
     }
   }
 
-  private bucketOf(family: number, k: Uint32Array = this.kw, off = 0): number {
+  private bucketOf(family: number, k: Uint32Array = this.kw): number {
     let h = this.seed ^ family;
     for (let i = 0; i < 4; i++) {
-      h = Math.imul(h ^ k[off + i], 0x9e3779b1);
+      h = Math.imul(h ^ k[i], 0x9e3779b1);
       h ^= h >>> 15;
     }
     h = Math.imul(h ^ (h >>> 13), 0x85ebca6b);
@@ -273,15 +278,11 @@ export class FailureTrackers {
     const k = this.kw;
     let s = this.buckets[this.bucketOf(family)] - 1;
     while (s !== NONE) {
-      const o = s * 4;
-      if (
-        this.fam[s] === family &&
-        this.key[o + 3] === k[3] &&
-        this.key[o] === k[0] &&
-        this.key[o + 1] === k[1] &&
-        this.key[o + 2] === k[2]
-      )
-        return s;
+      const o = s * 2;
+      if (this.fam[s] === family && this.key[o] === k[0] && this.key[o + 1] === k[1]) {
+        const low = this.keyLow;
+        if (low === null ? (k[2] | k[3]) === 0 : low[o] === k[2] && low[o + 1] === k[3]) return s;
+      }
       s = this.chain[s] - 1;
     }
     return NONE;
@@ -308,8 +309,15 @@ export class FailureTrackers {
       this.release(s);
       this.free = this.next[s];
     }
-    const o = s * 4;
-    this.key.set(this.kw, o);
+    const o = s * 2;
+    const k = this.kw;
+    this.key[o] = k[0];
+    this.key[o + 1] = k[1];
+    if ((k[2] | k[3]) !== 0 && this.keyLow === null) this.keyLow = new Uint32Array(this.capacity * 2);
+    if (this.keyLow !== null) {
+      this.keyLow[o] = k[2];
+      this.keyLow[o + 1] = k[3];
+    }
     this.fam[s] = family;
     this.count[s] = 0;
     if (this.overflow) this.overflow[s] = 0;
@@ -329,12 +337,24 @@ export class FailureTrackers {
   private victim(seen: number): number {
     for (let i = 0; i < VICTIM_TRIES; i++) {
       const v = this.tail;
-      const weight = this.sketch.estimate(this.fam[v], this.key, v * 4);
+      const weight = this.sketch.estimate(this.fam[v], this.storedKey(v), 0);
       if (weight <= 1 || seen > weight) return v;
       // it failed repeatedly: another lap, and the next oldest is weighed
       this.touch(v);
     }
     return NONE;
+  }
+
+  /** The four key words of slot `s`, in `sk`. */
+  private storedKey(s: number): Uint32Array {
+    const k = this.sk;
+    const o = s * 2;
+    k[0] = this.key[o];
+    k[1] = this.key[o + 1];
+    const low = this.keyLow;
+    k[2] = low === null ? 0 : low[o];
+    k[3] = low === null ? 0 : low[o + 1];
+    return k;
   }
 
   /** Move a slot to the most-recently-seen end. */
@@ -358,7 +378,7 @@ export class FailureTrackers {
   }
 
   private release(s: number): void {
-    const b = this.bucketOf(this.fam[s], this.key, s * 4);
+    const b = this.bucketOf(this.fam[s], this.storedKey(s));
     let cur = this.buckets[b] - 1;
     if (cur === s) this.buckets[b] = this.chain[s];
     else {
