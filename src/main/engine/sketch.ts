@@ -1,32 +1,31 @@
 import { randomBytes } from 'node:crypto';
 
-/** Counters per word: 4 bits each. */
-const PER_WORD = 8;
+/** Words per 64-byte block: a key's four counters sit in one block (one cache line). */
+const BLOCK_WORDS = 16;
 /** Smallest table (words): small trackers would otherwise see many false high estimates. */
 const MIN_WORDS = 1 << 14;
 const MAX_COUNT = 15;
 
 /**
  * How often a key was seen recently, approximately: a count-min sketch of 4-bit counters (four
- * per key, double hashing over one Uint32Array, conservative update) whose counts are all halved
+ * per key, in one 64-byte block of a Uint32Array, one per quarter of it; conservative update)
+ * whose counts are all halved
  * after `10 × capacity` increments, so old popularity fades. It remembers addresses the tracker
  * no longer holds, which is what lets a slow repeat offender win a slot over one-shot noise.
  * Estimates only ever err high (collisions), never low before a halving.
  */
 export class FrequencySketch {
   private readonly table: Uint32Array;
-  private readonly mask: number;
+  private readonly blockMask: number;
   private readonly period: number;
   private readonly seed: number;
   private samples = 0;
-  /** Counter positions of the last key hashed (no array per call). */
-  private readonly at = new Int32Array(4);
 
   constructor(capacity: number) {
     let words = MIN_WORDS;
-    while (words < capacity) words <<= 1;
+    while (words < 2 * capacity) words <<= 1;
     this.table = new Uint32Array(words);
-    this.mask = words * PER_WORD - 1;
+    this.blockMask = words / BLOCK_WORDS - 1;
     this.period = 10 * Math.max(1, capacity);
     // seeded apart from the tracker's index, so nobody outside can aim addresses at one counter
     this.seed = randomBytes(4).readUInt32LE(0);
@@ -34,23 +33,31 @@ export class FrequencySketch {
 
   /** Counts one sighting of the key (`k[off..off+3]`, family) and returns its estimate after it. */
   increment(family: number, k: Uint32Array, off: number): number {
-    this.positions(family, k, off);
+    const h = this.hash(family, k, off);
+    const g = mix(h);
     const t = this.table;
-    const at = this.at;
-    let min = MAX_COUNT;
-    for (let i = 0; i < 4; i++) {
-      const c = at[i];
-      const v = (t[c >>> 3] >>> ((c & 7) << 2)) & 0xf;
-      if (v < min) min = v;
-    }
+    // four counters, one in each 4-word quarter of the key's 16-word block
+    const base = (h & this.blockMask) << 4;
+    const w0 = base + ((g >>> 3) & 3);
+    const w1 = base + 4 + ((g >>> 8) & 3);
+    const w2 = base + 8 + ((g >>> 13) & 3);
+    const w3 = base + 12 + ((g >>> 18) & 3);
+    const s0 = (g & 7) << 2;
+    const s1 = ((g >>> 5) & 7) << 2;
+    const s2 = ((g >>> 10) & 7) << 2;
+    const s3 = ((g >>> 15) & 7) << 2;
+    const c0 = (t[w0] >>> s0) & 0xf;
+    const c1 = (t[w1] >>> s1) & 0xf;
+    const c2 = (t[w2] >>> s2) & 0xf;
+    const c3 = (t[w3] >>> s3) & 0xf;
+    let min = Math.min(c0, c1, c2, c3);
     if (min < MAX_COUNT) {
       // conservative update: only the counters at the minimum grow, which keeps collisions from
       // inflating the estimates of other keys sharing a counter
-      for (let i = 0; i < 4; i++) {
-        const c = at[i];
-        const sh = (c & 7) << 2;
-        if (((t[c >>> 3] >>> sh) & 0xf) === min) t[c >>> 3] += 1 << sh;
-      }
+      if (c0 === min) t[w0] += 1 << s0;
+      if (c1 === min) t[w1] += 1 << s1;
+      if (c2 === min) t[w2] += 1 << s2;
+      if (c3 === min) t[w3] += 1 << s3;
       min++;
     }
     if (++this.samples >= this.period) this.halve();
@@ -59,16 +66,15 @@ export class FrequencySketch {
 
   /** The estimate for the key without counting it. */
   estimate(family: number, k: Uint32Array, off: number): number {
-    this.positions(family, k, off);
+    const h = this.hash(family, k, off);
+    const g = mix(h);
     const t = this.table;
-    const at = this.at;
-    let min = MAX_COUNT;
-    for (let i = 0; i < 4; i++) {
-      const c = at[i];
-      const v = (t[c >>> 3] >>> ((c & 7) << 2)) & 0xf;
-      if (v < min) min = v;
-    }
-    return min;
+    const base = (h & this.blockMask) << 4;
+    const c0 = (t[base + ((g >>> 3) & 3)] >>> ((g & 7) << 2)) & 0xf;
+    const c1 = (t[base + 4 + ((g >>> 8) & 3)] >>> (((g >>> 5) & 7) << 2)) & 0xf;
+    const c2 = (t[base + 8 + ((g >>> 13) & 3)] >>> (((g >>> 10) & 7) << 2)) & 0xf;
+    const c3 = (t[base + 12 + ((g >>> 18) & 3)] >>> (((g >>> 15) & 7) << 2)) & 0xf;
+    return Math.min(c0, c1, c2, c3);
   }
 
   /** Forget everything. */
@@ -83,7 +89,7 @@ export class FrequencySketch {
     this.samples = 0;
   }
 
-  private positions(family: number, k: Uint32Array, off: number): void {
+  private hash(family: number, k: Uint32Array, off: number): number {
     let h = this.seed ^ Math.imul(family, 0x27d4eb2d);
     for (let i = 0; i < 4; i++) {
       h = Math.imul(h ^ k[off + i], 0xcc9e2d51);
@@ -92,13 +98,12 @@ export class FrequencySketch {
     }
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    // second hash for double hashing; odd so the four positions differ
-    let g = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
-    g ^= g >>> 16;
-    g |= 1;
-    const m = this.mask;
-    const at = this.at;
-    for (let i = 0; i < 4; i++) at[i] = (h + Math.imul(i, g)) & m;
+    return h ^ (h >>> 13);
   }
+}
+
+/** A second hash from the first: picks the counters inside the block. */
+function mix(h: number): number {
+  const g = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
+  return g ^ (g >>> 16);
 }
