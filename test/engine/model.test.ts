@@ -19,12 +19,15 @@ const V4 = 6;
 
 /**
  * The old engine's semantics in plain Maps (with whitelist entries hiding bans, not lifting them),
- * and the trackers' admission when full: exact per-address counts (the sketch's, which has no
- * collisions at this size) capped at 15 and halved every 10 × max_tracked failures.
+ * and the trackers' admission when full: exact counts of untracked addresses' failures (the
+ * sketch's, which has no collisions at this size) capped at 15 and halved every 10 × max_tracked
+ * of them; a tracked address weighs the larger of its own count and that count when it got its slot.
  */
 class Model {
   trackers = new Map<string, number[]>();
   freq = new Map<string, number>();
+  /** The count of each tracked address when it got its slot. */
+  admitted = new Map<string, number>();
   samples = 0;
   temp = new Map<string, number>();
   offences = new Map<string, { n: number; last: number }>();
@@ -60,7 +63,7 @@ class Model {
   admit(seen: number): boolean {
     for (let i = 0; i < 3; i++) {
       const oldest = this.trackers.keys().next().value as string;
-      const w = this.freq.get(oldest) ?? 0;
+      const w = Math.max(this.admitted.get(oldest) ?? 0, this.trackers.get(oldest)?.length ?? 0);
       if (w <= 1 || seen > w) {
         this.trackers.delete(oldest);
         return true;
@@ -76,9 +79,9 @@ class Model {
     if (this.whitelist.has(ip)) return null;
     const active = this.temp.get(key);
     if (active !== undefined && active > t) return null;
-    const seen = this.seen(key);
     let tr = this.trackers.get(key);
     if (tr === undefined) {
+      const seen = this.seen(key);
       if (this.trackers.size >= this.maxTracked && !this.admit(seen)) {
         // turned away: this failure counts alone
         if (this.policy.maxAttempts > 1) return null;
@@ -86,6 +89,7 @@ class Model {
         this.temp.set(key, exp);
         return exp;
       }
+      this.admitted.set(key, seen);
       tr = [];
     } else this.trackers.delete(key);
     tr = tr.filter((x) => x > t - this.policy.timeWindow);

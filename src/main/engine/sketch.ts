@@ -64,19 +64,6 @@ export class FrequencySketch {
     return min;
   }
 
-  /** The estimate for the key without counting it. */
-  estimate(family: number, k: Uint32Array, off: number): number {
-    const h = this.hash(family, k, off);
-    const g = mix(h);
-    const t = this.table;
-    const base = (h & this.blockMask) << 4;
-    const c0 = (t[base + ((g >>> 3) & 3)] >>> ((g & 7) << 2)) & 0xf;
-    const c1 = (t[base + 4 + ((g >>> 8) & 3)] >>> (((g >>> 5) & 7) << 2)) & 0xf;
-    const c2 = (t[base + 8 + ((g >>> 13) & 3)] >>> (((g >>> 10) & 7) << 2)) & 0xf;
-    const c3 = (t[base + 12 + ((g >>> 18) & 3)] >>> (((g >>> 15) & 7) << 2)) & 0xf;
-    return Math.min(c0, c1, c2, c3);
-  }
-
   /** Forget everything. */
   clear(): void {
     this.table.fill(0);

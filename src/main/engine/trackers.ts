@@ -35,10 +35,11 @@ function age(nowW: number, w: number): number {
  * Times older than the window are dropped when the slot is next touched, and by `sweepSome`,
  * which walks a bounded number of slots per call from a cursor.
  *
- * Admission when full (TinyLFU): every failure is also counted in a frequency sketch that
- * outlives the slots. The least recently seen slot gives way to a newcomer unless the sketch says
- * it failed more often than the newcomer (and more than once): then it gets another lap and the
- * next oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
+ * Admission when full (TinyLFU): every failure of an untracked address is counted in a frequency
+ * sketch that outlives the slots (a tracked one's failures are counted exactly in its slot). The
+ * least recently seen slot gives way to a newcomer unless it failed more often than the newcomer
+ * (and more than once), by its own count or the sketch's when it got the slot: then it gets another lap and the next
+ * oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
  * A flood of one-shot addresses thus churns only among itself, and an address that keeps failing,
  * however slowly, keeps (or wins back) its slot.
  */
@@ -53,6 +54,8 @@ export class FailureTrackers {
   private readonly fam: Uint8Array;
   /** Era (t / 2^29 ms, low 8 bits) of the last touch: a slot two eras old holds only stale times. */
   private readonly era: Uint8Array;
+  /** The sketch's count of the address when it got its slot (its weight beside its own count). */
+  private readonly seen: Uint8Array;
   /** Words 0-1 of each key: all of an IPv4 address, the /64 of an IPv6 one. */
   private readonly key: Uint32Array;
   /** Words 2-3, only once an IPv6 key longer than /64 is tracked (zero for the others). */
@@ -95,6 +98,7 @@ export class FailureTrackers {
     this.count = new Uint8Array(n);
     this.fam = new Uint8Array(n);
     this.era = new Uint8Array(n);
+    this.seen = new Uint8Array(n);
     this.key = new Uint32Array(n * 2);
     this.prev = new Int32Array(n);
     this.next = new Int32Array(n);
@@ -138,10 +142,9 @@ export class FailureTrackers {
    */
   record(bytes: Uint8Array, family: 4 | 6, timeMs: number): number {
     this.keyWords(bytes, family);
-    const seen = this.sketch.increment(family, this.kw, 0);
     let s = this.find(family);
     if (s === NONE) {
-      s = this.insert(family, seen);
+      s = this.insert(family, this.sketch.increment(family, this.kw, 0));
       if (s === NONE) return 1; // not tracked: this failure alone
     } else this.touch(s);
     const nowW = wrap(timeMs);
@@ -320,6 +323,7 @@ export class FailureTrackers {
     }
     this.fam[s] = family;
     this.count[s] = 0;
+    this.seen[s] = seen;
     if (this.overflow) this.overflow[s] = 0;
     const b = this.bucketOf(family);
     this.chain[s] = this.buckets[b];
@@ -337,7 +341,7 @@ export class FailureTrackers {
   private victim(seen: number): number {
     for (let i = 0; i < VICTIM_TRIES; i++) {
       const v = this.tail;
-      const weight = this.sketch.estimate(this.fam[v], this.storedKey(v), 0);
+      const weight = Math.max(this.count[v], this.seen[v]);
       if (weight <= 1 || seen > weight) return v;
       // it failed repeatedly: another lap, and the next oldest is weighed
       this.touch(v);
