@@ -17,9 +17,18 @@ const POOL: { ip: string; key: string }[] = [
 ];
 const V4 = 6;
 
-/** The old engine's semantics in plain Maps (with whitelist entries hiding bans, not lifting them). */
+/**
+ * The old engine's semantics in plain Maps (with whitelist entries hiding bans, not lifting them),
+ * and the trackers' admission when full: exact counts of untracked addresses' failures (the
+ * sketch's, which has no collisions at this size) capped at 15 and halved every 10 × max_tracked
+ * of them; a tracked address weighs the larger of its own count and that count when it got its slot.
+ */
 class Model {
   trackers = new Map<string, number[]>();
+  freq = new Map<string, number>();
+  /** The count of each tracked address when it got its slot. */
+  admitted = new Map<string, number>();
+  samples = 0;
   temp = new Map<string, number>();
   offences = new Map<string, { n: number; last: number }>();
   whitelist = new Set<string>();
@@ -40,16 +49,47 @@ class Model {
     return n;
   }
 
+  seen(key: string): number {
+    const c = Math.min(15, (this.freq.get(key) ?? 0) + 1);
+    this.freq.set(key, c);
+    if (++this.samples >= 10 * this.maxTracked) {
+      for (const [k, v] of this.freq) this.freq.set(k, v >> 1);
+      this.samples = 0;
+    }
+    return c;
+  }
+
+  /** Room for a newcomer seen `seen` times: the oldest gives way unless it failed more often. */
+  admit(seen: number): boolean {
+    for (let i = 0; i < 3; i++) {
+      const oldest = this.trackers.keys().next().value as string;
+      const w = Math.max(this.admitted.get(oldest) ?? 0, this.trackers.get(oldest)?.length ?? 0);
+      if (w <= 1 || seen > w) {
+        this.trackers.delete(oldest);
+        return true;
+      }
+      const tr = this.trackers.get(oldest) ?? [];
+      this.trackers.delete(oldest);
+      this.trackers.set(oldest, tr);
+    }
+    return false;
+  }
+
   fail(ip: string, key: string, t: number): number | null {
     if (this.whitelist.has(ip)) return null;
     const active = this.temp.get(key);
     if (active !== undefined && active > t) return null;
     let tr = this.trackers.get(key);
     if (tr === undefined) {
-      if (this.trackers.size >= this.maxTracked) {
-        const oldest = this.trackers.keys().next();
-        if (!oldest.done) this.trackers.delete(oldest.value);
+      const seen = this.seen(key);
+      if (this.trackers.size >= this.maxTracked && !this.admit(seen)) {
+        // turned away: this failure counts alone
+        if (this.policy.maxAttempts > 1) return null;
+        const exp = t + this.durationFor(this.nextOffence(key, t));
+        this.temp.set(key, exp);
+        return exp;
       }
+      this.admitted.set(key, seen);
       tr = [];
     } else this.trackers.delete(key);
     tr = tr.filter((x) => x > t - this.policy.timeWindow);

@@ -87,4 +87,80 @@ describe('failure trackers', () => {
     assert.equal(t.failures(a, 4, later), 0);
     assert.equal(t.record(a, 4, later), 1);
   });
+
+  test('a flood of one-shot addresses does not push out addresses that keep failing, however slowly', () => {
+    // 10 one-shots per slot, and each attacker fails once a round with more one-shots between its
+    // failures than the table holds: least-recently-seen alone forgets every attacker each round
+    const capacity = 250_000;
+    const t = new FailureTrackers(capacity, 6, 3_600_000);
+    const rounds = 8;
+    const per = Math.floor((10 * capacity) / (rounds * 200));
+    const attacker = new Uint8Array([198, 18, 0, 0]);
+    const one = new Uint8Array(4);
+    const best = new Uint8Array(200);
+    let i = 0;
+    let wrongOneShot = 0;
+    for (let r = 0; r < rounds; r++)
+      for (let a = 0; a < 200; a++) {
+        attacker[3] = a;
+        const n = t.record(attacker, 4, T0 + r);
+        if (n > best[a]) best[a] = n;
+        for (let k = 0; k < per; k++, i++) {
+          one[0] = 11 + (i >>> 24);
+          one[1] = (i >>> 16) & 255;
+          one[2] = (i >>> 8) & 255;
+          one[3] = i & 255;
+          if (t.record(one, 4, T0 + r) !== 1) wrongOneShot++;
+        }
+      }
+    assert.ok(per * 200 > capacity, 'an attacker is out of sight for more than a table of one-shots');
+    const reached = best.filter((n) => n >= 6).length;
+    assert.equal(reached, 200, `${reached} of 200 attackers counted 6 failures`);
+    // never more than the failures really seen: rounds, at most
+    assert.ok(Math.max(...best) <= rounds);
+    assert.equal(wrongOneShot, 0, 'a one-shot address is never counted more than once');
+    assert.equal(t.size, capacity);
+    // every one-shot past the first table-full found no room (an attacker's failure may have)
+    assert.ok(t.evictions >= i - capacity && t.evictions <= i + rounds * 200 - capacity);
+    assert.ok(t.rejected > 0 && t.rejected <= t.evictions);
+  });
+
+  test('an address seen again after its eviction wins a slot back and counts from then on', () => {
+    const t = new FailureTrackers(1000, 5, 60_000);
+    const a = new Uint8Array([192, 0, 2, 9]);
+    assert.equal(t.record(a, 4, T0), 1);
+    for (let i = 0; i < 5000; i++) t.record(v4(i), 4, T0 + 1);
+    assert.equal(t.failures(a, 4, T0 + 2), 0, 'pushed out by the first lap of one-shots');
+    assert.equal(t.record(a, 4, T0 + 3), 1);
+    for (let i = 5000; i < 10_000; i++) t.record(v4(i), 4, T0 + 4);
+    assert.equal(t.failures(a, 4, T0 + 5), 1, 'seen twice: it keeps its slot through the next lap');
+    assert.equal(t.record(a, 4, T0 + 6), 2);
+  });
+
+  test('IPv6 keys longer than /64 are told apart, before and after the first one arrives', () => {
+    const t = new FailureTrackers(8, 5, 60_000);
+    const net = new Uint8Array(16);
+    net.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1]);
+    const host = (n: number) => {
+      const b = net.slice();
+      b[15] = n;
+      return b;
+    };
+    t.record(net, 6, T0); // a /64 key, tracked before any longer one
+    t.record(host(1), 6, T0);
+    t.record(host(1), 6, T0);
+    t.record(host(2), 6, T0);
+    assert.equal(t.failures(net, 6, T0), 1);
+    assert.equal(t.failures(host(1), 6, T0), 2);
+    assert.equal(t.failures(host(2), 6, T0), 1);
+    assert.equal(t.failures(host(3), 6, T0), 0);
+    assert.ok(t.remove(host(1), 6));
+    assert.equal(t.failures(host(1), 6, T0), 0);
+    assert.equal(t.failures(net, 6, T0), 1);
+    // a full table of long keys evicts and reuses their slots cleanly
+    for (let i = 10; i < 40; i++) t.record(host(i), 6, T0 + i);
+    assert.equal(t.size, 8);
+    assert.equal(t.failures(host(39), 6, T0 + 40), 1);
+    assert.equal(t.failures(new Uint8Array([32, 1, 13, 184]), 4, T0 + 40), 0);
+  });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { FrequencySketch } from './sketch.js';
 
 /** Most failure times kept per address; `max_attempts` above it is counted with an overflow counter. */
 export const RING_CAP = 64;
@@ -11,6 +12,8 @@ export const MAX_WINDOW_MS = 2 ** 29;
 
 const ERA_SHIFT = 2 ** 29;
 const NONE = -1;
+/** Oldest slots a newcomer is weighed against before it is turned away. */
+const VICTIM_TRIES = 3;
 
 /** Unsigned 32-bit milliseconds (wraps every ~49.7 days). */
 function wrap(t: number): number {
@@ -31,6 +34,14 @@ function age(nowW: number, w: number): number {
  *
  * Times older than the window are dropped when the slot is next touched, and by `sweepSome`,
  * which walks a bounded number of slots per call from a cursor.
+ *
+ * Admission when full (TinyLFU): every failure of an untracked address is counted in a frequency
+ * sketch that outlives the slots (a tracked one's failures are counted exactly in its slot). The
+ * least recently seen slot gives way to a newcomer unless it failed more often than the newcomer
+ * (and more than once), by its own count or the sketch's when it got the slot: then it gets another lap and the next
+ * oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
+ * A flood of one-shot addresses thus churns only among itself, and an address that keeps failing,
+ * however slowly, keeps (or wins back) its slot.
  */
 export class FailureTrackers {
   readonly capacity: number;
@@ -43,7 +54,12 @@ export class FailureTrackers {
   private readonly fam: Uint8Array;
   /** Era (t / 2^29 ms, low 8 bits) of the last touch: a slot two eras old holds only stale times. */
   private readonly era: Uint8Array;
+  /** The sketch's count of the address when it got its slot (its weight beside its own count). */
+  private readonly seen: Uint8Array;
+  /** Words 0-1 of each key: all of an IPv4 address, the /64 of an IPv6 one. */
   private readonly key: Uint32Array;
+  /** Words 2-3, only once an IPv6 key longer than /64 is tracked (zero for the others). */
+  private keyLow: Uint32Array | null = null;
   private readonly prev: Int32Array;
   /** LRU successor for a used slot, free-list link for a free one. */
   private readonly next: Int32Array;
@@ -63,8 +79,14 @@ export class FailureTrackers {
   private high = 0;
   private cursor = 0;
   private readonly kw = new Uint32Array(4);
+  /** A stored slot's key, rebuilt (hash on release, sketch weight of a victim). */
+  private readonly sk = new Uint32Array(4);
+  private readonly sketch: FrequencySketch;
   size = 0;
+  /** Failures dropped for want of room: a tracked address evicted, or a newcomer turned away. */
   evictions = 0;
+  /** Newcomers turned away by the admission (counted in `evictions` too). */
+  rejected = 0;
 
   constructor(capacity: number, maxAttempts: number, windowMs: number) {
     this.capacity = Math.max(1, Math.floor(capacity));
@@ -76,7 +98,8 @@ export class FailureTrackers {
     this.count = new Uint8Array(n);
     this.fam = new Uint8Array(n);
     this.era = new Uint8Array(n);
-    this.key = new Uint32Array(n * 4);
+    this.seen = new Uint8Array(n);
+    this.key = new Uint32Array(n * 2);
     this.prev = new Int32Array(n);
     this.next = new Int32Array(n);
     this.chain = new Int32Array(n);
@@ -86,6 +109,7 @@ export class FailureTrackers {
     this.mask = b - 1;
     // seeded so that nobody outside can aim addresses at one bucket
     this.seed = randomBytes(4).readUInt32LE(0);
+    this.sketch = new FrequencySketch(this.capacity);
     if (this.maxAttempts > this.stride) this.allocOverflow();
   }
 
@@ -119,8 +143,10 @@ export class FailureTrackers {
   record(bytes: Uint8Array, family: 4 | 6, timeMs: number): number {
     this.keyWords(bytes, family);
     let s = this.find(family);
-    if (s === NONE) s = this.insert(family);
-    else this.touch(s);
+    if (s === NONE) {
+      s = this.insert(family, this.sketch.increment(family, this.kw, 0));
+      if (s === NONE) return 1; // not tracked: this failure alone
+    } else this.touch(s);
     const nowW = wrap(timeMs);
     const era = Math.floor(timeMs / ERA_SHIFT) & 0xff;
     const w = this.window;
@@ -212,6 +238,7 @@ export class FailureTrackers {
     this.buckets.fill(0);
     this.head = this.tail = this.free = NONE;
     this.high = this.size = this.cursor = 0;
+    this.sketch.clear();
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -229,8 +256,8 @@ export class FailureTrackers {
   private keyWords(b: Uint8Array, family: 4 | 6): void {
     const k = this.kw;
     if (family === 4) {
-      k[0] = k[1] = k[2] = 0;
-      k[3] = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+      k[0] = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+      k[1] = k[2] = k[3] = 0;
       return;
     }
     for (let i = 0; i < 4; i++) {
@@ -239,10 +266,10 @@ export class FailureTrackers {
     }
   }
 
-  private bucketOf(family: number, k: Uint32Array = this.kw, off = 0): number {
+  private bucketOf(family: number, k: Uint32Array = this.kw): number {
     let h = this.seed ^ family;
     for (let i = 0; i < 4; i++) {
-      h = Math.imul(h ^ k[off + i], 0x9e3779b1);
+      h = Math.imul(h ^ k[i], 0x9e3779b1);
       h ^= h >>> 15;
     }
     h = Math.imul(h ^ (h >>> 13), 0x85ebca6b);
@@ -254,22 +281,21 @@ export class FailureTrackers {
     const k = this.kw;
     let s = this.buckets[this.bucketOf(family)] - 1;
     while (s !== NONE) {
-      const o = s * 4;
-      if (
-        this.fam[s] === family &&
-        this.key[o + 3] === k[3] &&
-        this.key[o] === k[0] &&
-        this.key[o + 1] === k[1] &&
-        this.key[o + 2] === k[2]
-      )
-        return s;
+      const o = s * 2;
+      if (this.fam[s] === family && this.key[o] === k[0] && this.key[o + 1] === k[1]) {
+        const low = this.keyLow;
+        if (low === null ? (k[2] | k[3]) === 0 : low[o] === k[2] && low[o + 1] === k[3]) return s;
+      }
       s = this.chain[s] - 1;
     }
     return NONE;
   }
 
-  /** A slot for the key in `kw`: a free one, a fresh one, or the least recently seen one. */
-  private insert(family: number): number {
+  /**
+   * A slot for the key in `kw` (seen `seen` times by the sketch): a free one, a fresh one, or an
+   * old one that loses the comparison; NONE when the newcomer is turned away.
+   */
+  private insert(family: number, seen: number): number {
     let s: number;
     if (this.free !== NONE) {
       s = this.free;
@@ -277,15 +303,27 @@ export class FailureTrackers {
     } else if (this.high < this.capacity) {
       s = this.high++;
     } else {
-      s = this.tail;
+      this.evictions++;
+      s = this.victim(seen);
+      if (s === NONE) {
+        this.rejected++;
+        return NONE;
+      }
       this.release(s);
       this.free = this.next[s];
-      this.evictions++;
     }
-    const o = s * 4;
-    this.key.set(this.kw, o);
+    const o = s * 2;
+    const k = this.kw;
+    this.key[o] = k[0];
+    this.key[o + 1] = k[1];
+    if ((k[2] | k[3]) !== 0 && this.keyLow === null) this.keyLow = new Uint32Array(this.capacity * 2);
+    if (this.keyLow !== null) {
+      this.keyLow[o] = k[2];
+      this.keyLow[o + 1] = k[3];
+    }
     this.fam[s] = family;
     this.count[s] = 0;
+    this.seen[s] = seen;
     if (this.overflow) this.overflow[s] = 0;
     const b = this.bucketOf(family);
     this.chain[s] = this.buckets[b];
@@ -297,6 +335,30 @@ export class FailureTrackers {
     if (this.tail === NONE) this.tail = s;
     this.size++;
     return s;
+  }
+
+  /** The least recently seen slot that a newcomer seen `seen` times may take, or NONE. */
+  private victim(seen: number): number {
+    for (let i = 0; i < VICTIM_TRIES; i++) {
+      const v = this.tail;
+      const weight = Math.max(this.count[v], this.seen[v]);
+      if (weight <= 1 || seen > weight) return v;
+      // it failed repeatedly: another lap, and the next oldest is weighed
+      this.touch(v);
+    }
+    return NONE;
+  }
+
+  /** The four key words of slot `s`, in `sk`. */
+  private storedKey(s: number): Uint32Array {
+    const k = this.sk;
+    const o = s * 2;
+    k[0] = this.key[o];
+    k[1] = this.key[o + 1];
+    const low = this.keyLow;
+    k[2] = low === null ? 0 : low[o];
+    k[3] = low === null ? 0 : low[o + 1];
+    return k;
   }
 
   /** Move a slot to the most-recently-seen end. */
@@ -320,7 +382,7 @@ export class FailureTrackers {
   }
 
   private release(s: number): void {
-    const b = this.bucketOf(this.fam[s], this.key, s * 4);
+    const b = this.bucketOf(this.fam[s], this.storedKey(s));
     let cur = this.buckets[b] - 1;
     if (cur === s) this.buckets[b] = this.chain[s];
     else {
