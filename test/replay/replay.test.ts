@@ -9,6 +9,7 @@ import { defaultConfig } from '../../src/main/config/defaults.js';
 import { type ReplayDeps, replayCommand } from '../../src/main/replay/command.js';
 import { replay } from '../../src/main/replay/replay.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
+import { jail } from '../helpers/jails.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const fixture = fileURLToPath(new URL('../../../test/replay/fixtures/mail.log', import.meta.url));
@@ -77,6 +78,9 @@ describe('edgeban replay', () => {
         expires_at: at(10, 5, 40),
         duration_seconds: 300,
         offences: 1,
+        jail: 'default',
+        services: [],
+        shadow: false,
       },
       {
         target: '2001:db8:77:1::/64',
@@ -85,6 +89,9 @@ describe('edgeban replay', () => {
         expires_at: at(10, 6, 38),
         duration_seconds: 300,
         offences: 1,
+        jail: 'default',
+        services: [],
+        shadow: false,
       },
     ]);
   });
@@ -96,7 +103,7 @@ describe('edgeban replay', () => {
     assert.match(r.out, /\| +1 \| dovecot-auth-failed +\| +4 \| +5 \|/);
     assert.match(r.out, /Truncated: 1 over-long lines were cut/);
     assert.match(r.out, /Bans that would have happened: 2/);
-    assert.match(r.out, /\| 203\.0\.113\.5 +\| dovecot-auth-failed +\| +1 \| 5m +\|/);
+    assert.match(r.out, /\| 203\.0\.113\.5 +\| default +\| all +\| dovecot-auth-failed +\| +1 \| 5m +\|/);
   });
 
   test('stdin ("-") and several files add up', async () => {
@@ -168,5 +175,51 @@ describe('edgeban replay', () => {
     assert.match(c.err, /unknown option --bogus/);
     const d = await runReplay([]);
     assert.equal(d.code, 2);
+  });
+});
+
+describe('edgeban replay with jails', () => {
+  test("bans per jail: each jail's threshold and scope, a shadow jail's would-be bans apart", async () => {
+    const r = await runReplay([fixture, '--json', '--threads', '1'], {
+      loadConfig: () => {
+        const c = defaultConfig();
+        c.jails = [
+          jail('ssh', { patterns: ['sshd-*'], maxAttempts: 3 }),
+          jail('mail', { patterns: ['dovecot-*'], maxAttempts: 5, services: ['imap'] }),
+          jail('smtp', { patterns: ['postfix-*'], maxAttempts: 5, mode: 'shadow' }),
+        ];
+        return c;
+      },
+    });
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    const bans = j.bans.map((b: { target: string; jail: string; services: string[]; shadow: boolean }) => [
+      b.target,
+      b.jail,
+      b.services.join(','),
+      b.shadow,
+    ]);
+    assert.deepEqual(
+      bans.sort(),
+      [
+        ['198.51.100.9', 'ssh', '', false],
+        ['2001:db8:77:1::/64', 'smtp', '', true],
+        ['203.0.113.5', 'mail', 'imap', false],
+      ].sort(),
+    );
+    assert.deepEqual(j.jails, [
+      { jail: 'mail', bans: 1, shadow: 0 },
+      { jail: 'smtp', bans: 0, shadow: 1 },
+      { jail: 'ssh', bans: 1, shadow: 0 },
+    ]);
+    const text = await runReplay([fixture, '--threads', '1'], {
+      loadConfig: () => {
+        const c = defaultConfig();
+        c.jails = [jail('smtp', { patterns: ['postfix-*'], maxAttempts: 5, mode: 'shadow' })];
+        return c;
+      },
+    });
+    assert.match(text.out, /Bans per jail/);
+    assert.match(text.out, /smtp \(shadow\)/);
   });
 });

@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { formatIp } from '../../shared/ip/parse.js';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
-import type { BanRecord } from '../engine/types.js';
+import { type BanRecord, DEFAULT_JAIL } from '../engine/types.js';
 import { type FailureSink, IngestPipeline } from '../ingest/pipeline.js';
 import { MatcherPool } from '../ingest/pool.js';
 import type { Logger } from '../log/logger.js';
@@ -39,6 +39,12 @@ export interface BanSummary {
   expiresAt: number | null;
   durationMs: number | null;
   offences: number;
+  /** The jail whose policy made it (`default`: the `ban:` policy). */
+  jail: string;
+  /** Services it covers; empty = every service. */
+  services: string[];
+  /** A shadow jail's would-be ban (reported, never enforced). */
+  shadow: boolean;
 }
 
 export interface ReplaySummary {
@@ -65,6 +71,8 @@ const CHUNK = 1 << 20;
 export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const t0 = performance.now();
   const pool = new MatcherPool({ threads: o.threads, patterns: o.patterns });
+  // severities (weight: severity) and success lines, as live ingestion gives them to the jails
+  o.engine?.setPatterns?.(o.patterns);
   const stats = new SyslogStats();
   const patterns = pool.current.set.patterns;
   const perPattern = new Array<number>(patterns.length).fill(0);
@@ -179,5 +187,8 @@ function banSummary(b: BanRecord, at: number): BanSummary {
     expiresAt: b.expiresAt,
     durationMs: b.expiresAt === null ? null : b.expiresAt - b.createdAt,
     offences: b.offences,
+    jail: b.jail ?? DEFAULT_JAIL,
+    services: b.services ?? [],
+    shadow: b.shadow === true,
   };
 }
