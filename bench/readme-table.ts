@@ -32,20 +32,23 @@ export class TableMarkerError extends Error {
 
 function markers(bench: string): RegExp {
   const name = bench.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(<!-- bench-table ${name} -->\n)[\\s\\S]*?(\n<!-- /bench-table -->)`);
+  // the table never runs past a marker: empty markers must not swallow the next table
+  return new RegExp(
+    `(<!-- bench-table ${name} -->\n)((?:(?!<!-- /?bench-table)[\\s\\S])*?)\n?(<!-- /bench-table -->)`,
+  );
 }
 
 /** The table of `bench` as `doc` has it now, or null when the page has no markers for it. */
 export function tableIn(doc: string, bench: string): string | null {
   const m = markers(bench).exec(doc);
-  return m ? m[0].slice(m[1].length, m[0].length - m[2].length) : null;
+  return m ? m[2] : null;
 }
 
 /** `doc` with the table of `bench` replaced by `t`. */
 export function withTable(doc: string, bench: string, t: string, file = BENCH_DOC): string {
   const re = markers(bench);
   if (!re.test(doc)) throw new TableMarkerError(bench, file);
-  return doc.replace(re, (_m, open: string, close: string) => `${open}${t}${close}`);
+  return doc.replace(re, (_m, open: string, _old: string, close: string) => `${open}${t}\n${close}`);
 }
 
 function fmt(v: number): string {

@@ -10,7 +10,7 @@
  * marks every row unverified.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -124,6 +124,14 @@ export async function run(args: string[]): Promise<BenchReport> {
   let crowd: HostileCrowd | null = null;
   const workers: Worker[] = [];
   try {
+    // a ban outlasts the run: "banned at the end" then means banned once, whenever in the run
+    // (with the default 5 min, an attacker banned early was free again by the end, and its later
+    // rounds, which came while it was banned, had not counted)
+    const hours = Math.ceil((secs * 2) / 3600) + 1;
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      `ban:\n  initial_ban_time: "${hours}h"\n  max_ban_time: "${hours * 4}h"\n`,
+    );
     edge = await startSoakEdge(dir);
     const pid = edge.proc.pid ?? 0;
     await apiBan(edge, BANNED_PROBE, `${Math.ceil(secs * 2 + 3600)}s`);

@@ -130,3 +130,19 @@ test('--write puts the table into the page; a page without markers is left untou
   assert.match(refused.stderr, /no <!-- bench-table demo --> … <!-- \/bench-table --> markers/);
   assert.equal(readFileSync(page, 'utf8'), '# Figures\n\nno markers\n');
 });
+
+test('empty markers take the table without touching the next one', () => {
+  const doc = [
+    '<!-- bench-table a -->',
+    '<!-- /bench-table -->',
+    '',
+    '<!-- bench-table b -->',
+    '| b |',
+    '<!-- /bench-table -->',
+    '',
+  ].join('\n');
+  const out = withTable(doc, 'a', '| new a |');
+  assert.equal(tableIn(out, 'a'), '| new a |');
+  assert.equal(tableIn(out, 'b'), '| b |');
+  assert.equal(out.split('<!-- /bench-table -->').length, 3, 'both closing markers kept');
+});
