@@ -1,5 +1,6 @@
 import type { Config } from './config/types.js';
 import { type Core, createCore } from './core.js';
+import { createEngineService } from './engine/service.js';
 import { createEnvoyService } from './envoy/server.js';
 import { FileSourcesService } from './files/service.js';
 import { createFleetService } from './fleet/service.js';
@@ -65,8 +66,8 @@ export class App {
     this.subsystems = present([
       // connect, migrate and load the policy before the matchers start; stops last: final flush
       entry(store.first, { stopBoundMs: STORE_STOP_BOUND_MS }),
-      // the sweep timers
-      entry({ name: 'engine', start: () => engine.start(), stop: () => engine.stop() }),
+      // the sweep timers; failure counts kept across a restart
+      entry(createEngineService(ctx, engine)),
       // recidive and subnet bans, made from the engine's (and the fleet's) ban events
       entry(createJailBansService(ctx, engine)),
       // right after the engine, so it stops after the receivers and the API: their last bans

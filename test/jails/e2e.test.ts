@@ -206,7 +206,14 @@ describe('jails from logger lines to HAProxy verdicts', () => {
     });
   });
 
-  test('a restart keeps the jails and their scoped bans', async () => {
+  test('a restart keeps the jails, their scoped bans and their counts', async () => {
+    // two of sshd's three failures before the restart, the third after it
+    const slow = '198.51.100.13';
+    for (let i = 0; i < 2; i++) await sendWithLogger(edge.syslog, 'udp', 'rfc3164', 'sshd', sshd(slow, i));
+    await until(
+      async () => jailOf(await api<Status>(edge, `/api/bans/${slow}`), 'sshd').failures === 2,
+      'two failures before the restart',
+    );
     edge.proc.kill('SIGTERM');
     await edge.exited;
     edge = await startEdge(dir);
@@ -218,5 +225,15 @@ describe('jails from logger lines to HAProxy verdicts', () => {
     const web = await api<Status>(edge, '/api/bans/198.51.100.12');
     assert.deepEqual(jailOf(web, 'web').ban?.services, ['http']);
     assert.equal((await api<Status>(edge, '/api/bans/198.51.100.11')).banned, true);
+    assert.equal(
+      jailOf(await api<Status>(edge, `/api/bans/${slow}`), 'sshd').failures,
+      2,
+      'the count came back',
+    );
+    await sendWithLogger(edge.syslog, 'udp', 'rfc3164', 'sshd', sshd(slow, 2));
+    await until(
+      async () => (await api<Status>(edge, `/api/bans/${slow}`)).banned,
+      'the ban at the third failure',
+    );
   });
 });

@@ -23,6 +23,7 @@ import { Offences, type TempBans } from './records.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
 import { StringPool } from './strings.js';
 import { SWEEP_SLICE, SweepPass } from './sweep.js';
+import type { FailureTrackers } from './trackers.js';
 import {
   type AddressStatus,
   type BanEngineApi,
@@ -647,6 +648,13 @@ export class BanEngine implements BanEngineApi {
   /** Pattern names with their severity and `success` flag (weights, forgiveness); on every reload. */
   setPatterns(patterns: readonly PatternInfo[]): void {
     this.router.setPatterns(patterns);
+  }
+
+  /** The failure counts of each jail that counts (kept across a restart by counts-file.ts). */
+  countingJails(): { name: string; trackers: FailureTrackers }[] {
+    return this.states
+      .filter((st) => st.counting && !st.removed)
+      .map((st) => ({ name: st.name, trackers: st.trackers }));
   }
 
   /** The jails last set (config and database). */

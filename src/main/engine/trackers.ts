@@ -196,6 +196,35 @@ export class FailureTrackers {
     return c;
   }
 
+  /**
+   * Every tracked address with its failure times still inside the window at `nowMs` (unix ms,
+   * oldest first): what a restart hands back through `record`. `key` is reused between calls.
+   */
+  forEachCounted(nowMs: number, cb: (key: Uint8Array, family: 4 | 6, times: number[]) => void): void {
+    const nowW = wrap(nowMs);
+    const era = Math.floor(nowMs / ERA_SHIFT) & 0xff;
+    const key = new Uint8Array(16);
+    for (let s = 0; s < this.high; s++) {
+      const fam = this.fam[s];
+      if (fam === 0 || this.isStale(s, era)) continue;
+      const base = s * this.stride;
+      const times: number[] = [];
+      for (let i = 0; i < this.count[s]; i++) {
+        const a = age(nowW, this.ring[base + i]);
+        if (a >= 0 && a < this.window) times.push(nowMs - a);
+      }
+      if (times.length === 0) continue;
+      const k = this.storedKey(s);
+      for (let w = 0; w < 4; w++) {
+        key[w * 4] = k[w] >>> 24;
+        key[w * 4 + 1] = (k[w] >>> 16) & 255;
+        key[w * 4 + 2] = (k[w] >>> 8) & 255;
+        key[w * 4 + 3] = k[w] & 255;
+      }
+      cb(key, fam as 4 | 6, times);
+    }
+  }
+
   /** Forget this address (after a ban, an unban). */
   remove(bytes: Uint8Array, family: 4 | 6): boolean {
     this.keyWords(bytes, family);

@@ -5,7 +5,7 @@ import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
 import type { AppContext, Service } from '../service.js';
-import { sqlitePath } from '../store/connect.js';
+import { stateFile } from '../store/state-file.js';
 import { LineBatcher } from '../syslog/batcher.js';
 import { FileFollower, FileSourceCounters } from './follower.js';
 import { expandGlob, isGlob } from './glob.js';
@@ -26,16 +26,7 @@ interface Source {
 }
 
 export function positionsFile(config: Config, cwd = process.cwd()): string {
-  const db = config.database;
-  if (db.enabled && (db.driver === 'sqlite3' || db.driver === 'sqlite')) {
-    try {
-      const p = sqlitePath(db.dsn, cwd);
-      if (p !== ':memory:') return join(dirname(p), POSITIONS_FILE);
-    } catch {
-      // an unusable DSN is the store's error to report; the positions go to the working folder
-    }
-  }
-  return join(cwd, POSITIONS_FILE);
+  return stateFile(config, POSITIONS_FILE, cwd);
 }
 
 /**
