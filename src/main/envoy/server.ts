@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { Gauge, type Histogram } from 'prom-client';
+import { Gauge } from 'prom-client';
 import type { BanTableReader, ServiceNames } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
 import type { Config, EnvoyConfig } from '../config/types.js';

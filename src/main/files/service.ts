@@ -1,5 +1,5 @@
 import { type FSWatcher, statSync, watch } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { Logger } from '../log/logger.js';
