@@ -58,6 +58,7 @@ export function createCore(opts: CoreOptions = {}): Core {
   });
   engine.replaceLists('config', configLists(config, nodeId));
   engine.setJails(config.jails ?? []);
+  engine.setMode(config.ban.mode ?? 'enforce');
   const out = new LookupResult();
   return {
     table,
@@ -68,6 +69,7 @@ export function createCore(opts: CoreOptions = {}): Core {
       engine.setIgnoreIps(next.ban.ignore_ips);
       engine.replaceLists('config', configLists(next, nodeId));
       engine.setJails(next.jails ?? []);
+      engine.setMode(next.ban.mode ?? 'enforce');
     },
     isBanned: (ip) => table.checkString(ip, Math.floor(Date.now() / 1000), out) === Verdict.DENY,
   };

@@ -87,6 +87,7 @@ export function defaultConfig(): Config {
       max_tracked: 1_000_000,
       min_prefix_v4: 8,
       min_prefix_v6: 32,
+      mode: 'enforce',
     },
     database: {
       enabled: true,

@@ -152,6 +152,11 @@ export const SCHEMA: Record<string, KeySpec> = {
     max: 128,
     doc: 'shortest IPv6 prefix the API bans, blacklists or whitelists without force',
   },
+  'ban.mode': {
+    kind: 'string',
+    oneOf: ['enforce', 'shadow'],
+    doc: 'shadow: every jail (the default one too) counts and reports the bans it would make, enforces none',
+  },
   'database.enabled': { kind: 'bool', doc: 'keep bans and policy in SQL' },
   'database.driver': {
     kind: 'string',

@@ -107,6 +107,8 @@ export interface BanConfig {
   /** Shortest prefixes the API accepts for bans and list entries unless forced. */
   min_prefix_v4: number;
   min_prefix_v6: number;
+  /** `shadow`: the whole process reports the bans it would make and enforces none. */
+  mode: 'enforce' | 'shadow';
 }
 
 export interface DatabaseConfig {
