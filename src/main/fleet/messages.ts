@@ -124,13 +124,20 @@ export function encodeMessages(
 
 const KINDS = new Set<string>(['temp', 'blacklist', 'whitelist']);
 
-/** Verifies, parses and checks one payload. Throws FleetMessageError naming what is wrong. */
-export function decodeMessage(key: Buffer, payload: string, now = Date.now()): FleetMessage {
+/**
+ * The fields of a `SIGNATURE.JSON` payload once its signature (`signOf`, compared in constant
+ * time), version, age and node check out. Throws FleetMessageError naming what is wrong.
+ */
+export function openSigned(
+  payload: string,
+  signOf: (body: string) => string,
+  now: number,
+): Record<string, unknown> & { node: string; at: number } {
   const dot = payload.indexOf('.');
   if (dot !== SIG_LENGTH - 1) throw new FleetMessageError('payload is not signed');
   const body = payload.slice(dot + 1);
   const got = Buffer.from(payload.slice(0, dot));
-  const want = Buffer.from(sign(key, body));
+  const want = Buffer.from(signOf(body));
   if (got.length !== want.length || !timingSafeEqual(got, want))
     throw new FleetMessageError('bad signature (another fleet.secret, or forged)');
   let m: unknown;
@@ -145,6 +152,12 @@ export function decodeMessage(key: Buffer, payload: string, now = Date.now()): F
   if (typeof o.at !== 'number' || Math.abs(now - o.at) > MAX_AGE_MS)
     throw new FleetMessageError('message too old or from the future (replayed, or node clocks apart)');
   if (typeof o.node !== 'string' || o.node === '') throw new FleetMessageError('node is missing');
+  return o as Record<string, unknown> & { node: string; at: number };
+}
+
+/** Verifies, parses and checks one payload. Throws FleetMessageError naming what is wrong. */
+export function decodeMessage(key: Buffer, payload: string, now = Date.now()): FleetMessage {
+  const o = openSigned(payload, (body) => sign(key, body), now);
   if (!Array.isArray(o.events)) throw new FleetMessageError('events is not a list');
   const node = o.node;
   const events = o.events.map((w, i) => eventOf(w, i, node));
