@@ -35,7 +35,11 @@ after(killAll);
  * Start edgeban in `cwd`; every port is a free one unless `env` says otherwise. The SQLite
  * database (on by default) is `cwd/fail2ban.db`: `cwd` should be a temp folder.
  */
-export async function startEdge(cwd: string, env: Record<string, string> = {}): Promise<EdgeProcess> {
+export async function startEdge(
+  cwd: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<EdgeProcess> {
   const spoa = await freePort();
   const metrics = await freePort();
   const syslog = await freePort();
@@ -54,7 +58,7 @@ export async function startEdge(cwd: string, env: Record<string, string> = {}): 
     FAIL2BAN_DATABASE_DSN: join(cwd, 'fail2ban.db'),
     ...env,
   };
-  const proc = spawn(process.execPath, [EDGEBAN_BIN, 'serve'], {
+  const proc = spawn(process.execPath, [EDGEBAN_BIN, 'serve', ...args], {
     cwd,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

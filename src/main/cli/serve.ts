@@ -1,6 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EdgebanError } from '../../shared/errors.js';
 import { App } from '../app.js';
 import { version } from '../cli.js';
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../config/load.js';
+import { importFail2ban } from '../fail2ban/import.js';
+import { configYaml, importReport } from '../fail2ban/import-command.js';
 import { asError, createLogger, type Logger } from '../log/logger.js';
 import { buildCommit } from '../metrics/build-info.js';
 import { Metrics } from '../metrics/registry.js';
@@ -15,7 +21,39 @@ A configuration with errors (an unknown key included) refuses to start (exit 2).
 
 options:
 ${CONFIG_OPTIONS_USAGE}
+  --fail2ban DIR      run straight from a fail2ban tree (/etc/fail2ban): its enabled jails, their
+                      filters and log files, imported at start as \`edgeban import-fail2ban DIR\`
+                      would write them (instead of --config; SIGHUP re-reads that import)
 `;
+
+/** `--fail2ban DIR` (or `--fail2ban=DIR`) out of the arguments. */
+function takeFail2banOption(argv: string[]): { dir: string | null; rest: string[] } {
+  const rest: string[] = [];
+  let dir: string | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--fail2ban') {
+      if (i + 1 >= argv.length) throw new EdgebanError('E_USAGE', 'option --fail2ban needs a directory');
+      dir = argv[++i];
+    } else if (a.startsWith('--fail2ban=')) dir = a.slice('--fail2ban='.length);
+    else rest.push(a);
+  }
+  return { dir, rest };
+}
+
+/**
+ * Imports a fail2ban tree into a private config file (what import-fail2ban would write) and
+ * returns its path; the import's report goes to stderr, once.
+ */
+function importedConfig(dir: string): string {
+  const imp = importFail2ban(dir);
+  if (imp.jails.length === 0)
+    throw new EdgebanError('E_USAGE', `no enabled jail in the fail2ban tree ${dir}: nothing to run`);
+  const out = join(mkdtempSync(join(tmpdir(), 'edgeban-fail2ban-')), 'config.yaml');
+  writeFileSync(out, configYaml(imp), { mode: 0o600 });
+  process.stderr.write(importReport(imp));
+  return out;
+}
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -26,14 +64,21 @@ const STOP_TIMEOUT_MS = 10_000;
  * and the running config kept).
  */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const opts = configOptions(argv);
+  const { dir: fail2banDir, rest } = takeFail2banOption(argv);
+  const opts = configOptions(rest);
   if (opts.help) {
     console.log(SERVE_USAGE);
     return 0;
   }
+  let configPath = opts.config;
+  if (fail2banDir !== null) {
+    if (opts.config !== undefined)
+      throw new EdgebanError('E_USAGE', '--fail2ban and --config exclude each other');
+    configPath = importedConfig(fail2banDir);
+  }
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfig({ path: opts.config, allowUnknown: opts.allowUnknown });
+    loaded = loadConfig({ path: configPath, allowUnknown: opts.allowUnknown });
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const w of err.warnings) console.error(`edgeban: config warning: ${w}`);

@@ -21,7 +21,7 @@ export interface DbImportResult {
 /**
  * Writes an import's patterns and jails into the configured database (created, or updated when
  * the name is there), each change validated as the API's are. Patterns that need the backtracking
- * engine stay out: the table has no column for it (they work from a config file only).
+ * engine keep that mark (`patterns.backtracking`): they run under the matcher's time budget.
  */
 export async function importToDatabase(imp: Fail2banImport, config: Config): Promise<DbImportResult> {
   if (!config.database.enabled)
@@ -55,12 +55,6 @@ export async function importToDatabase(imp: Fail2banImport, config: Config): Pro
     for (const x of imp.jails) {
       const written = new Set<string>();
       for (const spec of x.patterns) {
-        if (spec.backtracking) {
-          out.notes.push(
-            `pattern ${spec.name}: needs the backtracking engine: config file only, not written`,
-          );
-          continue;
-        }
         const row = rowOfSpec(spec);
         const id = existing.get(spec.name);
         try {

@@ -256,6 +256,22 @@ function bansByJail(dialect: DialectName): Migration {
   };
 }
 
+/**
+ * Migration 6: `patterns.backtracking`: a regex that needs the backtracking engine (lookaround,
+ * backreferences: imported fail2ban filters) keeps that mark in the database, so a database
+ * seeded from such a config runs them (under the matcher's time budget) instead of refusing them.
+ */
+function patternBacktracking(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable('patterns')
+        .addColumn('backtracking', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+    },
+  };
+}
+
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_reference_schema': referenceSchema(dialect),
@@ -263,6 +279,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0003_jails': jails(dialect),
     '0004_bans_by_jail': bansByJail(dialect),
     '0005_ban_history': banHistory(dialect),
+    '0006_pattern_backtracking': patternBacktracking(),
   };
 }
 

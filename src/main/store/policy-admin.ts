@@ -77,7 +77,12 @@ export class PolicyAdmin {
 
   async createPattern(p: PatternInput): Promise<PatternRow> {
     const db = this.link.db('creating a pattern');
-    const spec = normalizeSpec({ ...p, raw: p.raw === true, success: p.success === true });
+    const spec = normalizeSpec({
+      ...p,
+      raw: p.raw === true,
+      success: p.success === true,
+      backtracking: p.backtracking === true,
+    });
     new PatternSet(0, [{ ...spec, enabled: true }]); // throws PatternError naming it
     const row = await this.guard('pattern_create', async () => {
       await this.refuseTakenName(db, spec.name);
@@ -92,6 +97,7 @@ export class PolicyAdmin {
           enabled: spec.enabled,
           raw: spec.raw,
           success: spec.success === true,
+          backtracking: spec.backtracking === true,
         })
         .execute();
       const r = await db
@@ -127,6 +133,7 @@ export class PolicyAdmin {
           enabled: merged.enabled,
           raw: merged.raw === true,
           success: merged.success === true,
+          backtracking: merged.backtracking === true,
           updated_at: new Date(),
         })
         .where('id', '=', id)

@@ -23,7 +23,8 @@ export function samePatterns(a: PatternRow[], b: PatternRow[]): boolean {
       x.description !== y.description ||
       x.enabled !== y.enabled ||
       (x.raw === true) !== (y.raw === true) ||
-      (x.success === true) !== (y.success === true)
+      (x.success === true) !== (y.success === true) ||
+      (x.backtracking === true) !== (y.backtracking === true)
     )
       return false;
   }

@@ -57,6 +57,7 @@ interface RawPatternRow {
   updated_at: unknown;
   raw?: unknown;
   success?: unknown;
+  backtracking?: unknown;
 }
 
 export function patternRowFrom(r: RawPatternRow): PatternRow {
@@ -72,6 +73,7 @@ export function patternRowFrom(r: RawPatternRow): PatternRow {
     updated_at: toIso(r.updated_at),
     raw: toBool(r.raw),
     success: toBool(r.success),
+    backtracking: toBool(r.backtracking),
   };
 }
 
@@ -86,6 +88,7 @@ export function specOf(p: PatternRow): PatternSpec {
     enabled: p.enabled,
     raw: p.raw === true,
     ...(p.success === true ? { success: true } : {}),
+    ...(p.backtracking === true ? { backtracking: true } : {}),
   };
 }
 
@@ -137,6 +140,7 @@ export function rowOfSpec(s: PatternSpec): Omit<PatternRow, 'id' | 'created_at' 
     enabled: s.enabled,
     raw: s.raw,
     success: s.success === true,
+    backtracking: s.backtracking === true,
   };
 }
 

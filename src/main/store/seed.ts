@@ -53,6 +53,7 @@ export async function seedDatabase(
         enabled: r.enabled,
         raw: r.raw === true,
         success: r.success === true,
+        backtracking: r.backtracking === true,
       };
       await upsert(db, dialect, 'patterns', values, 'name', { ignore: true });
     }

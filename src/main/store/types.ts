@@ -20,6 +20,8 @@ export interface PatternRow {
   raw?: boolean;
   /** edgeban's column (default false): a successful login line; its jail resets the count. */
   success?: boolean;
+  /** edgeban's column (default false): the regex needs the backtracking engine (imported fail2ban filters). */
+  backtracking?: boolean;
 }
 
 /** A row of the reference `ban_config` table, durations in seconds as the columns are. */

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { api, startEdge } from '../helpers/edge.js';
+import { tempDir } from '../helpers/tmp.js';
+
+// `edgeban serve --fail2ban DIR` runs from a real fail2ban tree (Debian's /etc/fail2ban, copied,
+// with a jail.local as an operator writes it): the sshd jail's filter, its maxretry and its
+// logpath, followed as a file source.
+const TREE = '/etc/fail2ban';
+const skip = (() => {
+  try {
+    execFileSync('test', ['-d', join(TREE, 'filter.d')]);
+    return false;
+  } catch {
+    return 'no fail2ban tree in /etc/fail2ban (Debian package fail2ban)';
+  }
+})();
+
+interface Status {
+  banned: boolean;
+  jails: { jail: string; failures: number; threshold: number }[];
+}
+
+const line = (ip: string, n: number) =>
+  `Dec  2 10:00:0${n} gw sshd[4242]: Failed password for invalid user admin${n} from ${ip} port 5000${n} ssh2\n`;
+
+test('serve --fail2ban: the sshd jail of jail.local bans from its logpath at its maxretry', {
+  skip,
+}, async () => {
+  const dir = tempDir('edgeban-f2b-serve-');
+  const tree = join(dir, 'fail2ban');
+  execFileSync('cp', ['-r', TREE, tree]);
+  const log = join(dir, 'auth.log');
+  writeFileSync(log, '');
+  writeFileSync(
+    join(tree, 'jail.local'),
+    `[DEFAULT]\nignoreip = 127.0.0.1/8 ::1\n\n[sshd]\nenabled = true\nbackend = auto\nlogpath = ${log}\nmaxretry = 2\nfindtime = 10m\nbantime = 1h\n`,
+  );
+  const edge = await startEdge(dir, {}, ['--fail2ban', tree]);
+  try {
+    await edge.waitFor('"msg":"edgeban started"', 30_000);
+    assert.match(edge.out(), /sshd/, 'the import report names the jail');
+    const ip = '203.0.113.77';
+    appendFileSync(log, line(ip, 1));
+    const end = Date.now() + 15_000;
+    let st = await api<Status>(edge, `/api/bans/${ip}`);
+    while (st.jails.find((j) => j.jail === 'sshd')?.failures !== 1 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 100));
+      st = await api<Status>(edge, `/api/bans/${ip}`);
+    }
+    const jail = st.jails.find((j) => j.jail === 'sshd');
+    assert.equal(jail?.failures, 1, JSON.stringify(st));
+    assert.equal(jail?.threshold, 2, "jail.local's maxretry");
+    assert.equal(st.banned, false);
+    appendFileSync(log, line(ip, 2));
+    while (!(await api<Status>(edge, `/api/bans/${ip}`)).banned && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await api<Status>(edge, `/api/bans/${ip}`)).banned, true, edge.out().slice(-2000));
+  } finally {
+    edge.proc.kill('SIGTERM');
+    await edge.exited;
+  }
+});
+
+test('serve --fail2ban with --config is refused, naming both', async () => {
+  const dir = tempDir('edgeban-f2b-serve-usage-');
+  const r = (() => {
+    try {
+      execFileSync(
+        process.execPath,
+        [
+          join(import.meta.dirname, '..', '..', '..', 'bin', 'edgeban.js'),
+          'serve',
+          '--fail2ban',
+          dir,
+          '--config',
+          join(dir, 'x.yaml'),
+        ],
+        {
+          encoding: 'utf8',
+          stdio: 'pipe',
+        },
+      );
+      return { status: 0, err: '' };
+    } catch (e) {
+      const x = e as { status: number; stderr: string };
+      return { status: x.status, err: x.stderr };
+    }
+  })();
+  assert.equal(r.status, 2);
+  assert.match(r.err, /--fail2ban and --config/);
+});
