@@ -148,6 +148,12 @@ describe('the operator console in Chromium', { skip }, () => {
     const facts = await page.locator('#ip-facts').innerText();
     assert.match(facts, /temp/);
     assert.match(facts, /offences \(escalation\)\s+1/);
+    // the events list is filled by its own request, after the verdict: wait for it
+    await page
+      .locator('#ip-events li')
+      .first()
+      .waitFor({ timeout: 5000 })
+      .catch(() => {});
     assert.ok((await page.locator('#ip-events li').count()) >= 1, 'no event of the address listed');
     await page.screenshot({ path: join(ARTIFACTS, 'address.png'), fullPage: true });
 
