@@ -8,6 +8,7 @@ import { Metrics } from '../../src/main/metrics/registry.js';
 import { Notifier } from '../../src/main/notify/service.js';
 import type { NotifyEvent } from '../../src/main/notify/types.js';
 import type { DatabaseStatus } from '../../src/main/store/types.js';
+import { jail } from '../helpers/jails.js';
 
 /** The process states the notifier turns into events: a state change is one event, no repeats. */
 test('a new quarantine and each database outage and recovery become one event each', async () => {
@@ -57,5 +58,29 @@ test('a new quarantine and each database outage and recovery become one event ea
   assert.equal(seen.at(-1)?.type, 'ban');
   assert.equal(seen.at(-1)?.ip, '192.0.2.7');
   assert.equal(seen.at(-1)?.jail, 'default');
+  await n.stop();
+});
+
+test('a jail ban and its unban are told with their jail', async () => {
+  const config = defaultConfig();
+  config.notify.webhooks = [
+    { url: 'http://127.0.0.1:9/', events: [], jails: [], secret: '', format: 'json' },
+  ];
+  config.jails = [jail('mail', { patterns: ['dovecot-*'], services: ['imap'] })];
+  const { engine } = createCore({ config, nodeId: 'n1' });
+  const n = new Notifier(
+    { config, configPath: null, log: pino({ level: 'silent' }), metrics: new Metrics() },
+    { engine, quarantined: () => new Map(), database: () => null },
+  );
+  const seen: NotifyEvent[] = [];
+  n.emit = (e) => {
+    seen.push(e);
+  };
+  await n.start();
+  engine.ban('192.0.2.8', { durationMs: 60_000, reason: 'manual', createdBy: 'test', jail: 'mail' });
+  assert.equal(seen.at(-1)?.jail, 'mail');
+  engine.unban('192.0.2.8', { by: 'test', jail: 'mail' });
+  assert.equal(seen.at(-1)?.type, 'unban');
+  assert.equal(seen.at(-1)?.jail, 'mail');
   await n.stop();
 });

@@ -124,7 +124,7 @@ export class RecentBans {
         offences: r.offences,
         node: r.node,
         origin: e.origin ?? 'local',
-        jail: DEFAULT_JAIL,
+        jail: r.jail ?? DEFAULT_JAIL,
       };
     }
     if (e.type === 'unban')
@@ -140,7 +140,7 @@ export class RecentBans {
         offences: 0,
         node: '',
         origin: e.origin ?? 'local',
-        jail: DEFAULT_JAIL,
+        jail: e.jail ?? DEFAULT_JAIL,
       };
     return null;
   }
