@@ -847,7 +847,7 @@ export class BanTable extends BanTableReader {
     const key = v4ToU32(bytes, 0) & mask4(len);
     const off = Math.min(Math.max(offences, 0), M_OFF_MAX);
     const reason = reasonId > REASON_MAX || reasonId < 0 ? 0 : reasonId;
-    let b = this.find4(key, len);
+    const b = this.find4(key, len);
     if (b >= 0) {
       const t = this.t4;
       const meta = t[b + V4_META];
@@ -865,15 +865,25 @@ export class BanTable extends BanTableReader {
       Atomics.add(t, b + V4_SEQ, 1);
       return;
     }
+    this.insert4(
+      key,
+      len,
+      flag === F_TEMP ? exp : 0,
+      M_OCC | flag | (len << M_LEN_SHIFT) | (off << M_OFF_SHIFT) | (reason << M_REASON_SHIFT),
+    );
+  }
+
+  /** A new slot for a key known to be absent (the table grows first when it is full). */
+  private insert4(key: number, len: number, exp: number, meta: number): void {
     if (this.count4 + this.tomb4 + 1 > this.cap4 * MAX_LOAD)
       this.rebuild(Math.max(this.cap4, nextPow2((this.count4 + 1) * 2)), this.cap6);
-    b = this.freeSlot4(key, len);
+    const b = this.freeSlot4(key, len);
     const t = this.t4;
     if ((t[b + V4_META] & M_TOMB) !== 0) this.tomb4--;
     Atomics.add(t, b + V4_SEQ, 1);
     t[b + V4_KEY] = key;
-    t[b + V4_EXP] = flag === F_TEMP ? exp : 0;
-    t[b + V4_META] = M_OCC | flag | (len << M_LEN_SHIFT) | (off << M_OFF_SHIFT) | (reason << M_REASON_SHIFT);
+    t[b + V4_EXP] = exp;
+    t[b + V4_META] = meta;
     Atomics.add(t, b + V4_SEQ, 1);
     this.count4++;
     this.noteLen4(len);
@@ -891,7 +901,7 @@ export class BanTable extends BanTableReader {
     if (bytes.length !== 16) throw new EdgebanError('E_BANTABLE', 'an IPv6 entry needs 16 bytes');
     const [k0, k1, k2, k3] = key6(bytes, len);
     const reason = reasonId > REASON_MAX || reasonId < 0 ? 0 : reasonId;
-    let b = this.find6(k0, k1, k2, k3, len);
+    const b = this.find6(k0, k1, k2, k3, len);
     if (b >= 0) {
       const t = this.t6;
       const meta = t[b + V6_META];
@@ -902,9 +912,32 @@ export class BanTable extends BanTableReader {
       Atomics.add(t, b + V6_SEQ, 1);
       return;
     }
+    this.insert6(
+      k0,
+      k1,
+      k2,
+      k3,
+      len,
+      flag === F_TEMP ? exp : 0,
+      offences,
+      M_OCC | flag | (len << M_LEN_SHIFT) | (reason << M_REASON_SHIFT),
+    );
+  }
+
+  /** A new slot for a key known to be absent (the table grows first when it is full). */
+  private insert6(
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    len: number,
+    exp: number,
+    offences: number,
+    meta: number,
+  ): void {
     if (this.count6 + this.tomb6 + 1 > this.cap6 * MAX_LOAD)
       this.rebuild(this.cap4, Math.max(this.cap6, nextPow2((this.count6 + 1) * 2)));
-    b = this.freeSlot6(k0, k1, k2, k3, len);
+    const b = this.freeSlot6(k0, k1, k2, k3, len);
     const t = this.t6;
     if ((t[b + V6_META] & M_TOMB) !== 0) this.tomb6--;
     Atomics.add(t, b + V6_SEQ, 1);
@@ -912,9 +945,9 @@ export class BanTable extends BanTableReader {
     t[b + 1] = k1;
     t[b + 2] = k2;
     t[b + 3] = k3;
-    t[b + V6_EXP] = flag === F_TEMP ? exp : 0;
+    t[b + V6_EXP] = exp;
     t[b + V6_OFF] = offences;
-    t[b + V6_META] = M_OCC | flag | (len << M_LEN_SHIFT) | (reason << M_REASON_SHIFT);
+    t[b + V6_META] = meta;
     Atomics.add(t, b + V6_SEQ, 1);
     this.count6++;
     this.noteLen6(len, k0);
@@ -925,58 +958,32 @@ export class BanTable extends BanTableReader {
     if (family === 4) {
       checkLen(len, 32);
       const key = v4ToU32(bytes, 0) & mask4(len);
-      let b = this.find4(key, len);
+      const b = this.find4(key, len);
       const t = this.t4;
-      if (b >= 0) {
-        const meta = t[b + V4_META];
-        if ((meta & M_SCOPED) !== 0) return;
-        Atomics.add(t, b + V4_SEQ, 1);
-        t[b + V4_META] = meta | M_SCOPED;
-        Atomics.add(t, b + V4_SEQ, 1);
+      if (b < 0) {
+        this.insert4(key, len, 0, M_OCC | M_SCOPED | (len << M_LEN_SHIFT));
         return;
       }
-      if (this.count4 + this.tomb4 + 1 > this.cap4 * MAX_LOAD)
-        this.rebuild(Math.max(this.cap4, nextPow2((this.count4 + 1) * 2)), this.cap6);
-      b = this.freeSlot4(key, len);
-      const n = this.t4;
-      if ((n[b + V4_META] & M_TOMB) !== 0) this.tomb4--;
-      Atomics.add(n, b + V4_SEQ, 1);
-      n[b + V4_KEY] = key;
-      n[b + V4_EXP] = 0;
-      n[b + V4_META] = M_OCC | M_SCOPED | (len << M_LEN_SHIFT);
-      Atomics.add(n, b + V4_SEQ, 1);
-      this.count4++;
-      this.noteLen4(len);
+      const meta = t[b + V4_META];
+      if ((meta & M_SCOPED) !== 0) return;
+      Atomics.add(t, b + V4_SEQ, 1);
+      t[b + V4_META] = meta | M_SCOPED;
+      Atomics.add(t, b + V4_SEQ, 1);
       return;
     }
     checkLen(len, 128);
     const [k0, k1, k2, k3] = key6(bytes, len);
-    let b = this.find6(k0, k1, k2, k3, len);
-    if (b >= 0) {
-      const t = this.t6;
-      const meta = t[b + V6_META];
-      if ((meta & M_SCOPED) !== 0) return;
-      Atomics.add(t, b + V6_SEQ, 1);
-      t[b + V6_META] = meta | M_SCOPED;
-      Atomics.add(t, b + V6_SEQ, 1);
+    const b = this.find6(k0, k1, k2, k3, len);
+    if (b < 0) {
+      this.insert6(k0, k1, k2, k3, len, 0, 0, M_OCC | M_SCOPED | (len << M_LEN_SHIFT));
       return;
     }
-    if (this.count6 + this.tomb6 + 1 > this.cap6 * MAX_LOAD)
-      this.rebuild(this.cap4, Math.max(this.cap6, nextPow2((this.count6 + 1) * 2)));
-    b = this.freeSlot6(k0, k1, k2, k3, len);
     const t = this.t6;
-    if ((t[b + V6_META] & M_TOMB) !== 0) this.tomb6--;
+    const meta = t[b + V6_META];
+    if ((meta & M_SCOPED) !== 0) return;
     Atomics.add(t, b + V6_SEQ, 1);
-    t[b] = k0;
-    t[b + 1] = k1;
-    t[b + 2] = k2;
-    t[b + 3] = k3;
-    t[b + V6_EXP] = 0;
-    t[b + V6_OFF] = 0;
-    t[b + V6_META] = M_OCC | M_SCOPED | (len << M_LEN_SHIFT);
+    t[b + V6_META] = meta | M_SCOPED;
     Atomics.add(t, b + V6_SEQ, 1);
-    this.count6++;
-    this.noteLen6(len, k0);
   }
 
   private unmark(bytes: Uint8Array, family: 4 | 6, len: number): void {
