@@ -69,7 +69,7 @@ export class App {
       // the sweep timers; failure counts kept across a restart
       entry(createEngineService(ctx, engine)),
       // recidive and subnet bans, made from the engine's (and the fleet's) ban events
-      entry(createJailBansService(ctx, engine)),
+      entry(createJailBansService(ctx, engine, config.database.enabled ? store.store : null)),
       // right after the engine, so it stops after the receivers and the API: their last bans
       // still reach the other nodes
       entry(createFleetService(ctx, engine, sql)),

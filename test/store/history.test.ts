@@ -5,6 +5,7 @@ import type { SqlStore } from '../../src/main/store/sql-store.js';
 import { StoreBinding } from '../../src/main/store/wiring.js';
 import { mariadbMissing } from '../helpers/mariadb.js';
 import { postgresMissing } from '../helpers/postgres.js';
+import { jail } from '../jails/harness.js';
 import {
   type Backend,
   makeEngine,
@@ -172,6 +173,66 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
       );
       binding.close();
       await a.store.stop();
+    });
+
+    test('a ban that ran out while no edgeban ran is kept in the history once, with its jail; recent bans read both tables', async () => {
+      const dsn = await be.fresh();
+      const real = Date.now();
+      const e = makeEngine(real - 30 * MIN);
+      e.engine.setJails([jail({ name: 'sshd' })]);
+      const a = makeStore(be.driver, dsn);
+      await a.store.start();
+      const binding = bind(a.store, e.engine);
+      // seen expiring by the engine: the engine writes its history row, housekeeping adds none
+      e.engine.ban('198.51.100.20', { durationMs: MIN, jail: 'sshd' });
+      e.advance(2 * MIN);
+      e.engine.sweep();
+      assert.deepEqual(await a.store.flush(), { durable: true });
+      binding.close();
+      await a.store.stop();
+      // rows as a stopped edgeban left them: one ran out 10 minutes ago, one 30 s ago
+      const put = (ip: string, created: number, expires: number) =>
+        be.exec(
+          dsn,
+          `insert into bans (ip_address, kind, reason, pattern, created_at_ms, expires_at_ms, created_by, node, ban_count, jail, services)
+           values ('${ip}', 'temp', 'r', 'sshd-failed', ${created}, ${expires}, 'engine', 'n1', 1, 'sshd', null)`,
+        );
+      await put('198.51.100.21', real - 20 * MIN, real - 10 * MIN);
+      await put('198.51.100.22', real - 5 * MIN, real - 30_000);
+
+      const b = makeStore(be.driver, dsn);
+      await b.store.start();
+      const hist = await b.store.readHistory({ limit: 100, offset: 0 });
+      const rows = (ip: string) => hist.items.filter((h) => h.ip_address === ip);
+      assert.equal(rows('198.51.100.20').length, 1, 'no second row for an expiry the engine reported');
+      assert.equal(rows('198.51.100.20')[0].jail, 'sshd', 'an ended ban keeps its jail');
+      const gone = rows('198.51.100.21');
+      assert.equal(gone.length, 1);
+      assert.equal(gone[0].end_reason, 'expired');
+      assert.equal(gone[0].jail, 'sshd');
+      assert.equal(gone[0].ended_at_ms, real - 10 * MIN);
+      assert.equal(rows('198.51.100.22').length, 0, 'within the grace: left to the engine');
+      const left = await be.exec(dsn, 'select ip_address from bans order by ip_address');
+      assert.deepEqual(
+        left.map((r) => r.ip_address),
+        ['198.51.100.22'],
+      );
+      const recent = await b.store.readRecentBans(real - 60 * MIN, 100);
+      assert.deepEqual(
+        recent.map((r) => [r.target, r.jail]),
+        [
+          ['198.51.100.20', 'sshd'],
+          ['198.51.100.21', 'sshd'],
+          ['198.51.100.22', 'sshd'],
+        ],
+      );
+      assert.equal((await b.store.readRecentBans(real - 60 * MIN, 1)).length, 1, 'bounded');
+      // a second start finds nothing more to move
+      await b.store.stop();
+      const c = makeStore(be.driver, dsn);
+      await c.store.start();
+      assert.equal((await c.store.readHistory({ limit: 100, offset: 0 })).total, 2);
+      await c.store.stop();
     });
 
     test('history_retention 0 keeps no history', async () => {

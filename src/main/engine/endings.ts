@@ -29,7 +29,7 @@ export class BanEndings {
     if (this.listeners.size === 0 || !temp.isLive(row)) return;
     const expired = temp.expiresAt(row) <= at;
     this.report({
-      record: temp.record(row),
+      record: temp.scopedRecord(row),
       reason: expired ? 'expired' : reason,
       by: expired ? 'engine' : by,
       at: expired ? temp.expiresAt(row) : at,

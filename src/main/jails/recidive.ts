@@ -140,8 +140,11 @@ export class Recidive {
     this.throttle?.close();
   }
 
-  /** One ban event of the engine (local or from the fleet). Public for the benchmarks and tests. */
-  observe(record: BanRecord): void {
+  /**
+   * One ban event of the engine (local or from the fleet). Public for the benchmarks and tests.
+   * `quiet`: counted, never banned (the counts rebuilt at start from bans already made).
+   */
+  observe(record: BanRecord, quiet = false): void {
     if (record.kind !== 'temp' || record.shadow) return;
     const jail = record.jail ?? DEFAULT_JAIL;
     for (const f of this.followers) {
@@ -155,7 +158,7 @@ export class Recidive {
       );
       // not from inside the engine's event delivery: the listeners after this one must hear the
       // source ban before the recidive ban that follows it
-      if (level > 0) queueMicrotask(() => this.ban(f.spec, record.target, level));
+      if (level > 0 && !quiet) queueMicrotask(() => this.ban(f.spec, record.target, level));
     }
   }
 

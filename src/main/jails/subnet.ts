@@ -206,8 +206,11 @@ export class SubnetBans {
     this.throttle?.close();
   }
 
-  /** One ban event (local or from the fleet). Public for the benchmarks and tests. */
-  observe(record: BanRecord): void {
+  /**
+   * One ban event (local or from the fleet). Public for the benchmarks and tests. `quiet`:
+   * counted, never banned (the counts rebuilt at start from bans already made).
+   */
+  observe(record: BanRecord, quiet = false): void {
     if (record.kind !== 'temp' || record.shadow) return;
     const jail = record.jail ?? DEFAULT_JAIL;
     let a = -2;
@@ -216,7 +219,7 @@ export class SubnetBans {
       if (a === -2) a = ipv4U32(record.target);
       if (a < 0) return; // IPv6, or a prefix already
       const n = g.counter.observe(a, record.createdAt);
-      if (n > 0) {
+      if (n > 0 && !quiet) {
         const prefix = (a & g.counter.mask) >>> 0;
         queueMicrotask(() => this.ban(g.spec, prefixText(prefix, g.spec.subnet?.prefixV4 ?? 24), n));
       }

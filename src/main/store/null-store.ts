@@ -3,6 +3,7 @@ import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import { StoreDisabledError } from './errors.js';
 import type { HistoryPage, HistoryQuery } from './history.js';
 import type { StoredJail } from './jail-rows.js';
+import type { RecentBan } from './recent-bans.js';
 import type {
   BanConfigRow,
   ConfigSourceStatus,
@@ -35,6 +36,9 @@ export class NullStore implements Store {
   recordEnded(_e: EndedBan): void {}
   async readHistory(_q: HistoryQuery): Promise<HistoryPage> {
     throw new StoreDisabledError('the ban history');
+  }
+  async readRecentBans(_sinceMs: number, _limit: number): Promise<RecentBan[]> {
+    return [];
   }
   async flush(): Promise<{ durable: boolean }> {
     return { durable: false };

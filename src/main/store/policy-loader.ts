@@ -8,6 +8,7 @@ import { asError } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { chosenBanConfig, enabledBanConfigs } from './ban-config-query.js';
 import { StoreUnavailableError } from './errors.js';
+import { housekeepExpiredBans } from './expired-bans.js';
 import { jailFromRow, type RawJailRow, type StoredJail } from './jail-rows.js';
 import type { Link } from './link.js';
 import type { PolicyCache } from './policy-cache.js';
@@ -195,7 +196,7 @@ export class PolicyLoader {
       }
       // housekeeping: rows of expired bans and forgotten offences
       const now = Date.now();
-      await db.deleteFrom('bans').where('expires_at_ms', '<=', now).execute();
+      await housekeepExpiredBans(db, now, this.opts.config.history_retention > 0);
       const ttl = this.snapshot?.banConfig
         ? this.snapshot.banConfig.max_memory_ttl_seconds * 1000
         : this.opts.fallbackMemoryTtlMs;

@@ -18,6 +18,7 @@ import { migrate } from './migrations.js';
 import { type PatternInput, PolicyAdmin } from './policy-admin.js';
 import { PolicyCache } from './policy-cache.js';
 import { PolicyLoader } from './policy-loader.js';
+import { type RecentBan, readRecentBans } from './recent-bans.js';
 import { readOtherNodesBans } from './remote-bans.js';
 import { readState } from './restore-reader.js';
 import type { Database } from './schema.js';
@@ -223,6 +224,13 @@ export class SqlStore implements Store {
     if (!conn || !this.link.isConnected)
       throw new StoreUnavailableError('reading the ban history', this.link.error);
     return readHistory(conn.db, q);
+  }
+
+  async readRecentBans(sinceMs: number, limit: number): Promise<RecentBan[]> {
+    const conn = this.link.current;
+    if (!conn || !this.link.isConnected)
+      throw new StoreUnavailableError('reading the recent bans', this.link.error);
+    return readRecentBans(conn.db, sinceMs, limit);
   }
 
   purgeHistory(nowMs: number): Promise<number> {

@@ -4,6 +4,7 @@ import type { BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import type { JailInput } from '../jails/fields.js';
 import type { HistoryPage, HistoryQuery } from './history.js';
 import type { StoredJail } from './jail-rows.js';
+import type { RecentBan } from './recent-bans.js';
 
 /** A row of the reference system's `patterns` table. */
 export interface PatternRow {
@@ -117,6 +118,11 @@ export interface Store {
   recordEnded(e: EndedBan): void;
   /** A page of `ban_history`, newest first. E_DB_DISABLED / E_DB_UNAVAILABLE without a database. */
   readHistory(q: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * Temporary bans made since `sinceMs`, in force or ended, the oldest first (at most `limit`, the
+   * newest kept): recidive and subnet counts rebuilt at start. Empty without a database.
+   */
+  readRecentBans(sinceMs: number, limit: number): Promise<RecentBan[]>;
   /** Resolves once every event enqueued so far is written (or journaled when the DB is down). */
   flush(): Promise<{ durable: boolean }>;
   /** Active bans and offence memory for start-up. */
