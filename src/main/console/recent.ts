@@ -74,6 +74,11 @@ class HourCounts {
       .slice(0, n);
   }
 
+  /** Every key with its count in the window (for grouping: top per jail). */
+  *totals(): IterableIterator<[string, number]> {
+    for (const [k, c] of this.counts) yield [k, c.total];
+  }
+
   private evictSmallest(): void {
     let worst: string | null = null;
     let least = Number.POSITIVE_INFINITY;
@@ -103,6 +108,9 @@ export class RecentBans {
   private readonly prefixes = new HourCounts();
   private readonly offenders = new HourCounts();
   private readonly patterns = new HourCounts();
+  private readonly jails = new HourCounts();
+  /** `jail \0 address`: the offenders of each jail, within the same bound of keys. */
+  private readonly jailOffenders = new HourCounts();
 
   constructor(readonly capacity = 1000) {
     this.ring = new Array(capacity);
@@ -154,16 +162,23 @@ export class RecentBans {
       this.prefixes.add(prefixOf(e.ip), e.at);
       this.offenders.add(e.ip, e.at);
       this.patterns.add(e.pattern ?? 'manual', e.at);
+      this.jails.add(e.jail, e.at);
+      this.jailOffenders.add(`${e.jail}\0${e.ip}`, e.at);
     }
     return e;
   }
 
-  /** Newest first; `ip` keeps the events of that address (or the prefix that covers it). */
-  latest(limit: number, ip?: string): ConsoleEvent[] {
+  /**
+   * Newest first; `ip` keeps the events of that address (or the prefix that covers it), `jail`
+   * those of that jail.
+   */
+  latest(limit: number, ip?: string, jail?: string): ConsoleEvent[] {
     const out: ConsoleEvent[] = [];
+    const prefix = ip === undefined ? undefined : prefixOf(ip);
     for (let k = this.count - 1; k >= 0 && out.length < limit; k--) {
       const e = this.ring[(this.head + k) % this.capacity] as ConsoleEvent;
-      if (ip !== undefined && e.ip !== ip && e.ip !== prefixOf(ip)) continue;
+      if (ip !== undefined && e.ip !== ip && e.ip !== prefix) continue;
+      if (jail !== undefined && e.jail !== jail) continue;
       out.push(e);
     }
     return out;
@@ -173,6 +188,32 @@ export class RecentBans {
     this.prefixes.expire(now);
     this.offenders.expire(now);
     this.patterns.expire(now);
+    this.jails.expire(now);
+    this.jailOffenders.expire(now);
+  }
+
+  /** Per jail: its bans in the last hour and its `n` most banned addresses. */
+  byJail(n: number): Map<string, { bans: number; offenders: { ip_address: string; bans: number }[] }> {
+    const out = new Map<string, { bans: number; offenders: { ip_address: string; bans: number }[] }>();
+    for (const [jail, bans] of this.jails.totals()) out.set(jail, { bans, offenders: [] });
+    for (const [key, bans] of this.jailOffenders.totals()) {
+      const cut = key.indexOf('\0');
+      const j = out.get(key.slice(0, cut));
+      if (j === undefined) continue;
+      const list = j.offenders;
+      const ip = key.slice(cut + 1);
+      // keep the n largest, sorted: lists are short
+      let at = list.length;
+      while (
+        at > 0 &&
+        (list[at - 1].bans < bans || (list[at - 1].bans === bans && list[at - 1].ip_address > ip))
+      )
+        at--;
+      if (at >= n) continue;
+      list.splice(at, 0, { ip_address: ip, bans });
+      if (list.length > n) list.pop();
+    }
+    return out;
   }
 
   tops(n: number) {

@@ -4,6 +4,7 @@ import { endSse, sseRoute } from '../http/api/sse.js';
 import { patternHealthOf } from '../ingest/health.js';
 import type { Assets } from './assets.js';
 import type { Console, LiveMessage } from './console.js';
+import { jailRows } from './jails.js';
 
 const MAX_LIVE = 16;
 
@@ -108,7 +109,19 @@ export function consoleRoutes(app: FastifyInstance, api: ApiDeps, deps: ConsoleD
     async (req) => ({ success: true, ...c.samples.since(req.query.since ?? 0) }),
   );
 
-  app.get<{ Querystring: { ip?: string; limit?: number } }>(
+  app.get(
+    '/api/console/jails',
+    {
+      schema: {
+        tags: ['console'],
+        summary:
+          'Each jail with its rule, its active bans, its bans and top offenders of the last hour, its match rate',
+      },
+    },
+    async () => ({ success: true, jails: jailRows(api.engine, c) }),
+  );
+
+  app.get<{ Querystring: { ip?: string; jail?: string; limit?: number } }>(
     '/api/console/events',
     {
       schema: {
@@ -118,6 +131,7 @@ export function consoleRoutes(app: FastifyInstance, api: ApiDeps, deps: ConsoleD
           type: 'object',
           properties: {
             ip: { type: 'string', maxLength: 64 },
+            jail: { type: 'string', maxLength: 64 },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
         },
@@ -125,7 +139,7 @@ export function consoleRoutes(app: FastifyInstance, api: ApiDeps, deps: ConsoleD
     },
     async (req) => ({
       success: true,
-      events: c.recent.latest(req.query.limit ?? 100, req.query.ip || undefined),
+      events: c.recent.latest(req.query.limit ?? 100, req.query.ip || undefined, req.query.jail || undefined),
     }),
   );
 

@@ -662,6 +662,16 @@ export class BanEngine implements BanEngineApi {
     return this.jails;
   }
 
+  /** The jail a pattern's matches count in; null when a disabled jail claims it. */
+  jailOfPattern(pattern: string): string | null {
+    return this.router.route(pattern)?.jail.name ?? null;
+  }
+
+  /** Rows of one jail's temporary bans (shadow ones included), as `activeTempBans` counts. */
+  tempBansOf(jail: string): number {
+    return this.jailStates.get(jail)?.temp.size ?? 0;
+  }
+
   onFailure(listener: FailureListener): () => void {
     this.failureListeners.add(listener);
     return () => this.failureListeners.delete(listener);

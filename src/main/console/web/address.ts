@@ -14,6 +14,23 @@ interface HistoryRow {
   ended_by: string;
 }
 
+/** One jail's view of the address (GET /api/bans/{ip} `jails`). */
+interface JailView {
+  jail: string;
+  mode: 'enforce' | 'shadow';
+  failures: number;
+  threshold: number;
+  time_window_seconds: number;
+  ban: {
+    expires_at: string | null;
+    services: string[];
+    shadow: boolean;
+    reason: string;
+    offences: number;
+  } | null;
+  lines: string[];
+}
+
 interface Status {
   ip_address: string;
   banned: boolean;
@@ -23,6 +40,7 @@ interface Status {
   expires_at: string | null;
   offences: number;
   failures: number;
+  jails?: JailView[];
 }
 
 /** One address: why it is (not) banned, what happened to it, and the operator's buttons. */
@@ -70,6 +88,7 @@ export class AddressView {
       byId('ip-events').replaceChildren();
       byId('ip-history').replaceChildren();
       byId('ip-history-note').textContent = '';
+      byId('ip-jails').replaceChildren();
       return;
     }
     let s: Status;
@@ -100,6 +119,7 @@ export class AddressView {
       ],
     );
     box.replaceChildren(el('h2', {}, s.ip_address), table);
+    this.renderJails(s.jails ?? []);
     await this.loadHistory(ip);
     const ev = await get<{ events: ConsoleEvent[] }>(
       `/api/console/events?ip=${encodeURIComponent(ip)}&limit=50`,
@@ -114,6 +134,47 @@ export class AddressView {
           e.reason,
         ),
       ),
+    );
+  }
+
+  /**
+   * Per jail: the count against its threshold in its window, its ban (scope, shadow) and the log
+   * lines that counted, as received (text only: an attacker wrote them).
+   */
+  private renderJails(jails: JailView[]): void {
+    const box = byId('ip-jails');
+    if (jails.length === 0) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'No jail counts or bans this address.'));
+      return;
+    }
+    box.replaceChildren(
+      ...jails.map((j) => {
+        const ban = j.ban;
+        const state = ban
+          ? el(
+              'span',
+              { class: ban.shadow ? 'badge shadow' : 'verdict-banned' },
+              `${ban.shadow ? 'would be banned (shadow)' : 'banned'} for ${until(ban.expires_at)}, ${
+                ban.services.length > 0 ? ban.services.join(', ') : 'every service'
+              }`,
+            )
+          : el('span', { class: 'verdict-allowed' }, 'not banned');
+        const lines = el('ol', { class: 'lines' }, ...j.lines.map((l) => el('li', {}, el('code', {}, l))));
+        return el(
+          'div',
+          { class: 'jail', 'data-jail': j.jail },
+          el('h3', {}, j.jail, j.mode === 'shadow' ? el('span', { class: 'badge shadow' }, ' shadow') : null),
+          el(
+            'p',
+            {},
+            el('span', { class: 'count' }, `${j.failures}/${j.threshold}`),
+            ` failures in ${Math.round(j.time_window_seconds / 60)} min · `,
+            state,
+            ban ? ` · ${ban.reason}` : '',
+          ),
+          j.lines.length > 0 ? lines : el('p', { class: 'muted' }, 'No line of it counts now.'),
+        );
+      }),
     );
   }
 

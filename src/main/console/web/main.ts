@@ -3,19 +3,31 @@ import { AddressView } from './address.js';
 import { type ConsoleEvent, live, type Sample } from './api.js';
 import { BansView } from './bans.js';
 import { byId } from './dom.js';
+import { JailsView, jailOptions } from './jails.js';
 import { OverviewView } from './overview.js';
 
 const overview = new OverviewView();
 const bans = new BansView();
 const address = new AddressView();
+const jails = new JailsView();
 
 function route(): void {
   const h = location.hash || '#/';
-  const view = h.startsWith('#/bans') ? 'bans' : h.startsWith('#/ip/') ? 'address' : 'overview';
-  for (const v of ['overview', 'bans', 'address']) byId(`view-${v}`).hidden = v !== view;
+  const view = h.startsWith('#/bans')
+    ? 'bans'
+    : h.startsWith('#/jails')
+      ? 'jails'
+      : h.startsWith('#/ip/')
+        ? 'address'
+        : 'overview';
+  for (const v of ['overview', 'jails', 'bans', 'address']) byId(`view-${v}`).hidden = v !== view;
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a'))
     a.classList.toggle('active', a.dataset.view === view);
-  if (view === 'bans') void bans.load();
+  if (view === 'jails') void jails.load();
+  if (view === 'bans') {
+    bans.fromHash(h);
+    void bans.load();
+  }
   if (view === 'address') {
     address.canWrite = overview.overview?.can_write ?? false;
     void address.load(decodeURIComponent(h.slice('#/ip/'.length)));
@@ -25,7 +37,15 @@ function route(): void {
 async function main(): Promise<void> {
   bans.init();
   address.init(() => void overview.refresh());
+  jails.onNames((names) => {
+    jailOptions(byId<HTMLSelectElement>('live-jail'), names);
+    jailOptions(byId<HTMLSelectElement>('ban-jail'), names);
+  });
+  byId<HTMLSelectElement>('live-jail').addEventListener('change', (ev) =>
+    overview.onlyJail((ev.target as HTMLSelectElement).value),
+  );
   await overview.init();
+  await jails.load();
   window.addEventListener('hashchange', route);
   route();
   live(
@@ -40,7 +60,10 @@ async function main(): Promise<void> {
     (up) => byId('conn').classList.toggle('up', up),
   );
   // the totals and top lists change slowly: once every 5 s, not per event
-  setInterval(() => void overview.refresh().catch(() => {}), 5000);
+  setInterval(() => {
+    void overview.refresh().catch(() => {});
+    void jails.load().catch(() => {});
+  }, 5000);
 }
 
 void main();

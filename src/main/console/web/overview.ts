@@ -146,7 +146,7 @@ export class OverviewView {
     list.prepend(
       el(
         'li',
-        { 'data-ip': e.ip, 'data-type': e.type },
+        { 'data-ip': e.ip, 'data-type': e.type, 'data-jail': e.jail },
         el('span', { class: e.type }, e.type === 'ban' ? 'BAN ' : 'UNBAN '),
         ipLink(e.ip),
         what,
@@ -154,6 +154,14 @@ export class OverviewView {
         el('span', { class: 'muted' }, ` · ${e.jail} · ${new Date(e.at).toLocaleTimeString()}`),
       ),
     );
+    const only = byId<HTMLSelectElement>('live-jail').value;
+    if (only !== '' && e.jail !== only) (list.firstElementChild as HTMLElement).hidden = true;
     while (list.childElementCount > MAX_LIVE_ROWS) list.lastElementChild?.remove();
+  }
+
+  /** Shows the live events of one jail ('' = every jail). */
+  onlyJail(jail: string): void {
+    for (const li of byId('live').querySelectorAll<HTMLElement>('li'))
+      li.hidden = jail !== '' && li.dataset.jail !== jail;
   }
 }
