@@ -1,7 +1,7 @@
 /**
  * The console's cost: SPOP storm ACKs/s and `/auth` requests/s of a real `edgeban serve` with 5
- * dashboards connected (each a live stream, its first samples and events, and the overview every
- * 5 s, as the page does) against none, alternating in the same run; then the page's load time in
+ * dashboards connected (each a live stream, its first samples and events, and the overview and
+ * the jails every 5 s, as the page does) against none, alternating in the same run; then the page's load time in
  * Chromium with 1M active bans restored from SQLite (front page until its cards are drawn, bans
  * view until its first page of 50 is). Every storm ACK is checked, every /auth answer must be 2xx,
  * every page must show the ban count it was given; a failed check publishes no figure.
@@ -56,7 +56,11 @@ function dashboard(edge: SoakEdge): { close: () => void; errors: () => number } 
       }
     })
     .catch(() => {});
-  const t = setInterval(() => void get('/api/console/overview'), 5000);
+  void get('/api/console/jails');
+  const t = setInterval(() => {
+    void get('/api/console/overview');
+    void get('/api/console/jails');
+  }, 5000);
   return {
     close: () => {
       clearInterval(t);

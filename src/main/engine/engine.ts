@@ -238,7 +238,7 @@ export class BanEngine implements BanEngineApi {
     if (route.success) {
       // a successful login: the address starts again in this jail
       st.trackers.remove(tb, family);
-      if (this.recent.size > 0) this.recent.clear(st.name, this.targetOf(tb, family).key);
+      if (this.recent.size > 0) this.recent.clear(st.name, tb, family);
       return null;
     }
     // one table lookup at the failure's own time: nothing there means no whitelist, no blacklist
@@ -252,7 +252,7 @@ export class BanEngine implements BanEngineApi {
         return null;
       if (this.covered(st, tb, family, targetLen, timeMs)) return null; // no extension, no escalation
     }
-    if (line !== undefined) this.recent.add(st.name, this.targetOf(tb, family).key, line);
+    if (line !== undefined) this.recent.add(st.name, tb, family, line);
     return this.count(st, tb, family, pattern, timeMs, route.weight, true);
   }
 
@@ -557,7 +557,7 @@ export class BanEngine implements BanEngineApi {
               offences: t.offencesOf(row),
             }
           : null,
-        lines: [...this.recent.get(st.name, target.key)],
+        lines: this.recent.get(st.name, target.cidr.bytes, a.family),
       });
     }
     return {
