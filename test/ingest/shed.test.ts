@@ -43,6 +43,46 @@ describe('bounded queue', () => {
   });
 });
 
+describe('delivery in slices', () => {
+  const pool = new MatcherPool({ threads: 1, patterns: PRESETS.builtin });
+  after(() => pool.close());
+
+  test('a batch of thousands of matches reaches the engine over several turns, in line order, before idle()', async () => {
+    const stats = new SyslogStats();
+    const { log } = memoryLogger();
+    const turns: number[] = [];
+    let turn = 0;
+    const sink = new RecordingSink();
+    const counting = {
+      recordFailure: (addr: Uint8Array, family: 4 | 6, pattern: string, timeMs: number) => {
+        turns.push(turn);
+        return sink.recordFailure(addr, family, pattern, timeMs);
+      },
+    };
+    const p = new IngestPipeline({ pool, sink: counting, stats, log, maxQueued: 4 });
+    const n = 3000;
+    const text = Array.from(
+      { length: n },
+      (_, k) => `sshd: Invalid user u from 10.1.${k >> 8}.${k & 255} port 22`,
+    ).join('\n');
+    p.submit(new TextEncoder().encode(text), n, 1000);
+    // count the event-loop turns while it delivers
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await p.idle();
+    ticking = false;
+    assert.equal(sink.failures.length, n, 'every match delivered before idle() resolved');
+    for (let k = 0; k < n; k += 997) assert.equal(sink.failures[k].ip, `10.1.${k >> 8}.${k & 255}`);
+    const distinct = new Set(turns).size;
+    assert.ok(distinct >= Math.ceil(n / 256), `delivered over ${distinct} turns, not one long one`);
+    assert.equal(p.linesProcessed, n);
+  });
+});
+
 describe('privileged port fallback', () => {
   test('EACCES on port 514 → listens on the fallback port and says so', async () => {
     const fallback = await freePort();

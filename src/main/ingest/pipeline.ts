@@ -11,7 +11,10 @@ import type { Logger } from '../log/logger.js';
 import type { SyslogStats } from '../syslog/stats.js';
 import type { MatcherPool } from './pool.js';
 
-/** Where failures go: the ban engine (`BanEngineApi.recordFailure`). */
+/**
+ * Where failures go: the ban engine (`BanEngineApi.recordFailure`). `addr` is reused for the
+ * next failure: copy what you keep.
+ */
 export interface FailureSink {
   recordFailure(
     addr: Uint8Array,
@@ -50,6 +53,9 @@ export interface PipelineOptions {
   onMatch?: (e: MatchEvent) => void;
 }
 
+/** Matches handed to the engine per event-loop turn (about 0.3 ms of engine work). */
+const DELIVER_SLICE = 256;
+
 interface Pending {
   buf: Uint8Array;
   count: number;
@@ -70,6 +76,14 @@ export class IngestPipeline {
   private seq = 0;
   private nextDeliver = 0;
   private readonly done = new Map<number, MatchResult | null>();
+  /** Results in batch order whose matches are not all with the engine yet. */
+  private readonly ready: MatchResult[] = [];
+  /** Matches of `ready[0]` already delivered. */
+  private cursor = 0;
+  private pumpScheduled = false;
+  /** Reused address bytes (4 or 16, as the family has) when no onMatch listener keeps them. */
+  private readonly addr4 = new Uint8Array(4);
+  private readonly addr16 = new Uint8Array(16);
   private idleWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
   private readonly drainedListeners: (() => void)[] = [];
@@ -82,9 +96,14 @@ export class IngestPipeline {
     this.maxInFlight = Math.max(2, o.pool.threads * 2);
   }
 
+  /** Batches with the workers or delivered only in part: what `maxInFlight` bounds. */
+  private get busy(): number {
+    return this.inFlight + this.ready.length;
+  }
+
   /** Hands a batch over; returns false when it was shed. Never blocks. */
   readonly submit = (buf: Uint8Array, count: number, timeMs: number): boolean => {
-    if (this.inFlight < this.maxInFlight) {
+    if (this.busy < this.maxInFlight) {
       this.dispatch({ buf, count, timeMs, seq: this.seq++ });
       return true;
     }
@@ -101,7 +120,7 @@ export class IngestPipeline {
    * pipeline is congested, so the overshoot is bounded by one read per connection.
    */
   readonly submitFlowControlled = (buf: Uint8Array, count: number, timeMs: number): boolean => {
-    if (this.inFlight < this.maxInFlight) this.dispatch({ buf, count, timeMs, seq: this.seq++ });
+    if (this.busy < this.maxInFlight) this.dispatch({ buf, count, timeMs, seq: this.seq++ });
     else this.queue.push({ buf, count, timeMs, seq: this.seq++ });
     return true;
   };
@@ -113,7 +132,7 @@ export class IngestPipeline {
 
   /** Resolves when every submitted batch has been delivered. */
   idle(): Promise<void> {
-    if (this.nextDeliver === this.seq) return Promise.resolve();
+    if (this.nextDeliver === this.seq && this.ready.length === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -170,30 +189,62 @@ export class IngestPipeline {
       const res = this.done.get(this.nextDeliver) ?? null;
       this.done.delete(this.nextDeliver);
       this.nextDeliver++;
-      if (res !== null) this.deliver(res);
+      if (res !== null) this.ready.push(res);
     }
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) this.dispatch(this.queue.shift()!);
+    // the first slice in this turn: a small batch is with the engine at once
+    this.pump();
+  }
+
+  /**
+   * Delivers at most DELIVER_SLICE matches, then yields the event loop (setImmediate) if more
+   * wait: one large batch of matches never holds a lookup on this thread for long.
+   */
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    let budget = DELIVER_SLICE;
+    while (this.ready.length > 0 && budget > 0) {
+      const r = this.ready[0];
+      if (this.cursor === 0) this.begin(r);
+      const end = Math.min(r.matches, this.cursor + budget);
+      this.deliverRange(r, this.cursor, end);
+      budget -= end - this.cursor;
+      this.cursor = end;
+      if (this.cursor < r.matches) break;
+      this.ready.shift();
+      this.cursor = 0;
+      this.end(r);
+    }
+    if (this.ready.length > 0 && !this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(this.pump);
+    }
+    this.afterDelivery();
+  };
+
+  private afterDelivery(): void {
+    while (this.busy < this.maxInFlight && this.queue.length > 0) this.dispatch(this.queue.shift()!);
     if (this.roomWaiters.length > 0) {
       const w = this.roomWaiters;
       this.roomWaiters = [];
       for (const f of w) f();
     }
     if (this.inFlight === 0 && this.queue.length === 0) for (const f of this.drainedListeners) f();
-    if (this.nextDeliver === this.seq && this.idleWaiters.length > 0) {
+    if (this.nextDeliver === this.seq && this.ready.length === 0 && this.idleWaiters.length > 0) {
       const w = this.idleWaiters;
       this.idleWaiters = [];
       for (const f of w) f();
     }
   }
 
-  private deliver(r: MatchResult): void {
+  /** A result's totals and per-pattern counts, once, before its first match goes out. */
+  private begin(r: MatchResult): void {
     const o = this.o;
     o.stats.parseFailures += r.parseFailures;
     o.stats.truncated += r.truncated;
     this.linesProcessed += r.lines;
     this.linesMatched += r.matches;
     const v = o.pool.versionInfo(r.version);
-    if (v === undefined) return; // a version long gone: nothing to name the matches with
+    if (v === undefined) return;
     const pats = v.set.patterns;
     if (o.matchesCounter) {
       for (let i = 0; i < r.perPattern.length; i++) {
@@ -205,14 +256,30 @@ export class IngestPipeline {
         }
       }
     }
+  }
+
+  /** Matches [from, to) of a result to the engine, in line order. */
+  private deliverRange(r: MatchResult, from: number, to: number): void {
+    const o = this.o;
+    const v = o.pool.versionInfo(r.version);
+    if (v === undefined) return; // a version long gone: nothing to name the matches with
+    const pats = v.set.patterns;
     const rec = r.records;
     const times = new Float64Array(rec.buffer, rec.byteOffset, (r.matches * RECORD_SIZE) / 8);
     const texts = r.texts;
-    for (let k = 0; k < r.matches; k++) {
+    const keep = o.onMatch !== undefined;
+    for (let k = from; k < to; k++) {
       const off = k * RECORD_SIZE;
       const id = rec[off + REC_PATTERN] | (rec[off + REC_PATTERN + 1] << 8);
       const family = rec[off + REC_FAMILY] as 4 | 6;
-      const addr = rec.slice(off + REC_ADDR, off + REC_ADDR + (family === 4 ? 4 : 16));
+      const n = family === 4 ? 4 : 16;
+      // the engine copies the bytes it keeps; only a listener that may keep them gets its own
+      const addr = keep
+        ? rec.slice(off + REC_ADDR, off + REC_ADDR + n)
+        : family === 4
+          ? this.addr4
+          : this.addr16;
+      if (!keep) for (let i = 0; i < n; i++) addr[i] = rec[off + REC_ADDR + i];
       const timeMs = times[k * 4 + 3];
       const name = pats[id]?.name ?? `#${id}`;
       let ban: BanRecord | null = null;
@@ -225,6 +292,14 @@ export class IngestPipeline {
       }
       if (o.onMatch) o.onMatch({ pattern: name, family, addr, timeMs, ban });
     }
+  }
+
+  /** After a result's last match: its patterns that ran too long are quarantined. */
+  private end(r: MatchResult): void {
+    const o = this.o;
+    const v = o.pool.versionInfo(r.version);
+    if (v === undefined) return;
+    const pats = v.set.patterns;
     // quarantine only against the set that was measured; a reload in between starts afresh
     if (r.slow.length > 0 && o.pool.current.version === v.version) {
       for (const id of r.slow) {
