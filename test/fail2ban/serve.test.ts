@@ -65,6 +65,57 @@ test('serve --fail2ban: the sshd jail of jail.local bans from its logpath at its
   }
 });
 
+// roundcube-auth's ignoreregex ("Could not connect to .* Connection refused"), live: of two
+// failure lines in its logpath the one the ignoreregex also matches does not count, as
+// fail2ban-regex (the real peer, same filter, same lines) says: 1 matched, 1 ignored
+const rcLine = (ip: string, rest: string) =>
+  `Jul 11 03:06:37 myhostname roundcube: IMAP Error: Login failed for admin from ${ip}. ${rest} in /usr/share/roundcube/program/include/rcube_imap.php on line 205 (POST /wmail/?_task=login&_action=login)\n`;
+
+test("serve --fail2ban: a line its filter's ignoreregex matches does not count, as fail2ban-regex says", {
+  skip,
+}, async () => {
+  const dir = tempDir('edgeban-f2b-ignore-');
+  const tree = join(dir, 'fail2ban');
+  execFileSync('cp', ['-r', TREE, tree]);
+  const log = join(dir, 'errors.log');
+  const counted = rcLine('192.0.2.71', 'AUTHENTICATE PLAIN: A0002 NO Login failed.');
+  const ignored = rcLine('192.0.2.72', 'Could not connect to imap.example: Connection refused');
+  writeFileSync(join(dir, 'sample.log'), counted + ignored);
+  const peer = execFileSync(
+    'fail2ban-regex',
+    [join(dir, 'sample.log'), join(TREE, 'filter.d', 'roundcube-auth.conf')],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.match(peer, /Lines: 2 lines, 1 ignored, 1 matched, 0 missed/);
+  writeFileSync(log, '');
+  writeFileSync(
+    join(tree, 'jail.local'),
+    `[roundcube-auth]\nenabled = true\nbackend = auto\nlogpath = ${log}\nmaxretry = 5\n`,
+  );
+  const edge = await startEdge(dir, {}, ['--fail2ban', tree]);
+  try {
+    await edge.waitFor('"msg":"edgeban started"', 30_000);
+    appendFileSync(log, ignored + counted);
+    const failures = async (ip: string) =>
+      (await api<Status>(edge, `/api/bans/${ip}`)).jails.find((j) => j.jail === 'roundcube-auth')?.failures ??
+      0;
+    const end = Date.now() + 15_000;
+    while ((await failures('192.0.2.71')) !== 1 && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await failures('192.0.2.71'), 1, edge.out().slice(-2000));
+    // read before the counted line (same file, in order): had it counted, it would show by now
+    assert.equal(await failures('192.0.2.72'), 0, 'the ignored line counted');
+    const pats = await api<{ patterns: { name: string; ignoreregex?: string[] }[] }>(edge, '/api/patterns');
+    const rc = pats.patterns.find((p) => p.name.startsWith('f2b-roundcube-auth-'));
+    assert.ok(rc?.ignoreregex && rc.ignoreregex.length === 1, JSON.stringify(rc));
+  } finally {
+    edge.proc.kill('SIGTERM');
+    await edge.exited;
+  }
+});
+
 test('serve --fail2ban with --config is refused, naming both', async () => {
   const dir = tempDir('edgeban-f2b-serve-usage-');
   const r = (() => {

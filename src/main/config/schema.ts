@@ -1,6 +1,6 @@
 import type { InvalidAddressError } from '../../shared/errors.js';
 import { canonicalIp, parseCidr } from '../../shared/ip/parse.js';
-import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
+import { compilePattern, MAX_IGNOREREGEX, type PatternSpec } from '../../shared/patterns/compile.js';
 import { checkFileSources } from '../files/config.js';
 import { checkWebhooks } from '../notify/config.js';
 import { parseDuration } from './duration.js';
@@ -568,9 +568,10 @@ export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'descrip
 /**
  * Accepted too, not advertised in messages: `backtracking: true` lets a pattern use lookaround
  * and backreferences (imported fail2ban filters) under the matcher's time budget only;
- * `success: true` makes it a successful login line, which resets its jail's count (docs/jails.md).
+ * `success: true` makes it a successful login line, which resets its jail's count (docs/jails.md);
+ * `ignoreregex: [...]` (fail2ban's): lines it matches that one of these also matches do not count.
  */
-const EXPERT_FIELDS = ['backtracking', 'success'];
+const EXPERT_FIELDS = ['backtracking', 'success', 'ignoreregex'];
 
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
@@ -613,6 +614,20 @@ export function checkPattern(p: unknown): {
   for (const f of ['enabled', 'raw', 'backtracking', 'success'])
     if (o[f] !== undefined && typeof o[f] !== 'boolean')
       problems.push({ field: f, expected: 'true or false', found: describe(o[f]) });
+  const ign = o.ignoreregex;
+  if (
+    ign !== undefined &&
+    !(
+      Array.isArray(ign) &&
+      ign.length <= MAX_IGNOREREGEX &&
+      ign.every((x) => typeof x === 'string' && x !== '')
+    )
+  )
+    problems.push({
+      field: 'ignoreregex',
+      expected: `a list of at most ${MAX_IGNOREREGEX} non-empty regexes`,
+      found: describe(ign),
+    });
   if (o.description !== undefined && typeof o.description !== 'string')
     problems.push({ field: 'description', expected: 'a string', found: describe(o.description) });
   const spec: PatternSpec = {
@@ -625,16 +640,18 @@ export function checkPattern(p: unknown): {
     raw: o.raw === true,
     ...(o.backtracking === true ? { backtracking: true } : {}),
     ...(o.success === true ? { success: true } : {}),
+    ...(Array.isArray(ign) && ign.length > 0 ? { ignoreregex: ign as string[] } : {}),
   };
   if (problems.length === 0) {
     try {
       // exactly what the matcher will do: translate, compile, check linear-time and ip_group
       compilePattern(spec, 0);
     } catch (err) {
+      const message = (err as Error).message;
       problems.push({
-        field: 'regex',
+        field: /\bignoreregex\[\d+\]/.test(message) ? 'ignoreregex' : 'regex',
         expected: 'a regex the matcher can use',
-        found: (err as Error).message,
+        found: message,
       });
     }
   }

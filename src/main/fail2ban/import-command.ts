@@ -106,7 +106,10 @@ export function importReport(imp: Fail2banImport): string {
     for (const r of back) p.push(`  backtracking  #${r.index + 1}: ${r.backtracking.join(', ')}`);
     for (const r of not) p.push(`  not imported  #${r.index + 1}: ${r.reason}`);
     if (j.ignoreregex > 0)
-      p.push(`  not imported  ${j.ignoreregex} ignoreregex: edgeban patterns have no exclusions`);
+      p.push(
+        `  ignoreregex   ${j.ignoreregex - j.ignoreFailed.length} of ${j.ignoreregex} on every pattern of the filter`,
+      );
+    for (const f of j.ignoreFailed) p.push(`  not imported  ignoreregex #${f.index + 1}: ${f.reason}`);
   }
   if (imp.whitelist.length > 0) p.push(`ignoreip merged into ban.ignore_ips: ${imp.whitelist.join(' ')}`);
   if (imp.skippedIgnoreIp.length > 0)

@@ -22,7 +22,9 @@ export interface ImportedJail {
   error: string | null;
   patterns: PatternSpec[];
   regexes: RegexImport[];
+  /** The filter's ignoreregex entries: how many, and those that could not be translated (why). */
   ignoreregex: number;
+  ignoreFailed: { index: number; reason: string }[];
 }
 
 /** The typed intermediate of `edgeban import-fail2ban`. */
@@ -35,19 +37,24 @@ export interface Fail2banImport {
 }
 
 /** A failregex as one edgeban pattern source per conditional variant (prefregex folded in). */
-function translateFailregex(def: FilterDef, regex: string): { sources: string[]; backtracking: string[] } {
+function translateFailregex(
+  def: FilterDef,
+  regex: string,
+  needAddress = true,
+): { sources: string[]; backtracking: string[] } {
   let combined = regex;
   if (def.prefregex !== null) {
     const m = /<F-CONTENT>[\s\S]*?<\/F-CONTENT>/.exec(def.prefregex);
     if (m !== null) {
       const body = regex.startsWith('^') ? regex.slice(1) : `.*?${regex}`;
-      // unwrapped when it can be: the matcher's literal prefilter only sees the top level
-      const wrapped = topLevelBar(body) >= 0 ? `(?:${body})` : body;
+      // unwrapped when it can be: the matcher's literal prefilter only sees the top level;
+      // fail2ban searches the content, so a match may end before it does: the rest is `.*`
+      const wrapped = `${topLevelBar(body) >= 0 ? `(?:${body})` : body}.*`;
       combined = def.prefregex.slice(0, m.index) + wrapped + def.prefregex.slice(m.index + m[0].length);
     }
   }
   const tags = expandTags(combined, 'edgeban');
-  if (!tags.hasAddress)
+  if (needAddress && !tags.hasAddress)
     throw new Error('no address tag (<HOST>, <ADDR>, <IP4>, <IP6>): edgeban bans addresses');
   const back = new Set<string>();
   const variants = expandConditionals(tags.source);
@@ -60,11 +67,37 @@ function translateFailregex(def: FilterDef, regex: string): { sources: string[];
   return { sources, backtracking: [...back] };
 }
 
+/**
+ * A filter's ignoreregex as JS regexes, searched in the same text as its failregexes (fail2ban
+ * matches them against the prefregex's content, or the line): one source per conditional variant.
+ */
+export function filterIgnores(def: FilterDef): {
+  sources: string[];
+  backtracking: boolean;
+  failed: { index: number; reason: string }[];
+} {
+  const sources: string[] = [];
+  const failed: { index: number; reason: string }[] = [];
+  let backtracking = false;
+  def.ignoreregex.forEach((regex, index) => {
+    try {
+      // searched, not anchored, unless it anchors itself
+      const t = translateFailregex(def, regex, false);
+      if (t.backtracking.length > 0) backtracking = true;
+      sources.push(...t.sources);
+    } catch (err) {
+      failed.push({ index, reason: (err as Error).message });
+    }
+  });
+  return { sources, backtracking, failed };
+}
+
 function importRegex(
   def: FilterDef,
   regex: string,
   index: number,
   prefix: string,
+  ignores: ReturnType<typeof filterIgnores>,
 ): { r: RegexImport; specs: PatternSpec[] } {
   const r: RegexImport = { index, regex, patterns: [], backtracking: [], reason: null };
   const specs: PatternSpec[] = [];
@@ -92,7 +125,10 @@ function importRegex(
         description: `fail2ban ${def.name} failregex ${index + 1}`,
         enabled: true,
         raw: false,
-        ...(t.backtracking.length > 0 ? { backtracking: true } : {}),
+        ...(t.backtracking.length > 0 || (ignores.sources.length > 0 && ignores.backtracking)
+          ? { backtracking: true }
+          : {}),
+        ...(ignores.sources.length > 0 ? { ignoreregex: ignores.sources } : {}),
       };
       compilePattern(spec, 0);
       specs.push(spec);
@@ -113,8 +149,9 @@ export function filterPatterns(
 ): { patterns: PatternSpec[]; regexes: RegexImport[] } {
   const patterns: PatternSpec[] = [];
   const regexes: RegexImport[] = [];
+  const ignores = filterIgnores(def);
   def.failregex.forEach((regex, i) => {
-    const { r, specs } = importRegex(def, regex, i, prefix);
+    const { r, specs } = importRegex(def, regex, i, prefix, ignores);
     regexes.push(r);
     patterns.push(...specs);
   });
@@ -128,13 +165,22 @@ export function importFail2ban(dir: string, only: readonly string[] | null = nul
   const jails: ImportedJail[] = [];
   const ignore = new Set<string>();
   for (const jail of chosen) {
-    const out: ImportedJail = { jail, filter: null, error: null, patterns: [], regexes: [], ignoreregex: 0 };
+    const out: ImportedJail = {
+      jail,
+      filter: null,
+      error: null,
+      patterns: [],
+      regexes: [],
+      ignoreregex: 0,
+      ignoreFailed: [],
+    };
     jails.push(out);
     for (const ip of jail.ignoreip) ignore.add(ip);
     try {
       const def = readFilter(dir, jail.filter);
       out.filter = def;
       out.ignoreregex = def.ignoreregex.length;
+      out.ignoreFailed = filterIgnores(def).failed;
       const made = filterPatterns(def, `f2b-${jail.name}`);
       out.regexes.push(...made.regexes);
       out.patterns.push(...made.patterns);

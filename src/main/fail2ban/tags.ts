@@ -62,6 +62,7 @@ export interface ExpandedRegex {
 /** Replaces fail2ban's tags as Regex._resolveHostTag does, then its global-flag rewrite. */
 export function expandTags(regex: string, mode: TagMode = 'fail2ban', useDns = true): ExpandedRegex {
   const open = new Set<string>();
+  const kept = new Set<string>();
   const groups: string[] = [];
   let ipSeen = false;
   let hasAddress = false;
@@ -95,6 +96,11 @@ export function expandTags(regex: string, mode: TagMode = 'fail2ban', useDns = t
     const lower = m[2].toLowerCase();
     const name = MAP[lower] ?? lower;
     groups.push(name);
+    // edgeban keeps only the groups the regex refers back to ((?P=user)): a name twice is an error
+    if (mode === 'edgeban' && regex.includes(`(?P=${name})`) && !kept.has(name)) {
+      kept.add(name);
+      return `(?P<${name}>`;
+    }
     return mode === 'fail2ban' ? `(?P<${name}>` : '(?:';
   });
   // `((?i)x)` / `(?:(?i)x)` → `(?i:x)`, as fail2ban does on Pythons with scoped flags

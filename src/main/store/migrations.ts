@@ -272,6 +272,18 @@ function patternBacktracking(): Migration {
   };
 }
 
+/**
+ * Migration 7: `patterns.ignoreregex`: fail2ban's ignoreregex of an imported filter, a JSON list
+ * of regexes; a line the pattern matches that one of them also matches does not count.
+ */
+function patternIgnoreregex(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('patterns').addColumn('ignoreregex', 'text').execute();
+    },
+  };
+}
+
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_reference_schema': referenceSchema(dialect),
@@ -280,6 +292,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0004_bans_by_jail': bansByJail(dialect),
     '0005_ban_history': banHistory(dialect),
     '0006_pattern_backtracking': patternBacktracking(),
+    '0007_pattern_ignoreregex': patternIgnoreregex(),
   };
 }
 

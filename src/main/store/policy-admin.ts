@@ -7,7 +7,14 @@ import { asError } from '../log/logger.js';
 import { chosenBanConfig, enabledBanConfigs } from './ban-config-query.js';
 import { DuplicatePatternError, LastPatternError, StoreUnavailableError } from './errors.js';
 import type { Link } from './link.js';
-import { banConfigRowFrom, patternRowFrom, rowOfSpec, specOf, validateBanConfig } from './rows.js';
+import {
+  banConfigRowFrom,
+  ignoreColumn,
+  patternRowFrom,
+  rowOfSpec,
+  specOf,
+  validateBanConfig,
+} from './rows.js';
 import type { Database } from './schema.js';
 import type { BanConfigRow, PatternRow } from './types.js';
 
@@ -98,6 +105,7 @@ export class PolicyAdmin {
           raw: spec.raw,
           success: spec.success === true,
           backtracking: spec.backtracking === true,
+          ignoreregex: ignoreColumn(spec.ignoreregex),
         })
         .execute();
       const r = await db
@@ -118,6 +126,8 @@ export class PolicyAdmin {
       const cur = await this.patternById(db, id);
       if (!cur) return null;
       const merged: PatternRow = { ...cur, ...stripUndefined(p), id: cur.id };
+      // a new list replaces a column that did not read
+      if (p.ignoreregex !== undefined) delete merged.ignoreregexInvalid;
       const spec = normalizeSpec(specOf(merged));
       new PatternSet(0, [{ ...spec, enabled: true }]);
       if (cur.enabled && !merged.enabled) await this.ensureAnotherEnabled(db, cur);
@@ -134,6 +144,7 @@ export class PolicyAdmin {
           raw: merged.raw === true,
           success: merged.success === true,
           backtracking: merged.backtracking === true,
+          ignoreregex: ignoreColumn(spec.ignoreregex),
           updated_at: new Date(),
         })
         .where('id', '=', id)

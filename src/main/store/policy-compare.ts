@@ -24,7 +24,9 @@ export function samePatterns(a: PatternRow[], b: PatternRow[]): boolean {
       x.enabled !== y.enabled ||
       (x.raw === true) !== (y.raw === true) ||
       (x.success === true) !== (y.success === true) ||
-      (x.backtracking === true) !== (y.backtracking === true)
+      (x.backtracking === true) !== (y.backtracking === true) ||
+      JSON.stringify(x.ignoreregex ?? []) !== JSON.stringify(y.ignoreregex ?? []) ||
+      x.ignoreregexInvalid !== y.ignoreregexInvalid
     )
       return false;
   }

@@ -58,6 +58,25 @@ interface RawPatternRow {
   raw?: unknown;
   success?: unknown;
   backtracking?: unknown;
+  ignoreregex?: unknown;
+}
+
+/** The `ignoreregex` column: a JSON list of regexes, null or empty for none. */
+function ignoreOf(v: unknown): Pick<PatternRow, 'ignoreregex' | 'ignoreregexInvalid'> {
+  if (v === null || v === undefined || v === '') return {};
+  try {
+    const list: unknown = JSON.parse(String(v));
+    if (Array.isArray(list) && list.every((x) => typeof x === 'string'))
+      return list.length > 0 ? { ignoreregex: list as string[] } : {};
+  } catch {
+    // reported below, as the row's error
+  }
+  return { ignoreregexInvalid: String(v).slice(0, 200) };
+}
+
+/** The column's text for a list (null for none). */
+export function ignoreColumn(list: readonly string[] | undefined): string | null {
+  return list !== undefined && list.length > 0 ? JSON.stringify(list) : null;
 }
 
 export function patternRowFrom(r: RawPatternRow): PatternRow {
@@ -74,11 +93,14 @@ export function patternRowFrom(r: RawPatternRow): PatternRow {
     raw: toBool(r.raw),
     success: toBool(r.success),
     backtracking: toBool(r.backtracking),
+    ...ignoreOf(r.ignoreregex),
   };
 }
 
 /** The matcher's spec of a pattern row. */
 export function specOf(p: PatternRow): PatternSpec {
+  if (p.ignoreregexInvalid !== undefined)
+    throw new PatternError(p.name, `ignoreregex is not a JSON list of regexes: ${p.ignoreregexInvalid}`);
   return {
     name: p.name,
     regex: p.regex,
@@ -89,6 +111,7 @@ export function specOf(p: PatternRow): PatternSpec {
     raw: p.raw === true,
     ...(p.success === true ? { success: true } : {}),
     ...(p.backtracking === true ? { backtracking: true } : {}),
+    ...(p.ignoreregex !== undefined && p.ignoreregex.length > 0 ? { ignoreregex: p.ignoreregex } : {}),
   };
 }
 
@@ -141,6 +164,7 @@ export function rowOfSpec(s: PatternSpec): Omit<PatternRow, 'id' | 'created_at' 
     raw: s.raw,
     success: s.success === true,
     backtracking: s.backtracking === true,
+    ...(s.ignoreregex !== undefined && s.ignoreregex.length > 0 ? { ignoreregex: s.ignoreregex } : {}),
   };
 }
 

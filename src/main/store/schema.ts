@@ -32,6 +32,8 @@ export interface PatternsTable {
   raw: BoolColumn;
   /** edgeban: a successful login line, its jail resets the count (migration 3, default false). */
   success: ColumnType<boolean | number, boolean | undefined, boolean>;
+  /** edgeban: fail2ban's ignoreregex, a JSON list of regexes (migration 7, default null = none). */
+  ignoreregex: ColumnType<string | null, string | null | undefined, string | null>;
   /** edgeban: the regex runs on the backtracking engine under the time budget (migration 6, default false). */
   backtracking: ColumnType<boolean | number, boolean | undefined, boolean>;
 }

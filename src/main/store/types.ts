@@ -23,6 +23,10 @@ export interface PatternRow {
   success?: boolean;
   /** edgeban's column (default false): the regex needs the backtracking engine (imported fail2ban filters). */
   backtracking?: boolean;
+  /** edgeban's column (default none): fail2ban's ignoreregex, lines it also matches do not count. */
+  ignoreregex?: string[];
+  /** The column's text when it is not a JSON list of strings (the row is then refused). */
+  ignoreregexInvalid?: string;
 }
 
 /** A row of the reference `ban_config` table, durations in seconds as the columns are. */

@@ -24,7 +24,15 @@ export interface PatternSpec {
    * address's count instead of adding to it. Off unless asked for.
    */
   success?: boolean;
+  /**
+   * fail2ban's `ignoreregex`: a line this pattern matches does not count when one of these
+   * matches the same text. Same dialect and engine rules as `regex`; absent or empty: none.
+   */
+  ignoreregex?: string[];
 }
+
+/** Most `ignoreregex` entries one pattern may carry. */
+export const MAX_IGNOREREGEX = 64;
 
 export interface CompiledPattern {
   /** Position in the set (match records carry it). */
@@ -53,6 +61,8 @@ export interface CompiledPattern {
    * prefix (`^(?:nginx: )?(?:\d…)?\[` → n, digits, `[`); null: any.
    */
   readonly firstChars: ReadonlySet<number> | null;
+  /** Compiled `ignoreregex` entries; null when it has none. */
+  readonly ignores: readonly RegExp[] | null;
 }
 
 /** Fill in the optional fields of a loosely written pattern (config, API, JSON). */
@@ -70,7 +80,43 @@ export function normalizeSpec(p: Partial<PatternSpec> & { name?: unknown; regex?
     raw: p.raw === true,
     ...(p.backtracking === true ? { backtracking: true } : {}),
     ...(p.success === true ? { success: true } : {}),
+    ...(Array.isArray(p.ignoreregex) && p.ignoreregex.length > 0
+      ? { ignoreregex: p.ignoreregex.map((x) => String(x)) }
+      : {}),
   };
+}
+
+/** One regex of a pattern, checked for V8's linear-time engine unless it may backtrack. */
+function compileOne(name: string, src: string, backtracking: boolean, what: string): RegExp {
+  const t = translatePattern(name, src);
+  let re: RegExp;
+  try {
+    re = new RegExp(t.source, t.flags);
+  } catch (err) {
+    throw new PatternError(name, `invalid ${what}: ${(err as Error).message}`);
+  }
+  try {
+    if (!backtracking) new RegExp(t.source, `${t.flags}l`);
+  } catch {
+    throw new PatternError(
+      name,
+      `${what} cannot run in linear time: backreferences, lookahead/lookbehind and counted repetition ` +
+        'above {,16} (nested counts multiply) are not allowed, as in RE2',
+    );
+  }
+  return re;
+}
+
+function compileIgnores(spec: PatternSpec): RegExp[] | null {
+  const list = spec.ignoreregex;
+  if (list === undefined || list.length === 0) return null;
+  if (list.length > MAX_IGNOREREGEX)
+    throw new PatternError(spec.name, `ignoreregex has ${list.length} entries: at most ${MAX_IGNOREREGEX}`);
+  return list.map((src, i) => {
+    if (typeof src !== 'string' || src === '')
+      throw new PatternError(spec.name, `ignoreregex[${i}] is empty`);
+    return compileOne(spec.name, src, spec.backtracking === true, `ignoreregex[${i}]`);
+  });
 }
 
 /**
@@ -134,6 +180,7 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     literal,
     prefix,
     firstChars,
+    ignores: compileIgnores(spec),
   };
 }
 

@@ -27,6 +27,15 @@ function sameAt(s: string, at: number, t: string): boolean {
   return true;
 }
 
+function ignored(res: readonly RegExp[], text: string): boolean {
+  for (let k = 0; k < res.length; k++) {
+    const re = res[k];
+    re.lastIndex = 0;
+    if (re.test(text)) return true;
+  }
+  return false;
+}
+
 /** Slots of the per-line tag cache (a power of two). */
 const TAG_SLOTS = 256;
 
@@ -127,6 +136,14 @@ export class LineMatcher {
       while (b > a && cap.charCodeAt(b - 1) <= 32) b--;
       const fam = parseIpInto(cap, this.addr, a, b);
       if (fam === FAMILY_INVALID) continue;
+      // fail2ban's ignoreregex: the line matched, but is not a failure of this pattern
+      if (p.ignores !== null) {
+        // timed with the pattern: a slow ignoreregex is quarantined with it
+        const t0 = prof !== null ? performance.now() : 0;
+        const skip = ignored(p.ignores, text);
+        if (prof !== null) prof[i] += (performance.now() - t0) * 1e6;
+        if (skip) continue;
+      }
       this.family = fam;
       return i;
     }

@@ -23,6 +23,13 @@ const patternProps = {
     type: 'boolean',
     description: 'a successful login line: the jail that claims the pattern resets the count of its address',
   },
+  ignoreregex: {
+    type: 'array',
+    maxItems: 64,
+    items: { type: 'string', minLength: 1, maxLength: 8192 },
+    description:
+      "fail2ban's ignoreregex: a line the pattern matches that one of these also matches does not count",
+  },
 } as const;
 
 const idParams = {
