@@ -14,17 +14,26 @@ const MIN_LEN = 3;
 /** A factor with more alternatives than this is not kept (it would pass most lines anyway). */
 const MAX_ALTS = 16;
 
-/** The required literals of one factor: null = nothing known (the factor may match anything). */
-type Need = string[] | null;
+/** One factor: literals of which at least one occurs in every match. */
+type Need = readonly string[];
 
-/** Better of two requirements: the one whose shortest literal is longer, then fewer literals. */
-function better(a: Need, b: Need): Need {
-  if (a === null) return b;
-  if (b === null) return a;
-  const ma = Math.min(...a.map((s) => s.length));
-  const mb = Math.min(...b.map((s) => s.length));
-  if (ma !== mb) return ma > mb ? a : b;
-  return a.length <= b.length ? a : b;
+/** Rank of a factor: longer shortest literal first, then fewer literals. */
+function score(a: Need): number {
+  return Math.min(...a.map((s) => s.length)) * 64 - a.length;
+}
+
+/** The `n` best distinct factors (all of them are required, so any subset is too). */
+function pick(factors: readonly Need[], n: number): Need[] {
+  const seen = new Set<string>();
+  const out: Need[] = [];
+  for (const f of [...factors].sort((a, b) => score(b) - score(a))) {
+    const key = [...f].sort().join('\u0000');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(f);
+    if (out.length === n) break;
+  }
+  return out;
 }
 
 class Parser {
@@ -42,29 +51,31 @@ class Parser {
     return l === 107 || l === 115 ? -1 : l; // k, s
   }
 
-  /** An alternation up to `)` or the end. */
-  alternation(): Need {
-    const alts: Need[] = [this.sequence()];
+  /** An alternation up to `)` or the end: all factors of a single branch, else one union. */
+  alternation(): Need[] {
+    const alts: Need[][] = [this.sequence()];
     while (this.src.charCodeAt(this.i) === 124 /* | */) {
       this.i++;
       alts.push(this.sequence());
     }
     if (alts.length === 1) return alts[0];
     const out: string[] = [];
+    let known = true;
     for (const a of alts) {
-      if (a === null) return null;
-      out.push(...a);
+      const b = pick(a, 1);
+      if (b.length === 0) known = false;
+      else out.push(...(b[0] as string[]));
     }
-    return out.length > MAX_ALTS ? null : [...new Set(out)];
+    return known && out.length <= MAX_ALTS ? [[...new Set(out)]] : [];
   }
 
-  /** A sequence of atoms: the best factor (a literal run or a group's requirement). */
-  private sequence(): Need {
+  /** A sequence of atoms: every factor it needs (literal runs, groups' requirements). */
+  private sequence(): Need[] {
     const s = this.src;
-    let best: Need = null;
+    const all: Need[] = [];
     let run = '';
     const cut = (): void => {
-      if (run.length >= MIN_LEN) best = better(best, [run]);
+      if (run.length >= MIN_LEN) all.push([run]);
       run = '';
     };
     while (this.i < s.length) {
@@ -75,7 +86,7 @@ class Parser {
         cut();
         const g = this.group();
         if (this.optionalNext()) continue;
-        best = better(best, g);
+        all.push(...g);
         this.skipQuantifier();
         continue;
       }
@@ -126,11 +137,11 @@ class Parser {
       if (this.skipQuantifier()) cut();
     }
     cut();
-    return best;
+    return all;
   }
 
-  /** At `(`: parses the group, returns its requirement (null for lookarounds). */
-  private group(): Need {
+  /** At `(`: parses the group, returns its requirements (none for lookarounds). */
+  private group(): Need[] {
     const s = this.src;
     this.i++;
     let look = false;
@@ -155,7 +166,7 @@ class Parser {
     }
     const g = this.alternation();
     if (s.charCodeAt(this.i) === 41) this.i++;
-    return look ? null : g;
+    return look ? [] : g;
   }
 
   /** The next token is a quantifier that allows zero repetitions (`?`, `*`, `{0…}`). */
@@ -216,16 +227,25 @@ class Parser {
   }
 }
 
+/** At most this many factors per regex (each costs a check per candidate line). */
+export const MAX_FACTORS = 3;
+
 /**
- * Literals of which at least one occurs in every text `new RegExp(source, flags)` matches, or
- * null when none are known. Lower-cased ASCII when `flags` has `i` (see the module comment).
+ * Factors of `new RegExp(source, flags)`: every text it matches holds, for each factor, at least
+ * one of that factor's literals. Empty when none are known. Lower-cased ASCII when `flags` has
+ * `i` (see the module comment).
  */
-export function requiredLiterals(source: string, flags: string): string[] | null {
+export function requiredFactors(source: string, flags: string): string[][] {
   // v-mode classes nest and have set operators; too rare in patterns to be worth parsing
-  if (flags.includes('v')) return null;
+  if (flags.includes('v')) return [];
   const p = new Parser(source, flags.includes('i'));
-  const need = p.alternation();
+  const factors = p.alternation();
   // an unbalanced `)` stopped the parse early: the rest was not seen, so nothing is known
-  if (p.i < source.length) return null;
-  return need;
+  if (p.i < source.length) return [];
+  return pick(factors, MAX_FACTORS).map((f) => [...f]);
+}
+
+/** The best single factor of `requiredFactors`, or null. */
+export function requiredLiterals(source: string, flags: string): string[] | null {
+  return requiredFactors(source, flags)[0] ?? null;
 }

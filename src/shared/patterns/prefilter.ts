@@ -1,12 +1,12 @@
 import type { CompiledPattern } from './compile.js';
-import { requiredLiterals } from './literals.js';
+import { requiredFactors } from './literals.js';
 
 /** Alphabet of the automaton: ASCII only (other characters are in no literal). */
 const ASCII = 128;
 
 /**
- * One multi-literal scan per line that tells which patterns can still match it: each pattern
- * with required literals (literals.ts) is a candidate only when one of them occurs in the line.
+ * One multi-literal scan per line that tells which patterns can still match it: a pattern with
+ * required factors (literals.ts) is a candidate only when each factor has a literal in the line.
  * An Aho-Corasick automaton compiled to a dense table over the literals' characters, ASCII case
  * folded (superset of the case-sensitive answer, so still sound). Patterns without required
  * literals, and raw-line patterns, always pass.
@@ -14,11 +14,14 @@ const ASCII = 128;
 export class Prefilter {
   /** 1: the pattern has required literals and is filtered. */
   readonly need: Uint8Array;
-  /** `mark[id] === stamp`: one of the pattern's literals was in the last scanned line. */
+  /** `mark[factor] === stamp`: one of the factor's literals was in the last scanned line. */
   readonly mark: Uint32Array;
   stamp = 0;
   /** How many patterns are filtered. */
   readonly filtered: number;
+  /** Pattern id → its factors, `factorIds[factorStart[id] … factorStart[id + 1])`. */
+  private readonly factorStart: Int32Array;
+  private readonly factorIds: Int32Array;
 
   private readonly cls = new Uint16Array(ASCII);
   private readonly width: number;
@@ -28,15 +31,23 @@ export class Prefilter {
 
   constructor(patterns: readonly CompiledPattern[]) {
     this.need = new Uint8Array(patterns.length);
-    this.mark = new Uint32Array(patterns.length);
+    // a pattern passes when each of its factors (literal sets, all required) has a literal in the line
     const words: { text: string; id: number }[] = [];
+    this.factorStart = new Int32Array(patterns.length + 1);
+    const fids: number[] = [];
     for (const p of patterns) {
+      this.factorStart[p.id] = fids.length;
       if (p.raw) continue;
-      const lits = requiredLiterals(p.re.source, p.re.flags);
-      if (lits === null || lits.length === 0) continue;
-      this.need[p.id] = 1;
-      for (const l of lits) words.push({ text: l.toLowerCase(), id: p.id });
+      for (const lits of requiredFactors(p.re.source, p.re.flags)) {
+        const f = fids.length;
+        fids.push(f);
+        for (const l of lits) words.push({ text: l.toLowerCase(), id: f });
+      }
+      if (fids.length > this.factorStart[p.id]) this.need[p.id] = 1;
     }
+    this.factorStart[patterns.length] = fids.length;
+    this.factorIds = Int32Array.from(fids);
+    this.mark = new Uint32Array(fids.length);
     this.filtered = this.need.reduce((a, b) => a + b, 0);
     // character classes: 0 = in no literal; upper case shares its lower-case letter's class
     let n = 1;
@@ -123,6 +134,10 @@ export class Prefilter {
 
   /** Pattern `id` may match the last scanned line. */
   passes(id: number): boolean {
-    return this.need[id] === 0 || this.mark[id] === this.stamp;
+    if (this.need[id] === 0) return true;
+    const b = this.factorStart[id + 1];
+    for (let j = this.factorStart[id]; j < b; j++)
+      if (this.mark[this.factorIds[j]] !== this.stamp) return false;
+    return true;
   }
 }
