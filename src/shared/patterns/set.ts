@@ -41,7 +41,7 @@ function ignored(res: readonly RegExp[], text: string): boolean {
  * Candidates from which the literal prefilter's scan pays: below, the tag cache has left so few
  * patterns that one scan of the line costs more than the regexes it would skip.
  */
-const PREFILTER_FROM = 8;
+const PREFILTER_FROM = 32;
 
 /** Slots of the per-line tag cache (a power of two). */
 const TAG_SLOTS = 256;
