@@ -41,7 +41,9 @@ function ignored(res: readonly RegExp[], text: string): boolean {
  * Candidates from which the literal prefilter's scan pays: below, the tag cache has left so few
  * patterns that one scan of the line costs more than the regexes it would skip.
  */
-const PREFILTER_FROM = 32;
+const PREFILTER_FROM = 8;
+/** Pattern sets smaller than this (the built-in presets) get no prefilter: the tag cache does. */
+const PREFILTER_SET = 32;
 
 /** Slots of the per-line tag cache (a power of two). */
 const TAG_SLOTS = 256;
@@ -77,8 +79,8 @@ export class LineMatcher {
   constructor(readonly set: PatternSet) {
     this.skip = new Uint8Array(set.patterns.length);
     this.all = Int32Array.from(set.patterns.keys());
-    const pre = new Prefilter(set.patterns);
-    this.prefilter = pre.filtered > 0 ? pre : null;
+    const pre = set.patterns.length >= PREFILTER_SET ? new Prefilter(set.patterns) : null;
+    this.prefilter = pre !== null && pre.filtered > 0 ? pre : null;
   }
 
   /**
