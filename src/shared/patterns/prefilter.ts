@@ -98,7 +98,13 @@ export class Prefilter {
         }
       }
     }
-    // class 0 is in no literal: every state goes back to the root on it (already 0)
+    // class 0 is in no literal: every state goes back to the root on it (already 0).
+    // Entries hold the target's row offset, doubled, plus 1 when it has outputs: the scan then
+    // needs no multiply per character and looks outputs up only where there are some
+    for (let e = 0; e < delta.length; e++) {
+      const t = delta[e];
+      delta[e] = ((t * n) << 1) | (outs[t].length > 0 ? 1 : 0);
+    }
     this.delta = delta;
     this.outStart = new Int32Array(states + 1);
     const flat: number[] = [];
@@ -123,10 +129,13 @@ export class Prefilter {
     const start = this.outStart;
     const ids = this.outIds;
     const mark = this.mark;
-    let s = 0;
+    let row = 0;
     for (let k = 0; k < text.length; k++) {
       const c = text.charCodeAt(k);
-      s = delta[s * w + (c < ASCII ? cls[c] : 0)];
+      const v = delta[row + (c < ASCII ? cls[c] : 0)];
+      row = v >> 1;
+      if ((v & 1) === 0) continue;
+      const s = (row / w) | 0;
       const b = start[s + 1];
       for (let j = start[s]; j < b; j++) mark[ids[j]] = stamp;
     }
