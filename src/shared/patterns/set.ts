@@ -1,5 +1,6 @@
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
+import { Prefilter } from './prefilter.js';
 
 /**
  * The active patterns of one version, compiled, in order. Ids are positions among the *enabled*
@@ -36,6 +37,14 @@ function ignored(res: readonly RegExp[], text: string): boolean {
   return false;
 }
 
+/**
+ * Candidates from which the literal prefilter's scan pays: below, the tag cache has left so few
+ * patterns that one scan of the line costs more than the regexes it would skip.
+ */
+const PREFILTER_FROM = 8;
+/** Pattern sets smaller than this (the built-in presets) get no prefilter: the tag cache does. */
+const PREFILTER_SET = 32;
+
 /** Slots of the per-line tag cache (a power of two). */
 const TAG_SLOTS = 256;
 
@@ -52,6 +61,10 @@ export class LineMatcher {
   /** Cumulative ns per pattern while profiling (null when not profiling). */
   profile: Float64Array | null = null;
 
+  /** The literal prefilter (null: no pattern has required literals); off: every candidate runs. */
+  readonly prefilter: Prefilter | null;
+  usePrefilter = true;
+
   private readonly all: Int32Array;
   /** Tag → ids of the patterns that can match a line with that tag (by their anchored prefix). */
   private readonly byTag = new Map<string, Int32Array>();
@@ -66,6 +79,8 @@ export class LineMatcher {
   constructor(readonly set: PatternSet) {
     this.skip = new Uint8Array(set.patterns.length);
     this.all = Int32Array.from(set.patterns.keys());
+    const pre = set.patterns.length >= PREFILTER_SET ? new Prefilter(set.patterns) : null;
+    this.prefilter = pre !== null && pre.filtered > 0 ? pre : null;
   }
 
   /**
@@ -113,9 +128,12 @@ export class LineMatcher {
   match(body: string, raw: string, ids: Int32Array = this.all): number {
     const pats = this.set.patterns;
     const prof = this.profile;
+    const pre = this.usePrefilter && ids.length >= PREFILTER_FROM ? this.prefilter : null;
+    if (pre !== null) pre.scan(body);
     for (let k = 0; k < ids.length; k++) {
       const i = ids[k];
       if (this.skip[i] === 1) continue;
+      if (pre !== null && !pre.passes(i)) continue;
       const p = pats[i];
       const text = p.raw ? raw : body;
       if (p.literal !== null && text.indexOf(p.literal) < 0) continue;
