@@ -1,5 +1,6 @@
 import type { BanEngine } from '../engine/index.js';
 import { DEFAULT_JAIL } from '../engine/types.js';
+import { defaultJail } from '../jails/default-jail.js';
 import type { Console } from './console.js';
 
 /** One jail as the console's jails view shows it. */
@@ -32,24 +33,7 @@ const TOP = 5;
 export function jailRows(engine: BanEngine, c: Console): ConsoleJail[] {
   const specs = [...engine.getJails()];
   if (!specs.some((j) => j.name === DEFAULT_JAIL)) {
-    const p = engine.getPolicy();
-    specs.push({
-      name: DEFAULT_JAIL,
-      enabled: true,
-      patterns: [],
-      maxAttempts: p.maxAttempts,
-      timeWindow: p.timeWindow,
-      initialBanTime: p.initialBanTime,
-      maxBanTime: p.maxBanTime,
-      escalationFactor: p.escalationFactor,
-      services: [],
-      weight: 'one',
-      source: 'logs',
-      sourceJails: [],
-      mode: 'enforce',
-      subnet: null,
-      origin: 'default',
-    });
+    specs.push(defaultJail(engine.getPolicy()));
   }
   const rate = new Map<string, number>();
   for (const [pattern, perSecond] of c.patternRates) {

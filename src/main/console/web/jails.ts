@@ -1,22 +1,9 @@
+// the server's own type: the page reads exactly what console/jails.ts sends
+import type { ConsoleJail } from '../jails.js';
 import { get } from './api.js';
 import { byId, el, fill, ipLink, num } from './dom.js';
 
-/** One jail of GET /api/console/jails. */
-export interface ConsoleJail {
-  name: string;
-  enabled: boolean;
-  mode: 'enforce' | 'shadow';
-  source: 'logs' | 'bans';
-  max_attempts: number;
-  time_window_seconds: number;
-  initial_ban_time_seconds: number;
-  services: string[];
-  active_bans: number;
-  bans_last_hour: number;
-  matches_per_second: number;
-  patterns: string[];
-  top_offenders: { ip_address: string; bans: number }[];
-}
+export type { ConsoleJail };
 
 /** 600 → "10m", 3600 → "1h", 90 → "90s". */
 export function span(seconds: number): string {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_SERVICES } from '../../../shared/bantable/services.js';
-import type { BanPolicy } from '../../engine/types.js';
+import { defaultJail } from '../../jails/default-jail.js';
 import { JailConfigOwnedError, JailInvalidError } from '../../jails/errors.js';
 import {
   checkJailFields,
@@ -123,27 +123,6 @@ function jailView(j: JailSpec, row?: StoredJail): Record<string, unknown> {
         }
       : null,
     ...(row ? { id: row.id, created_at: row.created_at, updated_at: row.updated_at } : {}),
-  };
-}
-
-/** The `ban:` policy as the jail of every pattern no jail claims. */
-function defaultJail(p: BanPolicy): JailSpec {
-  return {
-    name: DEFAULT_JAIL,
-    enabled: true,
-    patterns: [],
-    maxAttempts: p.maxAttempts,
-    timeWindow: p.timeWindow,
-    initialBanTime: p.initialBanTime,
-    maxBanTime: p.maxBanTime,
-    escalationFactor: p.escalationFactor,
-    services: [],
-    weight: 'one',
-    source: 'logs',
-    sourceJails: [],
-    mode: 'enforce',
-    subnet: null,
-    origin: 'default',
   };
 }
 
