@@ -1,4 +1,5 @@
 import type { BanRecord } from '../engine/types.js';
+import { type BanCursor, bansAfter } from './ban-keyset.js';
 import type { Link } from './link.js';
 import { banRecordFrom } from './rows.js';
 import { BAN_DETAIL_COLUMNS } from './schema.js';
@@ -18,7 +19,7 @@ export async function readOtherNodesBans(
   onPage: (bans: BanRecord[]) => void | Promise<void>,
 ): Promise<number> {
   const db = link.db('reading the bans of other nodes');
-  let after = { ip: '', jail: '' };
+  let after: BanCursor = { ip: '', jail: '' };
   let n = 0;
   for (;;) {
     const a = after;
@@ -27,9 +28,7 @@ export async function readOtherNodesBans(
       .select(['ip_address', 'jail', 'kind', ...BAN_DETAIL_COLUMNS])
       .where('node', '<>', node)
       .where('expires_at_ms', '>', nowMs)
-      .where((eb) =>
-        eb.or([eb('ip_address', '>', a.ip), eb.and([eb('ip_address', '=', a.ip), eb('jail', '>', a.jail)])]),
-      )
+      .where((eb) => bansAfter(eb, a))
       .orderBy('ip_address')
       .orderBy('jail')
       .limit(PAGE)

@@ -1,10 +1,11 @@
-import { sql } from 'kysely';
+import { type CompiledQuery, sql } from 'kysely';
 import { EdgebanError } from '../../shared/errors.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from '../engine/restore-rows.js';
 import type { Logger } from '../log/logger.js';
 import { asError } from '../log/logger.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Link } from './link.js';
+import { type BanCursor, bansAfter } from './ban-keyset.js';
 import { ColumnBanRows, ColumnOffenceRows } from './restore-columns.js';
 import { banRecordFrom, offenceFrom } from './rows.js';
 import { BAN_DETAIL_COLUMNS } from './schema.js';
@@ -14,12 +15,6 @@ import type { StatePage } from './types.js';
 const PAGE = 25_000;
 const NO_BANS: BanRows = new BanRecordRows([]);
 const NO_OFFENCES: OffenceRows = new OffenceRecordRows([]);
-
-/** Where a page of bans starts: after this (ip_address, jail). */
-interface BanCursor {
-  ip: string;
-  jail: string;
-}
 
 /**
  * The start-up read: active bans and offence memory page by page (keyset order, `PAGE` rows),
@@ -41,12 +36,7 @@ export async function readState(
     db
       .selectFrom('bans')
       .select(['ip_address', 'jail', ...BAN_DETAIL_COLUMNS])
-      .where((eb) =>
-        eb.or([
-          eb('ip_address', '>', after.ip),
-          eb.and([eb('ip_address', '=', after.ip), eb('jail', '>', after.jail)]),
-        ]),
-      )
+      .where((eb) => bansAfter(eb, after))
       .where((eb) => eb.or([eb('expires_at_ms', '>', nowMs), eb('expires_at_ms', 'is', null)]))
       .orderBy('ip_address')
       .orderBy('jail')
@@ -73,9 +63,13 @@ export async function readState(
       );
     return new ColumnBanRows(await columns(banQuery(after).compile()));
   };
+  // offences on a second SQLite connection (its own thread), so that the two reads overlap; the
+  // main one if it cannot be opened
+  const reader = conn.openReader ? await conn.openReader().catch(() => null) : null;
+  const offenceColumns = reader ? (q: CompiledQuery) => reader.columns(q) : columns;
   const fetchOffences = async (after: string): Promise<OffenceRows> => {
-    if (!columns) return new OffenceRecordRows((await offenceQuery(after).execute()).map(offenceFrom));
-    return new ColumnOffenceRows(await columns(offenceQuery(after).compile()));
+    if (!offenceColumns) return new OffenceRecordRows((await offenceQuery(after).execute()).map(offenceFrom));
+    return new ColumnOffenceRows(await offenceColumns(offenceQuery(after).compile()));
   };
   // a prefetch that fails while a page is being handled is awaited (and thrown) on the next turn
   const quiet = <T>(p: Promise<T>) => {
@@ -105,5 +99,7 @@ export async function readState(
     link.op('load_state', 'failure');
     if (!(err instanceof EdgebanError)) link.fail(err, conn);
     throw new StoreUnavailableError('loading persisted bans', err);
+  } finally {
+    await reader?.close().catch(() => {});
   }
 }

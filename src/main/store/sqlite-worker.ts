@@ -5,8 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { toColumns } from './sqlite-columns.js';
 import type {
-  Column,
   ColumnarResult,
   SqliteRequest,
   SqliteResponse,
@@ -32,61 +32,17 @@ function post(msg: SqliteResponse, transfer?: ArrayBuffer[]): void {
   port.postMessage(msg, transfer);
 }
 
-/** Rows of a SELECT as columns (see Column): numbers packed, repeated text dictionary-coded. */
+/** Rows of a SELECT as columns (see Column), a row at a time. */
 function columnar(
   stmt: Database.Statement,
   params: unknown[],
 ): { result: ColumnarResult; transfer: ArrayBuffer[] } {
   const names = stmt.columns().map((c) => c.name);
-  const rows = stmt.raw(true).all(params) as unknown[][];
-  stmt.raw(false);
-  const n = rows.length;
-  const columns: Record<string, Column> = {};
-  const transfer: ArrayBuffer[] = [];
-  for (let k = 0; k < names.length; k++) {
-    let numeric = true;
-    for (let i = 0; i < n && numeric; i++) {
-      const v = rows[i][k];
-      if (v !== null && typeof v !== 'number' && typeof v !== 'bigint') numeric = false;
-    }
-    if (numeric) {
-      const values = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = rows[i][k];
-        values[i] = v === null ? Number.NaN : Number(v);
-      }
-      columns[names[k]] = { kind: 'number', values };
-      transfer.push(values.buffer as ArrayBuffer);
-      continue;
-    }
-    const ids = new Map<unknown, number>();
-    const dict: (string | null)[] = [];
-    const index = new Uint32Array(n);
-    let i = 0;
-    for (; i < n; i++) {
-      const v = rows[i][k] as string | null;
-      let id = ids.get(v);
-      if (id === undefined) {
-        if (dict.length > 64 && dict.length > n >>> 3) break; // mostly distinct: plain text
-        id = dict.length;
-        ids.set(v, id);
-        dict.push(v === null ? null : String(v));
-      }
-      index[i] = id;
-    }
-    if (i === n) {
-      columns[names[k]] = { kind: 'dict', dict, index };
-      transfer.push(index.buffer as ArrayBuffer);
-    } else {
-      const values = new Array<string | null>(n);
-      for (let j = 0; j < n; j++) {
-        const v = rows[j][k];
-        values[j] = v === null ? null : String(v);
-      }
-      columns[names[k]] = { kind: 'text', values };
-    }
+  try {
+    return toColumns(names, stmt.raw(true).iterate(params) as IterableIterator<unknown[]>);
+  } finally {
+    stmt.raw(false);
   }
-  return { result: { length: n, columns }, transfer };
 }
 
 function fail(id: number, err: unknown): void {
@@ -96,9 +52,11 @@ function fail(id: number, err: unknown): void {
 
 let db: Database.Database;
 try {
-  db = new Database(data.path, { timeout: data.busyTimeoutMs });
-  if (data.path !== ':memory:') db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db = new Database(data.path, { timeout: data.busyTimeoutMs, readonly: data.readonly === true });
+  if (!data.readonly) {
+    if (data.path !== ':memory:') db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
   post({ id: 0, ready: true });
 } catch (err) {
   fail(0, err);
