@@ -41,7 +41,10 @@ test('columns built a row at a time give back every value, in order, whatever th
 });
 
 test('a column of few repeated strings is a dictionary, one of distinct strings plain text', () => {
-  const rows = Array.from({ length: 5000 }, (_, i) => [i % 3 === 0 ? 'engine' : 'api', `10.0.${i >> 8}.${i & 255}`]);
+  const rows = Array.from({ length: 5000 }, (_, i) => [
+    i % 3 === 0 ? 'engine' : 'api',
+    `10.0.${i >> 8}.${i & 255}`,
+  ]);
   const { result, transfer } = toColumns(['creator', 'ip'], rows);
   const creator = result.columns.creator;
   assert.equal(creator.kind, 'dict');

@@ -1,10 +1,9 @@
 import type { Column, ColumnarResult } from './sqlite-dialect.js';
 
-const enum Mode {
-  Number,
-  Dict,
-  Text,
-}
+/** What a column is so far (plain numbers: it sits on the row loop of a bulk read). */
+const NUMBER = 0;
+const DICT = 1;
+const TEXT = 2;
 
 /** Distinct values a dictionary column may have before it is plain text (and past 1/8 of its rows). */
 const DICT_MIN = 64;
@@ -17,7 +16,7 @@ const FIRST = 1024;
  * lived until the page was posted and the SQLite thread spent as long collecting as reading.
  */
 export class ColumnBuilder {
-  private mode = Mode.Number;
+  private mode: typeof NUMBER | typeof DICT | typeof TEXT = NUMBER;
   private n = 0;
   private nums = new Float64Array(FIRST);
   private index = new Uint32Array(0);
@@ -27,7 +26,7 @@ export class ColumnBuilder {
 
   push(v: unknown): void {
     const i = this.n++;
-    if (this.mode === Mode.Number) {
+    if (this.mode === NUMBER) {
       if (v === null || typeof v === 'number' || typeof v === 'bigint') {
         if (i === this.nums.length) this.nums = grow(this.nums, new Float64Array(i * 2));
         this.nums[i] = v === null ? Number.NaN : Number(v);
@@ -35,7 +34,7 @@ export class ColumnBuilder {
       }
       this.numbersToDict(i);
     }
-    if (this.mode === Mode.Dict) {
+    if (this.mode === DICT) {
       let id = this.ids.get(v);
       if (id === undefined) {
         if (this.dict.length > DICT_MIN && this.dict.length > (i + 1) >>> 3) this.dictToText(i);
@@ -57,11 +56,11 @@ export class ColumnBuilder {
   /** The column, with the transferable buffer it holds (if any). */
   finish(): { column: Column; buffer: ArrayBuffer | null } {
     const n = this.n;
-    if (this.mode === Mode.Number) {
+    if (this.mode === NUMBER) {
       const values = this.nums.subarray(0, n);
       return { column: { kind: 'number', values }, buffer: values.buffer as ArrayBuffer };
     }
-    if (this.mode === Mode.Dict) {
+    if (this.mode === DICT) {
       const index = this.index.subarray(0, n);
       return { column: { kind: 'dict', dict: this.dict, index }, buffer: index.buffer as ArrayBuffer };
     }
@@ -70,7 +69,7 @@ export class ColumnBuilder {
 
   /** The first `n` values were numbers (or null): as dictionary entries from now on. */
   private numbersToDict(n: number): void {
-    this.mode = Mode.Dict;
+    this.mode = DICT;
     this.index = new Uint32Array(Math.max(FIRST, this.nums.length));
     for (let j = 0; j < n; j++) {
       const x = this.nums[j];
@@ -88,7 +87,7 @@ export class ColumnBuilder {
 
   /** The first `n` values were a dictionary's: as text from now on. */
   private dictToText(n: number): void {
-    this.mode = Mode.Text;
+    this.mode = TEXT;
     const text = new Array<string | null>(n);
     for (let j = 0; j < n; j++) text[j] = this.dict[this.index[j]];
     this.text = text;

@@ -6,12 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { toColumns } from './sqlite-columns.js';
-import type {
-  ColumnarResult,
-  SqliteRequest,
-  SqliteResponse,
-  SqliteWorkerData,
-} from './sqlite-dialect.js';
+import type { ColumnarResult, SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-dialect.js';
 
 const port = parentPort!;
 const data = workerData as SqliteWorkerData;
