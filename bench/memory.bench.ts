@@ -12,12 +12,6 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pino from 'pino';
-import { defaultConfig } from '../src/main/config/defaults.js';
-import { BanEngine } from '../src/main/engine/index.js';
-import { SqlStore } from '../src/main/store/sql-store.js';
-import type { PatternSpec } from '../src/shared/patterns/compile.js';
-import { builtin } from '../src/shared/patterns/presets/index.js';
 import { type Build, baselineCommit, buildCommit } from './memory/builds.js';
 import { apiCounts, floodSyslog, type Served, settledRss, startServe, stopServe } from './memory/serve.js';
 import type { BenchReport, BenchRow } from './run.js';
@@ -39,18 +33,29 @@ const banIp = (i: number) => `${11 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}.7
 /** Flood sources, apart from the bans: 31.0.0.9, … */
 const floodIp = (i: number) => `${31 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}.9`;
 
-/** An SQLite file migrated and seeded (patterns, policy) by the store, with n bans + offences. */
-export async function seededDb(dir: string, n: number): Promise<string> {
-  const dsn = join(dir, `bans-${n}.db`);
-  const cfg = defaultConfig();
-  const store = new SqlStore({
-    config: { ...cfg.database, driver: 'sqlite3', dsn, refresh_interval: 3_600_000 },
-    log: pino({ level: 'silent' }),
-    seed: { patterns: builtin as PatternSpec[], policy: BanEngine.policyFromConfig(cfg.ban) },
-  });
-  await store.start();
-  await store.stop();
-  if (n === 0) return dsn;
+/**
+ * SQLite files migrated and seeded (patterns, policy) by the build itself (a serve on an empty
+ * file: each build's own schema), then filled with n bans + offences per size (0: none).
+ */
+async function seededDbs(b: Build, dir: string, sizes: number[]): Promise<Map<number, string>> {
+  const sub = mkdtempSync(join(dir, 'db-'));
+  const empty = join(sub, 'bans-0.db');
+  await stopServe(await startServe(b.bin, sub, empty));
+  // the serve was killed: fold its WAL into the file, so a copy of the file alone is complete
+  const d = new Database(empty);
+  d.pragma('wal_checkpoint(TRUNCATE)');
+  d.close();
+  const out = new Map<number, string>([[0, empty]]);
+  for (const n of sizes) {
+    const dsn = join(sub, `bans-${n}.db`);
+    copyFileSync(empty, dsn);
+    fill(dsn, n);
+    out.set(n, dsn);
+  }
+  return out;
+}
+
+function fill(dsn: string, n: number): void {
   const db = new Database(dsn);
   db.pragma('journal_mode = WAL');
   const now = Date.now();
@@ -75,8 +80,8 @@ export async function seededDb(dir: string, n: number): Promise<string> {
       off.run(banIp(i), 1 + (i % 3), now);
     }
   })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  return dsn;
 }
 
 interface Sample {
@@ -173,10 +178,14 @@ export async function run(args: string[]): Promise<BenchReport> {
   try {
     const base = args.includes('--no-baseline') ? null : baselineCommit(REPO);
     if (base) builds.push(buildCommit(REPO, base, `before typed records (${base.slice(0, 10)})`));
-    const dbs = new Map<number, string>();
-    for (const n of [0, ...sizes]) dbs.set(n, await seededDb(dir, n));
     const got = new Map<string, Figures>();
-    for (const b of builds) got.set(b.name, await figures(b, dir, dbs, sizes, floodN, runs));
+    let dbs = new Map<number, string>();
+    for (const b of builds) {
+      // each build on files of its own schema (the baseline predates later migrations)
+      const own = await seededDbs(b, dir, sizes);
+      if (b === builds[0]) dbs = own;
+      got.set(b.name, await figures(b, dir, own, sizes, floodN, runs));
+    }
     const cur = got.get(builds[0].name) as Figures;
     // what an operator can trade for throughput: V8's young generation capped by a flag
     const small: number[] = [];

@@ -230,6 +230,11 @@ export function requiredLiteral(src: string): string | null {
     if (depth > 0) continue;
     if (SPECIAL.has(c)) {
       flush();
+      // a counted quantifier's digits (`\d{1,3}`) are not text of the line
+      if (c === '{') {
+        const q = /^\{\d+(?:,\d*)?\}/.exec(src.slice(i, i + 24));
+        if (q !== null) i += q[0].length - 1;
+      }
       continue;
     }
     if (isQuantifier(src[i + 1])) {
