@@ -200,6 +200,8 @@ const atom: fc.Arbitrary<Gen> = fc.oneof(
   })),
   fc.constantFrom('a', 'q', 'z').map((ch) => ({ src: '[a-z]', sample: ch })),
   fc.constantFrom('0', '7').map((d) => ({ src: '\\d', sample: d })),
+  fc.constant({ src: '\\x41', sample: 'A' }),
+  fc.constant({ src: '\\u{42}', sample: 'B' }),
 );
 const ALL_QUANTIFIERS = ['', '?', '*', '+', '{2}', '{1,3}', '{0,2}', '{3,15}'];
 /** Groups repeat at most a fixed number of times: nested open repeats backtrack exponentially. */
@@ -207,8 +209,21 @@ const GROUP_QUANTIFIERS = ['', '?', '{2}'];
 const quantified = (g: fc.Arbitrary<Gen>, qs = ALL_QUANTIFIERS): fc.Arbitrary<Gen> =>
   fc.tuple(g, fc.constantFrom(...qs), fc.nat(3)).map(([a, q, k]) => {
     const min = q === '' || q === '+' ? 1 : q === '{2}' ? 2 : q === '{1,3}' ? 1 : q === '{3,15}' ? 3 : 0;
-    const times = Math.max(min, q === '' ? 1 : q === '{2}' ? 2 : Math.min(min + k, q === '{1,3}' ? 3 : q === '{0,2}' || q === '?' ? min + (k & 1) : min + k));
-    return { src: a.src.length > 1 && !a.src.startsWith('[') && !a.src.startsWith('\\') ? `(?:${a.src})${q}` : `${a.src}${q}`, sample: a.sample.repeat(times) };
+    const times = Math.max(
+      min,
+      q === ''
+        ? 1
+        : q === '{2}'
+          ? 2
+          : Math.min(min + k, q === '{1,3}' ? 3 : q === '{0,2}' || q === '?' ? min + (k & 1) : min + k),
+    );
+    return {
+      src:
+        a.src.length > 1 && !a.src.startsWith('[') && !a.src.startsWith('\\')
+          ? `(?:${a.src})${q}`
+          : `${a.src}${q}`,
+      sample: a.sample.repeat(times),
+    };
   });
 const seqOf = (part: fc.Arbitrary<Gen>, maxLength: number): fc.Arbitrary<Gen> =>
   fc
@@ -219,17 +234,27 @@ const alt: fc.Arbitrary<Gen> = fc.tuple(inner, inner, fc.boolean()).map(([a, b, 
   src: `(?:${a.src}|${b.src})`,
   sample: first ? a.sample : b.sample,
 }));
-const regexGen = seqOf(
-  fc.oneof({ weight: 4, arbitrary: quantified(atom) }, { weight: 1, arbitrary: quantified(alt, GROUP_QUANTIFIERS) }),
-  10,
-);
+const regexGen = fc
+  .tuple(
+    seqOf(
+      fc.oneof(
+        { weight: 4, arbitrary: quantified(atom) },
+        { weight: 1, arbitrary: quantified(alt, GROUP_QUANTIFIERS) },
+      ),
+      10,
+    ),
+    fc.boolean(),
+  )
+  // a backreference by name: its `<n>` is not text of the line
+  .map(([g, br]) => (br ? { src: `${g.src}(?<n>q:)\\k<n>`, sample: `${g.sample}q:q:` } : g));
 
 test('every line a regex matches contains its required literal (counted quantifiers are not text)', () => {
   assert.equal(requiredLiteral('[a-z\\-]{3,15}\\(\\S*'), null);
   assert.equal(requiredLiteral('\\d{1,3}\\.\\d{1,3} port'), ' port');
+  assert.equal(requiredLiteral('(?<CODE>[A-F]+): error:\\k<CODE>:SSL routines'), ':SSL routines');
   fc.assert(
     fc.property(regexGen, ({ src, sample }) => {
-      assert.ok(new RegExp(`^(?:${src})$`).test(sample), `${src} must match ${sample}`);
+      assert.ok(new RegExp(`^(?:${src})$`, 'u').test(sample), `${src} must match ${sample}`);
       const lit = requiredLiteral(src);
       if (lit !== null) assert.ok(sample.includes(lit), `${JSON.stringify(lit)} of ${src} not in ${sample}`);
     }),

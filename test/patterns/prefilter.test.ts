@@ -48,7 +48,8 @@ function sampleLines(): string[] {
 
 /** The matcher's verdict on a line: pattern id and captured address, or -1. */
 function verdict(m: LineMatcher, line: string): string {
-  const id = m.match(line, line);
+  // as a file source hands the line over: fail2ban's patterns see it without its date
+  const id = m.match(line, line, undefined, line);
   return id < 0 ? '-1' : `${id} ${m.family} ${m.addr.join('.')}`;
 }
 
@@ -60,8 +61,7 @@ const lines = sampleLines();
 
 test('the prefilter filters nearly every imported Debian pattern', () => {
   assert.ok(set.patterns.length > 150, `${set.patterns.length} patterns`);
-  assert.ok(on.prefilter !== null);
-  assert.ok(on.prefilter.filtered >= set.patterns.length - 5, `${on.prefilter.filtered} filtered`);
+  assert.ok(on.prefiltered >= set.patterns.length - 5, `${on.prefiltered} filtered`);
 });
 
 test("prefilter on and off agree on every line of fail2ban's sample logs", () => {

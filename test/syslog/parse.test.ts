@@ -109,6 +109,23 @@ describe('syslog header parsing', () => {
     assert.equal(lineTimeMs(s2, h, ref), new Date(2026, 11, 31, 23, 59, 59).getTime());
   });
 
+  test('a one-digit day without padding (`Aug 4 16:47:52`, as many file writers log) is a 3164 timestamp', () => {
+    const s =
+      'Aug 4 16:47:52 mail3 postfix/smtpd[31152]: warning: unknown[192.0.2.237]: SASL LOGIN authentication failed';
+    const r = parse(s);
+    assert.equal(r.format, FORMAT_3164);
+    assert.equal(r.ts, 'Aug 4 16:47:52');
+    assert.equal(r.host, 'mail3');
+    assert.equal(r.tag, 'postfix/smtpd');
+    assert.equal(r.text, 'postfix/smtpd: warning: unknown[192.0.2.237]: SASL LOGIN authentication failed');
+    const ref = new Date(2026, 11, 1).getTime();
+    assert.equal(lineTimeMs(s, h, ref), new Date(2026, 7, 4, 16, 47, 52).getTime());
+    // two digits unpadded and a padded day keep their meaning; a day of three digits is no timestamp
+    assert.equal(parse('Aug 14 16:47:52 h t: x').ts, 'Aug 14 16:47:52');
+    assert.equal(parse('Aug  4 16:47:52 h t: x').ts, 'Aug  4 16:47:52');
+    assert.equal(parse('Aug 144 16:47:52 h t: x').format, FORMAT_NONE);
+  });
+
   test('parses a slice of a longer string', () => {
     const s = 'xx\n<38>Nov 24 16:05:41 mail dovecot: a\nyy';
     parseSyslog(s, 3, s.length - 3, h);

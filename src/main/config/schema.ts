@@ -1,6 +1,12 @@
 import type { InvalidAddressError } from '../../shared/errors.js';
 import { canonicalIp, parseCidr } from '../../shared/ip/parse.js';
-import { compilePattern, MAX_IGNOREREGEX, type PatternSpec } from '../../shared/patterns/compile.js';
+import {
+  compilePattern,
+  MAX_DATEPATTERN,
+  MAX_DATEPATTERN_CHARS,
+  MAX_IGNOREREGEX,
+  type PatternSpec,
+} from '../../shared/patterns/compile.js';
 import { checkFileSources } from '../files/config.js';
 import { checkWebhooks } from '../notify/config.js';
 import { parseDuration } from './duration.js';
@@ -569,9 +575,10 @@ export const PATTERN_FIELDS = ['name', 'regex', 'ip_group', 'severity', 'descrip
  * Accepted too, not advertised in messages: `backtracking: true` lets a pattern use lookaround
  * and backreferences (imported fail2ban filters) under the matcher's time budget only;
  * `success: true` makes it a successful login line, which resets its jail's count (docs/jails.md);
- * `ignoreregex: [...]` (fail2ban's): lines it matches that one of these also matches do not count.
+ * `ignoreregex: [...]` (fail2ban's): lines it matches that one of these also matches do not count;
+ * `datepattern: [...]` (fail2ban's): the date cut out of a line without a syslog header first.
  */
-const EXPERT_FIELDS = ['backtracking', 'success', 'ignoreregex'];
+const EXPERT_FIELDS = ['backtracking', 'success', 'ignoreregex', 'datepattern'];
 
 /** Problems of one pattern entry (each a message naming the field). */
 export function checkPattern(p: unknown): {
@@ -628,6 +635,20 @@ export function checkPattern(p: unknown): {
       expected: `a list of at most ${MAX_IGNOREREGEX} non-empty regexes`,
       found: describe(ign),
     });
+  const dp = o.datepattern;
+  if (
+    dp !== undefined &&
+    !(
+      Array.isArray(dp) &&
+      dp.length <= MAX_DATEPATTERN &&
+      dp.every((x) => typeof x === 'string' && x.trim() !== '' && x.length <= MAX_DATEPATTERN_CHARS)
+    )
+  )
+    problems.push({
+      field: 'datepattern',
+      expected: `a list of at most ${MAX_DATEPATTERN} date templates ({DEFAULT}, %Y-%m-%d %H:%M:%S, …)`,
+      found: describe(dp),
+    });
   if (o.description !== undefined && typeof o.description !== 'string')
     problems.push({ field: 'description', expected: 'a string', found: describe(o.description) });
   const spec: PatternSpec = {
@@ -641,6 +662,7 @@ export function checkPattern(p: unknown): {
     ...(o.backtracking === true ? { backtracking: true } : {}),
     ...(o.success === true ? { success: true } : {}),
     ...(Array.isArray(ign) && ign.length > 0 ? { ignoreregex: ign as string[] } : {}),
+    ...(Array.isArray(dp) && dp.length > 0 ? { datepattern: dp as string[] } : {}),
   };
   if (problems.length === 0) {
     try {
@@ -649,7 +671,11 @@ export function checkPattern(p: unknown): {
     } catch (err) {
       const message = (err as Error).message;
       problems.push({
-        field: /\bignoreregex\[\d+\]/.test(message) ? 'ignoreregex' : 'regex',
+        field: /\bignoreregex\[\d+\]/.test(message)
+          ? 'ignoreregex'
+          : /\bdatepattern\b/.test(message)
+            ? 'datepattern'
+            : 'regex',
         expected: 'a regex the matcher can use',
         found: message,
       });

@@ -1,4 +1,4 @@
-import { type DateState, type DateTemplate, findDate, templatesFor } from './dates.js';
+import { type DateState, type DateTemplate, findDate, templatesFor } from '../../shared/fail2ban/dates.js';
 import type { FilterDef } from './filter.js';
 import { type CompiledRegex, compileRegex, execRegex, type RegexProblem } from './regex.js';
 

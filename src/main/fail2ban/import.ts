@@ -1,7 +1,7 @@
+import { expandConditionals, pyToJs, topLevelBar } from '../../shared/fail2ban/pyre.js';
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
 import { type FilterDef, readFilter } from './filter.js';
 import { type JailDef, readJails } from './jails.js';
-import { expandConditionals, pyToJs, topLevelBar } from './pyre.js';
 import { expandTags } from './tags.js';
 
 /** What happened to one failregex of a filter. */
@@ -129,6 +129,8 @@ function importRegex(
           ? { backtracking: true }
           : {}),
         ...(ignores.sources.length > 0 ? { ignoreregex: ignores.sources } : {}),
+        // a log file's own date (not a syslog header) is cut out first, as fail2ban does
+        datepattern: def.datepattern ?? ['{DEFAULT}'],
       };
       compilePattern(spec, 0);
       specs.push(spec);

@@ -1,5 +1,5 @@
+import { expandConditionals, PyRegexError, pyToJs } from '../../shared/fail2ban/pyre.js';
 import { enableLinearRegexpEngine } from '../../shared/patterns/regexp-engine.js';
-import { expandConditionals, PyRegexError, pyToJs } from './pyre.js';
 import { expandTags } from './tags.js';
 
 /** One fail2ban regex made runnable in JavaScript. */

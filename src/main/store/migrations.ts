@@ -284,6 +284,18 @@ function patternIgnoreregex(): Migration {
   };
 }
 
+/**
+ * Migration 8: `patterns.datepattern`: fail2ban's datepattern of an imported filter, a JSON list
+ * of date templates cut out of a line without a syslog header before the regex runs.
+ */
+function patternDatepattern(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('patterns').addColumn('datepattern', 'text').execute();
+    },
+  };
+}
+
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_reference_schema': referenceSchema(dialect),
@@ -293,6 +305,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0005_ban_history': banHistory(dialect),
     '0006_pattern_backtracking': patternBacktracking(),
     '0007_pattern_ignoreregex': patternIgnoreregex(),
+    '0008_pattern_datepattern': patternDatepattern(),
   };
 }
 

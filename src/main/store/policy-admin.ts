@@ -106,6 +106,7 @@ export class PolicyAdmin {
           success: spec.success === true,
           backtracking: spec.backtracking === true,
           ignoreregex: ignoreColumn(spec.ignoreregex),
+          datepattern: ignoreColumn(spec.datepattern),
         })
         .execute();
       const r = await db
@@ -128,6 +129,7 @@ export class PolicyAdmin {
       const merged: PatternRow = { ...cur, ...stripUndefined(p), id: cur.id };
       // a new list replaces a column that did not read
       if (p.ignoreregex !== undefined) delete merged.ignoreregexInvalid;
+      if (p.datepattern !== undefined) delete merged.datepatternInvalid;
       const spec = normalizeSpec(specOf(merged));
       new PatternSet(0, [{ ...spec, enabled: true }]);
       if (cur.enabled && !merged.enabled) await this.ensureAnotherEnabled(db, cur);
@@ -145,6 +147,7 @@ export class PolicyAdmin {
           success: merged.success === true,
           backtracking: merged.backtracking === true,
           ignoreregex: ignoreColumn(spec.ignoreregex),
+          datepattern: ignoreColumn(spec.datepattern),
           updated_at: new Date(),
         })
         .where('id', '=', id)

@@ -26,7 +26,9 @@ export function samePatterns(a: PatternRow[], b: PatternRow[]): boolean {
       (x.success === true) !== (y.success === true) ||
       (x.backtracking === true) !== (y.backtracking === true) ||
       JSON.stringify(x.ignoreregex ?? []) !== JSON.stringify(y.ignoreregex ?? []) ||
-      x.ignoreregexInvalid !== y.ignoreregexInvalid
+      x.ignoreregexInvalid !== y.ignoreregexInvalid ||
+      JSON.stringify(x.datepattern ?? []) !== JSON.stringify(y.datepattern ?? []) ||
+      x.datepatternInvalid !== y.datepatternInvalid
     )
       return false;
   }

@@ -59,19 +59,34 @@ interface RawPatternRow {
   success?: unknown;
   backtracking?: unknown;
   ignoreregex?: unknown;
+  datepattern?: unknown;
 }
 
-/** The `ignoreregex` column: a JSON list of regexes, null or empty for none. */
-function ignoreOf(v: unknown): Pick<PatternRow, 'ignoreregex' | 'ignoreregexInvalid'> {
+/**
+ * A JSON list column (`ignoreregex`, `datepattern`): the list (none for null or empty), or the
+ * column's text when it is not a list of strings (the row is then refused).
+ */
+function listOf(v: unknown): { list?: string[]; invalid?: string } {
   if (v === null || v === undefined || v === '') return {};
   try {
     const list: unknown = JSON.parse(String(v));
     if (Array.isArray(list) && list.every((x) => typeof x === 'string'))
-      return list.length > 0 ? { ignoreregex: list as string[] } : {};
+      return list.length > 0 ? { list: list as string[] } : {};
   } catch {
     // reported below, as the row's error
   }
-  return { ignoreregexInvalid: String(v).slice(0, 200) };
+  return { invalid: String(v).slice(0, 200) };
+}
+
+function listFields(r: RawPatternRow): Partial<PatternRow> {
+  const ign = listOf(r.ignoreregex);
+  const dp = listOf(r.datepattern);
+  return {
+    ...(ign.list ? { ignoreregex: ign.list } : {}),
+    ...(ign.invalid !== undefined ? { ignoreregexInvalid: ign.invalid } : {}),
+    ...(dp.list ? { datepattern: dp.list } : {}),
+    ...(dp.invalid !== undefined ? { datepatternInvalid: dp.invalid } : {}),
+  };
 }
 
 /** The column's text for a list (null for none). */
@@ -93,7 +108,7 @@ export function patternRowFrom(r: RawPatternRow): PatternRow {
     raw: toBool(r.raw),
     success: toBool(r.success),
     backtracking: toBool(r.backtracking),
-    ...ignoreOf(r.ignoreregex),
+    ...listFields(r),
   };
 }
 
@@ -101,6 +116,11 @@ export function patternRowFrom(r: RawPatternRow): PatternRow {
 export function specOf(p: PatternRow): PatternSpec {
   if (p.ignoreregexInvalid !== undefined)
     throw new PatternError(p.name, `ignoreregex is not a JSON list of regexes: ${p.ignoreregexInvalid}`);
+  if (p.datepatternInvalid !== undefined)
+    throw new PatternError(
+      p.name,
+      `datepattern is not a JSON list of date templates: ${p.datepatternInvalid}`,
+    );
   return {
     name: p.name,
     regex: p.regex,
@@ -112,6 +132,7 @@ export function specOf(p: PatternRow): PatternSpec {
     ...(p.success === true ? { success: true } : {}),
     ...(p.backtracking === true ? { backtracking: true } : {}),
     ...(p.ignoreregex !== undefined && p.ignoreregex.length > 0 ? { ignoreregex: p.ignoreregex } : {}),
+    ...(p.datepattern !== undefined && p.datepattern.length > 0 ? { datepattern: p.datepattern } : {}),
   };
 }
 
@@ -165,6 +186,7 @@ export function rowOfSpec(s: PatternSpec): Omit<PatternRow, 'id' | 'created_at' 
     success: s.success === true,
     backtracking: s.backtracking === true,
     ...(s.ignoreregex !== undefined && s.ignoreregex.length > 0 ? { ignoreregex: s.ignoreregex } : {}),
+    ...(s.datepattern !== undefined && s.datepattern.length > 0 ? { datepattern: s.datepattern } : {}),
   };
 }
 

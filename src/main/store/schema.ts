@@ -34,6 +34,8 @@ export interface PatternsTable {
   success: ColumnType<boolean | number, boolean | undefined, boolean>;
   /** edgeban: fail2ban's ignoreregex, a JSON list of regexes (migration 7, default null = none). */
   ignoreregex: ColumnType<string | null, string | null | undefined, string | null>;
+  /** edgeban: fail2ban's datepattern, a JSON list of date templates (migration 8, default null = none). */
+  datepattern: ColumnType<string | null, string | null | undefined, string | null>;
   /** edgeban: the regex runs on the backtracking engine under the time budget (migration 6, default false). */
   backtracking: ColumnType<boolean | number, boolean | undefined, boolean>;
 }

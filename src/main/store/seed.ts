@@ -55,6 +55,7 @@ export async function seedDatabase(
         success: r.success === true,
         backtracking: r.backtracking === true,
         ignoreregex: ignoreColumn(r.ignoreregex),
+        datepattern: ignoreColumn(r.datepattern),
       };
       await upsert(db, dialect, 'patterns', values, 'name', { ignore: true });
     }

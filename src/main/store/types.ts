@@ -27,6 +27,10 @@ export interface PatternRow {
   ignoreregex?: string[];
   /** The column's text when it is not a JSON list of strings (the row is then refused). */
   ignoreregexInvalid?: string;
+  /** edgeban's column (default none): fail2ban's datepattern, cut out of a headerless line first. */
+  datepattern?: string[];
+  /** The column's text when it is not a JSON list of strings (the row is then refused). */
+  datepatternInvalid?: string;
 }
 
 /** A row of the reference `ban_config` table, durations in seconds as the columns are. */

@@ -1,4 +1,11 @@
-import { FORMAT_NONE, lineTimeMs, parseSyslog, patternText, SyslogHeader } from '../syslog/parse.js';
+import {
+  FORMAT_5424,
+  FORMAT_NONE,
+  lineTimeMs,
+  parseSyslog,
+  patternText,
+  SyslogHeader,
+} from '../syslog/parse.js';
 import {
   type MatchResult,
   type MatchTask,
@@ -150,13 +157,28 @@ export class BatchMatcher {
         e = i + maxLen;
         tally.truncated++;
       }
-      if (parseSyslog(s, i, e, h) === FORMAT_NONE) tally.parseFailures++;
+      const format = parseSyslog(s, i, e, h);
+      if (format === FORMAT_NONE) tally.parseFailures++;
       // lines whose tag no pattern can match (cron, kernel…) skip building the text
       const ids = matcher.candidatesAt(s, h.tagStart, h.tagEnd);
       if (ids.length > 0) {
         const body = matcher.set.needsBody ? patternText(s, h) : '';
         const raw = matcher.set.needsRaw ? s.slice(i, e) : '';
-        const id = matcher.match(body, raw, ids);
+        // fail2ban's regexes (datepattern) see the line as a log file holds it: no <PRI>
+        let line = '';
+        let tsFrom = -1;
+        let tsTo = -1;
+        if (matcher.set.needsLine && format !== FORMAT_5424) {
+          const ls = h.pri >= 0 ? s.indexOf('>', i) + 1 : i;
+          line = s.slice(ls, e);
+          // a `Mmm dd hh:mm:ss` stamp at the start (not an RFC 3339 one: its span differs)
+          const c = s.charCodeAt(ls);
+          if (h.tsStart === ls && c >= 65 && c <= 90) {
+            tsFrom = 0;
+            tsTo = h.tsEnd - ls;
+          }
+        }
+        const id = matcher.match(body, raw, ids, line, tsFrom, tsTo);
         if (id >= 0) {
           let t = task.timeMs;
           if (task.lineTime) {

@@ -1,3 +1,4 @@
+import { type DateTemplate, templatesFor } from '../fail2ban/dates.js';
 import { PatternError } from './errors.js';
 import { enableLinearRegexpEngine } from './regexp-engine.js';
 import { translatePattern } from './translate.js';
@@ -29,10 +30,20 @@ export interface PatternSpec {
    * matches the same text. Same dialect and engine rules as `regex`; absent or empty: none.
    */
   ignoreregex?: string[];
+  /**
+   * fail2ban's `datepattern` (imported failregexes): on a line without a syslog header (a web
+   * server's or an application's own log file) the date these templates find is cut out before
+   * the regex runs, as fail2ban does. `{DEFAULT}`, `{^LN-BEG}`, `{DATE}`, `{NONE}` and strftime
+   * templates (`%Y-%m-%d %H:%M:%S`). Absent or empty: such a line is matched whole.
+   */
+  datepattern?: string[];
 }
 
 /** Most `ignoreregex` entries one pattern may carry. */
 export const MAX_IGNOREREGEX = 64;
+/** Most `datepattern` entries one pattern may carry, and their longest. */
+export const MAX_DATEPATTERN = 16;
+export const MAX_DATEPATTERN_CHARS = 512;
 
 export interface CompiledPattern {
   /** Position in the set (match records carry it). */
@@ -63,6 +74,10 @@ export interface CompiledPattern {
   readonly firstChars: ReadonlySet<number> | null;
   /** Compiled `ignoreregex` entries; null when it has none. */
   readonly ignores: readonly RegExp[] | null;
+  /** The date templates cut out of a line without a syslog header; null: none. */
+  readonly dates: readonly DateTemplate[] | null;
+  /** `datepattern` as a key: patterns of one filter share one cut per line. */
+  readonly datesKey: string | null;
 }
 
 /** Fill in the optional fields of a loosely written pattern (config, API, JSON). */
@@ -83,7 +98,31 @@ export function normalizeSpec(p: Partial<PatternSpec> & { name?: unknown; regex?
     ...(Array.isArray(p.ignoreregex) && p.ignoreregex.length > 0
       ? { ignoreregex: p.ignoreregex.map((x) => String(x)) }
       : {}),
+    ...(Array.isArray(p.datepattern) && p.datepattern.length > 0
+      ? { datepattern: p.datepattern.map((x) => String(x)) }
+      : {}),
   };
+}
+
+function compileDates(spec: PatternSpec): DateTemplate[] | null {
+  const list = spec.datepattern;
+  if (list === undefined || list.length === 0) return null;
+  if (list.length > MAX_DATEPATTERN)
+    throw new PatternError(spec.name, `datepattern has ${list.length} entries: at most ${MAX_DATEPATTERN}`);
+  list.forEach((d, i) => {
+    if (typeof d !== 'string' || d.trim() === '')
+      throw new PatternError(spec.name, `datepattern[${i}] is empty`);
+    if (d.length > MAX_DATEPATTERN_CHARS)
+      throw new PatternError(
+        spec.name,
+        `datepattern[${i}] is ${d.length} characters: at most ${MAX_DATEPATTERN_CHARS}`,
+      );
+  });
+  try {
+    return templatesFor(list);
+  } catch (err) {
+    throw new PatternError(spec.name, `invalid datepattern: ${(err as Error).message}`);
+  }
 }
 
 /** One regex of a pattern, checked for V8's linear-time engine unless it may backtrack. */
@@ -181,6 +220,8 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     prefix,
     firstChars,
     ignores: compileIgnores(spec),
+    dates: compileDates(spec),
+    datesKey: spec.datepattern && spec.datepattern.length > 0 ? JSON.stringify(spec.datepattern) : null,
   };
 }
 
@@ -206,8 +247,12 @@ export function requiredLiteral(src: string): string | null {
       if (n !== undefined && depth === 0 && !/[0-9A-Za-z]/.test(n)) {
         if (isQuantifier(src[i + 2])) flush();
         else cur += n;
-      } else if (depth === 0) flush();
-      i++;
+        i++;
+      } else {
+        if (depth === 0) flush();
+        // and what such an escape takes after its letter is not text either (\k<name>, \x41)
+        i += escapeLength(src, i + 1);
+      }
       continue;
     }
     if (c === '[') {
@@ -373,6 +418,16 @@ function skipSequence(src: string, i: number): number {
     }
   }
   return i;
+}
+
+/** Characters of the escape whose letter is at `i` (`k<name>`, `x41`, `u{1F600}`, `12`, `d`). */
+function escapeLength(src: string, i: number): number {
+  const rest = src.slice(i, i + 40);
+  const m =
+    /^(?:k<[^>]*>|x[0-9A-Fa-f]{2}|u\{[0-9A-Fa-f]+\}|u[0-9A-Fa-f]{4}|[pP]\{[^}]*\}|c[A-Za-z]|[1-9][0-9]*)/.exec(
+      rest,
+    );
+  return m !== null ? m[0].length : 1;
 }
 
 function isQuantifier(c: string | undefined): boolean {

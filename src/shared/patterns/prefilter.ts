@@ -29,7 +29,8 @@ export class Prefilter {
   private readonly outStart: Int32Array;
   private readonly outIds: Int32Array;
 
-  constructor(patterns: readonly CompiledPattern[]) {
+  /** `include`: the patterns this scan decides for (the others always pass). */
+  constructor(patterns: readonly CompiledPattern[], include: (p: CompiledPattern) => boolean = plainText) {
     this.need = new Uint8Array(patterns.length);
     // a pattern passes when each of its factors (literal sets, all required) has a literal in the line
     const words: { text: string; id: number }[] = [];
@@ -37,7 +38,7 @@ export class Prefilter {
     const fids: number[] = [];
     for (const p of patterns) {
       this.factorStart[p.id] = fids.length;
-      if (p.raw) continue;
+      if (p.raw || !include(p)) continue;
       for (const lits of requiredFactors(p.re.source, p.re.flags)) {
         const f = fids.length;
         fids.push(f);
@@ -149,4 +150,9 @@ export class Prefilter {
       if (this.mark[this.factorIds[j]] !== this.stamp) return false;
     return true;
   }
+}
+
+/** Patterns that see `tag: message` (not the raw line, not a date-cut line). */
+function plainText(p: CompiledPattern): boolean {
+  return !p.raw && p.dates === null;
 }

@@ -1,3 +1,4 @@
+import { type DateState, type DateTemplate, findDate } from '../fail2ban/dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
 import { Prefilter } from './prefilter.js';
@@ -13,12 +14,16 @@ export class PatternSet {
   readonly needsRaw: boolean;
   readonly needsBody: boolean;
 
+  /** Any pattern has a `datepattern` (the worker then keeps the line without its `<PRI>`). */
+  readonly needsLine: boolean;
+
   constructor(version: number, specs: readonly PatternSpec[]) {
     this.version = version;
     const enabled = specs.map((s) => normalizeSpec(s)).filter((s) => s.enabled);
     this.patterns = enabled.map((s, i) => compilePattern(s, i));
     this.needsRaw = this.patterns.some((p) => p.raw);
     this.needsBody = this.patterns.some((p) => !p.raw);
+    this.needsLine = this.patterns.some((p) => !p.raw && p.dates !== null);
   }
 }
 
@@ -44,6 +49,23 @@ function ignored(res: readonly RegExp[], text: string): boolean {
 const PREFILTER_FROM = 8;
 /** Pattern sets smaller than this (the built-in presets) get no prefilter: the tag cache does. */
 const PREFILTER_SET = 32;
+
+/** The datepatterns that are fail2ban's default templates. */
+const DEFAULT_DATES = new Set(['["{^LN-BEG}"]', '["{DEFAULT}"]']);
+
+/**
+ * Past a syslog timestamp's end: the ` YYYY` some writers add after the time, which fail2ban's
+ * default template takes as part of the date.
+ */
+function yearEnd(line: string, at: number): number {
+  if (line.charCodeAt(at) !== 32 || line.charCodeAt(at + 1) !== 50 || line.charCodeAt(at + 2) !== 48)
+    return at;
+  const c3 = line.charCodeAt(at + 3);
+  const c4 = line.charCodeAt(at + 4);
+  if (c3 < 48 || c3 > 50 || c4 < 48 || c4 > 57) return at;
+  const next = line.charCodeAt(at + 5);
+  return Number.isNaN(next) || next === 32 ? at + 5 : at;
+}
 
 /** Slots of the per-line tag cache (a power of two). */
 const TAG_SLOTS = 256;
@@ -76,8 +98,53 @@ export class LineMatcher {
   private readonly slotTag: (string | undefined)[] = new Array(TAG_SLOTS);
   private readonly slotIds: Int32Array[] = new Array(TAG_SLOTS);
 
+  /** Per pattern: its date cut (index into cutTemplates), -1 for none. */
+  private readonly cutOf: Int32Array;
+  private readonly cutTemplates: (readonly DateTemplate[])[] = [];
+  private readonly cutStates: DateState[] = [];
+  /** The line each cut's text was made for (`line`), and that text. */
+  private readonly cutLine: Float64Array;
+  private readonly cutText: string[] = [];
+  /** 1 where the cut is fail2ban's default templates: a syslog timestamp is then the date. */
+  private readonly cutDefault: number[] = [];
+  /** The syslog timestamp of the line being matched, in `line` (-1: none). */
+  private tsFrom = -1;
+  private tsTo = -1;
+  /** 1 where the line's cut joined two parts (text before the date and after it). */
+  private readonly cutJoined: Uint8Array;
+  /**
+   * One scan of the uncut line for every date-cut pattern. A literal in the cut text is in the
+   * line too unless it runs across the join; so it may rule a pattern out only where the cut did
+   * not join (the date at the start, or none): otherwise the pattern runs.
+   */
+  private readonly cutPrefilter: Prefilter | null;
+  private cutScanned = -1;
+  private line = 0;
+
   constructor(readonly set: PatternSet) {
     this.skip = new Uint8Array(set.patterns.length);
+    this.cutOf = new Int32Array(set.patterns.length).fill(-1);
+    const keys = new Map<string, number>();
+    for (const p of set.patterns) {
+      if (p.dates === null || p.datesKey === null) continue;
+      let k = keys.get(p.datesKey);
+      if (k === undefined) {
+        k = this.cutTemplates.length;
+        keys.set(p.datesKey, k);
+        this.cutTemplates.push(p.dates);
+        this.cutDefault.push(DEFAULT_DATES.has(p.datesKey) ? 1 : 0);
+        this.cutStates.push({ last: -1, text: '', template: -1, timeMs: 0 });
+        this.cutText.push('');
+      }
+      this.cutOf[p.id] = k;
+    }
+    this.cutLine = new Float64Array(this.cutTemplates.length).fill(-1);
+    this.cutJoined = new Uint8Array(this.cutTemplates.length);
+    const cutting = (p: CompiledPattern) => !p.raw && this.cutOf[p.id] >= 0;
+    // date-cut patterns are candidates of every line (no tag rules them out): a scan pays sooner
+    const cp =
+      set.patterns.filter(cutting).length >= PREFILTER_FROM ? new Prefilter(set.patterns, cutting) : null;
+    this.cutPrefilter = cp !== null && cp.filtered > 0 ? cp : null;
     this.all = Int32Array.from(set.patterns.keys());
     const pre = set.patterns.length >= PREFILTER_SET ? new Prefilter(set.patterns) : null;
     this.prefilter = pre !== null && pre.filtered > 0 ? pre : null;
@@ -94,7 +161,8 @@ export class LineMatcher {
     const head = `${tag}: `;
     const ids: number[] = [];
     for (const p of this.set.patterns) {
-      if (p.raw) ids.push(p.id);
+      // date-cut patterns see the whole line (host, tag[pid]), not `tag: `: no tag rules them out
+      if (p.raw || p.dates !== null) ids.push(p.id);
       else if (p.prefix !== null) {
         if (head.startsWith(p.prefix) || p.prefix.startsWith(head)) ids.push(p.id);
       } else if (p.firstChars === null || p.firstChars.has(head.charCodeAt(0))) ids.push(p.id);
@@ -121,28 +189,87 @@ export class LineMatcher {
     return ids;
   }
 
+  /** Patterns some literal scan can rule out (the plain one, and each date cut's). */
+  get prefiltered(): number {
+    return (this.prefilter?.filtered ?? 0) + (this.cutPrefilter?.filtered ?? 0);
+  }
+
+  /**
+   * The line without the date the cut's templates find (fail2ban's text for its regexes: what
+   * is before the date and what is after it), made once per line and cut.
+   */
+  private cut(k: number, line: string): string {
+    if (this.cutLine[k] === this.line) return this.cutText[k];
+    let text: string;
+    if (this.cutDefault[k] === 1 && this.tsFrom === 0) {
+      // the syslog parser found the date where fail2ban's default templates would: the same cut
+      text = line.slice(yearEnd(line, this.tsTo));
+      this.cutJoined[k] = 0;
+    } else {
+      // only the span: no time is made of the date
+      const d = findDate(this.cutTemplates[k], line, Number.NaN, this.cutStates[k]);
+      text = d === null ? line : line.slice(0, d.start) + line.slice(d.end);
+      this.cutJoined[k] = d !== null && d.start > 0 ? 1 : 0;
+    }
+    this.cutLine[k] = this.line;
+    this.cutText[k] = text;
+    return text;
+  }
+
+  /** The cut of the line joins two parts, so a literal may run across the join. */
+  private joined(k: number, line: string): boolean {
+    // the syslog timestamp is at the start: nothing before the date, no join (and no cut made)
+    if (this.cutDefault[k] === 1 && this.tsFrom === 0) return false;
+    this.cut(k, line);
+    return this.cutJoined[k] === 1;
+  }
+
   /**
    * Returns the matching pattern id or -1. `body` is `tag: message`; `raw` the line as received;
-   * `ids` the candidates of the line's tag (candidatesAt), all patterns by default.
+   * `ids` the candidates of the line's tag (candidatesAt), all patterns by default. `line`: the
+   * line without its `<PRI>` (when the set needsLine and the line is not RFC 5424): patterns with
+   * a `datepattern` see it without its date, as fail2ban's regexes see a log line. `tsFrom`,
+   * `tsTo`: the span in `line` of a `Mmm dd hh:mm:ss` syslog timestamp at its start (-1: none),
+   * which is the date fail2ban's default templates find.
    */
-  match(body: string, raw: string, ids: Int32Array = this.all): number {
+  match(body: string, raw: string, ids: Int32Array = this.all, line = '', tsFrom = -1, tsTo = -1): number {
+    this.line++;
+    this.tsFrom = tsFrom;
+    this.tsTo = tsTo;
     const pats = this.set.patterns;
     const prof = this.profile;
-    const pre = this.usePrefilter && ids.length >= PREFILTER_FROM ? this.prefilter : null;
+    const big = this.usePrefilter && ids.length >= PREFILTER_FROM;
+    const pre = big ? this.prefilter : null;
     if (pre !== null) pre.scan(body);
     for (let k = 0; k < ids.length; k++) {
       const i = ids[k];
       if (this.skip[i] === 1) continue;
-      if (pre !== null && !pre.passes(i)) continue;
       const p = pats[i];
-      const text = p.raw ? raw : body;
-      if (p.literal !== null && text.indexOf(p.literal) < 0) continue;
+      const cut = p.raw ? -1 : this.cutOf[i];
+      if (cut < 0) {
+        if (pre !== null && !pre.passes(i)) continue;
+      } else if (line !== '') {
+        const cp = this.usePrefilter ? this.cutPrefilter : null;
+        if (cp !== null) {
+          if (this.cutScanned !== this.line) {
+            cp.scan(line);
+            this.cutScanned = this.line;
+          }
+          if (!cp.passes(i) && !this.joined(cut, line)) continue;
+        }
+      }
+      const cutting = cut >= 0 && line !== '';
+      let text: string;
       let m: RegExpExecArray | null;
       if (prof !== null) {
+        // the date cut is timed with the pattern: a slow datepattern is quarantined with it
         const t0 = performance.now();
-        m = p.re.exec(text);
+        text = cutting ? this.cut(cut, line) : p.raw ? raw : body;
+        m = p.literal !== null && text.indexOf(p.literal) < 0 ? null : p.re.exec(text);
         prof[i] += (performance.now() - t0) * 1e6;
       } else {
+        text = cutting ? this.cut(cut, line) : p.raw ? raw : body;
+        if (p.literal !== null && text.indexOf(p.literal) < 0) continue;
         m = p.re.exec(text);
       }
       if (m === null) continue;

@@ -87,13 +87,26 @@ function monthAt(s: string, i: number): number {
   }
 }
 
-/** End of a `Mmm dd hh:mm:ss` (day may be space-padded) timestamp at `i`, or -1. */
-function bsdTimestampEnd(s: string, i: number, end: number): number {
-  if (i + 15 > end || monthAt(s, i) < 0 || s.charCodeAt(i + 3) !== SP) return -1;
+/**
+ * Where the `hh:mm:ss` of a `Mmm dd hh:mm:ss` timestamp at `i` starts: the day is two digits,
+ * space-padded (` 4`), or one digit unpadded (`Aug 4 16:47:52`, which many file writers use).
+ * -1 when there is no such day.
+ */
+function bsdClockAt(s: string, i: number): number {
   const d1 = s.charCodeAt(i + 4);
-  if (!(d1 === SP || isDigit(d1)) || !isDigit(s.charCodeAt(i + 5)) || s.charCodeAt(i + 6) !== SP) return -1;
-  if (s.charCodeAt(i + 9) !== 58 || s.charCodeAt(i + 12) !== 58) return -1;
-  let j = i + 15;
+  const d2 = s.charCodeAt(i + 5);
+  if ((d1 === SP || isDigit(d1)) && isDigit(d2) && s.charCodeAt(i + 6) === SP) return i + 7;
+  if (isDigit(d1) && d2 === SP) return i + 6;
+  return -1;
+}
+
+/** End of a `Mmm dd hh:mm:ss` (day space-padded or one digit) timestamp at `i`, or -1. */
+function bsdTimestampEnd(s: string, i: number, end: number): number {
+  if (i + 14 > end || monthAt(s, i) < 0 || s.charCodeAt(i + 3) !== SP) return -1;
+  const c = bsdClockAt(s, i);
+  if (c < 0 || c + 8 > end) return -1;
+  if (!isDigit(s.charCodeAt(c)) || s.charCodeAt(c + 2) !== 58 || s.charCodeAt(c + 5) !== 58) return -1;
+  let j = c + 8;
   // optional fractional seconds / year some senders add ("Oct 11 22:14:15.123")
   if (j < end && s.charCodeAt(j) === 46) {
     j++;
@@ -306,10 +319,11 @@ export function lineTimeMs(s: string, h: SyslogHeader, refMs: number): number {
     const ts = s.slice(h.tsStart, h.tsEnd);
     const m = monthAt(s, h.tsStart);
     if (m >= 0) {
-      const day = Number(s.slice(h.tsStart + 4, h.tsStart + 6).trim());
-      const hh = Number(s.slice(h.tsStart + 7, h.tsStart + 9));
-      const mm = Number(s.slice(h.tsStart + 10, h.tsStart + 12));
-      const ss = Number(s.slice(h.tsStart + 13, h.tsEnd));
+      const c = bsdClockAt(s, h.tsStart);
+      const day = Number(s.slice(h.tsStart + 4, c - 1).trim());
+      const hh = Number(s.slice(c, c + 2));
+      const mm = Number(s.slice(c + 3, c + 5));
+      const ss = Number(s.slice(c + 6, h.tsEnd));
       let year = new Date(refMs).getFullYear();
       let t = new Date(year, m, day, hh, mm, 0, 0).getTime() + Math.round(ss * 1000);
       if (t > refMs + 86_400_000) {

@@ -30,6 +30,13 @@ const patternProps = {
     description:
       "fail2ban's ignoreregex: a line the pattern matches that one of these also matches does not count",
   },
+  datepattern: {
+    type: 'array',
+    maxItems: 16,
+    items: { type: 'string', minLength: 1, maxLength: 512 },
+    description:
+      "fail2ban's datepattern: on a line without a syslog header the date these templates find is cut out before the regex runs",
+  },
 } as const;
 
 const idParams = {

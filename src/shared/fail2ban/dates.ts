@@ -207,6 +207,7 @@ export interface DateState {
 export function findDate(
   templates: readonly DateTemplate[],
   line: string,
+  /** The reference time of year-less dates; NaN: only the span is wanted (no time is made). */
   nowMs: number = Date.now(),
   state: DateState = { last: -1, text: '', template: -1, timeMs: 0 },
 ): DateMatch | null {
@@ -234,7 +235,8 @@ export function findDate(
   state.last = i;
   const start = m.index + m[0].indexOf(m[1]);
   // consecutive lines often share their second: the same text gives the same time
-  if (state.template !== i || state.text !== m[0]) {
+  if (Number.isNaN(nowMs)) state.timeMs = Number.NaN;
+  else if (state.template !== i || state.text !== m[0]) {
     state.template = i;
     state.text = m[0];
     state.timeMs = timeOf(t.kind, m, nowMs);
