@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { EdgebanError } from '../../shared/errors.js';
 import { mysqlModule, pgModule } from './drivers.js';
 import type { Database } from './schema.js';
-import { type ColumnarResult, type ColumnReader, WorkerSqliteDialect } from './sqlite-dialect.js';
+import { type ColumnarResult, WorkerSqliteDialect } from './sqlite-dialect.js';
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
 
@@ -24,8 +24,6 @@ export interface Connection {
   close(): Promise<void>;
   /** SQLite only: a compiled SELECT's rows column by column (bulk reads across the thread boundary). */
   columns?: (q: CompiledQuery) => Promise<ColumnarResult>;
-  /** SQLite only: a read-only connection on a thread of its own, for a bulk read beside `columns`. */
-  openReader?: () => Promise<ColumnReader>;
 }
 
 export interface ConnectOptions {
@@ -195,8 +193,6 @@ export function openDatabase(driver: string, dsn: string, opts: ConnectOptions =
       db,
       dialect,
       columns: (q) => sqlite.columns(q),
-      // ':memory:' is one connection's own database: a second one would see another
-      openReader: path === ':memory:' ? undefined : () => sqlite.openReader(),
       active: () => (open ? 1 : 0),
       close: async () => {
         open = false;

@@ -19,14 +19,6 @@ import {
 export interface SqliteWorkerData {
   path: string;
   busyTimeoutMs: number;
-  /** A second connection that only reads (the restore's offences), beside the main one. */
-  readonly?: boolean;
-}
-
-/** A read-only connection on a thread of its own, for a bulk read beside the main connection. */
-export interface ColumnReader {
-  columns(q: CompiledQuery): Promise<ColumnarResult>;
-  close(): Promise<void>;
 }
 
 export type SqliteRequest =
@@ -103,16 +95,6 @@ export class WorkerSqliteDialect implements Dialect {
   async columns(q: CompiledQuery): Promise<ColumnarResult> {
     if (!this.driver) throw new SqliteWorkerError('SQLite driver not initialised', 'SQLITE_GONE');
     return this.driver.columns(q);
-  }
-  /**
-   * Opens a read-only connection on another thread: the restore reads offences there while the
-   * main connection reads bans, so the two reads take the time of the longer one (WAL lets them
-   * run side by side).
-   */
-  async openReader(): Promise<ColumnReader> {
-    const driver = new WorkerSqliteDriver({ ...this.config, readonly: true });
-    await driver.init();
-    return { columns: (q) => driver.columns(q), close: () => driver.destroy() };
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();

@@ -47,11 +47,9 @@ function fail(id: number, err: unknown): void {
 
 let db: Database.Database;
 try {
-  db = new Database(data.path, { timeout: data.busyTimeoutMs, readonly: data.readonly === true });
-  if (!data.readonly) {
-    if (data.path !== ':memory:') db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-  }
+  db = new Database(data.path, { timeout: data.busyTimeoutMs });
+  if (data.path !== ':memory:') db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
   post({ id: 0, ready: true });
 } catch (err) {
   fail(0, err);
