@@ -135,3 +135,30 @@ test('datepattern is kept by the store (patterns.datepattern) and comes back to 
     await be.close();
   }
 });
+
+test('a slow datepattern is timed with its pattern, so the time budget can quarantine it', () => {
+  // catastrophic on `aaaa…a?`; the literal scan rules every pattern out, and the cut that proves
+  // it may (the line has no join) is where the time goes
+  const slow = Array.from({ length: 8 }, (_, i) => ({
+    ...apache,
+    name: `slow-${i}`,
+    regex: String.raw`^needle-${i} (?<ip>[\d.]+)`,
+    datepattern: ['^(a+)+!'],
+  }));
+  const m = new BatchMatcher();
+  const lines = [`${'a'.repeat(22)}?`, `${'a'.repeat(22)}?`];
+  const task = {
+    version: 1,
+    patterns: JSON.stringify({ version: 1, specs: slow, skip: [] }),
+    buf: new TextEncoder().encode(lines.join('\n')),
+    count: lines.length,
+    maxLen: 0,
+    timeMs: Date.now(),
+    lineTime: false,
+    budgetMs: 10,
+  };
+  // the first batch blows the budget, the next one is profiled and names the culprit
+  const first = m.run(task);
+  assert.ok(first.elapsedMs > task.budgetMs, `${first.elapsedMs} ms: the template is not slow here`);
+  assert.deepEqual(m.run(task).slow, [0]);
+});

@@ -9,7 +9,7 @@ import { DuplicatePatternError, LastPatternError, StoreUnavailableError } from '
 import type { Link } from './link.js';
 import {
   banConfigRowFrom,
-  ignoreColumn,
+  listColumn,
   patternRowFrom,
   rowOfSpec,
   specOf,
@@ -105,8 +105,8 @@ export class PolicyAdmin {
           raw: spec.raw,
           success: spec.success === true,
           backtracking: spec.backtracking === true,
-          ignoreregex: ignoreColumn(spec.ignoreregex),
-          datepattern: ignoreColumn(spec.datepattern),
+          ignoreregex: listColumn(spec.ignoreregex),
+          datepattern: listColumn(spec.datepattern),
         })
         .execute();
       const r = await db
@@ -146,8 +146,8 @@ export class PolicyAdmin {
           raw: merged.raw === true,
           success: merged.success === true,
           backtracking: merged.backtracking === true,
-          ignoreregex: ignoreColumn(spec.ignoreregex),
-          datepattern: ignoreColumn(spec.datepattern),
+          ignoreregex: listColumn(spec.ignoreregex),
+          datepattern: listColumn(spec.datepattern),
           updated_at: new Date(),
         })
         .where('id', '=', id)

@@ -90,7 +90,7 @@ function listFields(r: RawPatternRow): Partial<PatternRow> {
 }
 
 /** The column's text for a list (null for none). */
-export function ignoreColumn(list: readonly string[] | undefined): string | null {
+export function listColumn(list: readonly string[] | undefined): string | null {
   return list !== undefined && list.length > 0 ? JSON.stringify(list) : null;
 }
 

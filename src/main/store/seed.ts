@@ -4,7 +4,7 @@ import type { BanPolicy } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import { asError } from '../log/logger.js';
 import type { DialectName } from './connect.js';
-import { banConfigOfPolicy, ignoreColumn, rowOfSpec } from './rows.js';
+import { banConfigOfPolicy, listColumn, rowOfSpec } from './rows.js';
 import type { Database } from './schema.js';
 import type { PatternRow } from './types.js';
 import { upsert } from './upsert.js';
@@ -54,8 +54,8 @@ export async function seedDatabase(
         raw: r.raw === true,
         success: r.success === true,
         backtracking: r.backtracking === true,
-        ignoreregex: ignoreColumn(r.ignoreregex),
-        datepattern: ignoreColumn(r.datepattern),
+        ignoreregex: listColumn(r.ignoreregex),
+        datepattern: listColumn(r.datepattern),
       };
       await upsert(db, dialect, 'patterns', values, 'name', { ignore: true });
     }
