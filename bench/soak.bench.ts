@@ -18,7 +18,7 @@ import { defaultConfig } from '../src/main/config/defaults.js';
 import { parseIp } from '../src/shared/ip/parse.js';
 import { flagValue, parseDurationMs } from './args.js';
 import type { BenchReport, BenchRow } from './run.js';
-import { apiBan, rssMiB, type SoakEdge, startSoakEdge, stopSoakEdge } from './soak/edge.js';
+import { apiBan, rssMiB, type SoakEdge, scrapeTotals, startSoakEdge, stopSoakEdge } from './soak/edge.js';
 import { HostileCrowd } from './soak/hostile.js';
 import type { ProbeParams, ProbeWindow } from './soak/probe-worker.js';
 import { SpopAsker } from './soak/spop-ask.js';
@@ -218,6 +218,7 @@ export async function run(args: string[]): Promise<BenchReport> {
     let banned = 0;
     let unanswered = 0;
     let innocentBanned = 0;
+    let ingest = '';
     const background = floodRes.sent - floodRes.attackLines;
     const failed = Math.min(background, s.addresses);
     const sample = Array.from({ length: 200 }, (_, k) => backgroundIp(Math.floor((k * failed) / 200)));
@@ -234,6 +235,10 @@ export async function run(args: string[]): Promise<BenchReport> {
         else if (v < 0) unanswered++;
       }
       asker.close();
+      const m = await scrapeTotals(edge);
+      const g = (k: string) => m.get(k) ?? 0;
+      ingest = `${g('edgeban_syslog_lines_total')} lines read, ${g('edgeban_syslog_shed_lines_total')} shed, ${g('fail2ban_pattern_matches_total')} matched, ${g('edgeban_engine_tracking_evictions_total')} tracker evictions, ${g('fail2ban_bans_total')} bans`;
+      console.error(`soak: ${ingest}`);
     }
     rss.push({ t: Math.round(elapsed), mib: rssMiB(pid) });
 
@@ -247,6 +252,7 @@ export async function run(args: string[]): Promise<BenchReport> {
       banned,
       unanswered,
       innocentBanned,
+      ingest,
       sample: sample.length,
       attackers: attackers.length,
       hostile,
@@ -271,6 +277,8 @@ interface Outcome {
   banned: number;
   unanswered: number;
   innocentBanned: number;
+  /** The edge's own counters at the end (lines read, shed, matched, evictions, bans). */
+  ingest: string;
   sample: number;
   attackers: number;
   hostile: HostileCrowd['stats'];
@@ -359,7 +367,7 @@ function report(s: Settings, o: Outcome): BenchReport {
       value: o.banned,
       unit: `of ${o.attackers}`,
       target: 'all',
-      notes: `each fails ${defaultConfig().ban.max_attempts + 1}× in a row, round after round, among ${s.addresses.toLocaleString('en-US')} other addresses`,
+      notes: `each fails ${defaultConfig().ban.max_attempts + 1}× in a row, round after round, among ${s.addresses.toLocaleString('en-US')} other addresses; edgeban's counters: ${o.ingest}`,
       ...check,
     },
     {
