@@ -16,9 +16,10 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { defaultConfig } from '../src/main/config/defaults.js';
 import { parseIp } from '../src/shared/ip/parse.js';
+import { metricTotals } from '../test/helpers/metrics.js';
 import { flagValue, parseDurationMs } from './args.js';
 import type { BenchReport, BenchRow } from './run.js';
-import { apiBan, rssMiB, type SoakEdge, scrapeTotals, startSoakEdge, stopSoakEdge } from './soak/edge.js';
+import { apiBan, rssMiB, type SoakEdge, startSoakEdge, stopSoakEdge } from './soak/edge.js';
 import { HostileCrowd } from './soak/hostile.js';
 import type { ProbeParams, ProbeWindow } from './soak/probe-worker.js';
 import { SpopAsker } from './soak/spop-ask.js';
@@ -235,7 +236,7 @@ export async function run(args: string[]): Promise<BenchReport> {
         else if (v < 0) unanswered++;
       }
       asker.close();
-      const m = await scrapeTotals(edge);
+      const m = await metricTotals(edge.metrics);
       const g = (k: string) => m.get(k) ?? 0;
       ingest = `${g('edgeban_syslog_lines_total')} lines read, ${g('edgeban_syslog_shed_lines_total')} shed, ${g('fail2ban_pattern_matches_total')} matched, ${g('edgeban_engine_tracking_evictions_total')} tracker evictions, ${g('fail2ban_bans_total')} bans`;
       console.error(`soak: ${ingest}`);

@@ -108,18 +108,3 @@ export async function apiBan(edge: SoakEdge, ip: string, duration: string): Prom
   });
   if (res.status !== 200) throw new Error(`POST /api/ban ${ip}: ${res.status} ${await res.text()}`);
 }
-
-/** The edge's Prometheus counters and gauges, each summed over its label sets. */
-export async function scrapeTotals(edge: SoakEdge): Promise<Map<string, number>> {
-  const res = await fetch(`http://127.0.0.1:${edge.metrics}/metrics`);
-  const text = await res.text();
-  const totals = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})? (\S+)$/i.exec(line);
-    if (!m) continue;
-    const v = Number(m[2]);
-    if (Number.isFinite(v)) totals.set(m[1], (totals.get(m[1]) ?? 0) + v);
-  }
-  return totals;
-}

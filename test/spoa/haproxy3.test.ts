@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { api, type EdgeProcess, startEdge } from '../helpers/edge.js';
 import { atLeast, frontGet, HaproxyProcess, haproxy3, privatePaths, tcpBanner } from '../helpers/haproxy.js';
+import { metricTotal } from '../helpers/metrics.js';
 import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -78,14 +79,7 @@ async function eventually(fn: () => Promise<boolean>, ms = 8000): Promise<boolea
   return false;
 }
 
-async function metric(edge: EdgeProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
-  }
-  return sum;
-}
+const metric = (edge: EdgeProcess, name: string): Promise<number> => metricTotal(edge.metrics, name);
 
 const BANNED = '127.0.0.2';
 const CLEAN = '127.0.0.1';
