@@ -110,10 +110,20 @@ describe('proxy metrics: the same verdict statuses for HAProxy, Nginx and Envoy,
       const count =
         samples(text, 'fail2ban_service_request_duration_seconds_count').get(`service="${service}"`) ?? 0;
       assert.ok(count >= 2, `${service}: ${count} timed answers`);
-      // the smallest bucket is 10 µs, and an answer from memory lands well under 1 ms
+      // the smallest bucket is 10 µs so answers from memory are resolved; how fast they were is
+      // the benchmarks' business, not a test's (a loaded CI machine may take a millisecond)
       assert.ok(buckets.has(`le="0.00001",service="${service}"`), `${service} 10 µs bucket`);
-      const underMs = buckets.get(`le="0.001",service="${service}"`) ?? 0;
-      assert.ok(underMs >= 1, `${service}: ${underMs} answers under 1 ms`);
+      assert.ok(buckets.has(`le="0.001",service="${service}"`), `${service} 1 ms bucket`);
+      const ladder = [...buckets.entries()]
+        .filter(([k]) => k.endsWith(`service="${service}"`))
+        .map(([k, v]) => {
+          const le = /le="([^"]+)"/.exec(k)?.[1] ?? '';
+          return [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), v] as const;
+        })
+        .sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ladder.length; i++) {
+        assert.ok((ladder[i]?.[1] ?? 0) >= (ladder[i - 1]?.[1] ?? 0), `${service}: buckets cumulative`);
+      }
       assert.equal(buckets.get(`le="+Inf",service="${service}"`), count);
       assert.equal(buckets.has(`le="0.25",service="${service}"`), false, 'no bucket past 100 ms but +Inf');
     }
