@@ -84,3 +84,36 @@ test('a jail ban and its unban are told with their jail', async () => {
   assert.equal(seen.at(-1)?.jail, 'mail');
   await n.stop();
 });
+
+test('undici is loaded only when a webhook posts: a process without webhooks never loads it', async () => {
+  const none = defaultConfig();
+  const { engine } = createCore({ config: none, nodeId: 'n1' });
+  const ctx = { config: none, configPath: null, log: pino({ level: 'silent' }), metrics: new Metrics() };
+  const idle = new Notifier(ctx, { engine, quarantined: () => new Map(), database: () => null });
+  await idle.start();
+  engine.ban('192.0.2.8', { durationMs: 60_000, reason: 'manual', createdBy: 'test' });
+  idle.watch();
+  assert.equal(idle.client.loaded, false, 'no webhook: no undici');
+  await idle.stop();
+
+  // with a webhook, the first post loads it, and every later one shares the same pool
+  const hooked = defaultConfig();
+  hooked.notify.webhooks = [{ url: 'http://127.0.0.1:9/', events: [], jails: [], secret: '', format: 'json' }];
+  hooked.notify.batch_delay = 1;
+  const core = createCore({ config: hooked, nodeId: 'n1' });
+  const n = new Notifier(
+    { ...ctx, config: hooked, metrics: new Metrics() },
+    { engine: core.engine, quarantined: () => new Map(), database: () => null },
+  );
+  await n.start();
+  assert.equal(n.client.loaded, false, 'nothing posted yet');
+  core.engine.ban('192.0.2.9', { durationMs: 60_000, reason: 'manual', createdBy: 'test' });
+  for (const t = Date.now(); !n.client.loaded; ) {
+    assert.ok(Date.now() - t < 5000, 'the first post loads undici');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const first = await n.client.get();
+  assert.equal(await n.client.get(), first, 'one client for every post');
+  assert.equal(typeof first.request, 'function');
+  await n.stop();
+});

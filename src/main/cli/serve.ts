@@ -5,8 +5,6 @@ import { EdgebanError } from '../../shared/errors.js';
 import { App } from '../app.js';
 import { version } from '../cli.js';
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from '../config/load.js';
-import { importFail2ban } from '../fail2ban/import.js';
-import { configYaml, importReport } from '../fail2ban/import-command.js';
 import { asError, createLogger, type Logger } from '../log/logger.js';
 import { buildCommit } from '../metrics/build-info.js';
 import { Metrics } from '../metrics/registry.js';
@@ -43,9 +41,12 @@ function takeFail2banOption(argv: string[]): { dir: string | null; rest: string[
 
 /**
  * Imports a fail2ban tree into a private config file (what import-fail2ban would write) and
- * returns its path; the import's report goes to stderr, once.
+ * returns its path; the import's report goes to stderr, once. Loaded only for `--fail2ban`: a
+ * plain serve does not carry the importer.
  */
-function importedConfig(dir: string): string {
+async function importedConfig(dir: string): Promise<string> {
+  const { importFail2ban } = await import('../fail2ban/import.js');
+  const { configYaml, importReport } = await import('../fail2ban/import-command.js');
   const imp = importFail2ban(dir);
   if (imp.jails.length === 0)
     throw new EdgebanError('E_USAGE', `no enabled jail in the fail2ban tree ${dir}: nothing to run`);
@@ -74,7 +75,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (fail2banDir !== null) {
     if (opts.config !== undefined)
       throw new EdgebanError('E_USAGE', '--fail2ban and --config exclude each other');
-    configPath = importedConfig(fail2banDir);
+    configPath = await importedConfig(fail2banDir);
   }
   let loaded: LoadedConfig;
   try {

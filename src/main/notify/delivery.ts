@@ -1,6 +1,6 @@
-import { type Dispatcher, request } from 'undici';
 import { backoffDelay } from '../../shared/backoff.js';
 import type { LogThrottle } from '../log/throttle.js';
+import type { LazyWebhookClient } from './client.js';
 import { formatBatch } from './format.js';
 import { EventQueue } from './queue.js';
 import { signature } from './sign.js';
@@ -47,7 +47,7 @@ export class Delivery {
     index: number,
     private readonly opts: NotifyConfig,
     private readonly node: string,
-    private readonly dispatcher: Dispatcher,
+    private readonly client: LazyWebhookClient,
     private readonly throttle: LogThrottle,
   ) {
     this.queue = new EventQueue(opts.queue_size);
@@ -109,11 +109,12 @@ export class Delivery {
     }
     this.posts++;
     try {
+      const { request, dispatcher } = await this.client.get();
       const res = await request(this.hook.url, {
         method: 'POST',
         body,
         headers,
-        dispatcher: this.dispatcher,
+        dispatcher,
         headersTimeout: this.opts.timeout,
         bodyTimeout: this.opts.timeout,
         signal: AbortSignal.timeout(this.opts.timeout),

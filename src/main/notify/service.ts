@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { Counter, Gauge } from 'prom-client';
-import { Agent } from 'undici';
 import type { Config } from '../config/types.js';
 import type { BanEngine } from '../engine/index.js';
 import { type BanEvent, DEFAULT_JAIL } from '../engine/types.js';
@@ -8,6 +7,7 @@ import type { Quarantine } from '../ingest/pool.js';
 import { LogThrottle } from '../log/throttle.js';
 import type { AppContext, Service } from '../service.js';
 import type { DatabaseStatus } from '../store/types.js';
+import { LazyWebhookClient } from './client.js';
 import { Delivery } from './delivery.js';
 import type { NotifyEvent } from './types.js';
 
@@ -35,7 +35,8 @@ export class Notifier implements Service {
   private readonly src: NotifySources;
   private readonly node: string;
   private readonly throttle: LogThrottle;
-  private readonly dispatcher = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
+  /** undici and its pool, loaded when a webhook first posts. */
+  readonly client = new LazyWebhookClient();
   private off: (() => void) | null = null;
   private watcher: NodeJS.Timeout | null = null;
   private known = new Set<string>();
@@ -53,7 +54,7 @@ export class Notifier implements Service {
 
   private build(config: Config): Delivery[] {
     const n = config.notify;
-    return n.webhooks.map((h, i) => new Delivery(h, i, n, this.node, this.dispatcher, this.throttle));
+    return n.webhooks.map((h, i) => new Delivery(h, i, n, this.node, this.client, this.throttle));
   }
 
   async start(): Promise<void> {
@@ -76,7 +77,7 @@ export class Notifier implements Service {
         { subsystem: 'notify', lost: total },
         'notifications not sent before the process stopped',
       );
-    await this.dispatcher.close().catch(() => {});
+    await this.client.close();
   }
 
   /** New webhooks take over; what the old ones still held is sent by them before they go. */
