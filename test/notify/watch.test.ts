@@ -98,7 +98,9 @@ test('undici is loaded only when a webhook posts: a process without webhooks nev
 
   // with a webhook, the first post loads it, and every later one shares the same pool
   const hooked = defaultConfig();
-  hooked.notify.webhooks = [{ url: 'http://127.0.0.1:9/', events: [], jails: [], secret: '', format: 'json' }];
+  hooked.notify.webhooks = [
+    { url: 'http://127.0.0.1:9/', events: [], jails: [], secret: '', format: 'json' },
+  ];
   hooked.notify.batch_delay = 1;
   const core = createCore({ config: hooked, nodeId: 'n1' });
   const n = new Notifier(
