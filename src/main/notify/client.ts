@@ -8,16 +8,23 @@ export interface WebhookClient {
 
 /**
  * undici, loaded the first time a webhook posts: a process without `notify.webhooks` (the
- * default) never loads it, which keeps ~15 MB out of an idle process's RSS.
+ * default) never loads it, and an idle process does not carry it.
  */
 export class LazyWebhookClient {
   private loading: Promise<WebhookClient> | null = null;
 
   get(): Promise<WebhookClient> {
-    this.loading ??= import('undici').then((u) => ({
-      request: u.request,
-      dispatcher: new u.Agent({ connections: 4, keepAliveTimeout: 10_000 }),
-    }));
+    if (this.loading === null) {
+      const p = import('undici').then((u) => ({
+        request: u.request,
+        dispatcher: new u.Agent({ connections: 4, keepAliveTimeout: 10_000 }),
+      }));
+      // a failed load fails this post (retried with back-off), not every later one
+      p.catch(() => {
+        if (this.loading === p) this.loading = null;
+      });
+      this.loading = p;
+    }
     return this.loading;
   }
 
