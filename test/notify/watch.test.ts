@@ -9,6 +9,7 @@ import { Notifier } from '../../src/main/notify/service.js';
 import type { NotifyEvent } from '../../src/main/notify/types.js';
 import type { DatabaseStatus } from '../../src/main/store/types.js';
 import { jail } from '../helpers/jails.js';
+import { waitFor } from '../ingest/harness.js';
 
 /** The process states the notifier turns into events: a state change is one event, no repeats. */
 test('a new quarantine and each database outage and recovery become one event each', async () => {
@@ -110,10 +111,7 @@ test('undici is loaded only when a webhook posts: a process without webhooks nev
   await n.start();
   assert.equal(n.client.loaded, false, 'nothing posted yet');
   core.engine.ban('192.0.2.9', { durationMs: 60_000, reason: 'manual', createdBy: 'test' });
-  for (const t = Date.now(); !n.client.loaded; ) {
-    assert.ok(Date.now() - t < 5000, 'the first post loads undici');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(() => n.client.loaded, 5000); // the first post loads undici
   const first = await n.client.get();
   assert.equal(await n.client.get(), first, 'one client for every post');
   assert.equal(typeof first.request, 'function');

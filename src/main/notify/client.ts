@@ -28,7 +28,7 @@ export class LazyWebhookClient {
     return this.loading;
   }
 
-  /** Whether undici has been asked for (tests, and `close` has nothing to do otherwise). */
+  /** Whether undici has been asked for (what the lazy-load test checks). */
   get loaded(): boolean {
     return this.loading !== null;
   }
