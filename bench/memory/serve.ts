@@ -17,6 +17,8 @@ export interface Served {
   restoredMs: number;
   /** Spawn → SPOA listening (lookups served from then on). */
   listeningMs: number;
+  /** Spawn → the last stop's snapshot in force (0: none was read). */
+  enforcedMs: number;
   log: () => string;
 }
 
@@ -58,12 +60,15 @@ export async function startServe(
   let out = '';
   let listeningMs = 0;
   let restoredMs = 0;
+  let enforcedMs = 0;
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
       // keep the head (start-up lines) and a bounded tail for error messages
       out = out.length > 200_000 ? out.slice(0, 100_000) + out.slice(-50_000) + d : out + d;
       if (!listeningMs && out.includes('"msg":"spoa started"')) listeningMs = performance.now() - t0;
       if (!restoredMs && out.includes('persisted bans restored')) restoredMs = performance.now() - t0;
+      if (!enforcedMs && out.includes('persisted bans in force from the last stop'))
+        enforcedMs = performance.now() - t0;
       if (listeningMs && restoredMs && out.includes('"msg":"edgeban started"')) resolve();
     };
     proc.stdout?.on('data', onData);
@@ -75,7 +80,16 @@ export async function startServe(
   proc.stderr?.removeAllListeners('data');
   proc.stdout?.resume();
   proc.stderr?.resume();
-  return { proc, apiPort, syslogPort, restoredMs, listeningMs, log: () => out };
+  return { proc, apiPort, syslogPort, restoredMs, listeningMs, enforcedMs, log: () => out };
+}
+
+/** SIGTERM, as a service manager stops it (the state snapshot is written then). */
+export async function stopGracefully(s: Served): Promise<void> {
+  if (s.proc.exitCode !== null) return;
+  const gone = new Promise<number | null>((r) => s.proc.once('exit', r));
+  s.proc.kill('SIGTERM');
+  const code = await gone;
+  if (code !== 0) throw new Error(`edgeban stopped with ${code}`);
 }
 
 export async function stopServe(s: Served): Promise<void> {

@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   E_PROTO: { status: 500, meaning: 'the ext_authz .proto and the codec disagree' },
   E_LISTEN: { status: 500, meaning: 'a listener cannot bind its address' },
   E_SPOA_OUTPUT: { status: 500, meaning: 'an SPOP answer larger than its buffer' },
-  E_SNAPSHOT: { status: 500, meaning: 'a ban table snapshot that is not one, or is corrupt' },
+  E_SNAPSHOT: { status: 500, meaning: 'a ban table or ban state snapshot that is not one, or is corrupt' },
   E_DB_CONFIG: { status: 500, meaning: 'a database configuration edgeban cannot use' },
   E_FAIL2BAN_CONFIG: {
     status: 400,

@@ -99,6 +99,7 @@ export function defaultConfig(): Config {
       flush_interval: 1 * S,
       optional: false,
       history_retention: 720 * H,
+      snapshot: true,
     },
     fleet: {
       enabled: true,

@@ -184,6 +184,10 @@ export const SCHEMA: Record<string, KeySpec> = {
     min: 0,
     doc: 'how long ended bans stay in ban_history; 0 = keep no history',
   },
+  'database.snapshot': {
+    kind: 'bool',
+    doc: 'on stop, write the bans to a file beside the database; the next start puts them in force before reading the database, which then confirms them',
+  },
   'database.optional': {
     kind: 'bool',
     doc: 'start even when the SQLite file cannot be opened (bans in memory only); false = fatal',

@@ -124,6 +124,8 @@ export interface DatabaseConfig {
   optional: boolean;
   /** How long ended bans stay in `ban_history` (ms); 0 = no history. */
   history_retention: number;
+  /** The stop writes the ban state to a file the next start reads before the database. */
+  snapshot: boolean;
 }
 
 /** Ban sharing between the nodes of one PostgreSQL database. */

@@ -20,7 +20,9 @@ import { JailState, maskOf, syncScopes, trackedPerJail } from './jail-state.js';
 import { parseTargetInto } from './keyed-rows.js';
 import { RecentLines } from './recent-lines.js';
 import { Offences, type TempBans } from './records.js';
+import { Restorer } from './restore.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from './restore-rows.js';
+import { type EngineSnapshot, encodeSnapshot } from './snapshot.js';
 import { StringPool } from './strings.js';
 import { SWEEP_SLICE, SweepPass } from './sweep.js';
 import type { FailureTrackers } from './trackers.js';
@@ -113,8 +115,8 @@ export class BanEngine implements BanEngineApi {
   private readonly out = new LookupResult();
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
   private readonly targetBytes = new Uint8Array(16);
-  /** Where the restore parses each persisted target. */
-  private readonly restoreBytes = new Uint8Array(16);
+  /** Start-up from the database's rows or the last stop's snapshot. */
+  private readonly restorer: Restorer;
   private timer: NodeJS.Timeout | null = null;
   /** The sweep pass under way: where each part of it stands. */
   private pass: SweepPass | null = null;
@@ -140,6 +142,18 @@ export class BanEngine implements BanEngineApi {
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
+    this.restorer = new Restorer({
+      table: this.table,
+      offences: this.offences,
+      log: opts.log,
+      metrics: opts.metrics,
+      now: () => this.now(),
+      memoryTtl: () => this.policy.maxMemoryTtl,
+      holder: (jail) => this.holder(jail),
+      syncTable: (bytes, family, prefixLen, mask, unscoped) =>
+        this.syncTable(bytes, family, prefixLen, mask, unscoped),
+      states: () => this.states,
+    });
     if (opts.metrics) {
       const registers = [opts.metrics.registry];
       this.m = {
@@ -790,8 +804,7 @@ export class BanEngine implements BanEngineApi {
   /**
    * Start-up from persisted rows `from` to `to` (temporary bans and offence memory): each goes
    * straight into the columns and the table, without an object per ban; targets in `skip`
-   * (changed since, by a newer source) are left alone. The current-bans gauge moves once per
-   * pattern, not once per ban.
+   * (changed since, by a newer source) are left alone (restore.ts).
    */
   restoreRows(
     bans: BanRows,
@@ -800,63 +813,26 @@ export class BanEngine implements BanEngineApi {
     to = Number.POSITIVE_INFINITY,
     skip?: ReadonlySet<string>,
   ): void {
-    const now = this.now();
-    const ttl = this.policy.maxMemoryTtl;
-    const skipping = skip !== undefined && skip.size > 0;
-    for (let i = from, end = Math.min(to, offences.length); i < end; i++) {
-      const last = offences.lastOffence(i);
-      if (now - last >= ttl) continue;
-      const target = offences.target(i);
-      if (skipping && skip.has(target)) continue;
-      this.offences.putText(target, offences.banCount(i), last);
-    }
-    const b16 = this.restoreBytes;
-    const added = new Map<string, number>();
-    for (let i = from, end = Math.min(to, bans.length); i < end; i++) {
-      const expiresAt = bans.expiresAt(i) ?? 0;
-      if (expiresAt <= now) continue;
-      const target = bans.target(i);
-      if (skipping && skip.has(target)) continue;
-      const t = parseTargetInto(target, b16);
-      if (t === null) {
-        this.log?.warn({ ip: target }, 'persisted ban with an unreadable target skipped');
-        continue;
-      }
-      const st = this.holder(bans.jail(i));
-      const svc = bans.services(i);
-      const services = svc === null || svc === '' ? NO_SERVICES : svc.split(',');
-      let mask = 0;
-      if (services.length > 0) {
-        try {
-          mask = maskOf(this.table, services);
-        } catch (err) {
-          this.log?.warn(
-            { err: err as Error, ip: target, services },
-            'persisted ban with unusable services skipped',
-          );
-          continue;
-        }
-      }
-      const prev = st.temp.find(b16, t.family, t.prefixLen);
-      const prevMask = prev >= 0 ? st.temp.maskOf(prev) : 0;
-      if (prev >= 0) this.m?.metrics.currentBans.dec({ pattern: st.temp.pattern(prev) ?? 'manual' });
-      const pattern = bans.pattern(i);
-      st.temp.put(b16, t.family, t.prefixLen, {
-        reason: bans.reason(i),
-        pattern,
-        createdAt: bans.createdAt(i),
-        expiresAt,
-        createdBy: bans.createdBy(i),
-        offences: bans.offences(i),
-        node: bans.node(i),
-        services,
-        mask,
-      });
-      this.syncTable(b16, t.family, t.prefixLen, mask | prevMask, mask === 0 || prevMask === 0);
-      const label = pattern ?? 'manual';
-      added.set(label, (added.get(label) ?? 0) + 1);
-    }
-    if (this.m) for (const [pattern, n] of added) this.m.metrics.currentBans.inc({ pattern }, n);
+    this.restorer.rows(bans, offences, from, to, skip);
+  }
+
+  /** The temporary bans (shadow ones aside) and offence memory as a snapshot file (snapshot.ts). */
+  snapshotState(database: string, digest: string | null = null): Buffer {
+    return encodeSnapshot(
+      { database, node: this.nodeId, writtenAt: this.now(), digest },
+      this.states.map((st) => ({ name: st.name, temp: st.temp })),
+      this.offences,
+    );
+  }
+
+  /** A snapshot's bans and offences, in force now, unconfirmed until the database shows them. */
+  loadSnapshot(s: EngineSnapshot): { bans: number; offences: number } {
+    return this.restorer.snapshot(s);
+  }
+
+  /** After a whole restore from the database: the snapshot's rows it did not show go. */
+  dropUnconfirmed(): { bans: number; offences: number } {
+    return this.restorer.dropUnconfirmed();
   }
 
   replaceLists(source: 'config' | 'database', entries: BanRecord[]): void {
@@ -1258,8 +1234,6 @@ export class BanEngine implements BanEngineApi {
     }
   }
 }
-
-const NO_SERVICES: string[] = [];
 
 function stripSource(r: BanRecord & { source?: ListSource }): BanRecord {
   const { source: _source, ...rest } = r;

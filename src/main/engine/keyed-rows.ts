@@ -133,6 +133,84 @@ export class KeyedRows {
     return { row: r, added: true };
   }
 
+  /**
+   * Bulk load: a row for a key without looking it up, unindexed until `indexFrom` (nothing may
+   * find, add or remove rows in between). For a snapshot of rows like these, whose keys are
+   * distinct: one probe per row instead of a lookup and then a probe.
+   */
+  protected appendUnindexed(
+    family: 4 | 6,
+    prefixLen: number,
+    w0: number,
+    w1: number,
+    w2: number,
+    w3: number,
+  ): number {
+    if (this.high === this.cap) this.grow(this.cap * 2, false);
+    const r = this.high++;
+    this.live++;
+    this.key0[r] = w0;
+    if (family === 6) {
+      const rest = this.rest ?? this.makeRest();
+      rest[r * 3] = w1;
+      rest[r * 3 + 1] = w2;
+      rest[r * 3 + 2] = w3;
+    }
+    this.plen[r] = prefixLen;
+    this.fam[r] = family;
+    return r;
+  }
+
+  /**
+   * Indexes the rows appended since row `from` (appendUnindexed). A key met twice keeps its
+   * first row; the later one becomes a tombstone once `drop` has released its columns. Returns
+   * how many were dropped.
+   */
+  protected indexFrom(from: number, drop: (row: number) => void): number {
+    let n = 1;
+    while (n < this.cap * 2) n <<= 1;
+    if (this.index.length !== n) {
+      // grown on the way: the rows before `from` are indexed again first
+      this.index = new Int32Array(n);
+      this.mask = n - 1;
+      for (let r = 0; r < from; r++) if (this.fam[r] !== 0) this.place(r);
+    }
+    let dropped = 0;
+    for (let r = from; r < this.high; r++) {
+      if (this.fam[r] === 0) continue;
+      let i = this.hash(this.plen[r], r) & this.mask;
+      let dup = false;
+      for (let o = this.index[i] - 1; o >= 0; o = this.index[i] - 1) {
+        if (this.sameKey(o, r)) {
+          dup = true;
+          break;
+        }
+        i = (i + 1) & this.mask;
+      }
+      if (!dup) {
+        this.index[i] = r + 1;
+        continue;
+      }
+      drop(r);
+      this.fam[r] = 0;
+      this.live--;
+      dropped++;
+    }
+    return dropped;
+  }
+
+  private sameKey(a: number, b: number): boolean {
+    if (this.key0[a] !== this.key0[b] || this.plen[a] !== this.plen[b] || this.fam[a] !== this.fam[b])
+      return false;
+    if (this.fam[a] === 4 || this.rest === null) return true;
+    const rest = this.rest;
+    return (
+      rest[a * 3] === rest[b * 3] &&
+      rest[a * 3 + 1] === rest[b * 3 + 1] &&
+      rest[a * 3 + 2] === rest[b * 3 + 2]
+    );
+  }
+
   /** Drops a live row (its columns are left for the subclass to release first). */
   protected removeRow(r: number): void {
     if (this.fam[r] === 0) return;
@@ -244,6 +322,11 @@ export class KeyedRows {
     return (h ^ (h >>> 16)) >>> 0;
   }
 
+  /** Word `w` (0–3, big-endian) of row `r`'s key; 0 past an IPv4 key's first. */
+  keyWord(r: number, w: number): number {
+    return this.word(r, w);
+  }
+
   private word(r: number, w: number): number {
     if (w === 0) return this.key0[r];
     return this.fam[r] === 6 && this.rest !== null ? this.rest[r * 3 + w - 1] : 0;
@@ -266,13 +349,24 @@ export class KeyedRows {
     this.index[i] = r + 1;
   }
 
+  /** Room for `n` more rows without growing on the way (a bulk load sizes once, indexes once). */
+  reserve(n: number): void {
+    let cap = this.cap;
+    while (cap < this.high + n) cap *= 2;
+    if (cap !== this.cap) this.grow(cap);
+  }
+
   /** Out of rows: squeeze tombstones out when a quarter or more are dead, else double. */
   private makeRoom(): void {
     if (this.high - this.live >= this.cap / 4) {
       this.compact();
       return;
     }
-    const cap = this.cap * 2;
+    this.grow(this.cap * 2);
+  }
+
+  /** Columns `cap` rows long; indexed again unless a bulk load indexes at its end. */
+  private grow(cap: number, reindex = true): void {
     for (const c of this.columns) {
       const old = c.get();
       const next = new (old.constructor as new (n: number) => Column)(cap * c.stride);
@@ -280,7 +374,7 @@ export class KeyedRows {
       c.set(next);
     }
     this.cap = cap;
-    this.reindex();
+    if (reindex) this.reindex();
   }
 
   private compact(): void {

@@ -3,6 +3,8 @@ import type { StringPool } from './strings.js';
 import type { BanRecord, OffenceRecord } from './types.js';
 
 const FLAG_SHADOW = 1;
+/** Put by a snapshot and not yet found in the database (see engine/snapshot.ts). */
+const FLAG_UNCONFIRMED = 2;
 
 /** The fields of a temporary ban besides its target. */
 export interface TempBanFields {
@@ -91,6 +93,31 @@ export class TempBans extends KeyedRows {
   put(bytes: Uint8Array, family: 4 | 6, prefixLen: number, f: TempBanFields): number {
     const { row, added } = this.upsert(bytes, family, prefixLen);
     if (!added) this.releaseStrings(row);
+    this.write(row, f);
+    return row;
+  }
+
+  /** A snapshot's ban by its key words, indexed by `endLoad` (KeyedRows.appendUnindexed). */
+  loadRow(
+    family: 4 | 6,
+    prefixLen: number,
+    w0: number,
+    w1: number,
+    w2: number,
+    w3: number,
+    f: TempBanFields,
+  ): number {
+    const row = this.appendUnindexed(family, prefixLen, w0, w1, w2, w3);
+    this.write(row, f);
+    return row;
+  }
+
+  /** Indexes the rows loaded since row `from`; returns the duplicates dropped. */
+  endLoad(from: number): number {
+    return this.indexFrom(from, (r) => this.releaseStrings(r));
+  }
+
+  private write(row: number, f: TempBanFields): void {
     const s = this.strings;
     this.exp[row] = f.expiresAt;
     this.created[row] = f.createdAt;
@@ -103,7 +130,6 @@ export class TempBans extends KeyedRows {
     this.svcText[row] = s.acquire(svc);
     this.svcMask[row] = svc === null ? 0 : (f.mask ?? 0) >>> 0;
     this.flags[row] = f.shadow ? FLAG_SHADOW : 0;
-    return row;
   }
 
   /** `put` for a target in text (the restore): false when it does not parse. */
@@ -159,6 +185,28 @@ export class TempBans extends KeyedRows {
     return (this.flags[row] & FLAG_SHADOW) !== 0;
   }
 
+  createdByOf(row: number): string {
+    return this.strings.text(this.creator[row]) ?? '';
+  }
+
+  /** Services as stored (`imap,smtp`); null when the ban covers every service. */
+  servicesText(row: number): string | null {
+    return this.strings.text(this.svcText[row]);
+  }
+
+  /** The row came from a snapshot and the database has not shown it yet. */
+  isUnconfirmed(row: number): boolean {
+    return (this.flags[row] & FLAG_UNCONFIRMED) !== 0;
+  }
+
+  markUnconfirmed(row: number): void {
+    this.flags[row] |= FLAG_UNCONFIRMED;
+  }
+
+  confirm(row: number): void {
+    this.flags[row] &= ~FLAG_UNCONFIRMED;
+  }
+
   /** The row as the record the API, events and store see. */
   record(row: number): BanRecord {
     const s = this.strings;
@@ -206,12 +254,54 @@ export class Offences extends KeyedRows {
     () => this.last,
     (c) => (this.last = c),
   );
+  /** 1: put by a snapshot and not yet found in the database. */
+  private unconfirmed: Uint8Array<ArrayBuffer> = this.column<Uint8Array<ArrayBuffer>>(
+    (n) => new Uint8Array(n),
+    () => this.unconfirmed,
+    (c) => (this.unconfirmed = c),
+  );
 
   put(bytes: Uint8Array, family: 4 | 6, prefixLen: number, banCount: number, lastOffence: number): number {
     const { row } = this.upsert(bytes, family, prefixLen);
     this.count[row] = banCount;
     this.last[row] = lastOffence;
+    this.unconfirmed[row] = 0;
     return row;
+  }
+
+  isUnconfirmed(row: number): boolean {
+    return this.unconfirmed[row] === 1;
+  }
+
+  markUnconfirmed(row: number): void {
+    this.unconfirmed[row] = 1;
+  }
+
+  confirm(row: number): void {
+    this.unconfirmed[row] = 0;
+  }
+
+  /** A snapshot's offence by its key words, indexed by `endLoad` (KeyedRows.appendUnindexed). */
+  loadRow(
+    family: 4 | 6,
+    prefixLen: number,
+    w0: number,
+    w1: number,
+    w2: number,
+    w3: number,
+    banCount: number,
+    lastOffence: number,
+  ): number {
+    const row = this.appendUnindexed(family, prefixLen, w0, w1, w2, w3);
+    this.count[row] = banCount;
+    this.last[row] = lastOffence;
+    this.unconfirmed[row] = 0;
+    return row;
+  }
+
+  /** Indexes the rows loaded since row `from`; returns the duplicates dropped. */
+  endLoad(from: number): number {
+    return this.indexFrom(from, () => {});
   }
 
   putText(target: string, banCount: number, lastOffence: number): boolean {

@@ -7,6 +7,7 @@
 import type { JailSpec } from '../jails/types.js';
 import type { EndedBanListener } from './history.js';
 import type { BanRows, OffenceRows } from './restore-rows.js';
+import type { EngineSnapshot } from './snapshot.js';
 
 export type BanKind = 'temp' | 'blacklist' | 'whitelist';
 
@@ -231,6 +232,15 @@ export interface BanEngineApi {
     to?: number,
     skip?: ReadonlySet<string>,
   ): void;
+  /**
+   * The temporary bans and offence memory as a snapshot file's bytes, for `database` (whose
+   * state fingerprint is `digest`).
+   */
+  snapshotState(database: string, digest?: string | null): Buffer;
+  /** A snapshot's bans and offences, in force now, unconfirmed until the database shows them. */
+  loadSnapshot(s: EngineSnapshot): { bans: number; offences: number };
+  /** After a whole restore from the database: the snapshot's rows it did not show go. */
+  dropUnconfirmed(): { bans: number; offences: number };
   /** Replace the list entries that came from a given source (config file or database). */
   replaceLists(source: 'config' | 'database', entries: BanRecord[]): void;
   onEvent(listener: (e: BanEvent) => void): () => void;

@@ -22,10 +22,14 @@ import type {
 export class NullStore implements Store {
   readonly isConnected = false;
   readonly cachedPolicy = null;
+  readonly stopDigest = null;
 
   constructor(private readonly driver: string) {}
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
+  async stateDigest(): Promise<string | null> {
+    return null;
+  }
   onReady(_listener: () => void): () => void {
     return () => {};
   }

@@ -23,6 +23,7 @@ import { readOtherNodesBans } from './remote-bans.js';
 import { readState } from './restore-reader.js';
 import type { Database } from './schema.js';
 import { type SeedData, seedDatabase } from './seed.js';
+import { stateDigest } from './state-digest.js';
 import type {
   BanConfigRow,
   ConfigSourceName,
@@ -75,6 +76,7 @@ const HISTORY_QUEUE_MAX = 100_000;
  * `PolicyAdmin` (the API's pattern and ban_config editing) and the seed of an empty database.
  */
 export class SqlStore implements Store {
+  private stopDigestValue: string | null = null;
   readonly dialect: DialectName;
   private readonly cfg: DatabaseConfig;
   private readonly log: Logger;
@@ -176,7 +178,17 @@ export class SqlStore implements Store {
     await this.policy.idle();
     await this.purge.idle();
     await this.writer.close();
+    // nothing left unwritten: the database holds what the engine holds (the state snapshot's mark)
+    this.stopDigestValue = this.writer.journal.size === 0 ? await stateDigest(this.link) : null;
     await this.link.close();
+  }
+
+  stateDigest(): Promise<string | null> {
+    return stateDigest(this.link);
+  }
+
+  get stopDigest(): string | null {
+    return this.stopDigestValue;
   }
 
   /** A fresh connection: migrate, seed an empty database, load the policy. */

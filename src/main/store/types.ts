@@ -133,6 +133,10 @@ export interface Store {
   readRecentBans(sinceMs: number, limit: number): Promise<RecentBan[]>;
   /** Resolves once every event enqueued so far is written (or journaled when the DB is down). */
   flush(): Promise<{ durable: boolean }>;
+  /** A fingerprint of every `bans` and `offences` row (state-digest.ts); null when unavailable. */
+  stateDigest(): Promise<string | null>;
+  /** The fingerprint the stop took after its final write (null: none, or writes were left). */
+  readonly stopDigest: string | null;
   /** Active bans and offence memory for start-up. */
   loadState(nowMs: number): Promise<{ bans: BanRecord[]; offences: OffenceRecord[] }>;
   /**

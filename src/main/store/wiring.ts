@@ -14,6 +14,7 @@ import { NullStore } from './null-store.js';
 import { DatabaseOpenError, sqliteOpenProblem } from './open-hint.js';
 import { policyOf, specOf } from './rows.js';
 import { SqlStore } from './sql-store.js';
+import { StateSnapshotFile } from './state-snapshot.js';
 import type { PolicySnapshot, Store } from './types.js';
 
 /** The last good copy of a remote database's policy, in the working folder. */
@@ -34,6 +35,9 @@ export interface StoreWiringDeps {
     | 'onBanEnded'
     | 'restore'
     | 'restoreRows'
+    | 'snapshotState'
+    | 'loadSnapshot'
+    | 'dropUnconfirmed'
     | 'replaceLists'
     | 'setPolicy'
     | 'getPolicy'
@@ -70,6 +74,13 @@ export class StoreBinding {
   /** Targets changed since start: the restore must not put older state over them. */
   private readonly touched = new Set<string>();
   private restored = false;
+  /**
+   * The bans of the last stop's snapshot are in force and the database is unchanged since: the
+   * listeners need not wait for the restore, which confirms them in the background.
+   */
+  fromSnapshot = false;
+  /** A snapshot was loaded (its rows are unconfirmed until the restore). */
+  snapshotLoaded = false;
   private restoring: Promise<void> | null = null;
   private started = false;
   private readonly unsubscribe: (() => void)[] = [];
@@ -190,7 +201,12 @@ export class StoreBinding {
 
   async startRestore(): Promise<void> {
     this.started = true;
-    if (this.store.isConnected) await this.restore();
+    if (!this.store.isConnected) return;
+    const done = this.restore();
+    // the snapshot's bans are in force already: the listeners need not wait for the database's
+    // confirmation, which runs in the background
+    if (this.fromSnapshot) done.catch((err) => this.log.error({ err: asError(err) }, 'restore failed'));
+    else await done;
   }
 
   /** Loads persisted bans and offence memory and gives them to the engine in chunks. */
@@ -210,7 +226,11 @@ export class StoreBinding {
     const page = async (p: { bans: BanRows; offences: OffenceRows }) => {
       if (!announced && p.bans.length >= RESTORE_CHUNK) {
         announced = true;
-        this.log.info('restoring persisted bans; the SPOA port opens once they are in');
+        this.log.info(
+          this.fromSnapshot
+            ? 'the database confirms the snapshot’s bans in the background'
+            : 'restoring persisted bans; the SPOA port opens once they are in',
+        );
       }
       const n = Math.max(p.bans.length, p.offences.length);
       for (let i = 0; i < n; i += RESTORE_CHUNK) {
@@ -230,10 +250,17 @@ export class StoreBinding {
       );
       return;
     }
+    // what a snapshot put and the database did not show is gone from the database
+    const dropped = this.deps.engine.dropUnconfirmed();
     this.restored = true;
     this.touched.clear();
     this.log.info(
-      { bans: counts.bans, offences: counts.offences, ms: Math.round(performance.now() - t0) },
+      {
+        bans: counts.bans,
+        offences: counts.offences,
+        ms: Math.round(performance.now() - t0),
+        ...(this.snapshotLoaded ? { snapshot_dropped: dropped } : {}),
+      },
       'persisted bans restored',
     );
   }
@@ -267,6 +294,7 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
       })
     : new NullStore(cfg.driver);
   const binding = new StoreBinding(store, deps);
+  const snapshot = StateSnapshotFile.for(ctx.config, log);
   const first: Service = {
     name: 'store',
     start: async () => {
@@ -284,10 +312,18 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
           `${problem}. database.optional is true: running with bans in memory only, retrying the database`,
         );
       }
+      // the last stop's state first: the journal of changes it could not write is newer
+      if (snapshot !== null) {
+        const loaded = await snapshot.load(deps.engine, () => store.stateDigest());
+        binding.snapshotLoaded = loaded !== null;
+        binding.fromSnapshot = loaded?.unchanged === true;
+      }
       binding.applyRecovered(store.takeRecovered());
     },
     stop: async () => {
       await store.stop();
+      // after the final flush: the file holds what the database holds, or the journal covers
+      snapshot?.write(deps.engine, store.stopDigest);
       binding.close();
     },
   };

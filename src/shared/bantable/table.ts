@@ -496,6 +496,23 @@ export class BanTable extends BanTableReader {
     else this.set6(bytes, prefixLen, flag, expiresAt, offences, reasonId);
   }
 
+  /**
+   * Room for `n4` more IPv4 and `n6` more IPv6 entries in one rebuild, not one per doubling (a
+   * restore knows how many it brings).
+   */
+  reserve(n4: number, n6: number): void {
+    // the sizes insert4/insert6 would grow to by the time the last of them is in
+    const cap4 =
+      this.count4 + this.tomb4 + n4 > this.cap4 * MAX_LOAD
+        ? Math.max(this.cap4, nextPow2((this.count4 + n4) * 2))
+        : this.cap4;
+    const cap6 =
+      this.count6 + this.tomb6 + n6 > this.cap6 * MAX_LOAD
+        ? Math.max(this.cap6, nextPow2((this.count6 + n6) * 2))
+        : this.cap6;
+    if (cap4 !== this.cap4 || cap6 !== this.cap6) this.rebuild(cap4, cap6);
+  }
+
   /** Remove `kind` from the entry; the slot is freed when no kind is left. */
   delete(bytes: Uint8Array, family: 4 | 6, prefixLen: number, kind: KindCode): boolean {
     const flag = KIND_FLAG[kind];
