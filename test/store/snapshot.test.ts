@@ -78,10 +78,14 @@ describe('the ban state snapshot across a restart', () => {
       edge = await startEdge(dir, ENV);
       await edge.waitFor('persisted bans in force from the last stop', 20_000);
       assert.ok(!existsSync(snap), 'read once: a crash later on restores from the database');
-      // changed in SQL: the SPOA waits for the database's restore, as without a snapshot
-      assert.match(edge.out(), /"database_unchanged":false/);
       await edge.waitFor('persisted bans restored', 20_000);
       assert.match(edge.out(), /"snapshot_dropped":\{"bans":1,"offences":\d+\}/);
+      // changed in SQL: the SPOA waited for the database's restore, as without a snapshot
+      assert.match(edge.out(), /"database_unchanged":false/);
+      assert.ok(
+        edge.out().indexOf('persisted bans restored') < edge.out().indexOf('"msg":"spoa started"'),
+        'the SPOA opened after the restore',
+      );
       assert.match(edge.out(), /"bans":4,"offences":\d+,"ms"/);
       assert.equal(await spopBanned(edge.spoa, '192.0.2.11'), 0, 'lifted in SQL while down');
       assert.equal(await spopBanned(edge.spoa, '192.0.2.99'), 1, 'added in SQL while down');

@@ -58,13 +58,13 @@ export class StateSnapshotFile {
 
   /**
    * Loads and removes the snapshot; null when there is none or it cannot be used (logged).
-   * `current` is the database's state fingerprint now (asked while the columns load): equal to
-   * the one the stop took, nothing changed in the database since, and the snapshot is the state.
+   * `current` asks the database's state fingerprint now (while the columns load): `unchanged`
+   * says whether it equals the one the stop took, i.e. the snapshot is the database's state.
    */
-  async load(
+  load(
     engine: SnapshotEngine,
     current: () => Promise<string | null>,
-  ): Promise<{ unchanged: boolean } | null> {
+  ): { unchanged: Promise<boolean> } | null {
     const t0 = performance.now();
     let bytes: Buffer;
     try {
@@ -98,21 +98,25 @@ export class StateSnapshotFile {
       return null;
     }
     this.remove();
-    const digest = current();
+    const want = snap.meta.digest;
+    // on the database's own thread or server, while this one loads the columns
+    const unchanged =
+      want === null
+        ? Promise.resolve(false)
+        : current().then(
+            (d) => d === want,
+            () => false,
+          );
     const n = engine.loadSnapshot(snap);
-    const unchanged = snap.meta.digest !== null && (await digest) === snap.meta.digest;
     this.log.info(
       {
         bans: n.bans,
         offences: n.offences,
         ms: Math.round(performance.now() - t0),
         written_at: new Date(snap.meta.writtenAt).toISOString(),
-        database_unchanged: unchanged,
         file: this.file,
       },
-      unchanged
-        ? 'persisted bans in force from the last stop’s snapshot; the database is unchanged since and confirms them in the background'
-        : 'persisted bans in force from the last stop’s snapshot; the database changed since (or is away): the SPOA opens once its restore is done',
+      'persisted bans in force from the last stop’s snapshot',
     );
     return { unchanged };
   }

@@ -75,12 +75,12 @@ export class StoreBinding {
   private readonly touched = new Set<string>();
   private restored = false;
   /**
-   * The bans of the last stop's snapshot are in force and the database is unchanged since: the
-   * listeners need not wait for the restore, which confirms them in the background.
+   * The last stop's snapshot is in force (its rows unconfirmed until the restore): whether the
+   * database is unchanged since. Null: no snapshot was loaded.
    */
-  fromSnapshot = false;
-  /** A snapshot was loaded (its rows are unconfirmed until the restore). */
-  snapshotLoaded = false;
+  snapshot: Promise<boolean> | null = null;
+  /** The snapshot's bans are the database's: the listeners need not wait for the restore. */
+  private fromSnapshot = false;
   private restoring: Promise<void> | null = null;
   private started = false;
   private readonly unsubscribe: (() => void)[] = [];
@@ -201,6 +201,15 @@ export class StoreBinding {
 
   async startRestore(): Promise<void> {
     this.started = true;
+    if (this.snapshot !== null) {
+      this.fromSnapshot = await this.snapshot;
+      this.log.info(
+        { database_unchanged: this.fromSnapshot },
+        this.fromSnapshot
+          ? 'the database is unchanged since the snapshot: its restore confirms the bans in the background'
+          : 'the database changed since the snapshot (or does not answer): the SPOA opens once its restore is done',
+      );
+    }
     if (!this.store.isConnected) return;
     const done = this.restore();
     // the snapshot's bans are in force already: the listeners need not wait for the database's
@@ -226,11 +235,8 @@ export class StoreBinding {
     const page = async (p: { bans: BanRows; offences: OffenceRows }) => {
       if (!announced && p.bans.length >= RESTORE_CHUNK) {
         announced = true;
-        this.log.info(
-          this.fromSnapshot
-            ? 'the database confirms the snapshot’s bans in the background'
-            : 'restoring persisted bans; the SPOA port opens once they are in',
-        );
+        if (!this.fromSnapshot)
+          this.log.info('restoring persisted bans; the SPOA port opens once they are in');
       }
       const n = Math.max(p.bans.length, p.offences.length);
       for (let i = 0; i < n; i += RESTORE_CHUNK) {
@@ -259,7 +265,7 @@ export class StoreBinding {
         bans: counts.bans,
         offences: counts.offences,
         ms: Math.round(performance.now() - t0),
-        ...(this.snapshotLoaded ? { snapshot_dropped: dropped } : {}),
+        ...(this.snapshot !== null ? { snapshot_dropped: dropped } : {}),
       },
       'persisted bans restored',
     );
@@ -313,11 +319,8 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
         );
       }
       // the last stop's state first: the journal of changes it could not write is newer
-      if (snapshot !== null) {
-        const loaded = await snapshot.load(deps.engine, () => store.stateDigest());
-        binding.snapshotLoaded = loaded !== null;
-        binding.fromSnapshot = loaded?.unchanged === true;
-      }
+      if (snapshot !== null)
+        binding.snapshot = snapshot.load(deps.engine, () => store.stateDigest())?.unchanged ?? null;
       binding.applyRecovered(store.takeRecovered());
     },
     stop: async () => {
