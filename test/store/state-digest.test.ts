@@ -29,7 +29,7 @@ function suite(name: string, make: () => Promise<Backend>, skip: string | false)
     test('same rows, same fingerprint; an insert, a delete or a re-timed row changes it', async () => {
       const dsn = await be.fresh();
       const e = makeEngine();
-      const a = makeStore(be.driver, dsn);
+      const a = makeStore(be.driver, dsn, {}, { digestOnStop: true });
       await a.store.start();
       e.engine.onEvent((ev) => a.store.enqueue(ev));
       for (const ip of ['192.0.2.1', '192.0.2.2', '2001:db8::/64'])

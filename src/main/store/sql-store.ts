@@ -58,6 +58,8 @@ export interface SqlStoreOptions {
   cacheFile?: string | null;
   /** How often the history retention purge runs (ms, default 1 min). */
   historyPurgeIntervalMs?: number;
+  /** The stop takes the state fingerprint (`stopDigest`) for a state snapshot (default off). */
+  digestOnStop?: boolean;
   /** Most history rows one purge run deletes (default 5,000). */
   historyPurgeBatch?: number;
 }
@@ -179,7 +181,8 @@ export class SqlStore implements Store {
     await this.purge.idle();
     await this.writer.close();
     // nothing left unwritten: the database holds what the engine holds (the state snapshot's mark)
-    this.stopDigestValue = this.writer.journal.size === 0 ? await stateDigest(this.link) : null;
+    if (this.opts.digestOnStop === true && this.writer.journal.size === 0)
+      this.stopDigestValue = await stateDigest(this.link);
     await this.link.close();
   }
 

@@ -285,6 +285,7 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
   const { ctx } = deps;
   const cfg = ctx.config.database;
   const log = ctx.log.child({ subsystem: 'store' });
+  const snapshot = StateSnapshotFile.for(ctx.config, log);
   const store: Store = cfg.enabled
     ? new SqlStore({
         config: cfg,
@@ -297,10 +298,11 @@ export function wireStore(deps: StoreWiringDeps): StoreWiring {
         journalFile: dialectOf(cfg.driver) === 'sqlite' ? null : resolve(JOURNAL_FILE),
         // the history's retention runs on the sweep's tick
         historyPurgeIntervalMs: ctx.config.ban.cleanup_interval,
+        // the state snapshot's mark of the database it was written for
+        digestOnStop: snapshot !== null,
       })
     : new NullStore(cfg.driver);
   const binding = new StoreBinding(store, deps);
-  const snapshot = StateSnapshotFile.for(ctx.config, log);
   const first: Service = {
     name: 'store',
     start: async () => {
