@@ -1,4 +1,5 @@
-import { type DateState, type DateTemplate, findDate } from '../fail2ban/dates.js';
+import { type DateTemplate, LEAD_NONE, LEAD_NONWORD, leadOf } from '../fail2ban/dates.js';
+import { LineDates } from '../fail2ban/line-dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
 import { Prefilter } from './prefilter.js';
@@ -31,6 +32,13 @@ export class PatternSet {
 function sameAt(s: string, at: number, t: string): boolean {
   for (let k = 0; k < t.length; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return false;
   return true;
+}
+
+/** `s[at]` is a word character (`\w`: ASCII letter, digit, `_`). */
+function wordAt(s: string, at: number): boolean {
+  const c = s.charCodeAt(at);
+  const l = c | 32;
+  return (l >= 97 && l <= 122) || (c >= 48 && c <= 57) || c === 95;
 }
 
 function ignored(res: readonly RegExp[], text: string): boolean {
@@ -101,7 +109,12 @@ export class LineMatcher {
   /** Per pattern: its date cut (index into cutTemplates), -1 for none. */
   private readonly cutOf: Int32Array;
   private readonly cutTemplates: (readonly DateTemplate[])[] = [];
-  private readonly cutStates: DateState[] = [];
+  /** Per cut: its templates' slots in `dates`, and the template that found the last date. */
+  private readonly cutSlots: Int32Array[] = [];
+  private readonly cutLast: Int32Array;
+  /** Template matches of the line, shared by the cuts; `datesLine`: the line they are for. */
+  private readonly dates = new LineDates();
+  private datesLine = -1;
   /** The line each cut's text was made for (`line`), and that text. */
   private readonly cutLine: Float64Array;
   private readonly cutText: string[] = [];
@@ -110,8 +123,12 @@ export class LineMatcher {
   /** The syslog timestamp of the line being matched, in `line` (-1: none). */
   private tsFrom = -1;
   private tsTo = -1;
-  /** 1 where the line's cut joined two parts (text before the date and after it). */
-  private readonly cutJoined: Uint8Array;
+  /** The line each cut's date span was found for (`line`), and that span (-1: no date). */
+  private readonly spanLine: Float64Array;
+  private readonly cutFrom: Int32Array;
+  private readonly cutTo: Int32Array;
+  /** Per cut: the most any of its templates lets stand before the date (LEAD_*). */
+  private readonly cutLead: Uint8Array;
   /**
    * One scan of the uncut line for every date-cut pattern. A literal in the cut text is in the
    * line too unless it runs across the join; so it may rule a pattern out only where the cut did
@@ -133,13 +150,17 @@ export class LineMatcher {
         keys.set(p.datesKey, k);
         this.cutTemplates.push(p.dates);
         this.cutDefault.push(DEFAULT_DATES.has(p.datesKey) ? 1 : 0);
-        this.cutStates.push({ last: -1, text: '', template: -1, timeMs: 0 });
+        this.cutSlots.push(this.dates.slots(p.dates));
         this.cutText.push('');
       }
       this.cutOf[p.id] = k;
     }
     this.cutLine = new Float64Array(this.cutTemplates.length).fill(-1);
-    this.cutJoined = new Uint8Array(this.cutTemplates.length);
+    this.cutLast = new Int32Array(this.cutTemplates.length).fill(-1);
+    this.spanLine = new Float64Array(this.cutTemplates.length).fill(-1);
+    this.cutFrom = new Int32Array(this.cutTemplates.length);
+    this.cutTo = new Int32Array(this.cutTemplates.length);
+    this.cutLead = Uint8Array.from(this.cutTemplates, (ts) => Math.max(LEAD_NONE, ...ts.map(leadOf)));
     const cutting = (p: CompiledPattern) => !p.raw && this.cutOf[p.id] >= 0;
     // date-cut patterns are candidates of every line (no tag rules them out): a scan pays sooner
     const cp =
@@ -195,22 +216,38 @@ export class LineMatcher {
   }
 
   /**
+   * The span of the date the cut's templates find in the line (`cutFrom`, `cutTo`; -1: none),
+   * found once per line and cut. Only the span: the text is made when a regex needs it.
+   */
+  private span(k: number, line: string): void {
+    if (this.spanLine[k] === this.line) return;
+    this.spanLine[k] = this.line;
+    if (this.cutDefault[k] === 1 && this.tsFrom === 0) {
+      // the syslog parser found the date where fail2ban's default templates would: the same span
+      this.cutFrom[k] = 0;
+      this.cutTo[k] = yearEnd(line, this.tsTo);
+      return;
+    }
+    const d = this.dates;
+    if (this.datesLine !== this.line) {
+      d.reset(line);
+      this.datesLine = this.line;
+    }
+    const found = d.find(this.cutTemplates[k], this.cutSlots[k], this.cutLast, k);
+    this.cutFrom[k] = found ? d.start : -1;
+    this.cutTo[k] = found ? d.end : -1;
+  }
+
+  /**
    * The line without the date the cut's templates find (fail2ban's text for its regexes: what
    * is before the date and what is after it), made once per line and cut.
    */
   private cut(k: number, line: string): string {
     if (this.cutLine[k] === this.line) return this.cutText[k];
-    let text: string;
-    if (this.cutDefault[k] === 1 && this.tsFrom === 0) {
-      // the syslog parser found the date where fail2ban's default templates would: the same cut
-      text = line.slice(yearEnd(line, this.tsTo));
-      this.cutJoined[k] = 0;
-    } else {
-      // only the span: no time is made of the date
-      const d = findDate(this.cutTemplates[k], line, Number.NaN, this.cutStates[k]);
-      text = d === null ? line : line.slice(0, d.start) + line.slice(d.end);
-      this.cutJoined[k] = d !== null && d.start > 0 ? 1 : 0;
-    }
+    this.span(k, line);
+    const a = this.cutFrom[k];
+    const text =
+      a < 0 ? line : a === 0 ? line.slice(this.cutTo[k]) : line.slice(0, a) + line.slice(this.cutTo[k]);
     this.cutLine[k] = this.line;
     this.cutText[k] = text;
     return text;
@@ -218,10 +255,14 @@ export class LineMatcher {
 
   /** The cut of the line joins two parts, so a literal may run across the join. */
   private joined(k: number, line: string): boolean {
-    // the syslog timestamp is at the start: nothing before the date, no join (and no cut made)
+    // the syslog timestamp is at the start: nothing before the date, no join (and no date found)
     if (this.cutDefault[k] === 1 && this.tsFrom === 0) return false;
-    this.cut(k, line);
-    return this.cutJoined[k] === 1;
+    // no template lets text stand before its date, or only non-word characters and the line
+    // starts with a word character: the cut cannot join, no need to find the date
+    const lead = this.cutLead[k];
+    if (lead === LEAD_NONE || (lead === LEAD_NONWORD && wordAt(line, 0))) return false;
+    this.span(k, line);
+    return this.cutFrom[k] > 0;
   }
 
   /**
