@@ -19,6 +19,8 @@ export class Prefilter {
   stamp = 0;
   /** How many patterns are filtered. */
   readonly filtered: number;
+  /** Characters of the longest literal. */
+  readonly longest: number;
   /** Pattern id → its factors, `factorIds[factorStart[id] … factorStart[id + 1])`. */
   private readonly factorStart: Int32Array;
   private readonly factorIds: Int32Array;
@@ -50,6 +52,7 @@ export class Prefilter {
     this.factorIds = Int32Array.from(fids);
     this.mark = new Uint32Array(fids.length);
     this.filtered = this.need.reduce((a, b) => a + b, 0);
+    this.longest = words.reduce((a, w) => Math.max(a, w.text.length), 0);
     // character classes: 0 = in no literal; upper case shares its lower-case letter's class
     let n = 1;
     for (const w of words)
@@ -123,6 +126,19 @@ export class Prefilter {
       this.mark.fill(0);
       this.stamp = 1;
     }
+    this.run(text, 0, text.length, 0);
+  }
+
+  /**
+   * Adds, to the last scan's marks, the literals of `text[a, s) + text[e, b)` (text with a span
+   * cut out): what a literal running across the cut needs, without making the cut text.
+   */
+  scanJoined(text: string, a: number, s: number, e: number, b: number): void {
+    this.run(text, e, b, this.run(text, a, s, 0));
+  }
+
+  /** Runs the automaton over `text[from, to)` from row `row`; returns the row reached. */
+  private run(text: string, from: number, to: number, row0: number): number {
     const stamp = this.stamp;
     const cls = this.cls;
     const delta = this.delta;
@@ -130,8 +146,8 @@ export class Prefilter {
     const start = this.outStart;
     const ids = this.outIds;
     const mark = this.mark;
-    let row = 0;
-    for (let k = 0; k < text.length; k++) {
+    let row = row0;
+    for (let k = from; k < to; k++) {
       const c = text.charCodeAt(k);
       const v = delta[row + (c < ASCII ? cls[c] : 0)];
       row = v >> 1;
@@ -140,6 +156,7 @@ export class Prefilter {
       const b = start[s + 1];
       for (let j = start[s]; j < b; j++) mark[ids[j]] = stamp;
     }
+    return row;
   }
 
   /** Pattern `id` may match the last scanned line. */

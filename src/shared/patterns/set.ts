@@ -136,6 +136,10 @@ export class LineMatcher {
    */
   private readonly cutPrefilter: Prefilter | null;
   private cutScanned = -1;
+  /** The line and span whose join `scanJoin` scanned last. */
+  private joinLine = -1;
+  private joinFrom = -1;
+  private joinTo = -1;
   private line = 0;
 
   constructor(readonly set: PatternSet) {
@@ -266,6 +270,22 @@ export class LineMatcher {
   }
 
   /**
+   * Adds to the line's literal marks those of the cut text around its join (cut `k`): a literal
+   * missing from the line can be in the cut text only across the join, so within `longest - 1`
+   * characters of it. Once per distinct span and line.
+   */
+  private scanJoin(cp: Prefilter, k: number, line: string): void {
+    const s = this.cutFrom[k];
+    const e = this.cutTo[k];
+    if (this.joinLine === this.line && this.joinFrom === s && this.joinTo === e) return;
+    this.joinLine = this.line;
+    this.joinFrom = s;
+    this.joinTo = e;
+    const w = cp.longest - 1;
+    cp.scanJoined(line, Math.max(0, s - w), s, e, Math.min(line.length, e + w));
+  }
+
+  /**
    * Returns the matching pattern id or -1. `body` is `tag: message`; `raw` the line as received;
    * `ids` the candidates of the line's tag (candidatesAt), all patterns by default. `line`: the
    * line without its `<PRI>` (when the set needsLine and the line is not RFC 5424): patterns with
@@ -300,8 +320,9 @@ export class LineMatcher {
             // the cut made here is the pattern's cost too: a slow datepattern is quarantined with it
             const t0 = prof !== null ? performance.now() : 0;
             const joined = this.joined(cut, line);
+            if (joined) this.scanJoin(cp, cut, line);
             if (prof !== null) prof[i] += (performance.now() - t0) * 1e6;
-            if (!joined) continue;
+            if (!joined || !cp.passes(i)) continue;
           }
         }
       }
