@@ -136,7 +136,7 @@ function groupEnd(s: string, open: number): number {
 }
 
 /** `s` has a `|` outside every group (or can not be read: unbalanced). */
-function topLevelBar(s: string): boolean {
+export function topLevelBar(s: string): boolean {
   let depth = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s[i];

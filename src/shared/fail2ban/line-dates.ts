@@ -1,18 +1,77 @@
-import type { DateTemplate } from './dates.js';
+import { type DateTemplate, topLevelBar } from './dates.js';
+import { firstAt, firstCharsAt, wordAt } from './first-chars.js';
 
 /** Not looked at yet on this line. */
 const UNSEEN = -2;
 
-/** `^[^\[]*\[(…` and `^[^\[]*(\[…`: the date right at or after the line's first `[`. */
-const BRACKET = /^\^\[\^\\\[\]\*(?:\\\[\(|\(\\\[)/;
-/** The same, then `^`: a `{DATE}` behind a prefix with an anchored default, which never matches. */
-const BRACKET_DEAD = /^\^\[\^\\\[\]\*(?:\\\[\(|\(\\\[)\^/;
+/** Pre-checks of a template regex on a line (`LineDates.pre`). */
+const RUN = 0;
+/** A match at the line's start (`^…`). */
+const AT_START = 1;
+/** A date after at most two non-word characters (`^(?:\W{0,2})?(…`). */
+const AFTER_NONWORD = 2;
+/** A date right after the line's first `[` (`^[^\[]*\[(…`, `^[^\[]*(\[…`). */
+const AFTER_BRACKET = 3;
+/** Never matches: a `{DATE}` behind a prefix with an anchored default (`\[(^…`). */
+const DEAD = 4;
+
+const NONWORD_HEAD = String.raw`^(?:\W{0,2})?(`;
+const BRACKET_IN = String.raw`^[^\[]*\[(`;
+const BRACKET_OUT = String.raw`^[^\[]*(\[`;
+
+/**
+ * What a template regex needs of a line, read off its source: where its date starts and the
+ * characters it can start with there (first-chars.ts). RUN (no pre-check) when not recognised.
+ */
+function preCheck(re: RegExp): { pre: number; first: Uint8Array | null } {
+  const s = re.source;
+  if (re.multiline || topLevelBar(s)) return { pre: RUN, first: null };
+  let pre = RUN;
+  let at = -1;
+  if (s.startsWith(NONWORD_HEAD)) {
+    pre = AFTER_NONWORD;
+    at = NONWORD_HEAD.length - 1;
+  } else if (s.startsWith(BRACKET_IN)) {
+    pre = AFTER_BRACKET;
+    at = BRACKET_IN.length - 1;
+  } else if (s.startsWith(BRACKET_OUT)) {
+    pre = AFTER_BRACKET;
+    // inside the group, after its `[`: only where the group has no other branch
+    if (!barIn(s, 7)) at = 10;
+  } else if (s.startsWith('^')) {
+    // any `^…`: the match starts at 0
+    pre = AT_START;
+    at = 1;
+  }
+  // both bracket forms open group 1 at 7 or 9 and have the date's text from 10 on
+  const open = s.startsWith(BRACKET_IN) ? 9 : 7;
+  if (pre === AFTER_BRACKET && s.charCodeAt(10) === 94 /* ^ */ && !barIn(s, open))
+    return { pre: DEAD, first: null };
+  const first = at >= 0 ? firstCharsAt(re, at) : null;
+  // without a table a start or a non-word lead is no pre-check; a bracket still needs a `[`
+  return { pre: first === null && pre !== AFTER_BRACKET ? RUN : pre, first };
+}
+
+/** The group opened at `open` has a `|` of its own (or is not closed). */
+function barIn(s: string, open: number): boolean {
+  let depth = 0;
+  for (let i = open; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\') i++;
+    else if (c === '[') {
+      for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
+    } else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return false;
+    else if (c === '|' && depth === 1) return true;
+  }
+  return true;
+}
 
 /**
  * The date spans of one line for many template lists at once (the live matcher's date cuts):
  * each distinct template regex runs at most once per line, however many lists hold it (most
- * imported filters share fail2ban's default templates), and not at all when the line lacks what
- * it needs (a `[` for the bracket forms). The choice among a list's matches is findDate's
+ * imported filters share fail2ban's default templates), and not at all when the line cannot
+ * hold its date where it looks for one (preCheck). The choice among a list's matches is findDate's
  * (dates.ts), without the time: the list's last template first, then in order, an anchored
  * match or one at the line's start ending the search, else the earliest match.
  */
@@ -23,8 +82,9 @@ export class LineDates {
 
   private readonly slotOf = new Map<string, number>();
   private readonly res: RegExp[] = [];
-  /** Per slot: 1 when the regex needs a `[` in the line, 2 when it can never match. */
-  private readonly need: number[] = [];
+  /** Per slot: its pre-check (RUN, AT_START…) and the characters its date can start with. */
+  private readonly pre: number[] = [];
+  private readonly first: (Uint8Array | null)[] = [];
   /** Per slot: the line (`stamp`) its result is for, and that result. */
   private seen = new Uint32Array(0);
   private readonly got: (RegExpExecArray | null)[] = [];
@@ -42,9 +102,9 @@ export class LineDates {
         s = this.res.length;
         this.slotOf.set(key, s);
         this.res.push(t.re);
-        const src = t.re.source;
-        const dead = BRACKET_DEAD.test(src) && !t.re.multiline;
-        this.need.push(dead ? 2 : BRACKET.test(src) ? 1 : 0);
+        const c = preCheck(t.re);
+        this.pre.push(c.pre);
+        this.first.push(c.first);
         this.got.push(null);
       }
       out[i] = s;
@@ -67,12 +127,29 @@ export class LineDates {
   private exec(slot: number): RegExpExecArray | null {
     if (this.seen[slot] === this.stamp) return this.got[slot];
     this.seen[slot] = this.stamp;
-    const need = this.need[slot];
-    let m: RegExpExecArray | null = null;
-    if (need === 1 && this.bracket === UNSEEN) this.bracket = this.line.indexOf('[');
-    if (need === 0 || (need === 1 && this.bracket >= 0)) m = this.res[slot].exec(this.line);
+    const m = this.may(slot) ? this.res[slot].exec(this.line) : null;
     this.got[slot] = m;
     return m;
+  }
+
+  /** The slot's regex may match the line (its pre-check passes). */
+  private may(slot: number): boolean {
+    const pre = this.pre[slot];
+    if (pre === RUN) return true;
+    if (pre === DEAD) return false;
+    const line = this.line;
+    const first = this.first[slot];
+    if (pre === AT_START) return first === null || firstAt(first, line, 0);
+    if (pre === AFTER_NONWORD) {
+      if (first === null) return true;
+      for (let p = 0; p < 3; p++) {
+        if (firstAt(first, line, p)) return true;
+        if (p >= line.length || wordAt(line, p)) return false;
+      }
+      return false;
+    }
+    if (this.bracket === UNSEEN) this.bracket = line.indexOf('[');
+    return this.bracket >= 0 && (first === null || firstAt(first, line, this.bracket + 1));
   }
 
   /**

@@ -1,4 +1,5 @@
 import { type DateTemplate, LEAD_NONE, LEAD_NONWORD, leadOf } from '../fail2ban/dates.js';
+import { wordAt } from '../fail2ban/first-chars.js';
 import { LineDates } from '../fail2ban/line-dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
@@ -32,13 +33,6 @@ export class PatternSet {
 function sameAt(s: string, at: number, t: string): boolean {
   for (let k = 0; k < t.length; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return false;
   return true;
-}
-
-/** `s[at]` is a word character (`\w`: ASCII letter, digit, `_`). */
-function wordAt(s: string, at: number): boolean {
-  const c = s.charCodeAt(at);
-  const l = c | 32;
-  return (l >= 97 && l <= 122) || (c >= 48 && c <= 57) || c === 95;
 }
 
 function ignored(res: readonly RegExp[], text: string): boolean {
