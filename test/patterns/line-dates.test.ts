@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { readFilter } from '../../src/main/fail2ban/filter.js';
 import { filterPatterns } from '../../src/main/fail2ban/import.js';
+import { classRun, hasRun } from '../../src/shared/fail2ban/class-runs.js';
 import {
   type DateState,
   type DateTemplate,
@@ -175,4 +176,44 @@ test('a first-character table holds the first character of every match', () => {
     ),
     { numRuns: 20_000 },
   );
+});
+
+test('a class run is in every text the regex matches', () => {
+  const text = fc.string({ unit: fc.constantFrom('a', 'A', 'B', '1', ' ', '-', '_', 'é'), maxLength: 10 });
+  let runs = 0;
+  fc.assert(
+    fc.property(
+      seq(3),
+      fc.constantFrom('', 'i'),
+      fc.array(text, { minLength: 30, maxLength: 30 }),
+      (src, flags, texts) => {
+        let re: RegExp;
+        try {
+          re = new RegExp(src, flags);
+        } catch {
+          return;
+        }
+        const run = classRun(re);
+        if (run === null) return;
+        runs++;
+        for (const t of texts)
+          if (re.test(t)) assert.ok(hasRun(run, t), `/${src}/${flags} matches ${JSON.stringify(t)}`);
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+  assert.ok(runs > 2000, `${runs} regexes with a run`);
+});
+
+test("the unanchored default templates' runs: a year, a month name, ten digits", () => {
+  const run = (src: string) => {
+    const r = classRun(new RegExp(src, 'i'));
+    return r === null ? null : r.length;
+  };
+  assert.equal(run(String.raw`(?=^|\b|\W)((?<Y>20[0-2]\d)(?<_sep>[-/.])(?<m>0?[1-9]|1[0-2])\k<_sep>)`), 5);
+  assert.equal(run(String.raw`((?:(?<a>mon|tue) )?(?<b>jan|feb|mar) (?<d>[1-2]\d|[0 ]?[1-9]))`), 4);
+  assert.equal(run(String.raw`(\d{10,11}\b(?:\.\d{3,6})?)`), 10);
+  // a run inside an optional group or one branch of several is not mandatory
+  assert.equal(run('(?:abcdef)?x|y'), null);
+  assert.equal(run('(?:abcdef|x)'), null);
 });

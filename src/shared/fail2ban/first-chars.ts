@@ -5,10 +5,10 @@
  * Tables have 129 entries: ASCII codes, and 128 for any character above ASCII.
  */
 
-const ANY = 128;
+export const ANY = 128;
 
 /** Fills `out` for a backslash class letter (`d`, `w`, `s`…); false when not one. */
-function escapeClass(e: string, out: Uint8Array): boolean {
+export function escapeClass(e: string, out: Uint8Array): boolean {
   if (e === 'd') for (let c = 48; c <= 57; c++) out[c] = 1;
   else if (e === 'w') {
     for (let c = 48; c <= 57; c++) out[c] = 1;
@@ -23,7 +23,7 @@ function escapeClass(e: string, out: Uint8Array): boolean {
 }
 
 /** Parser over one source; `i` is the position. */
-class First {
+export class First {
   i: number;
   constructor(
     readonly src: string,
@@ -33,7 +33,7 @@ class First {
     this.i = start;
   }
 
-  private add(out: Uint8Array, c: number): void {
+  add(out: Uint8Array, c: number): void {
     if (c >= ANY) {
       out[ANY] = 1;
       return;
@@ -148,7 +148,7 @@ class First {
   }
 
   /** A `[…]` class; false when not understood. */
-  private klass(out: Uint8Array): boolean {
+  klass(out: Uint8Array): boolean {
     const s = this.src;
     this.i++;
     // negated: nearly anything; empty (`[]`, JavaScript's): not worth reading

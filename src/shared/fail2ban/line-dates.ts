@@ -1,3 +1,4 @@
+import { classRun, hasRun } from './class-runs.js';
 import { type DateTemplate, topLevelBar } from './dates.js';
 import { firstAt, firstCharsAt, wordAt } from './first-chars.js';
 
@@ -71,7 +72,8 @@ function barIn(s: string, open: number): boolean {
  * The date spans of one line for many template lists at once (the live matcher's date cuts):
  * each distinct template regex runs at most once per line, however many lists hold it (most
  * imported filters share fail2ban's default templates), and not at all when the line cannot
- * hold its date where it looks for one (preCheck). The choice among a list's matches is findDate's
+ * hold its date where it looks for one (preCheck) or lacks a run of characters every date of
+ * it holds (class-runs.ts: the unanchored templates, which otherwise try every position). The choice among a list's matches is findDate's
  * (dates.ts), without the time: the list's last template first, then in order, an anchored
  * match or one at the line's start ending the search, else the earliest match.
  */
@@ -85,6 +87,8 @@ export class LineDates {
   /** Per slot: its pre-check (RUN, AT_START…) and the characters its date can start with. */
   private readonly pre: number[] = [];
   private readonly first: (Uint8Array | null)[] = [];
+  /** Per slot without a positional pre-check: a class run every match holds (class-runs.ts). */
+  private readonly runs: (Uint8Array[] | null)[] = [];
   /** Per slot: the line (`stamp`) its result is for, and that result. */
   private seen = new Uint32Array(0);
   private readonly got: (RegExpExecArray | null)[] = [];
@@ -105,6 +109,7 @@ export class LineDates {
         const c = preCheck(t.re);
         this.pre.push(c.pre);
         this.first.push(c.first);
+        this.runs.push(c.pre === RUN ? classRun(t.re) : null);
         this.got.push(null);
       }
       out[i] = s;
@@ -135,7 +140,10 @@ export class LineDates {
   /** The slot's regex may match the line (its pre-check passes). */
   private may(slot: number): boolean {
     const pre = this.pre[slot];
-    if (pre === RUN) return true;
+    if (pre === RUN) {
+      const run = this.runs[slot];
+      return run === null || hasRun(run, this.line);
+    }
     if (pre === DEAD) return false;
     const line = this.line;
     const first = this.first[slot];
