@@ -201,11 +201,54 @@ class Runs {
   }
 }
 
+/** A class run, with what finds its candidates fast. */
+export interface ClassRun {
+  readonly classes: Run;
+  /** The classes as text, to tell equal runs apart. */
+  readonly key: string;
+  /**
+   * Its longest stretch of one-character classes (`20`, `/`), at `off` in the run: indexOf
+   * finds the places worth checking. Empty: every position is checked.
+   */
+  readonly lit: string;
+  readonly off: number;
+}
+
+function single(t: Uint8Array): number {
+  let c = -1;
+  for (let x = 0; x <= ANY; x++)
+    if (t[x] === 1) {
+      if (c >= 0 || x === ANY) return -1;
+      c = x;
+    }
+  return c;
+}
+
+/** What indexOf looks for: 2+ one-character classes in a row, or one that is not a space or letter. */
+function literalOf(run: Run): { lit: string; off: number } {
+  let best = { lit: '', off: 0 };
+  let cur = '';
+  for (let k = 0; k <= run.length; k++) {
+    const c = k < run.length ? single(run[k]) : -1;
+    if (c >= 0) cur += String.fromCharCode(c);
+    else {
+      if (cur.length > best.lit.length) best = { lit: cur, off: k - cur.length };
+      cur = '';
+    }
+  }
+  if (best.lit.length >= 2) return best;
+  for (let k = 0; k < run.length; k++) {
+    const c = single(run[k]);
+    if (c > 32 && !/[A-Za-z]/.test(String.fromCharCode(c))) return { lit: String.fromCharCode(c), off: k };
+  }
+  return { lit: '', off: 0 };
+}
+
 /**
  * The most selective class run every match of `re` holds, or null when none is worth a pass
  * (or the regex is not understood, or in unicode mode).
  */
-export function classRun(re: RegExp): Run | null {
+export function classRun(re: RegExp): ClassRun | null {
   if (re.unicode || re.flags.includes('v')) return null;
   const r = new Runs(re.source, re.ignoreCase);
   r.sequence();
@@ -220,18 +263,28 @@ export function classRun(re: RegExp): Run | null {
       most = b;
     }
   }
-  return best;
+  if (best === null) return null;
+  return { classes: best, key: best.map((t) => t.join('')).join('/'), ...literalOf(best) };
+}
+
+/** `s` holds `run` at `p`. */
+function runAt(run: Run, s: string, p: number): boolean {
+  if (p < 0 || p + run.length > s.length) return false;
+  for (let k = 0; k < run.length; k++) if (run[k][Math.min(s.charCodeAt(p + k), ANY)] !== 1) return false;
+  return true;
 }
 
 /** `s` holds `run` somewhere. */
-export function hasRun(run: Run, s: string): boolean {
-  const n = run.length;
-  const t0 = run[0];
-  for (let p = 0; p + n <= s.length; p++) {
-    if (t0[Math.min(s.charCodeAt(p), ANY)] !== 1) continue;
-    let k = 1;
-    while (k < n && run[k][Math.min(s.charCodeAt(p + k), ANY)] === 1) k++;
-    if (k === n) return true;
+export function hasRun(run: ClassRun, s: string): boolean {
+  const c = run.classes;
+  if (run.lit !== '') {
+    for (let q = s.indexOf(run.lit); q >= 0; q = s.indexOf(run.lit, q + 1))
+      if (runAt(c, s, q - run.off)) return true;
+    return false;
   }
+  const n = c.length;
+  const t0 = c[0];
+  for (let p = 0; p + n <= s.length; p++)
+    if (t0[Math.min(s.charCodeAt(p), ANY)] === 1 && runAt(c, s, p)) return true;
   return false;
 }

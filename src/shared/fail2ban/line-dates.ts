@@ -1,4 +1,4 @@
-import { classRun, hasRun } from './class-runs.js';
+import { type ClassRun, classRun, hasRun } from './class-runs.js';
 import { type DateTemplate, topLevelBar } from './dates.js';
 import { firstAt, firstCharsAt, wordAt } from './first-chars.js';
 
@@ -68,6 +68,13 @@ function barIn(s: string, open: number): boolean {
   return true;
 }
 
+/** A template list for `LineDates.find`. */
+export interface DateList {
+  readonly slots: Int32Array;
+  /** 1 where the template is anchored: its match ends the search. */
+  readonly anchored: Uint8Array;
+}
+
 /**
  * The date spans of one line for many template lists at once (the live matcher's date cuts):
  * each distinct template regex runs at most once per line, however many lists hold it (most
@@ -87,18 +94,27 @@ export class LineDates {
   /** Per slot: its pre-check (RUN, AT_START…) and the characters its date can start with. */
   private readonly pre: number[] = [];
   private readonly first: (Uint8Array | null)[] = [];
-  /** Per slot without a positional pre-check: a class run every match holds (class-runs.ts). */
-  private readonly runs: (Uint8Array[] | null)[] = [];
-  /** Per slot: the line (`stamp`) its result is for, and that result. */
+  /**
+   * Per slot without a positional pre-check: the class run every match holds (class-runs.ts),
+   * as an index into `runs` (-1: none); equal runs are one, checked once per line.
+   */
+  private readonly runOf: number[] = [];
+  private readonly runs: ClassRun[] = [];
+  private readonly runKey = new Map<string, number>();
+  private runSeen = new Uint32Array(0);
+  private runHas = new Uint8Array(0);
+  /** Per slot: the line (`stamp`) its result is for, and that result (see `exec`). */
   private seen = new Uint32Array(0);
-  private readonly got: (RegExpExecArray | null)[] = [];
+  private at = new Int32Array(0);
+  private from = new Int32Array(0);
+  private to = new Int32Array(0);
   private stamp = 0;
   private line = '';
   private bracket = UNSEEN;
 
-  /** The slots of a template list (kept for `find`). */
-  slots(templates: readonly DateTemplate[]): Int32Array {
-    const out = new Int32Array(templates.length);
+  /** A template list as `find` takes it: its slots, and which templates are anchored. */
+  list(templates: readonly DateTemplate[]): DateList {
+    const slots = new Int32Array(templates.length);
     templates.forEach((t, i) => {
       const key = `${t.re.flags}/${t.re.source}`;
       let s = this.slotOf.get(key);
@@ -109,40 +125,71 @@ export class LineDates {
         const c = preCheck(t.re);
         this.pre.push(c.pre);
         this.first.push(c.first);
-        this.runs.push(c.pre === RUN ? classRun(t.re) : null);
-        this.got.push(null);
+        this.runOf.push(this.runIndex(c.pre === RUN ? classRun(t.re) : null));
       }
-      out[i] = s;
+      slots[i] = s;
     });
-    this.seen = new Uint32Array(this.res.length);
+    const n = this.res.length;
+    this.seen = new Uint32Array(n);
+    this.runSeen = new Uint32Array(this.runs.length);
+    this.runHas = new Uint8Array(this.runs.length);
+    this.at = new Int32Array(n);
+    this.from = new Int32Array(n);
+    this.to = new Int32Array(n);
     this.stamp = 0;
-    return out;
+    return { slots, anchored: Uint8Array.from(templates, (t) => (t.anchored ? 1 : 0)) };
+  }
+
+  private runIndex(run: ClassRun | null): number {
+    if (run === null) return -1;
+    let r = this.runKey.get(run.key);
+    if (r === undefined) {
+      r = this.runs.length;
+      this.runKey.set(run.key, r);
+      this.runs.push(run);
+    }
+    return r;
   }
 
   /** Starts a line: results of the previous one are forgotten. */
   reset(line: string): void {
     if (++this.stamp === 0xffffffff) {
       this.seen.fill(0);
+      this.runSeen.fill(0);
       this.stamp = 1;
     }
     this.line = line;
     this.bracket = UNSEEN;
   }
 
-  private exec(slot: number): RegExpExecArray | null {
-    if (this.seen[slot] === this.stamp) return this.got[slot];
+  /** Where the slot's match starts in the line (its date: `from`, `to`), -1 for none. */
+  private exec(slot: number): number {
+    if (this.seen[slot] === this.stamp) return this.at[slot];
     this.seen[slot] = this.stamp;
     const m = this.may(slot) ? this.res[slot].exec(this.line) : null;
-    this.got[slot] = m;
-    return m;
+    if (m === null || m[1] === undefined) {
+      this.at[slot] = -1;
+      return -1;
+    }
+    // the date is group 1, found in the match's text as findDate finds it
+    const from = m.index + m[0].indexOf(m[1]);
+    this.at[slot] = m.index;
+    this.from[slot] = from;
+    this.to[slot] = from + m[1].length;
+    return m.index;
   }
 
   /** The slot's regex may match the line (its pre-check passes). */
   private may(slot: number): boolean {
     const pre = this.pre[slot];
     if (pre === RUN) {
-      const run = this.runs[slot];
-      return run === null || hasRun(run, this.line);
+      const r = this.runOf[slot];
+      if (r < 0) return true;
+      if (this.runSeen[r] !== this.stamp) {
+        this.runSeen[r] = this.stamp;
+        this.runHas[r] = hasRun(this.runs[r], this.line) ? 1 : 0;
+      }
+      return this.runHas[r] === 1;
     }
     if (pre === DEAD) return false;
     const line = this.line;
@@ -164,32 +211,34 @@ export class LineDates {
    * Finds the date of the line (`reset`) with `templates` (their `slots`): true with its span in
    * `start`, `end`. `last` holds each list's last template, at `k`: updated as findDate does.
    */
-  find(templates: readonly DateTemplate[], slots: Int32Array, last: Int32Array, k: number): boolean {
-    let best: RegExpExecArray | null = null;
+  find(list: DateList, last: Int32Array, k: number): boolean {
+    const { slots, anchored } = list;
+    const n = slots.length;
+    let best = -1;
     let bi = last[k];
-    if (bi >= 0 && bi < templates.length) {
-      const m = this.exec(slots[bi]);
-      if (m !== null && m[1] !== undefined && (templates[bi].anchored || m.index <= 1)) best = m;
+    if (bi >= 0 && bi < n) {
+      const at = this.exec(slots[bi]);
+      if (at >= 0 && (anchored[bi] === 1 || at <= 1)) best = at;
     }
-    if (best === null) {
-      for (let i = 0; i < templates.length; i++) {
-        const m = this.exec(slots[i]);
-        if (m === null || m[1] === undefined) continue;
-        if (templates[i].anchored || m.index <= 1) {
-          best = m;
+    if (best < 0) {
+      for (let i = 0; i < n; i++) {
+        const at = this.exec(slots[i]);
+        if (at < 0) continue;
+        if (anchored[i] === 1 || at <= 1) {
+          best = at;
           bi = i;
           break;
         }
-        if (best === null || m.index < best.index) {
-          best = m;
+        if (best < 0 || at < best) {
+          best = at;
           bi = i;
         }
       }
     }
-    if (best === null) return false;
+    if (best < 0) return false;
     last[k] = bi;
-    this.start = best.index + best[0].indexOf(best[1]);
-    this.end = this.start + best[1].length;
+    this.start = this.from[slots[bi]];
+    this.end = this.to[slots[bi]];
     return true;
   }
 }

@@ -1,6 +1,6 @@
 import { type DateTemplate, LEAD_NONE, LEAD_NONWORD, leadOf } from '../fail2ban/dates.js';
 import { wordAt } from '../fail2ban/first-chars.js';
-import { LineDates } from '../fail2ban/line-dates.js';
+import { type DateList, LineDates } from '../fail2ban/line-dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
 import { Prefilter } from './prefilter.js';
@@ -100,11 +100,11 @@ export class LineMatcher {
   private readonly slotTag: (string | undefined)[] = new Array(TAG_SLOTS);
   private readonly slotIds: Int32Array[] = new Array(TAG_SLOTS);
 
-  /** Per pattern: its date cut (index into cutTemplates), -1 for none. */
+  /** Per pattern: its date cut (index into cutTemplates), -1 for none (and for raw ones). */
   private readonly cutOf: Int32Array;
   private readonly cutTemplates: (readonly DateTemplate[])[] = [];
-  /** Per cut: its templates' slots in `dates`, and the template that found the last date. */
-  private readonly cutSlots: Int32Array[] = [];
+  /** Per cut: its templates as `dates` takes them, and the one that found the last date. */
+  private readonly cutLists: DateList[] = [];
   private readonly cutLast: Int32Array;
   /** Template matches of the line, shared by the cuts; `datesLine`: the line they are for. */
   private readonly dates = new LineDates();
@@ -141,14 +141,15 @@ export class LineMatcher {
     this.cutOf = new Int32Array(set.patterns.length).fill(-1);
     const keys = new Map<string, number>();
     for (const p of set.patterns) {
-      if (p.dates === null || p.datesKey === null) continue;
+      // raw patterns see the raw line: never cut
+      if (p.raw || p.dates === null || p.datesKey === null) continue;
       let k = keys.get(p.datesKey);
       if (k === undefined) {
         k = this.cutTemplates.length;
         keys.set(p.datesKey, k);
         this.cutTemplates.push(p.dates);
         this.cutDefault.push(DEFAULT_DATES.has(p.datesKey) ? 1 : 0);
-        this.cutSlots.push(this.dates.slots(p.dates));
+        this.cutLists.push(this.dates.list(p.dates));
         this.cutText.push('');
       }
       this.cutOf[p.id] = k;
@@ -159,7 +160,7 @@ export class LineMatcher {
     this.cutFrom = new Int32Array(this.cutTemplates.length);
     this.cutTo = new Int32Array(this.cutTemplates.length);
     this.cutLead = Uint8Array.from(this.cutTemplates, (ts) => Math.max(LEAD_NONE, ...ts.map(leadOf)));
-    const cutting = (p: CompiledPattern) => !p.raw && this.cutOf[p.id] >= 0;
+    const cutting = (p: CompiledPattern) => this.cutOf[p.id] >= 0;
     // date-cut patterns are candidates of every line (no tag rules them out): a scan pays sooner
     const cp =
       set.patterns.filter(cutting).length >= PREFILTER_FROM ? new Prefilter(set.patterns, cutting) : null;
@@ -231,7 +232,7 @@ export class LineMatcher {
       d.reset(line);
       this.datesLine = this.line;
     }
-    const found = d.find(this.cutTemplates[k], this.cutSlots[k], this.cutLast, k);
+    const found = d.find(this.cutLists[k], this.cutLast, k);
     this.cutFrom[k] = found ? d.start : -1;
     this.cutTo[k] = found ? d.end : -1;
   }
@@ -299,8 +300,8 @@ export class LineMatcher {
     for (let k = 0; k < ids.length; k++) {
       const i = ids[k];
       if (this.skip[i] === 1) continue;
-      const p = pats[i];
-      const cut = p.raw ? -1 : this.cutOf[i];
+      // typed arrays only until the pattern is a candidate: most are ruled out here
+      const cut = this.cutOf[i];
       if (cut < 0) {
         if (pre !== null && !pre.passes(i)) continue;
       } else if (line !== '') {
@@ -320,6 +321,7 @@ export class LineMatcher {
           }
         }
       }
+      const p = pats[i];
       const cutting = cut >= 0 && line !== '';
       let text: string;
       let m: RegExpExecArray | null;
