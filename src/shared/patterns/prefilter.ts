@@ -3,6 +3,12 @@ import { requiredFactors } from './literals.js';
 
 /** Alphabet of the automaton: ASCII only (other characters are in no literal). */
 const ASCII = 128;
+/**
+ * Characters kept of each literal (its prefix: in every text the literal is in, so sound). The
+ * table is states × classes: for the imported Debian filters 6318 states (1.4 MB, out of cache
+ * on every line) against 1845 at 8, for a few more regex calls (2.04 → 2.07 per line).
+ */
+const MAX_WORD = 8;
 
 /**
  * One multi-literal scan per line that tells which patterns can still match it: a pattern with
@@ -44,7 +50,7 @@ export class Prefilter {
       for (const lits of requiredFactors(p.re.source, p.re.flags)) {
         const f = fids.length;
         fids.push(f);
-        for (const l of lits) words.push({ text: l.toLowerCase(), id: f });
+        for (const l of lits) words.push({ text: l.toLowerCase().slice(0, MAX_WORD), id: f });
       }
       if (fids.length > this.factorStart[p.id]) this.need[p.id] = 1;
     }
