@@ -68,6 +68,50 @@ function barIn(s: string, open: number): boolean {
   return true;
 }
 
+/**
+ * `re` with its named groups made plain ones (`\k<name>` their number): the same matches and
+ * groups by number, without a `groups` object built for every match (only the span is used).
+ * `re` itself when its source is not read here.
+ */
+export function spanOnly(re: RegExp): RegExp {
+  const s = re.source;
+  const names = new Map<string, number>();
+  let n = 0;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\') {
+      if (s[i + 1] === 'k' && s[i + 2] === '<') {
+        const close = s.indexOf('>', i);
+        const g = names.get(s.slice(i + 3, close));
+        if (close < 0 || g === undefined) return re; // a forward reference: keep it as it is
+        out += `(?:\\${g})`;
+        i = close;
+        continue;
+      }
+      out += s.slice(i, i + 2);
+      i++;
+    } else if (c === '[') {
+      let j = i + 1;
+      while (j < s.length && s[j] !== ']') j += s[j] === '\\' ? 2 : 1;
+      out += s.slice(i, j + 1);
+      i = j;
+    } else if (c === '(') {
+      if (s[i + 1] !== '?') n++;
+      else if (s[i + 2] === '<' && s[i + 3] !== '=' && s[i + 3] !== '!') {
+        const close = s.indexOf('>', i);
+        if (close < 0) return re;
+        names.set(s.slice(i + 3, close), ++n);
+        out += '(';
+        i = close;
+        continue;
+      }
+      out += c;
+    } else out += c;
+  }
+  return new RegExp(out, re.flags);
+}
+
 /** A template list for `LineDates.find`. */
 export interface DateList {
   readonly slots: Int32Array;
@@ -121,7 +165,7 @@ export class LineDates {
       if (s === undefined) {
         s = this.res.length;
         this.slotOf.set(key, s);
-        this.res.push(t.re);
+        this.res.push(spanOnly(t.re));
         const c = preCheck(t.re);
         this.pre.push(c.pre);
         this.first.push(c.first);
