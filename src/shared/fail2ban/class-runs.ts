@@ -224,7 +224,10 @@ function single(t: Uint8Array): number {
   return c;
 }
 
-/** What indexOf looks for: 2+ one-character classes in a row, or one that is not a space or letter. */
+/**
+ * What indexOf looks for: the longest stretch of one-character classes, a lone one preferably
+ * not a space (a space is still fewer places to check than every position).
+ */
 function literalOf(run: Run): { lit: string; off: number } {
   let best = { lit: '', off: 0 };
   let cur = '';
@@ -232,16 +235,12 @@ function literalOf(run: Run): { lit: string; off: number } {
     const c = k < run.length ? single(run[k]) : -1;
     if (c >= 0) cur += String.fromCharCode(c);
     else {
-      if (cur.length > best.lit.length) best = { lit: cur, off: k - cur.length };
+      if (cur.length > best.lit.length || (cur.length === 1 && best.lit === ' ' && cur !== ' '))
+        best = { lit: cur, off: k - cur.length };
       cur = '';
     }
   }
-  if (best.lit.length >= 2) return best;
-  for (let k = 0; k < run.length; k++) {
-    const c = single(run[k]);
-    if (c > 32 && !/[A-Za-z]/.test(String.fromCharCode(c))) return { lit: String.fromCharCode(c), off: k };
-  }
-  return { lit: '', off: 0 };
+  return best;
 }
 
 /**
