@@ -30,6 +30,8 @@ export class Prefilter {
   /** Pattern id → its factors, `factorIds[factorStart[id] … factorStart[id + 1])`. */
   private readonly factorStart: Int32Array;
   private readonly factorIds: Int32Array;
+  /** Pattern id → its first factor, -1 when it is not filtered. */
+  private readonly firstFactor: Int32Array;
 
   private readonly cls = new Uint16Array(ASCII);
   private readonly width: number;
@@ -56,6 +58,9 @@ export class Prefilter {
     }
     this.factorStart[patterns.length] = fids.length;
     this.factorIds = Int32Array.from(fids);
+    this.firstFactor = Int32Array.from(patterns, (p) =>
+      this.need[p.id] === 1 ? this.factorIds[this.factorStart[p.id]] : -1,
+    );
     this.mark = new Uint32Array(fids.length);
     this.filtered = this.need.reduce((a, b) => a + b, 0);
     this.longest = words.reduce((a, w) => Math.max(a, w.text.length), 0);
@@ -167,9 +172,12 @@ export class Prefilter {
 
   /** Pattern `id` may match the last scanned line. */
   passes(id: number): boolean {
-    if (this.need[id] === 0) return true;
+    // most patterns fail on their first (most selective) factor: one load decides them
+    const f = this.firstFactor[id];
+    if (f < 0) return true;
+    if (this.mark[f] !== this.stamp) return false;
     const b = this.factorStart[id + 1];
-    for (let j = this.factorStart[id]; j < b; j++)
+    for (let j = this.factorStart[id] + 1; j < b; j++)
       if (this.mark[this.factorIds[j]] !== this.stamp) return false;
     return true;
   }

@@ -121,6 +121,9 @@ export class LineMatcher {
   private readonly spanLine: Float64Array;
   private readonly cutFrom: Int32Array;
   private readonly cutTo: Int32Array;
+  /** The line each cut's `joined` answer is for, and that answer. */
+  private readonly joinedLine: Float64Array;
+  private readonly joinedNow: Uint8Array;
   /** Per cut: the most any of its templates lets stand before the date (LEAD_*). */
   private readonly cutLead: Uint8Array;
   /**
@@ -159,6 +162,8 @@ export class LineMatcher {
     this.spanLine = new Float64Array(this.cutTemplates.length).fill(-1);
     this.cutFrom = new Int32Array(this.cutTemplates.length);
     this.cutTo = new Int32Array(this.cutTemplates.length);
+    this.joinedLine = new Float64Array(this.cutTemplates.length).fill(-1);
+    this.joinedNow = new Uint8Array(this.cutTemplates.length);
     this.cutLead = Uint8Array.from(this.cutTemplates, (ts) => Math.max(LEAD_NONE, ...ts.map(leadOf)));
     const cutting = (p: CompiledPattern) => this.cutOf[p.id] >= 0;
     // date-cut patterns are candidates of every line (no tag rules them out): a scan pays sooner
@@ -254,6 +259,15 @@ export class LineMatcher {
 
   /** The cut of the line joins two parts, so a literal may run across the join. */
   private joined(k: number, line: string): boolean {
+    // asked for every pattern of the cut the literal scan rules out: decided once per line
+    if (this.joinedLine[k] === this.line) return this.joinedNow[k] === 1;
+    const j = this.joins(k, line);
+    this.joinedLine[k] = this.line;
+    this.joinedNow[k] = j ? 1 : 0;
+    return j;
+  }
+
+  private joins(k: number, line: string): boolean {
     // the syslog timestamp is at the start: nothing before the date, no join (and no date found)
     if (this.cutDefault[k] === 1 && this.tsFrom === 0) return false;
     // no template lets text stand before its date, or only non-word characters and the line
