@@ -48,6 +48,14 @@ export interface DateTemplate {
 const EPOCH = String.raw`\d{10,11}\b(?:\.\d{3,6})?`;
 const LEPOCH = String.raw`\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?`;
 
+/** fail2ban's EPOCH: the number at the line's start, right after a leading `[`, or after `audit(`. */
+function epochSpots(e: string): string {
+  return String.raw`((?:^|(?<=^\[)(?=${e}\])|(?<=\baudit\()(?=${e}:\d+\)))${e})`;
+}
+
+/** The sources of the EPOCH and LEPOCH templates begin with these (line-dates.ts pre-checks them). */
+export const EPOCH_SOURCES = [epochSpots(EPOCH), epochSpots(LEPOCH)];
+
 /** DateTemplate.setRegex: word or line bounds, the date as group 1, `**` markers removed. */
 function bound(
   regexIn: string,
@@ -163,7 +171,7 @@ export function makeTemplate(patternIn: string): DateTemplate {
   }
   if (key === 'EPOCH' || key === 'LEPOCH') {
     const e = key === 'EPOCH' ? EPOCH : LEPOCH;
-    const src = String.raw`((?:^|(?<=^\[)(?=${e}\])|(?<=\baudit\()(?=${e}:\d+\)))${e})`;
+    const src = epochSpots(e);
     const b = bound(src, false, true);
     return { name: key, kind: key === 'EPOCH' ? 'epoch' : 'lepoch', re: compile(b.src), anchored: false };
   }

@@ -1,5 +1,5 @@
 import { type ClassRun, classRun, hasRun } from './class-runs.js';
-import { type DateTemplate, topLevelBar } from './dates.js';
+import { type DateTemplate, EPOCH_SOURCES, topLevelBar } from './dates.js';
 import { firstAt, firstCharsAt, wordAt } from './first-chars.js';
 
 /** Not looked at yet on this line. */
@@ -15,6 +15,8 @@ const AFTER_NONWORD = 2;
 const AFTER_BRACKET = 3;
 /** Never matches: a `{DATE}` behind a prefix with an anchored default (`\[(^…`). */
 const DEAD = 4;
+/** fail2ban's EPOCH: a digit at 0, after a leading `[`, or right after `audit(`. */
+const EPOCH_AT = 5;
 
 const NONWORD_HEAD = String.raw`^(?:\W{0,2})?(`;
 const BRACKET_IN = String.raw`^[^\[]*\[(`;
@@ -27,6 +29,8 @@ const BRACKET_OUT = String.raw`^[^\[]*(\[`;
 function preCheck(re: RegExp): { pre: number; first: Uint8Array | null } {
   const s = re.source;
   if (re.multiline || topLevelBar(s)) return { pre: RUN, first: null };
+  // the number can only start there (its group's branches), and starts with a digit
+  if (EPOCH_SOURCES.some((e) => s.startsWith(e))) return { pre: EPOCH_AT, first: null };
   let pre = RUN;
   let at = -1;
   if (s.startsWith(NONWORD_HEAD)) {
@@ -110,6 +114,11 @@ export function spanOnly(re: RegExp): RegExp {
     } else out += c;
   }
   return new RegExp(out, re.flags);
+}
+
+function digitAt(s: string, at: number): boolean {
+  const c = s.charCodeAt(at);
+  return c >= 48 && c <= 57;
 }
 
 /** A template list for `LineDates.find`. */
@@ -237,6 +246,8 @@ export class LineDates {
     }
     if (pre === DEAD) return false;
     const line = this.line;
+    if (pre === EPOCH_AT)
+      return digitAt(line, 0) || (line.charCodeAt(0) === 91 && digitAt(line, 1)) || line.includes('audit(');
     const first = this.first[slot];
     if (pre === AT_START) return first === null || firstAt(first, line, 0);
     if (pre === AFTER_NONWORD) {
