@@ -17,7 +17,7 @@ import {
   templatesFor,
 } from '../../src/shared/fail2ban/dates.js';
 import { firstAt, firstCharsAt } from '../../src/shared/fail2ban/first-chars.js';
-import { LineDates } from '../../src/shared/fail2ban/line-dates.js';
+import { LineDates, needsBracket } from '../../src/shared/fail2ban/line-dates.js';
 import { PatternSet } from '../../src/shared/patterns/set.js';
 import { filtersWithSamples } from '../fail2ban/parity.js';
 
@@ -115,6 +115,20 @@ test('what stands before a date: read off the template, unsure forms are LEAD_AN
   assert.equal(lead(String.raw`^(\d+)|x(\d+)`), LEAD_ANY);
   assert.equal(lead(String.raw`^[^\[]*\[(\d+)`), LEAD_ANY);
   assert.equal(lead(String.raw`(?=^|\b|\W)(\d+)`), LEAD_ANY);
+});
+
+test('a bracket form needs a `[` only where no branch goes without it', () => {
+  const t = (src: string): DateTemplate => ({
+    name: src,
+    kind: 'pattern',
+    re: new RegExp(src),
+    anchored: true,
+  });
+  assert.equal(needsBracket(t(String.raw`^[^\[]*\[(\d+)`)), true);
+  assert.equal(needsBracket(t(String.raw`^[^\[]*(\[\d+\])`)), true);
+  assert.equal(needsBracket(t(String.raw`^[^\[]*(\[\d+|x)`)), false);
+  assert.equal(needsBracket(t(String.raw`^[^\[]*\[(\d+)|x`)), false);
+  assert.equal(needsBracket(t(String.raw`^(?:\W{0,2})?(\d+)`)), false);
 });
 
 /** Small regexes in the templates' dialect over a tiny alphabet, so random texts match them. */

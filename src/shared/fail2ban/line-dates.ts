@@ -39,10 +39,10 @@ function preCheck(re: RegExp): { pre: number; first: Uint8Array | null } {
   } else if (s.startsWith(BRACKET_IN)) {
     pre = AFTER_BRACKET;
     at = BRACKET_IN.length - 1;
-  } else if (s.startsWith(BRACKET_OUT)) {
+  } else if (s.startsWith(BRACKET_OUT) && !barIn(s, 7)) {
+    // the `[` is in the group: needed only where the group has no other branch
     pre = AFTER_BRACKET;
-    // inside the group, after its `[`: only where the group has no other branch
-    if (!barIn(s, 7)) at = 10;
+    at = 10;
   } else if (s.startsWith('^')) {
     // any `^…`: the match starts at 0
     pre = AT_START;
@@ -55,6 +55,12 @@ function preCheck(re: RegExp): { pre: number; first: Uint8Array | null } {
   const first = at >= 0 ? firstCharsAt(re, at) : null;
   // without a table a start or a non-word lead is no pre-check; a bracket still needs a `[`
   return { pre: first === null && pre !== AFTER_BRACKET ? RUN : pre, first };
+}
+
+/** The template's regex needs a `[` in the line (a bracket form, see preCheck; or never matches). */
+export function needsBracket(t: DateTemplate): boolean {
+  const pre = preCheck(t.re).pre;
+  return pre === AFTER_BRACKET || pre === DEAD;
 }
 
 /** The group opened at `open` has a `|` of its own (or is not closed). */

@@ -1,6 +1,6 @@
 import { type DateTemplate, LEAD_NONE, LEAD_NONWORD, leadOf } from '../fail2ban/dates.js';
 import { wordAt } from '../fail2ban/first-chars.js';
-import { type DateList, LineDates } from '../fail2ban/line-dates.js';
+import { type DateList, LineDates, needsBracket } from '../fail2ban/line-dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
 import { Prefilter } from './prefilter.js';
@@ -126,10 +126,12 @@ export class LineMatcher {
   private readonly joinedNow: Uint8Array;
   /** Per cut: the most any of its templates lets stand before the date (LEAD_*). */
   private readonly cutLead: Uint8Array;
+  /** The same over the templates that need no `[` (for a line without one). */
+  private readonly cutLeadOpen: Uint8Array;
   /**
    * One scan of the uncut line for every date-cut pattern. A literal in the cut text is in the
-   * line too unless it runs across the join; so it may rule a pattern out only where the cut did
-   * not join (the date at the start, or none): otherwise the pattern runs.
+   * line too unless it runs across the join; so where the cut joins, the literals around the
+   * join are added (scanJoin) before a pattern is ruled out.
    */
   private readonly cutPrefilter: Prefilter | null;
   private cutScanned = -1;
@@ -165,6 +167,9 @@ export class LineMatcher {
     this.joinedLine = new Float64Array(this.cutTemplates.length).fill(-1);
     this.joinedNow = new Uint8Array(this.cutTemplates.length);
     this.cutLead = Uint8Array.from(this.cutTemplates, (ts) => Math.max(LEAD_NONE, ...ts.map(leadOf)));
+    this.cutLeadOpen = Uint8Array.from(this.cutTemplates, (ts) =>
+      Math.max(LEAD_NONE, ...ts.filter((t) => !needsBracket(t)).map(leadOf)),
+    );
     const cutting = (p: CompiledPattern) => this.cutOf[p.id] >= 0;
     // date-cut patterns are candidates of every line (no tag rules them out): a scan pays sooner
     const cp =
@@ -272,7 +277,9 @@ export class LineMatcher {
     if (this.cutDefault[k] === 1 && this.tsFrom === 0) return false;
     // no template lets text stand before its date, or only non-word characters and the line
     // starts with a word character: the cut cannot join, no need to find the date
-    const lead = this.cutLead[k];
+    let lead = this.cutLead[k];
+    // `[^\[]*\[(…` forms (a web server's `[date]`) cannot match a line without a `[`
+    if (lead > this.cutLeadOpen[k] && line.indexOf('[') < 0) lead = this.cutLeadOpen[k];
     if (lead === LEAD_NONE || (lead === LEAD_NONWORD && wordAt(line, 0))) return false;
     this.span(k, line);
     return this.cutFrom[k] > 0;
