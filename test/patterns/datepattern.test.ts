@@ -136,18 +136,15 @@ test('datepattern is kept by the store (patterns.datepattern) and comes back to 
   }
 });
 
-test('a slow datepattern is timed with its pattern, so the time budget can quarantine it', () => {
-  // catastrophic on `aaaa…a?`; the literal scan rules every pattern out, and the cut that proves
-  // it may (the line has no join) is where the time goes
+/** A batch of `lines` through patterns `^needle-<i> …` whose datepattern is `template`. */
+function slowTask(template: string, lines: string[]) {
   const slow = Array.from({ length: 8 }, (_, i) => ({
     ...apache,
     name: `slow-${i}`,
     regex: String.raw`^needle-${i} (?<ip>[\d.]+)`,
-    datepattern: ['^(a+)+!'],
+    datepattern: [template],
   }));
-  const m = new BatchMatcher();
-  const lines = [`${'a'.repeat(22)}?`, `${'a'.repeat(22)}?`];
-  const task = {
+  return {
     version: 1,
     patterns: JSON.stringify({ version: 1, specs: slow, skip: [] }),
     buf: new TextEncoder().encode(lines.join('\n')),
@@ -157,8 +154,26 @@ test('a slow datepattern is timed with its pattern, so the time budget can quara
     lineTime: false,
     budgetMs: 10,
   };
+}
+
+test('a slow datepattern is timed with its pattern, so the time budget can quarantine it', () => {
+  // catastrophic on `aaaa…a?`; the literal scan rules every pattern out, and the cut that proves
+  // it may (text may stand before this date, so the cut may join) is where the time goes
+  const m = new BatchMatcher();
+  const task = slowTask('(a+)+!', [`${'a'.repeat(22)}?`, `${'a'.repeat(22)}?`]);
   // the first batch blows the budget, the next one is profiled and names the culprit
   const first = m.run(task);
   assert.ok(first.elapsedMs > task.budgetMs, `${first.elapsedMs} ms: the template is not slow here`);
   assert.deepEqual(m.run(task).slow, [0]);
+});
+
+test('a slow anchored datepattern is timed with the pattern the literal scan lets through', () => {
+  // nothing stands before a `^(…)` date: the patterns ruled out need no cut (it cannot join), the one whose
+  // literal is in the line does, and the cut is timed with it
+  const m = new BatchMatcher();
+  const line = `${'a'.repeat(22)}? needle-3 192.0.2.1`;
+  const task = slowTask('^((a+)+!)', [line, line]);
+  const first = m.run(task);
+  assert.ok(first.elapsedMs > task.budgetMs, `${first.elapsedMs} ms: the template is not slow here`);
+  assert.deepEqual(m.run(task).slow, [3]);
 });

@@ -48,6 +48,14 @@ export interface DateTemplate {
 const EPOCH = String.raw`\d{10,11}\b(?:\.\d{3,6})?`;
 const LEPOCH = String.raw`\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?`;
 
+/** fail2ban's EPOCH: the number at the line's start, right after a leading `[`, or after `audit(`. */
+function epochSpots(e: string): string {
+  return String.raw`((?:^|(?<=^\[)(?=${e}\])|(?<=\baudit\()(?=${e}:\d+\)))${e})`;
+}
+
+/** The sources of the EPOCH and LEPOCH templates begin with these (line-dates.ts pre-checks them). */
+export const EPOCH_SOURCES = [epochSpots(EPOCH), epochSpots(LEPOCH)];
+
 /** DateTemplate.setRegex: word or line bounds, the date as group 1, `**` markers removed. */
 function bound(
   regexIn: string,
@@ -94,6 +102,63 @@ function compile(py: string): RegExp {
   return new RegExp(pyToJs(s).source, ci ? 'i' : '');
 }
 
+/** What may precede a template's date in the line (see `leadOf`). */
+export const LEAD_NONE = 0;
+export const LEAD_NONWORD = 1;
+export const LEAD_ANY = 2;
+
+/**
+ * What a template lets stand before the date it finds: nothing (`^(…)`), at most two non-word
+ * characters (`^(?:\W{0,2})?(…)`, the `{^LN-BEG}` form), or anything. Read off the source, so
+ * a form not recognised is LEAD_ANY. The date is group 1 (findDate), here the first `(`; it must
+ * not repeat (its text would be the last repetition's) and no top-level `|` may bypass the `^`.
+ */
+export function leadOf(t: DateTemplate): number {
+  const s = t.re.source;
+  let open: number;
+  let lead: number;
+  if (/^\^\((?!\?)/.test(s)) {
+    open = 1;
+    lead = LEAD_NONE;
+  } else if (s.startsWith(String.raw`^(?:\W{0,2})?(`) && s.charCodeAt(14) !== 63) {
+    open = 13;
+    lead = LEAD_NONWORD;
+  } else return LEAD_ANY;
+  const close = groupEnd(s, open);
+  if (close < 0 || /^[*+?{]/.test(s.slice(close + 1, close + 2)) || topLevelBar(s)) return LEAD_ANY;
+  return lead;
+}
+
+/** Index of the `)` closing the group opened at `open`, or -1. */
+function groupEnd(s: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\') i++;
+    else if (c === '[') {
+      for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
+    } else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** `s` has a `|` outside every group (or can not be read: unbalanced). */
+export function topLevelBar(s: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\') i++;
+    else if (c === '[') {
+      for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
+    } else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+    if (depth < 0) return true;
+  }
+  return depth !== 0;
+}
+
 /** A template from a `datepattern` line or a default one. */
 export function makeTemplate(patternIn: string): DateTemplate {
   let pattern = patternIn;
@@ -106,7 +171,7 @@ export function makeTemplate(patternIn: string): DateTemplate {
   }
   if (key === 'EPOCH' || key === 'LEPOCH') {
     const e = key === 'EPOCH' ? EPOCH : LEPOCH;
-    const src = String.raw`((?:^|(?<=^\[)(?=${e}\])|(?<=\baudit\()(?=${e}:\d+\)))${e})`;
+    const src = epochSpots(e);
     const b = bound(src, false, true);
     return { name: key, kind: key === 'EPOCH' ? 'epoch' : 'lepoch', re: compile(b.src), anchored: false };
   }

@@ -3,6 +3,12 @@ import { requiredFactors } from './literals.js';
 
 /** Alphabet of the automaton: ASCII only (other characters are in no literal). */
 const ASCII = 128;
+/**
+ * Characters kept of each literal (its prefix: in every text the literal is in, so sound). The
+ * table is states × classes: for the imported Debian filters 6318 states (1.4 MB, out of cache
+ * on every line) against 1845 at 8, for a few more regex calls (2.04 → 2.07 per line).
+ */
+const MAX_WORD = 8;
 
 /**
  * One multi-literal scan per line that tells which patterns can still match it: a pattern with
@@ -19,9 +25,13 @@ export class Prefilter {
   stamp = 0;
   /** How many patterns are filtered. */
   readonly filtered: number;
+  /** Characters of the longest literal. */
+  readonly longest: number;
   /** Pattern id → its factors, `factorIds[factorStart[id] … factorStart[id + 1])`. */
   private readonly factorStart: Int32Array;
   private readonly factorIds: Int32Array;
+  /** Pattern id → its first factor, -1 when it is not filtered. */
+  private readonly firstFactor: Int32Array;
 
   private readonly cls = new Uint16Array(ASCII);
   private readonly width: number;
@@ -42,14 +52,18 @@ export class Prefilter {
       for (const lits of requiredFactors(p.re.source, p.re.flags)) {
         const f = fids.length;
         fids.push(f);
-        for (const l of lits) words.push({ text: l.toLowerCase(), id: f });
+        for (const l of lits) words.push({ text: l.toLowerCase().slice(0, MAX_WORD), id: f });
       }
       if (fids.length > this.factorStart[p.id]) this.need[p.id] = 1;
     }
     this.factorStart[patterns.length] = fids.length;
     this.factorIds = Int32Array.from(fids);
+    this.firstFactor = Int32Array.from(patterns, (p) =>
+      this.need[p.id] === 1 ? this.factorIds[this.factorStart[p.id]] : -1,
+    );
     this.mark = new Uint32Array(fids.length);
     this.filtered = this.need.reduce((a, b) => a + b, 0);
+    this.longest = words.reduce((a, w) => Math.max(a, w.text.length), 0);
     // character classes: 0 = in no literal; upper case shares its lower-case letter's class
     let n = 1;
     for (const w of words)
@@ -123,6 +137,19 @@ export class Prefilter {
       this.mark.fill(0);
       this.stamp = 1;
     }
+    this.run(text, 0, text.length, 0);
+  }
+
+  /**
+   * Adds, to the last scan's marks, the literals of `text[a, s) + text[e, b)` (text with a span
+   * cut out): what a literal running across the cut needs, without making the cut text.
+   */
+  scanJoined(text: string, a: number, s: number, e: number, b: number): void {
+    this.run(text, e, b, this.run(text, a, s, 0));
+  }
+
+  /** Runs the automaton over `text[from, to)` from row `row`; returns the row reached. */
+  private run(text: string, from: number, to: number, row0: number): number {
     const stamp = this.stamp;
     const cls = this.cls;
     const delta = this.delta;
@@ -130,8 +157,8 @@ export class Prefilter {
     const start = this.outStart;
     const ids = this.outIds;
     const mark = this.mark;
-    let row = 0;
-    for (let k = 0; k < text.length; k++) {
+    let row = row0;
+    for (let k = from; k < to; k++) {
       const c = text.charCodeAt(k);
       const v = delta[row + (c < ASCII ? cls[c] : 0)];
       row = v >> 1;
@@ -140,13 +167,17 @@ export class Prefilter {
       const b = start[s + 1];
       for (let j = start[s]; j < b; j++) mark[ids[j]] = stamp;
     }
+    return row;
   }
 
   /** Pattern `id` may match the last scanned line. */
   passes(id: number): boolean {
-    if (this.need[id] === 0) return true;
+    // most patterns fail on their first (most selective) factor: one load decides them
+    const f = this.firstFactor[id];
+    if (f < 0) return true;
+    if (this.mark[f] !== this.stamp) return false;
     const b = this.factorStart[id + 1];
-    for (let j = this.factorStart[id]; j < b; j++)
+    for (let j = this.factorStart[id] + 1; j < b; j++)
       if (this.mark[this.factorIds[j]] !== this.stamp) return false;
     return true;
   }

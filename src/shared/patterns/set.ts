@@ -1,4 +1,6 @@
-import { type DateState, type DateTemplate, findDate } from '../fail2ban/dates.js';
+import { type DateTemplate, LEAD_NONE, LEAD_NONWORD, leadOf } from '../fail2ban/dates.js';
+import { wordAt } from '../fail2ban/first-chars.js';
+import { type DateList, LineDates, needsBracket } from '../fail2ban/line-dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
 import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
 import { Prefilter } from './prefilter.js';
@@ -98,10 +100,15 @@ export class LineMatcher {
   private readonly slotTag: (string | undefined)[] = new Array(TAG_SLOTS);
   private readonly slotIds: Int32Array[] = new Array(TAG_SLOTS);
 
-  /** Per pattern: its date cut (index into cutTemplates), -1 for none. */
+  /** Per pattern: its date cut (index into cutTemplates), -1 for none (and for raw ones). */
   private readonly cutOf: Int32Array;
   private readonly cutTemplates: (readonly DateTemplate[])[] = [];
-  private readonly cutStates: DateState[] = [];
+  /** Per cut: its templates as `dates` takes them, and the one that found the last date. */
+  private readonly cutLists: DateList[] = [];
+  private readonly cutLast: Int32Array;
+  /** Template matches of the line, shared by the cuts; `datesLine`: the line they are for. */
+  private readonly dates = new LineDates();
+  private datesLine = -1;
   /** The line each cut's text was made for (`line`), and that text. */
   private readonly cutLine: Float64Array;
   private readonly cutText: string[] = [];
@@ -110,15 +117,28 @@ export class LineMatcher {
   /** The syslog timestamp of the line being matched, in `line` (-1: none). */
   private tsFrom = -1;
   private tsTo = -1;
-  /** 1 where the line's cut joined two parts (text before the date and after it). */
-  private readonly cutJoined: Uint8Array;
+  /** The line each cut's date span was found for (`line`), and that span (-1: no date). */
+  private readonly spanLine: Float64Array;
+  private readonly cutFrom: Int32Array;
+  private readonly cutTo: Int32Array;
+  /** The line each cut's `joined` answer is for, and that answer. */
+  private readonly joinedLine: Float64Array;
+  private readonly joinedNow: Uint8Array;
+  /** Per cut: the most any of its templates lets stand before the date (LEAD_*). */
+  private readonly cutLead: Uint8Array;
+  /** The same over the templates that need no `[` (for a line without one). */
+  private readonly cutLeadOpen: Uint8Array;
   /**
    * One scan of the uncut line for every date-cut pattern. A literal in the cut text is in the
-   * line too unless it runs across the join; so it may rule a pattern out only where the cut did
-   * not join (the date at the start, or none): otherwise the pattern runs.
+   * line too unless it runs across the join; so where the cut joins, the literals around the
+   * join are added (scanJoin) before a pattern is ruled out.
    */
   private readonly cutPrefilter: Prefilter | null;
   private cutScanned = -1;
+  /** The line and span whose join `scanJoin` scanned last. */
+  private joinLine = -1;
+  private joinFrom = -1;
+  private joinTo = -1;
   private line = 0;
 
   constructor(readonly set: PatternSet) {
@@ -126,21 +146,31 @@ export class LineMatcher {
     this.cutOf = new Int32Array(set.patterns.length).fill(-1);
     const keys = new Map<string, number>();
     for (const p of set.patterns) {
-      if (p.dates === null || p.datesKey === null) continue;
+      // raw patterns see the raw line: never cut
+      if (p.raw || p.dates === null || p.datesKey === null) continue;
       let k = keys.get(p.datesKey);
       if (k === undefined) {
         k = this.cutTemplates.length;
         keys.set(p.datesKey, k);
         this.cutTemplates.push(p.dates);
         this.cutDefault.push(DEFAULT_DATES.has(p.datesKey) ? 1 : 0);
-        this.cutStates.push({ last: -1, text: '', template: -1, timeMs: 0 });
+        this.cutLists.push(this.dates.list(p.dates));
         this.cutText.push('');
       }
       this.cutOf[p.id] = k;
     }
     this.cutLine = new Float64Array(this.cutTemplates.length).fill(-1);
-    this.cutJoined = new Uint8Array(this.cutTemplates.length);
-    const cutting = (p: CompiledPattern) => !p.raw && this.cutOf[p.id] >= 0;
+    this.cutLast = new Int32Array(this.cutTemplates.length).fill(-1);
+    this.spanLine = new Float64Array(this.cutTemplates.length).fill(-1);
+    this.cutFrom = new Int32Array(this.cutTemplates.length);
+    this.cutTo = new Int32Array(this.cutTemplates.length);
+    this.joinedLine = new Float64Array(this.cutTemplates.length).fill(-1);
+    this.joinedNow = new Uint8Array(this.cutTemplates.length);
+    this.cutLead = Uint8Array.from(this.cutTemplates, (ts) => Math.max(LEAD_NONE, ...ts.map(leadOf)));
+    this.cutLeadOpen = Uint8Array.from(this.cutTemplates, (ts) =>
+      Math.max(LEAD_NONE, ...ts.filter((t) => !needsBracket(t)).map(leadOf)),
+    );
+    const cutting = (p: CompiledPattern) => this.cutOf[p.id] >= 0;
     // date-cut patterns are candidates of every line (no tag rules them out): a scan pays sooner
     const cp =
       set.patterns.filter(cutting).length >= PREFILTER_FROM ? new Prefilter(set.patterns, cutting) : null;
@@ -195,22 +225,38 @@ export class LineMatcher {
   }
 
   /**
+   * The span of the date the cut's templates find in the line (`cutFrom`, `cutTo`; -1: none),
+   * found once per line and cut. Only the span: the text is made when a regex needs it.
+   */
+  private span(k: number, line: string): void {
+    if (this.spanLine[k] === this.line) return;
+    this.spanLine[k] = this.line;
+    if (this.cutDefault[k] === 1 && this.tsFrom === 0) {
+      // the syslog parser found the date where fail2ban's default templates would: the same span
+      this.cutFrom[k] = 0;
+      this.cutTo[k] = yearEnd(line, this.tsTo);
+      return;
+    }
+    const d = this.dates;
+    if (this.datesLine !== this.line) {
+      d.reset(line);
+      this.datesLine = this.line;
+    }
+    const found = d.find(this.cutLists[k], this.cutLast, k);
+    this.cutFrom[k] = found ? d.start : -1;
+    this.cutTo[k] = found ? d.end : -1;
+  }
+
+  /**
    * The line without the date the cut's templates find (fail2ban's text for its regexes: what
    * is before the date and what is after it), made once per line and cut.
    */
   private cut(k: number, line: string): string {
     if (this.cutLine[k] === this.line) return this.cutText[k];
-    let text: string;
-    if (this.cutDefault[k] === 1 && this.tsFrom === 0) {
-      // the syslog parser found the date where fail2ban's default templates would: the same cut
-      text = line.slice(yearEnd(line, this.tsTo));
-      this.cutJoined[k] = 0;
-    } else {
-      // only the span: no time is made of the date
-      const d = findDate(this.cutTemplates[k], line, Number.NaN, this.cutStates[k]);
-      text = d === null ? line : line.slice(0, d.start) + line.slice(d.end);
-      this.cutJoined[k] = d !== null && d.start > 0 ? 1 : 0;
-    }
+    this.span(k, line);
+    const a = this.cutFrom[k];
+    const text =
+      a < 0 ? line : a === 0 ? line.slice(this.cutTo[k]) : line.slice(0, a) + line.slice(this.cutTo[k]);
     this.cutLine[k] = this.line;
     this.cutText[k] = text;
     return text;
@@ -218,10 +264,41 @@ export class LineMatcher {
 
   /** The cut of the line joins two parts, so a literal may run across the join. */
   private joined(k: number, line: string): boolean {
-    // the syslog timestamp is at the start: nothing before the date, no join (and no cut made)
+    // asked for every pattern of the cut the literal scan rules out: decided once per line
+    if (this.joinedLine[k] === this.line) return this.joinedNow[k] === 1;
+    const j = this.joins(k, line);
+    this.joinedLine[k] = this.line;
+    this.joinedNow[k] = j ? 1 : 0;
+    return j;
+  }
+
+  private joins(k: number, line: string): boolean {
+    // the syslog timestamp is at the start: nothing before the date, no join (and no date found)
     if (this.cutDefault[k] === 1 && this.tsFrom === 0) return false;
-    this.cut(k, line);
-    return this.cutJoined[k] === 1;
+    // no template lets text stand before its date, or only non-word characters and the line
+    // starts with a word character: the cut cannot join, no need to find the date
+    let lead = this.cutLead[k];
+    // `[^\[]*\[(…` forms (a web server's `[date]`) cannot match a line without a `[`
+    if (lead > this.cutLeadOpen[k] && line.indexOf('[') < 0) lead = this.cutLeadOpen[k];
+    if (lead === LEAD_NONE || (lead === LEAD_NONWORD && wordAt(line, 0))) return false;
+    this.span(k, line);
+    return this.cutFrom[k] > 0;
+  }
+
+  /**
+   * Adds to the line's literal marks those of the cut text around its join (cut `k`): a literal
+   * missing from the line can be in the cut text only across the join, so within `longest - 1`
+   * characters of it. Once per distinct span and line.
+   */
+  private scanJoin(cp: Prefilter, k: number, line: string): void {
+    const s = this.cutFrom[k];
+    const e = this.cutTo[k];
+    if (this.joinLine === this.line && this.joinFrom === s && this.joinTo === e) return;
+    this.joinLine = this.line;
+    this.joinFrom = s;
+    this.joinTo = e;
+    const w = cp.longest - 1;
+    cp.scanJoined(line, Math.max(0, s - w), s, e, Math.min(line.length, e + w));
   }
 
   /**
@@ -244,8 +321,8 @@ export class LineMatcher {
     for (let k = 0; k < ids.length; k++) {
       const i = ids[k];
       if (this.skip[i] === 1) continue;
-      const p = pats[i];
-      const cut = p.raw ? -1 : this.cutOf[i];
+      // typed arrays only until the pattern is a candidate: most are ruled out here
+      const cut = this.cutOf[i];
       if (cut < 0) {
         if (pre !== null && !pre.passes(i)) continue;
       } else if (line !== '') {
@@ -259,11 +336,13 @@ export class LineMatcher {
             // the cut made here is the pattern's cost too: a slow datepattern is quarantined with it
             const t0 = prof !== null ? performance.now() : 0;
             const joined = this.joined(cut, line);
+            if (joined) this.scanJoin(cp, cut, line);
             if (prof !== null) prof[i] += (performance.now() - t0) * 1e6;
-            if (!joined) continue;
+            if (!joined || !cp.passes(i)) continue;
           }
         }
       }
+      const p = pats[i];
       const cutting = cut >= 0 && line !== '';
       let text: string;
       let m: RegExpExecArray | null;
