@@ -80,7 +80,7 @@ function corrupt(why: string): EdgebanError {
 const pad8 = (n: number): number => (n + 7) & ~7;
 
 /** Byte sizes of the body's columns, in order, for `bans` and `offences` rows. */
-function bodyLayout(h: Pick<Header, 'bans' | 'bans6' | 'offences' | 'offences6'>): number[] {
+function columnSizes(h: Pick<Header, 'bans' | 'bans6' | 'offences' | 'offences6'>): number[] {
   const b = h.bans;
   const o = h.offences;
   return [
@@ -97,6 +97,29 @@ function bodyLayout(h: Pick<Header, 'bans' | 'bans6' | 'offences' | 'offences6'>
     o, // fam
     h.offences6 * 12, // rest
   ];
+}
+
+/** Where each column starts in the body (8-byte aligned) and the body's length. */
+function bodyLayout(h: Pick<Header, 'bans' | 'bans6' | 'offences' | 'offences6'>): {
+  offsets: number[];
+  length: number;
+} {
+  const offsets: number[] = [];
+  let length = 0;
+  for (const size of columnSizes(h)) {
+    offsets.push(length);
+    length = pad8(length + size);
+  }
+  return { offsets, length };
+}
+
+/** Typed views of column `k` (`n` elements) of a body at byte `at` of `ab`. */
+function views(ab: ArrayBufferLike, at: number, offsets: readonly number[]) {
+  return {
+    f64: (k: number, n: number) => new Float64Array(ab, at + offsets[k], n),
+    u32: (k: number, n: number) => new Uint32Array(ab, at + offsets[k], n),
+    u8: (k: number, n: number) => new Uint8Array(ab, at + offsets[k], n),
+  };
 }
 
 /**
@@ -131,19 +154,9 @@ export function encodeSnapshot(
   let offences6 = 0;
   for (let r = 0; r < offences.end; r++) if (offences.isLive(r) && offences.familyOf(r) === 6) offences6++;
   const counts = { bans, bans6, offences: offences.size, offences6 };
-  const sizes = bodyLayout(counts);
-  const offsets: number[] = [];
-  let len = 0;
-  for (const s of sizes) {
-    offsets.push(len);
-    len = pad8(len + s);
-  }
-  const body = Buffer.alloc(len);
-  const ab = body.buffer;
-  const at = body.byteOffset;
-  const f64 = (k: number, n: number) => new Float64Array(ab, at + offsets[k], n);
-  const u32 = (k: number, n: number) => new Uint32Array(ab, at + offsets[k], n);
-  const u8 = (k: number, n: number) => new Uint8Array(ab, at + offsets[k], n);
+  const { offsets, length } = bodyLayout(counts);
+  const body = Buffer.alloc(length);
+  const { f64, u32, u8 } = views(body.buffer, body.byteOffset, offsets);
   const [exp, created] = [f64(0, bans), f64(1, bans)];
   const [key0, count, reason, pattern, creator, node, services, jail] = [2, 3, 4, 5, 6, 7, 8, 9].map((k) =>
     u32(k, bans),
@@ -240,21 +253,11 @@ export function decodeSnapshot(file: Uint8Array): EngineSnapshot {
   )
     throw corrupt('has corrupt jails');
   const start = pad8(8 + hlen);
-  const sizes = bodyLayout(h);
-  const offsets: number[] = [];
-  let len = 0;
-  for (const s of sizes) {
-    offsets.push(len);
-    len = pad8(len + s);
-  }
-  if (start + len !== b.length) throw corrupt('has a corrupt size');
+  const { offsets, length } = bodyLayout(h);
+  if (start + length !== b.length) throw corrupt('has a corrupt size');
   const body = b.subarray(start);
   if (createHash('sha256').update(body).digest('hex') !== h.sha256) throw corrupt('fails its checksum');
-  const ab = buf.buffer;
-  const at = buf.byteOffset + start;
-  const f64 = (k: number, n: number) => new Float64Array(ab, at + offsets[k], n);
-  const u32 = (k: number, n: number) => new Uint32Array(ab, at + offsets[k], n);
-  const u8 = (k: number, n: number) => new Uint8Array(ab, at + offsets[k], n);
+  const { f64, u32, u8 } = views(buf.buffer, buf.byteOffset + start, offsets);
   const n = h.bans;
   const bans = {
     length: n,

@@ -124,23 +124,28 @@ export function leadOf(t: DateTemplate): number {
     open = 13;
     lead = LEAD_NONWORD;
   } else return LEAD_ANY;
-  const close = groupEnd(s, open);
+  const close = groupScan(s, open).end;
   if (close < 0 || /^[*+?{]/.test(s.slice(close + 1, close + 2)) || topLevelBar(s)) return LEAD_ANY;
   return lead;
 }
 
-/** Index of the `)` closing the group opened at `open`, or -1. */
-function groupEnd(s: string, open: number): number {
+/**
+ * The group of a (JavaScript) regex source opened at `open`: the index of its closing `)` (-1:
+ * not closed) and whether a `|` of its own, not of a nested group, comes before it.
+ */
+export function groupScan(s: string, open: number): { end: number; bar: boolean } {
   let depth = 0;
+  let bar = false;
   for (let i = open; i < s.length; i++) {
     const c = s[i];
     if (c === '\\') i++;
     else if (c === '[') {
       for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
     } else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return i;
+    else if (c === ')' && --depth === 0) return { end: i, bar };
+    else if (c === '|' && depth === 1) bar = true;
   }
-  return -1;
+  return { end: -1, bar };
 }
 
 /** `s` has a `|` outside every group (or can not be read: unbalanced). */

@@ -1,5 +1,5 @@
 import { type ClassRun, classRun, hasRun } from './class-runs.js';
-import { type DateTemplate, EPOCH_SOURCES, topLevelBar } from './dates.js';
+import { type DateTemplate, EPOCH_SOURCES, groupScan, topLevelBar } from './dates.js';
 import { firstAt, firstCharsAt, wordAt } from './first-chars.js';
 
 /** Not looked at yet on this line. */
@@ -65,17 +65,8 @@ export function needsBracket(t: DateTemplate): boolean {
 
 /** The group opened at `open` has a `|` of its own (or is not closed). */
 function barIn(s: string, open: number): boolean {
-  let depth = 0;
-  for (let i = open; i < s.length; i++) {
-    const c = s[i];
-    if (c === '\\') i++;
-    else if (c === '[') {
-      for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
-    } else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return false;
-    else if (c === '|' && depth === 1) return true;
-  }
-  return true;
+  const g = groupScan(s, open);
+  return g.end < 0 || g.bar;
 }
 
 /**
