@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Fail2banFilter } from '../../src/main/fail2ban/engine.js';
 import { readFilter } from '../../src/main/fail2ban/filter.js';
@@ -32,6 +32,21 @@ export interface FilterParity {
 }
 
 /** Filters of the tree that have a sample log in fail2ban's corpus. */
+/** Every log line of every sample file (no comments, no blanks), in file order. */
+export function sampleLogLines(): string[] {
+  const out: string[] = [];
+  for (const f of readdirSync(SAMPLES_DIR)) {
+    let text: string;
+    try {
+      text = readFileSync(join(SAMPLES_DIR, f), 'utf8');
+    } catch {
+      continue; // a directory
+    }
+    for (const l of text.split('\n')) if (l !== '' && !l.startsWith('#')) out.push(l);
+  }
+  return out;
+}
+
 export function filtersWithSamples(dir = FAIL2BAN_DIR): string[] {
   return readdirSync(join(dir, 'filter.d'))
     .filter((f) => f.endsWith('.conf') && f !== 'common.conf')

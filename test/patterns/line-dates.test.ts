@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { readFilter } from '../../src/main/fail2ban/filter.js';
@@ -19,9 +17,7 @@ import {
 import { firstAt, firstCharsAt } from '../../src/shared/fail2ban/first-chars.js';
 import { LineDates, needsBracket } from '../../src/shared/fail2ban/line-dates.js';
 import { PatternSet } from '../../src/shared/patterns/set.js';
-import { filtersWithSamples } from '../fail2ban/parity.js';
-
-const SAMPLES = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs';
+import { filtersWithSamples, sampleLogLines } from '../fail2ban/parity.js';
 
 /** The template lists of the imported Debian filters, and fail2ban's defaults, once each. */
 function templateLists(): DateTemplate[][] {
@@ -40,19 +36,7 @@ function templateLists(): DateTemplate[][] {
   return [...lists.values()];
 }
 
-function sampleLines(): string[] {
-  const out: string[] = [];
-  for (const f of readdirSync(SAMPLES)) {
-    let text: string;
-    try {
-      text = readFileSync(join(SAMPLES, f), 'utf8');
-    } catch {
-      continue; // a directory
-    }
-    for (const l of text.split('\n')) if (l !== '' && !l.startsWith('#')) out.push(l);
-  }
-  return out;
-}
+const sampleLines = sampleLogLines;
 
 const lists = templateLists();
 const lines = sampleLines();

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { readFilter } from '../../src/main/fail2ban/filter.js';
@@ -8,9 +6,7 @@ import { filterPatterns } from '../../src/main/fail2ban/import.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { requiredFactors } from '../../src/shared/patterns/literals.js';
 import { LineMatcher, PatternSet } from '../../src/shared/patterns/set.js';
-import { filtersWithSamples } from '../fail2ban/parity.js';
-
-const SAMPLES = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs';
+import { filtersWithSamples, sampleLogLines } from '../fail2ban/parity.js';
 
 function debianSpecs(): PatternSpec[] {
   const specs: PatternSpec[] = [];
@@ -26,22 +22,14 @@ function debianSpecs(): PatternSpec[] {
 
 const SYSLOG_HEAD = /^(?:\w{3} [ \d]\d|\d{4}-\d\d-\d\dT?) ?\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:?\d\d)? \S+ /;
 
+/** The sample lines, each also as the syslog parser hands it over: `tag: message`. */
 function sampleLines(): string[] {
   const out: string[] = [];
-  for (const f of readdirSync(SAMPLES)) {
-    let text: string;
-    try {
-      text = readFileSync(join(SAMPLES, f), 'utf8');
-    } catch {
-      continue; // a directory
-    }
-    for (const l of text.split('\n')) {
-      if (l === '' || l.startsWith('#')) continue;
-      out.push(l);
-      // as the syslog parser hands it over too: `tag: message`, without time and host
-      const body = SYSLOG_HEAD.exec(l);
-      if (body !== null) out.push(l.slice(body[0].length));
-    }
+  for (const l of sampleLogLines()) {
+    out.push(l);
+    // without time and host
+    const body = SYSLOG_HEAD.exec(l);
+    if (body !== null) out.push(l.slice(body[0].length));
   }
   return out;
 }
