@@ -171,7 +171,11 @@ describe('abuse on the ext_authz port', () => {
       assertAlive(edge);
       await othersServed(edge);
     }
-    assert.ok(after[2] - after[0] < 32, `RSS after each round: ${after.map((v) => v.toFixed(0)).join(', ')}`);
+    // the first round's pages may go back to the OS and the second's not (an allocator's
+    // choice): a leak is the last round still adding to what the one before it left
+    const rounds = after.map((v) => v.toFixed(0)).join(', ');
+    assert.ok(after[2] - after[1] < 32, `RSS after each round: ${rounds}`);
+    assert.ok(after[2] - after[0] < 64, `RSS after each round: ${rounds}`);
   });
 
   test('a health Check answers SERVING while 1,100 Watch streams are open', { timeout: 25_000 }, async () => {
