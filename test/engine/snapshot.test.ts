@@ -193,6 +193,28 @@ describe('a snapshot that is not one', () => {
     );
   });
 
+  test("a header naming one jail twice is refused (its rows would be each other's duplicates)", () => {
+    const b = Buffer.from(good);
+    const hlen = b.readUInt32LE(4);
+    const header = JSON.parse(b.toString('utf8', 8, 8 + hlen)) as { jails: string[] };
+    assert.ok(header.jails.length >= 2, 'the populated engine has two jails');
+    // the header rewritten in place, padded to its length: the body and its checksum stay
+    const withJails = (jails: string[]): Uint8Array => {
+      const json = Buffer.alloc(hlen, 0x20);
+      assert.ok(json.write(JSON.stringify({ ...header, jails })) <= hlen);
+      return new Uint8Array(Buffer.concat([b.subarray(0, 8), json, b.subarray(8 + hlen)]));
+    };
+    assert.equal(
+      code(() => decodeSnapshot(withJails(header.jails))),
+      'decoded',
+    );
+    const shortest = [...header.jails].sort((x, y) => x.length - y.length)[0];
+    assert.equal(
+      code(() => decodeSnapshot(withJails(header.jails.map(() => shortest)))),
+      'E_SNAPSHOT',
+    );
+  });
+
   test('random bytes after a valid magic are refused', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 4096 }), (tail) => {

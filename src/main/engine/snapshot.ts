@@ -249,7 +249,9 @@ export function decodeSnapshot(file: Uint8Array): EngineSnapshot {
   if (
     !Array.isArray(h.jails) ||
     h.jails.length === 0 ||
-    h.jails.some((j) => typeof j !== 'string' || j === '')
+    h.jails.some((j) => typeof j !== 'string' || j === '') ||
+    // one jail twice would load its rows twice, each the other's duplicate
+    new Set(h.jails).size !== h.jails.length
   )
     throw corrupt('has corrupt jails');
   const start = pad8(8 + hlen);
