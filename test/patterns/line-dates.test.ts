@@ -18,6 +18,7 @@ import { firstAt, firstCharsAt } from '../../src/shared/fail2ban/first-chars.js'
 import { LineDates, needsBracket } from '../../src/shared/fail2ban/line-dates.js';
 import { PatternSet } from '../../src/shared/patterns/set.js';
 import { filtersWithSamples, sampleLogLines } from '../fail2ban/parity.js';
+import { compiled, smallRegexes } from './regex-arbitrary.js';
 
 /** The template lists of the imported Debian filters, and fail2ban's defaults, once each. */
 function templateLists(): DateTemplate[][] {
@@ -116,38 +117,13 @@ test('a bracket form needs a `[` only where no branch goes without it', () => {
 });
 
 /** Small regexes in the templates' dialect over a tiny alphabet, so random texts match them. */
-const atom: fc.Memo<string> = fc.memo((d) =>
-  d <= 0
-    ? fc.constantFrom(
-        'a',
-        'B',
-        '1',
-        ' ',
-        '-',
-        '\\d',
-        '\\W',
-        '\\s',
-        '[a1]',
-        '[0-2]',
-        '[^a]',
-        '.',
-        '\\b',
-        '$',
-        '\\-',
-      )
-    : fc.oneof(
-        { weight: 3, arbitrary: atom(0) },
-        fc
-          .tuple(seq(d - 1), fc.constantFrom('(', '(?:', '(?<n>', '(?=', '(?!', '(?<=', '(?<!'), seq(d - 1))
-          .map(([x, open, y]) => `${open}${x}|${y})`),
-        fc
-          .tuple(atom(d - 1), fc.constantFrom('?', '*', '+', '{0,2}', '{2}', '{1,}', '??'))
-          .map(([x, q]) => (x === '\\b' || x === '$' ? x : `(?:${x})${q}`)),
-      ),
-);
-const seq: fc.Memo<string> = fc.memo((d) =>
-  fc.array(atom(d), { minLength: 1, maxLength: 5 }).map((xs) => xs.join('')),
-);
+const seq = smallRegexes({
+  leaves: ['a', 'B', '1', ' ', '-', '\\d', '\\W', '\\s', '[a1]', '[0-2]', '[^a]', '.', '\\b', '$', '\\-'],
+  groups: ['(', '(?:', '(?<n>', '(?=', '(?!', '(?<=', '(?<!'],
+  quantifiers: ['?', '*', '+', '{0,2}', '{2}', '{1,}', '??'],
+  bare: ['\\b', '$'],
+  maxSeq: 5,
+});
 
 test('a first-character table holds the first character of every match', () => {
   const text = fc.string({
@@ -160,12 +136,8 @@ test('a first-character table holds the first character of every match', () => {
       fc.constantFrom('', 'i'),
       fc.array(text, { minLength: 20, maxLength: 20 }),
       (src, flags, texts) => {
-        let re: RegExp;
-        try {
-          re = new RegExp(`^${src}`, flags);
-        } catch {
-          return;
-        }
+        const re = compiled(`^${src}`, flags);
+        if (re === null) return;
         const table = firstCharsAt(re, 1);
         if (table === null) return;
         for (const t of texts)
@@ -185,12 +157,8 @@ test('a class run is in every text the regex matches', () => {
       fc.constantFrom('', 'i'),
       fc.array(text, { minLength: 30, maxLength: 30 }),
       (src, flags, texts) => {
-        let re: RegExp;
-        try {
-          re = new RegExp(src, flags);
-        } catch {
-          return;
-        }
+        const re = compiled(src, flags);
+        if (re === null) return;
         const run = classRun(re);
         if (run === null) return;
         runs++;

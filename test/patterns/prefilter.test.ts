@@ -7,6 +7,7 @@ import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { requiredFactors } from '../../src/shared/patterns/literals.js';
 import { LineMatcher, PatternSet } from '../../src/shared/patterns/set.js';
 import { filtersWithSamples, sampleLogLines } from '../fail2ban/parity.js';
+import { compiled, smallRegexes } from './regex-arbitrary.js';
 
 function debianSpecs(): PatternSpec[] {
   const specs: PatternSpec[] = [];
@@ -92,39 +93,30 @@ test('prefilter on and off agree on mutated and random lines', () => {
 });
 
 /** Small regexes over a tiny alphabet, so random texts often match them. */
-const atom: fc.Memo<string> = fc.memo((d) =>
-  d <= 0
-    ? fc.constantFrom(
-        'a',
-        'b',
-        'k',
-        's',
-        'A',
-        'S',
-        '.',
-        '\\.',
-        '[ab]',
-        '[^a]',
-        '\\w',
-        '\\x61',
-        '\\u0062',
-        '^',
-        '$',
-        '\\b',
-      )
-    : fc.oneof(
-        { weight: 3, arbitrary: atom(0) },
-        fc
-          .tuple(seq(d - 1), fc.constantFrom('(', '(?:', '(?<n>', '(?=', '(?!', '(?<='), seq(d - 1))
-          .map(([x, open, y]) => `${open}${x}|${y})`),
-        fc
-          .tuple(atom(d - 1), fc.constantFrom('?', '*', '+', '{0,2}', '{2}', '{1,}', '??', '+?'))
-          .map(([x, q]) => (x === '^' || x === '$' || x === '\\b' ? x : `(?:${x})${q}`)),
-      ),
-);
-const seq: fc.Memo<string> = fc.memo((d) =>
-  fc.array(atom(d), { minLength: 1, maxLength: 6 }).map((xs) => xs.join('')),
-);
+const seq = smallRegexes({
+  leaves: [
+    'a',
+    'b',
+    'k',
+    's',
+    'A',
+    'S',
+    '.',
+    '\\.',
+    '[ab]',
+    '[^a]',
+    '\\w',
+    '\\x61',
+    '\\u0062',
+    '^',
+    '$',
+    '\\b',
+  ],
+  groups: ['(', '(?:', '(?<n>', '(?=', '(?!', '(?<='],
+  quantifiers: ['?', '*', '+', '{0,2}', '{2}', '{1,}', '??', '+?'],
+  bare: ['^', '$', '\\b'],
+  maxSeq: 6,
+});
 
 test('a text a regex matches holds a literal of each of its required factors', () => {
   const text = fc.string({
@@ -137,12 +129,8 @@ test('a text a regex matches holds a literal of each of its required factors', (
       fc.constantFrom('', 'i', 'u', 'iu', 's'),
       fc.array(text, { minLength: 20, maxLength: 20 }),
       (src, flags, texts) => {
-        let re: RegExp;
-        try {
-          re = new RegExp(src, flags);
-        } catch {
-          return;
-        }
+        const re = compiled(src, flags);
+        if (re === null) return;
         const factors = requiredFactors(src, flags);
         for (const t of texts) {
           if (!re.test(t)) continue;
