@@ -84,7 +84,7 @@ describe('the ban state snapshot across a restart', () => {
       assert.match(edge.out(), /"database_unchanged":false/);
       assert.ok(
         edge.out().indexOf('persisted bans restored') < edge.out().indexOf('"msg":"spoa started"'),
-        'the SPOA opened after the restore',
+        `the SPOA opened after the restore:\n${edge.out().slice(-4000)}`,
       );
       assert.match(edge.out(), /"bans":4,"offences":\d+,"ms"/);
       assert.equal(await spopBanned(edge.spoa, '192.0.2.11'), 0, 'lifted in SQL while down');

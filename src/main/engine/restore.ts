@@ -79,7 +79,7 @@ export class Restorer {
       }
       const scope = this.scopeOf(bans.services(i), target);
       if (scope === null) continue;
-      this.put(st, t.family, t.prefixLen, added, {
+      this.put(st, prev, t.family, t.prefixLen, added, {
         reason: bans.reason(i),
         pattern: bans.pattern(i),
         createdAt: bans.createdAt(i),
@@ -252,23 +252,22 @@ export class Restorer {
     }
   }
 
-  /** A restored ban (key in `b16`) into its jail's columns and the table. */
+  /** A restored ban (key in `b16`; `prev` its row in the jail, -1 for none) into the columns and the table. */
   private put(
     st: JailState,
+    prev: number,
     family: 4 | 6,
     prefixLen: number,
     added: Map<string, number>,
     f: TempBanFields & { mask: number },
-  ): number {
+  ): void {
     const b16 = this.b16;
-    const prev = st.temp.find(b16, family, prefixLen);
     const prevMask = prev >= 0 ? st.temp.maskOf(prev) : 0;
     if (prev >= 0) this.host.metrics?.currentBans.dec({ pattern: st.temp.pattern(prev) ?? 'manual' });
-    const row = st.temp.put(b16, family, prefixLen, f);
+    st.temp.put(b16, family, prefixLen, f);
     this.host.syncTable(b16, family, prefixLen, f.mask | prevMask, f.mask === 0 || prevMask === 0);
     const label = f.pattern ?? 'manual';
     added.set(label, (added.get(label) ?? 0) + 1);
-    return row;
   }
 
   /** The current-bans gauge moves once per pattern, not once per ban. */
