@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -141,6 +142,30 @@ describe('the ban state snapshot across a restart', () => {
       assert.doesNotMatch(edge.out(), /in force from the last stop/);
       assert.ok(!existsSync(snap));
       assert.equal(await spopBanned(edge.spoa, '192.0.2.20'), 1);
+    } finally {
+      if (edge.proc.exitCode === null) await stop(edge);
+    }
+  });
+
+  test('a FIFO at the snapshot path neither hangs the start nor is removed; the database restores', async () => {
+    const dir = mkdtempSync(join(cwd, 'fifo-'));
+    let edge = await startEdge(dir, ENV);
+    try {
+      await edge.waitFor('persisted bans restored', 20_000);
+      await api(edge, '/api/ban', { ip_address: '192.0.2.50', duration: '2h' });
+      await stop(edge);
+      const snap = join(dir, STATE_SNAPSHOT_FILE);
+      rmSync(snap);
+      execFileSync('mkfifo', [snap]);
+      edge = await startEdge(dir, ENV);
+      await edge.waitFor('persisted bans restored', 20_000);
+      assert.match(
+        edge.out(),
+        /"reason":"not a regular file"[^\n]*"msg":"ban state snapshot not read; restoring from the database"/,
+      );
+      assert.doesNotMatch(edge.out(), /in force from the last stop/);
+      assert.ok(existsSync(snap));
+      assert.equal(await spopBanned(edge.spoa, '192.0.2.50'), 1);
     } finally {
       if (edge.proc.exitCode === null) await stop(edge);
     }

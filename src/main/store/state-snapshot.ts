@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import type { Config } from '../config/types.js';
 import { decodeSnapshot, type EngineSnapshot } from '../engine/snapshot.js';
@@ -10,6 +20,46 @@ import { besideSqlite, stateFile } from './state-file.js';
 
 /** The ban state the last stop wrote, beside the SQLite database (else in the working folder). */
 export const STATE_SNAPSHOT_FILE = 'edgeban-state.snapshot';
+
+/**
+ * The largest snapshot a start reads: a quarter of the memory the process may have (a million
+ * bans and offences are ~70 MB), never past what one Buffer holds. A larger file is not read
+ * into memory at start; the database restores instead.
+ */
+export function snapshotReadLimit(): number {
+  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+  const mem = constrained !== undefined && constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+  return Math.min(Math.floor(mem / 4), 2 ** 31 - 1);
+}
+
+/**
+ * The file's bytes if it is a regular file within `limit`; a reason otherwise. Opened without
+ * blocking and without following a link, and sized on the open file: a FIFO or a device put at
+ * the path cannot hang or flood the start.
+ */
+export function readSnapshotBytes(
+  file: string,
+  limit: number,
+): Buffer | { refused: string; regular: boolean } {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { refused: 'not a regular file', regular: false };
+    if (st.size > limit)
+      return { refused: `${st.size} bytes, past the ${limit} a start reads`, regular: true };
+    const bytes = Buffer.allocUnsafe(st.size);
+    let at = 0;
+    while (at < st.size) {
+      const n = readSync(fd, bytes, at, st.size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    // a file cut short while read is decoded as it is, and its checksum refuses it
+    return at === st.size ? bytes : bytes.subarray(0, at);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 type SnapshotEngine = Pick<BanEngineApi, 'snapshotState' | 'loadSnapshot'>;
 
@@ -42,6 +92,7 @@ export class StateSnapshotFile {
     config: Config,
     private readonly log: Logger,
     cwd = process.cwd(),
+    private readonly readLimit = snapshotReadLimit(),
   ) {
     this.file = resolve(cwd, stateFile(config, STATE_SNAPSHOT_FILE, cwd));
     this.identity = databaseIdentity(config.database, cwd);
@@ -68,7 +119,18 @@ export class StateSnapshotFile {
     const t0 = performance.now();
     let bytes: Buffer;
     try {
-      bytes = readFileSync(this.file);
+      const read = readSnapshotBytes(this.file, this.readLimit);
+      if (!Buffer.isBuffer(read)) {
+        // a regular file is a stale state once the database has restored: removed like a used
+        // one; anything else at the path is not a file this process wrote, and left alone
+        if (read.regular) this.remove();
+        this.log.warn(
+          { file: this.file, reason: read.refused },
+          'ban state snapshot not read; restoring from the database',
+        );
+        return null;
+      }
+      bytes = read;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.log.warn(
