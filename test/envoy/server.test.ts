@@ -89,6 +89,38 @@ describe('envoy health, reflection, shutdown', () => {
     }
   });
 
+  test('health and reflection start with the first call relayed to them; calls that arrive together share the start', async () => {
+    const env = await startEnvoy();
+    const c = healthClient(env.port);
+    const auth = authClient(env.port);
+    try {
+      assert.equal((await check(auth, request('198.51.100.7'))).status?.code, 0);
+      assert.equal(env.server.healthServerStarted, false, 'a Check alone does not load grpc-js');
+      const answers = await Promise.all(Array.from({ length: 12 }, () => healthCheck(c, AUTH_SERVICE)));
+      assert.deepEqual(answers, Array(12).fill('SERVING'));
+      assert.equal(env.server.healthServerStarted, true);
+      assert.equal(await healthCheck(c, ''), 'SERVING');
+    } finally {
+      c.close();
+      auth.close();
+      await env.server.close();
+    }
+  });
+
+  test('a server that never relayed a call stops at once and leaves no socket folder', async () => {
+    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
+    const env = await startEnvoy();
+    const auth = authClient(env.port);
+    assert.equal((await check(auth, request('198.51.100.8'))).status?.code, 0);
+    auth.close();
+    await env.server.close();
+    assert.equal(env.server.healthServerStarted, false);
+    const after = readdirSync(tmpdir()).filter(
+      (n) => n.startsWith(`edgeban-grpc-${process.pid}-`) && !before.has(n),
+    );
+    assert.deepEqual(after, []);
+  });
+
   test('health Watch sees SERVING, then NOT_SERVING when shutting down, then the stream ends', async () => {
     const env = await startEnvoy({}, { announceMs: 300 });
     const c = healthClient(env.port);

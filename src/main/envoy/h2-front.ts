@@ -29,6 +29,8 @@ export interface FrontOptions {
   answer: CheckAnswer;
   /** The private grpc-js server (`/path/to.sock`). */
   backendSocket: string;
+  /** Starts that server if it is not running yet; resolves once it listens. */
+  backendReady: () => Promise<void>;
   log: Logger;
   /** Largest request message accepted (bytes), as grpc.max_receive_message_length. */
   maxMessage: number;
@@ -67,6 +69,8 @@ export class GrpcFront {
   private backend: ClientHttp2Session | null = null;
   private watchBackend: ClientHttp2Session | null = null;
   private watches = 0;
+  /** backendReady() has resolved once: relays go straight on from then. */
+  private backendUp = false;
   private readonly throttle: LogThrottle;
   /** Request bytes held by unfinished Check streams, process-wide and per session. */
   private buffered = 0;
@@ -342,6 +346,30 @@ export class GrpcFront {
       this.watches++;
       stream.once('close', () => this.watches--);
     }
+    if (this.backendUp) {
+      this.relayTo(stream, headers, watch);
+      return;
+    }
+    // the first relayed call starts the backend; the stream's request bytes wait in its
+    // (flow-controlled) buffer meanwhile, since nothing reads them yet
+    this.o.backendReady().then(
+      () => {
+        this.backendUp = true;
+        this.guard(stream, () => this.relayTo(stream, headers, watch));
+      },
+      (err: unknown) => {
+        this.throttle.error(
+          'envoy-backend',
+          'start',
+          { err: asError(err) },
+          'ext_authz health/reflection server did not start',
+        );
+        this.guard(stream, () => this.fail(stream, GRPC_UNAVAILABLE, 'service unavailable'));
+      },
+    );
+  }
+
+  private relayTo(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, watch: boolean): void {
     const backend = this.backendSession(watch);
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) {

@@ -1,6 +1,13 @@
-import type { Server } from '@grpc/grpc-js';
-import { type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status } from '@grpc/grpc-js';
-import { service as healthDefinition } from 'grpc-health-check';
+import type {
+  Server,
+  ServerUnaryCall,
+  ServerWritableStream,
+  ServiceDefinition,
+  sendUnaryData,
+} from '@grpc/grpc-js';
+
+/** gRPC's NOT_FOUND: the status is kept here without loading grpc-js before it is needed. */
+const GRPC_NOT_FOUND = 5;
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 
@@ -47,15 +54,16 @@ export class HealthService {
     return this.watches.size;
   }
 
-  addToServer(server: Server): void {
-    server.addService(healthDefinition, {
+  /** Serve Check, Watch and List on `server`; `definition` is grpc-health-check's `service`. */
+  addToServer(server: Server, definition: ServiceDefinition): void {
+    server.addService(definition, {
       check: (
         call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>,
         cb: sendUnaryData<HealthCheckResponse>,
       ) => {
         const s = this.status.get(call.request.service);
         if (s === undefined)
-          cb({ code: status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
+          cb({ code: GRPC_NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
         else cb(null, { status: s });
       },
       watch: (call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {

@@ -6,8 +6,8 @@ import { F } from './wire.js';
 
 /**
  * Our ext_authz .proto files (proto/ at the package root, shipped with the package) and the
- * gRPC health proto, loaded once when the server is built: the package definition feeds server
- * reflection and the health service, and proves the hand-written codec's field numbers.
+ * gRPC health proto, loaded when the health and reflection server first starts: the package
+ * definition feeds server reflection, and proves the hand-written codec's field numbers.
  */
 
 /** proto/ beside dist/ (this file is dist/src/main/envoy/proto.js once built). */
@@ -17,9 +17,7 @@ const HEALTH_PROTO = 'health/v1/health.proto';
 /** grpc-health-check's proto root (…/proto, holding health/v1/health.proto). */
 const HEALTH_DIR = dirname(dirname(dirname(healthProtoPath)));
 
-export const AUTH_SERVICE = 'envoy.service.auth.v3.Authorization';
-export const CHECK_PATH = `/${AUTH_SERVICE}/Check`;
-export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+export { AUTH_SERVICE, CHECK_PATH, HEALTH_SERVICE } from './names.js';
 
 export const LOADER_OPTIONS = {
   keepCase: true,

@@ -1,8 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type ChannelOptions, Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { Gauge } from 'prom-client';
 import type { BanTableReader, ServiceNames } from '../../shared/bantable/index.js';
 import { EdgebanError } from '../../shared/errors.js';
@@ -14,11 +13,12 @@ import type { Metrics } from '../metrics/registry.js';
 import { feedProxyMetrics } from '../metrics/verdicts.js';
 import type { AppContext, Service } from '../service.js';
 import { EnvoyAdmission } from './admission.js';
+import { GrpcBackend } from './backend.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
 import { CheckDecoder } from './check-decoder.js';
 import { GrpcFront } from './h2-front.js';
 import { HealthService } from './health.js';
-import { AUTH_SERVICE, assertWireLayout, CHECK_PATH, loadDefinitions } from './proto.js';
+import { AUTH_SERVICE, CHECK_PATH } from './names.js';
 
 export interface EnvoyServerOptions {
   config: EnvoyConfig;
@@ -50,18 +50,19 @@ export const GRPC_SERVER_OPTIONS: ChannelOptions = {
 };
 
 const NOT_A_CHECK = 'the request is not an envoy.service.auth.v3.CheckRequest';
+const GRPC_INVALID_ARGUMENT = 3;
 
 /**
  * Envoy's ext_authz gRPC service (`envoy.service.auth.v3.Authorization/Check`) with the health
- * service and server reflection beside it, on grpc-js. Checks use a hand-written codec
- * (wire.ts) checked against our .proto at construction; the answer is computed synchronously
- * on the main thread from the ban table.
+ * service and server reflection beside it (grpc-js, started by the first such call). Checks use
+ * a hand-written codec (wire.ts, checked against our .proto by its tests and when the health
+ * server starts); the answer is computed synchronously on the main thread from the ban table.
  */
 export class EnvoyServer {
   readonly handler: CheckHandler;
   readonly health: HealthService;
   readonly log: Logger;
-  private readonly grpc: GrpcServer;
+  private readonly backend: GrpcBackend;
   private readonly front: GrpcFront;
   readonly admission: EnvoyAdmission;
   private config: EnvoyConfig;
@@ -77,15 +78,19 @@ export class EnvoyServer {
     this.log = opts.log;
     this.announceMs = opts.announceMs ?? 250;
     this.drainMs = opts.drainMs ?? 5_000;
-    const definitions = loadDefinitions();
-    assertWireLayout(definitions);
     this.handler = new CheckHandler(opts.table, opts.reasonText, opts.check);
     this.health = new HealthService(['', AUTH_SERVICE]);
-    this.grpc = new GrpcServer(GRPC_SERVER_OPTIONS);
     const handler = this.handler;
     this.admission = new EnvoyAdmission(opts.config);
     if (opts.metrics) this.registerAdmissionMetrics(opts.metrics);
     const decoder = new CheckDecoder(opts.services ?? null);
+    const backendSocket = join(backendSocketDir(), 'grpc.sock');
+    this.backend = new GrpcBackend({
+      socket: backendSocket,
+      health: this.health,
+      options: GRPC_SERVER_OPTIONS,
+      log: this.log,
+    });
     this.front = new GrpcFront({
       admission: this.admission,
       checkPath: CHECK_PATH,
@@ -93,18 +98,22 @@ export class EnvoyServer {
         const t0 = performance.now();
         const res = handler.answer(decoder.decode(message, handler.wantHeaders), (Date.now() / 1000) | 0);
         this.duration?.observeMs(performance.now() - t0);
-        return res ?? { code: status.INVALID_ARGUMENT, message: NOT_A_CHECK };
+        return res ?? { code: GRPC_INVALID_ARGUMENT, message: NOT_A_CHECK };
       },
-      backendSocket: join(backendSocketDir(), 'grpc.sock'),
+      backendSocket,
+      backendReady: () => this.backend.ready(),
       log: this.log,
       maxMessage: GRPC_SERVER_OPTIONS['grpc.max_receive_message_length'] as number,
       maxConcurrentStreams: GRPC_SERVER_OPTIONS['grpc.max_concurrent_streams'] as number,
       keepaliveMs: GRPC_SERVER_OPTIONS['grpc.keepalive_time_ms'] as number,
       keepaliveTimeoutMs: GRPC_SERVER_OPTIONS['grpc.keepalive_timeout_ms'] as number,
     });
-    this.health.addToServer(this.grpc);
-    new ReflectionService(definitions).addToServer(this.grpc);
     if (opts.metrics) this.feedMetrics(opts.metrics);
+  }
+
+  /** Whether health and reflection (grpc-js) have started: not before a call asks for them. */
+  get healthServerStarted(): boolean {
+    return this.backend.started;
   }
 
   /** The bound port (useful with port 0). */
@@ -115,16 +124,11 @@ export class EnvoyServer {
   async listen(): Promise<void> {
     const { address, port } = this.config;
     const host = address.startsWith('[') ? address.slice(1, -1) : address;
-    // health and reflection: grpc-js on a private socket, reached through the front's relay
-    await new Promise<void>((resolve, reject) => {
-      this.grpc.bindAsync(`unix:${this.front.backendSocket}`, ServerCredentials.createInsecure(), (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
+    // health and reflection (grpc-js on a private socket) start with the first call relayed there
     try {
       this.boundPort = await this.front.listen(host, port);
     } catch (err) {
-      this.grpc.forceShutdown();
+      await this.backend.close();
       throw new EdgebanError(
         'E_LISTEN',
         `cannot listen on ${address}:${port} (envoy.address/envoy.port): ${(err as Error).message}`,
@@ -206,16 +210,7 @@ export class EnvoyServer {
     const drained = await this.front.close(this.drainMs);
     if (!drained)
       this.log.warn({ drain_ms: this.drainMs }, 'Envoy ext_authz calls still open after the drain time; cut');
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, 1000);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await this.backend.close(1000);
     rmSync(dirname(this.front.backendSocket), { recursive: true, force: true });
     this.feeds.detach();
   }
