@@ -28,7 +28,9 @@ import type { BenchReport, BenchRow } from './run.js';
 const here = import.meta.dirname;
 const REPO = join(here, '..', '..');
 const MB = 2 ** 20;
-const SETTLE_S = 12;
+/** V8's memory reducer gives the young generation back 8–20 s after the last burst (seen here):
+ *  sampled for less, an idle figure swings by ~30 MB between runs. */
+const SETTLE_S = 30;
 const SMALL_HEAP = '--max-semi-space-size=1';
 
 function median(xs: number[]): number {
