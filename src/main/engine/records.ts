@@ -1,4 +1,5 @@
 import { KeyedRows } from './keyed-rows.js';
+import { ProvenancePool } from './provenance.js';
 import type { StringPool } from './strings.js';
 import type { BanRecord, OffenceRecord } from './types.js';
 
@@ -25,7 +26,8 @@ export interface TempBanFields {
 
 /**
  * The engine's temporary bans in typed columns (unix ms as doubles, so every expiry is kept to
- * the millisecond; strings as ids of a shared pool). About 58 bytes a ban plus the index.
+ * the millisecond; reason, pattern, creator, node and services as one id of an interned tuple).
+ * About 30 bytes a ban plus the key and the index.
  */
 export class TempBans extends KeyedRows {
   private exp: Float64Array<ArrayBuffer> = this.column<Float64Array<ArrayBuffer>>(
@@ -43,37 +45,11 @@ export class TempBans extends KeyedRows {
     () => this.count,
     (c) => (this.count = c),
   );
-  private reason: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
+  /** Reason, pattern, creator, node and services: one interned tuple (provenance.ts). */
+  private prov: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
     (n) => new Uint32Array(n),
-    () => this.reason,
-    (c) => (this.reason = c),
-  );
-  private pat: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
-    (n) => new Uint32Array(n),
-    () => this.pat,
-    (c) => (this.pat = c),
-  );
-  private creator: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
-    (n) => new Uint32Array(n),
-    () => this.creator,
-    (c) => (this.creator = c),
-  );
-  private nodeOf: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
-    (n) => new Uint32Array(n),
-    () => this.nodeOf,
-    (c) => (this.nodeOf = c),
-  );
-
-  private svcMask: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
-    (n) => new Uint32Array(n),
-    () => this.svcMask,
-    (c) => (this.svcMask = c),
-  );
-  /** Services as text (`imap,smtp`), interned; the null id when the ban covers every service. */
-  private svcText: Uint32Array<ArrayBuffer> = this.column<Uint32Array<ArrayBuffer>>(
-    (n) => new Uint32Array(n),
-    () => this.svcText,
-    (c) => (this.svcText = c),
+    () => this.prov,
+    (c) => (this.prov = c),
   );
   private flags: Uint8Array<ArrayBuffer> = this.column<Uint8Array<ArrayBuffer>>(
     (n) => new Uint8Array(n),
@@ -81,12 +57,15 @@ export class TempBans extends KeyedRows {
     (c) => (this.flags = c),
   );
 
+  private readonly tuples: ProvenancePool;
+
   /** `jail`: the jail whose bans these are (one TempBans per jail). */
   constructor(
-    private readonly strings: StringPool,
+    strings: StringPool,
     readonly jail = 'default',
   ) {
     super();
+    this.tuples = new ProvenancePool(strings);
   }
 
   /** Adds or replaces the ban of a key; returns its row. */
@@ -118,17 +97,18 @@ export class TempBans extends KeyedRows {
   }
 
   private write(row: number, f: TempBanFields): void {
-    const s = this.strings;
     this.exp[row] = f.expiresAt;
     this.created[row] = f.createdAt;
     this.count[row] = f.offences;
-    this.reason[row] = s.acquire(f.reason);
-    this.pat[row] = s.acquire(f.pattern);
-    this.creator[row] = s.acquire(f.createdBy);
-    this.nodeOf[row] = s.acquire(f.node);
     const svc = f.services && f.services.length > 0 ? f.services.join(',') : null;
-    this.svcText[row] = s.acquire(svc);
-    this.svcMask[row] = svc === null ? 0 : (f.mask ?? 0) >>> 0;
+    this.prov[row] = this.tuples.acquire(
+      f.reason,
+      f.pattern,
+      f.createdBy,
+      f.node,
+      svc,
+      svc === null ? 0 : (f.mask ?? 0) >>> 0,
+    );
     this.flags[row] = f.shadow ? FLAG_SHADOW : 0;
   }
 
@@ -155,15 +135,15 @@ export class TempBans extends KeyedRows {
   }
 
   pattern(row: number): string | null {
-    return this.strings.text(this.pat[row]);
+    return this.tuples.pattern(this.prov[row]);
   }
 
   reasonOf(row: number): string {
-    return this.strings.text(this.reason[row]) ?? '';
+    return this.tuples.reason(this.prov[row]);
   }
 
   node(row: number): string {
-    return this.strings.text(this.nodeOf[row]) ?? '';
+    return this.tuples.node(this.prov[row]);
   }
 
   offencesOf(row: number): number {
@@ -172,12 +152,12 @@ export class TempBans extends KeyedRows {
 
   /** Service ids the ban covers as a bit mask; 0 = every service. */
   maskOf(row: number): number {
-    return this.svcMask[row];
+    return this.tuples.mask(this.prov[row]);
   }
 
   /** Services the ban covers; empty = every service. */
   servicesOf(row: number): string[] {
-    const t = this.strings.text(this.svcText[row]);
+    const t = this.tuples.services(this.prov[row]);
     return t === null ? [] : t.split(',');
   }
 
@@ -186,12 +166,12 @@ export class TempBans extends KeyedRows {
   }
 
   createdByOf(row: number): string {
-    return this.strings.text(this.creator[row]) ?? '';
+    return this.tuples.createdBy(this.prov[row]);
   }
 
   /** Services as stored (`imap,smtp`); null when the ban covers every service. */
   servicesText(row: number): string | null {
-    return this.strings.text(this.svcText[row]);
+    return this.tuples.services(this.prov[row]);
   }
 
   /** The row came from a snapshot and the database has not shown it yet. */
@@ -209,17 +189,18 @@ export class TempBans extends KeyedRows {
 
   /** The row as the record the API, events and store see. */
   record(row: number): BanRecord {
-    const s = this.strings;
+    const t = this.tuples;
+    const id = this.prov[row];
     return {
       target: this.targetText(row),
       kind: 'temp',
-      reason: s.text(this.reason[row]) ?? '',
-      pattern: s.text(this.pat[row]),
+      reason: t.reason(id),
+      pattern: t.pattern(id),
       createdAt: this.created[row],
       expiresAt: this.exp[row],
-      createdBy: s.text(this.creator[row]) ?? '',
+      createdBy: t.createdBy(id),
       offences: this.count[row],
-      node: s.text(this.nodeOf[row]) ?? '',
+      node: t.node(id),
     };
   }
 
@@ -233,12 +214,8 @@ export class TempBans extends KeyedRows {
   }
 
   private releaseStrings(row: number): void {
-    const s = this.strings;
-    s.release(this.reason[row]);
-    s.release(this.pat[row]);
-    s.release(this.creator[row]);
-    s.release(this.nodeOf[row]);
-    s.release(this.svcText[row]);
+    this.tuples.release(this.prov[row]);
+    this.prov[row] = 0;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Interned strings with reference counts: the engine's per-ban records keep a small integer per
- * reason, pattern, creator and node instead of a string each. Id 0 is null. A string whose last
+ * Interned strings with reference counts: the engine's provenance tuples (provenance.ts) keep a
+ * small integer per reason, pattern, creator, node and services instead of a string each. Id 0 is null. A string whose last
  * user goes is dropped and its id reused, so reasons made up by API callers do not pile up.
  */
 export class StringPool {
