@@ -107,6 +107,27 @@ describe('envoy health, reflection, shutdown', () => {
     }
   });
 
+  test('health that cannot start answers UNAVAILABLE and the checks go on', async () => {
+    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
+    const env = await startEnvoy();
+    // the private socket's folder gone: the health server cannot bind
+    for (const n of readdirSync(tmpdir()))
+      if (n.startsWith(`edgeban-grpc-${process.pid}-`) && !before.has(n))
+        rmSync(join(tmpdir(), n), { recursive: true, force: true });
+    const c = healthClient(env.port);
+    const auth = authClient(env.port);
+    try {
+      await assert.rejects(healthCheck(c, ''), (e: { code?: number }) => e.code === 14);
+      await assert.rejects(healthCheck(c, ''), (e: { code?: number }) => e.code === 14);
+      assert.equal((await check(auth, request('198.51.100.9'))).status?.code, 0);
+      assert.equal(env.server.healthServerStarted, false);
+    } finally {
+      c.close();
+      auth.close();
+      await env.server.close();
+    }
+  });
+
   test('a server that never relayed a call stops at once and leaves no socket folder', async () => {
     const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
     const env = await startEnvoy();

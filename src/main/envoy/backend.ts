@@ -2,6 +2,9 @@ import type { ChannelOptions, Server } from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import type { HealthService } from './health.js';
 
+/** How long a failed start answers UNAVAILABLE before a call may try again. */
+const RETRY_MS = 5_000;
+
 export interface BackendOptions {
   /** The private unix socket the front relays to. */
   socket: string;
@@ -30,11 +33,16 @@ export class GrpcBackend {
     return this.server !== null;
   }
 
-  /** Resolves once the server listens on the socket; every caller shares the one start. */
+  /**
+   * Resolves once the server listens on the socket; every caller shares the one start. A failed
+   * start is tried again by a call `RETRY_MS` later, not by each one: a client repeating health
+   * calls while the socket cannot be bound does not make the .proto files parsed again each time.
+   */
   ready(): Promise<void> {
     this.starting ??= this.start().catch((err: unknown) => {
-      // a failed start is tried again by the next relayed call
-      this.starting = null;
+      setTimeout(() => {
+        this.starting = null;
+      }, RETRY_MS).unref();
       throw err;
     });
     return this.starting;
