@@ -53,3 +53,16 @@ test('a column of few repeated strings is a dictionary, one of distinct strings 
   assert.equal(cell(result.columns.ip, 4999), '10.0.19.135');
   assert.equal(transfer.length, 1);
 });
+
+test("runs of one value (a restore's usual shape) come back exact across the switches to a dictionary and to text", () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(value, fc.integer({ min: 1, max: 40 })), { maxLength: 200 }), (runs) => {
+      const rows: (string | number | null)[][] = [];
+      for (const [v, n] of runs) for (let k = 0; k < n; k++) rows.push([v]);
+      const { result } = toColumns(['v'], rows);
+      const want = expected(rows.map((r) => r[0]));
+      for (let i = 0; i < rows.length; i++) assert.equal(cell(result.columns.v, i), want[i], `v[${i}]`);
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -23,6 +23,9 @@ export class ColumnBuilder {
   private readonly ids = new Map<unknown, number>();
   private dict: (string | null)[] = [];
   private text: (string | null)[] = [];
+  /** The dictionary value pushed last and its id. */
+  private lastValue: unknown = undefined;
+  private lastId = 0;
 
   push(v: unknown): void {
     const i = this.n++;
@@ -35,6 +38,12 @@ export class ColumnBuilder {
       this.numbersToDict(i);
     }
     if (this.mode === DICT) {
+      // a restore's rows mostly repeat the value above them: one string compare, no hashing
+      if (v === this.lastValue && i > 0) {
+        if (i === this.index.length) this.index = grow(this.index, new Uint32Array(i * 2));
+        this.index[i] = this.lastId;
+        return;
+      }
       let id = this.ids.get(v);
       if (id === undefined) {
         if (this.dict.length > DICT_MIN && this.dict.length > (i + 1) >>> 3) this.dictToText(i);
@@ -47,6 +56,8 @@ export class ColumnBuilder {
       if (id !== undefined) {
         if (i === this.index.length) this.index = grow(this.index, new Uint32Array(i * 2));
         this.index[i] = id;
+        this.lastValue = v;
+        this.lastId = id;
         return;
       }
     }
