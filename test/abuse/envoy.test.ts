@@ -115,6 +115,13 @@ function rssPeak(pid: number): { stop(): number } {
   };
 }
 
+/** A gauge's value as the process's /metrics shows it (NaN: not there). */
+async function metric(edge: Edge, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
+}
+
 describe('abuse on the ext_authz port', () => {
   let edge: Edge;
   before(async () => {
@@ -171,11 +178,13 @@ describe('abuse on the ext_authz port', () => {
       assertAlive(edge);
       await othersServed(edge);
     }
-    // the first round's pages may go back to the OS and the second's not (an allocator's
-    // choice): a leak is the last round still adding to what the one before it left
+    // RSS after a round swings by tens of MiB (seen: 212, 150, 208) as the allocator keeps or
+    // hands back freed pages: a leak is read off the process's own budget, which every round
+    // must have given back in full, with the RSS a looser bound beside it
+    assert.equal(await metric(edge, 'edgeban_envoy_buffered_bytes'), 0);
+    assert.equal(await metric(edge, 'edgeban_envoy_open_streams'), 0);
     const rounds = after.map((v) => v.toFixed(0)).join(', ');
-    assert.ok(after[2] - after[1] < 32, `RSS after each round: ${rounds}`);
-    assert.ok(after[2] - after[0] < 64, `RSS after each round: ${rounds}`);
+    assert.ok(after[2] - after[0] < 96, `RSS after each round: ${rounds}`);
   });
 
   test('a health Check answers SERVING while 1,100 Watch streams are open', { timeout: 25_000 }, async () => {

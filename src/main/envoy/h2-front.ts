@@ -80,6 +80,11 @@ export class GrpcFront {
   /** Errors caught on a stream's respond/write path (the stream is closed, the process goes on). */
   streamErrors = 0;
 
+  /** Request bytes held now by unfinished Check streams, all connections together. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
   get backendSocket(): string {
     return this.o.backendSocket;
   }

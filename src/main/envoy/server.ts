@@ -169,6 +169,16 @@ export class EnvoyServer {
       'ext_authz streams answered RESOURCE_EXHAUSTED because envoy.max_open_streams was reached',
       () => a.streamsRefused,
     );
+    // read at scrape: the front is built after the metrics are registered
+    const buffered = () => this.front.bufferedBytes;
+    new Gauge({
+      name: 'edgeban_envoy_buffered_bytes',
+      help: 'request bytes held by unfinished Check messages on the ext_authz port (bounded: 16 MiB a connection, 64 MiB in all)',
+      registers,
+      collect() {
+        this.set(buffered());
+      },
+    });
     new Gauge({
       name: 'edgeban_envoy_open_streams',
       help: 'HTTP/2 streams open on the ext_authz port',
