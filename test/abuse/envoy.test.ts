@@ -13,6 +13,7 @@ import {
   sleep,
 } from '../helpers/abuse.js';
 import { type EdgeProcess, spopBanned, startEdge } from '../helpers/edge.js';
+import { metricTotals } from '../helpers/metrics.js';
 import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -115,13 +116,6 @@ function rssPeak(pid: number): { stop(): number } {
   };
 }
 
-/** A gauge's value as the process's /metrics shows it (NaN: not there). */
-async function metric(edge: Edge, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
-}
-
 describe('abuse on the ext_authz port', () => {
   let edge: Edge;
   before(async () => {
@@ -181,8 +175,9 @@ describe('abuse on the ext_authz port', () => {
     // RSS after a round swings by tens of MiB (seen: 212, 150, 208) as the allocator keeps or
     // hands back freed pages: a leak is read off the process's own budget, which every round
     // must have given back in full, with the RSS a looser bound beside it
-    assert.equal(await metric(edge, 'edgeban_envoy_buffered_bytes'), 0);
-    assert.equal(await metric(edge, 'edgeban_envoy_open_streams'), 0);
+    const gauges = await metricTotals(edge.metrics);
+    assert.equal(gauges.get('edgeban_envoy_buffered_bytes'), 0);
+    assert.equal(gauges.get('edgeban_envoy_open_streams'), 0);
     const rounds = after.map((v) => v.toFixed(0)).join(', ');
     assert.ok(after[2] - after[0] < 96, `RSS after each round: ${rounds}`);
   });
