@@ -130,9 +130,11 @@ describe('abuse: patterns of a running edgeban', () => {
   test('a quarantined ReDoS pattern stays out after an unrelated pattern change, until lifted', async () => {
     const res = await call(edge, 'POST', '/api/patterns', { name: 'evil', regex: '(a+)+$', ip_group: 1 });
     assert.equal(res.status, 201);
-    // ~8 KB hostile lines cost milliseconds each even on the linear-time fallback: a batch of them
-    // exceeds its time budget, the worker profiles the next one and names the culprit
-    const hostile = Array.from({ length: 100 }, () => `<38>Nov 30 12:00:00 x x: ${'a'.repeat(8000)}!`);
+    // ~8 KB hostile lines cost a fraction of a millisecond to milliseconds each on the linear-time
+    // fallback, by the host's speed: a full batch of them (syslog.batch_size, 512) exceeds its
+    // 50 ms budget even on a fast idle host (100 lines did not, once), the worker profiles the
+    // next one and names the culprit
+    const hostile = Array.from({ length: 512 }, () => `<38>Nov 30 12:00:00 x x: ${'a'.repeat(8000)}!`);
     for (let round = 0; round < 6 && !edge.out().includes('pattern quarantined'); round++) {
       await sendTcp(edge.syslog, hostile);
       await new Promise((r) => setTimeout(r, 300));
