@@ -16,7 +16,9 @@ import { formatIp, maskInPlace } from '../../src/shared/ip/parse.js';
 /**
  * Scoped bans against a plain model: per key, the kinds of the main table and one expiry per
  * service. A request for a service is denied by a main-table ban, or (when the main table says
- * nothing) by a covering scoped ban of that service; a request naming no service by any.
+ * nothing) by a covering scoped ban of that service; a request naming no service by any. As for
+ * temporary bans of the main table, the most specific covering key in force decides the
+ * expiry; a request naming no service takes the latest of that key's services.
  */
 interface Entry {
   kinds: Set<KindCode>;
@@ -46,6 +48,7 @@ function modelCheck(
     if (e.kinds.has(Kind.WHITELIST)) best = Math.max(best, Kind.WHITELIST);
     if (e.kinds.has(Kind.BLACKLIST)) best = Math.max(best, Kind.BLACKLIST);
     if (e.kinds.has(Kind.TEMP_BAN) && e.exp > now) best = Math.max(best, Kind.TEMP_BAN);
+    if (scopedExp > 0) continue;
     for (const [s, exp] of e.scoped)
       if ((service === SERVICE_ANY || service === s) && exp > now) scopedExp = Math.max(scopedExp, exp);
   }
