@@ -43,6 +43,11 @@ function healthCheck(c: HealthClient, service: string): Promise<string> {
   );
 }
 
+/** This process's private gRPC socket folders in the temp folder (`edgeban-grpc-<pid>-…`). */
+function ownSocketDirs(): Set<string> {
+  return new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
+}
+
 /** A gRPC message frame (5-byte prefix) around protobuf bytes. */
 function frame(msg: Buffer, compressed = 0, declaredLength = msg.length): Buffer {
   const f = Buffer.alloc(5 + msg.length);
@@ -108,12 +113,11 @@ describe('envoy health, reflection, shutdown', () => {
   });
 
   test('health that cannot start answers UNAVAILABLE and the checks go on', async () => {
-    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
+    const before = ownSocketDirs();
     const env = await startEnvoy();
     // the private socket's folder gone: the health server cannot bind
-    for (const n of readdirSync(tmpdir()))
-      if (n.startsWith(`edgeban-grpc-${process.pid}-`) && !before.has(n))
-        rmSync(join(tmpdir(), n), { recursive: true, force: true });
+    for (const n of ownSocketDirs())
+      if (!before.has(n)) rmSync(join(tmpdir(), n), { recursive: true, force: true });
     const c = healthClient(env.port);
     const auth = authClient(env.port);
     try {
@@ -129,16 +133,14 @@ describe('envoy health, reflection, shutdown', () => {
   });
 
   test('a server that never relayed a call stops at once and leaves no socket folder', async () => {
-    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
+    const before = ownSocketDirs();
     const env = await startEnvoy();
     const auth = authClient(env.port);
     assert.equal((await check(auth, request('198.51.100.8'))).status?.code, 0);
     auth.close();
     await env.server.close();
     assert.equal(env.server.healthServerStarted, false);
-    const after = readdirSync(tmpdir()).filter(
-      (n) => n.startsWith(`edgeban-grpc-${process.pid}-`) && !before.has(n),
-    );
+    const after = [...ownSocketDirs()].filter((n) => !before.has(n));
     assert.deepEqual(after, []);
   });
 
@@ -341,14 +343,12 @@ test('the private gRPC socket folder goes with the stop, and folders of killed p
   writeFileSync(join(stale, 'grpc.sock'), '');
   const mine = join(tmpdir(), `edgeban-grpc-${process.pid}-zzzzzz`); // a live pid: kept
   mkdirSync(mine);
-  const ours = () =>
-    new Set(readdirSync(tmpdir()).filter((n) => n.startsWith(`edgeban-grpc-${process.pid}-`)));
   try {
-    const before = ours();
+    const before = ownSocketDirs();
     const e = await startEnvoy();
     assert.equal(existsSync(stale), false, 'stale folder removed');
     assert.equal(existsSync(mine), true, 'a live process keeps its folder');
-    const own = [...ours()].filter((n) => !before.has(n));
+    const own = [...ownSocketDirs()].filter((n) => !before.has(n));
     assert.equal(own.length, 1, 'one folder for the new server');
     await e.server.close();
     assert.equal(existsSync(join(tmpdir(), own[0])), false, 'own folder removed at stop');

@@ -71,7 +71,7 @@ export class TempBans extends KeyedRows {
   /** Adds or replaces the ban of a key; returns its row. */
   put(bytes: Uint8Array, family: 4 | 6, prefixLen: number, f: TempBanFields): number {
     const { row, added } = this.upsert(bytes, family, prefixLen);
-    if (!added) this.releaseStrings(row);
+    if (!added) this.releaseProvenance(row);
     this.write(row, f);
     return row;
   }
@@ -93,7 +93,7 @@ export class TempBans extends KeyedRows {
 
   /** Indexes the rows loaded since row `from`; returns the duplicates dropped. */
   endLoad(from: number): number {
-    return this.indexFrom(from, (r) => this.releaseStrings(r));
+    return this.indexFrom(from, (r) => this.releaseProvenance(r));
   }
 
   private write(row: number, f: TempBanFields): void {
@@ -122,7 +122,7 @@ export class TempBans extends KeyedRows {
 
   remove(row: number): void {
     if (!this.isLive(row)) return;
-    this.releaseStrings(row);
+    this.releaseProvenance(row);
     this.removeRow(row);
   }
 
@@ -213,7 +213,7 @@ export class TempBans extends KeyedRows {
     return r;
   }
 
-  private releaseStrings(row: number): void {
+  private releaseProvenance(row: number): void {
     this.tuples.release(this.prov[row]);
     this.prov[row] = 0;
   }

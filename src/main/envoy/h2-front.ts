@@ -12,6 +12,13 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { asError, type Logger } from '../log/logger.js';
 import { LogThrottle } from '../log/throttle.js';
 import type { EnvoyAdmission } from './admission.js';
+import {
+  GRPC_INTERNAL,
+  GRPC_INVALID_ARGUMENT,
+  GRPC_RESOURCE_EXHAUSTED,
+  GRPC_UNAVAILABLE,
+  GRPC_UNIMPLEMENTED,
+} from './grpc-status.js';
 
 /**
  * The public HTTP/2 listener of the ext_authz service. `Authorization/Check` — the one call on
@@ -44,12 +51,6 @@ export interface FrontOptions {
   /** Sources, connection and open-stream limits (unlimited without). */
   admission?: EnvoyAdmission;
 }
-
-const GRPC_UNIMPLEMENTED = 12;
-const GRPC_RESOURCE_EXHAUSTED = 8;
-const GRPC_INVALID_ARGUMENT = 3;
-const GRPC_INTERNAL = 13;
-const GRPC_UNAVAILABLE = 14;
 
 const OK_HEADERS = { [h2.HTTP2_HEADER_STATUS]: 200, [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
 const OK_TRAILERS = { 'grpc-status': '0' };

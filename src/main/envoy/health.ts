@@ -5,9 +5,7 @@ import type {
   ServiceDefinition,
   sendUnaryData,
 } from '@grpc/grpc-js';
-
-/** gRPC's NOT_FOUND: the status is kept here without loading grpc-js before it is needed. */
-const GRPC_NOT_FOUND = 5;
+import { GRPC_NOT_FOUND } from './grpc-status.js';
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 

@@ -16,6 +16,7 @@ import { EnvoyAdmission } from './admission.js';
 import { GrpcBackend } from './backend.js';
 import { CheckHandler, type CheckOptions, checkOptions } from './check.js';
 import { CheckDecoder } from './check-decoder.js';
+import { GRPC_INVALID_ARGUMENT } from './grpc-status.js';
 import { GrpcFront } from './h2-front.js';
 import { HealthService } from './health.js';
 import { AUTH_SERVICE, CHECK_PATH } from './names.js';
@@ -50,7 +51,6 @@ export const GRPC_SERVER_OPTIONS: ChannelOptions = {
 };
 
 const NOT_A_CHECK = 'the request is not an envoy.service.auth.v3.CheckRequest';
-const GRPC_INVALID_ARGUMENT = 3;
 
 /**
  * Envoy's ext_authz gRPC service (`envoy.service.auth.v3.Authorization/Check`) with the health

@@ -8,6 +8,8 @@ const TEXT = 2;
 /** Distinct values a dictionary column may have before it is plain text (and past 1/8 of its rows). */
 const DICT_MIN = 64;
 const FIRST = 1024;
+/** No value yet: equal to nothing a row holds. */
+const NONE = Symbol('none');
 
 /**
  * One result column built a row at a time: numbers (null as NaN) until a text value comes, then
@@ -23,8 +25,8 @@ export class ColumnBuilder {
   private readonly ids = new Map<unknown, number>();
   private dict: (string | null)[] = [];
   private text: (string | null)[] = [];
-  /** The dictionary value pushed last and its id. */
-  private lastValue: unknown = undefined;
+  /** The dictionary value pushed last and its id (NONE before the first). */
+  private lastValue: unknown = NONE;
   private lastId = 0;
 
   push(v: unknown): void {
@@ -39,12 +41,7 @@ export class ColumnBuilder {
     }
     if (this.mode === DICT) {
       // a restore's rows mostly repeat the value above them: one string compare, no hashing
-      if (v === this.lastValue && i > 0) {
-        if (i === this.index.length) this.index = grow(this.index, new Uint32Array(i * 2));
-        this.index[i] = this.lastId;
-        return;
-      }
-      let id = this.ids.get(v);
+      let id = v === this.lastValue ? this.lastId : this.ids.get(v);
       if (id === undefined) {
         if (this.dict.length > DICT_MIN && this.dict.length > (i + 1) >>> 3) this.dictToText(i);
         else {
