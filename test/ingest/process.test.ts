@@ -22,6 +22,9 @@ test("full process: logger → edgeban serve → ban visible to HAProxy's SPOP l
   const { spoa, metrics, syslog } = edge;
   await edge.waitFor(/Syslog reader started/);
   await waitForPort(spoa, 5000);
+  const scrape = async () => (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+  // no log line yet: no matcher worker holds memory
+  assert.match(await scrape(), /^edgeban_matcher_workers 0$/m);
   const line = (ip: string) =>
     `imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
   for (let i = 0; i < 4; i++)
@@ -32,7 +35,8 @@ test("full process: logger → edgeban serve → ban visible to HAProxy's SPOP l
   assert.match(edge.out(), /"ip":"198\.51\.100\.55"[^\n]*"pattern":"dovecot-auth-failed"/);
   assert.equal(await spopBanned(spoa, '198.51.100.55'), 1);
   assert.equal(await spopBanned(spoa, '198.51.100.44'), 0);
-  const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+  const text = await scrape();
+  assert.match(text, /^edgeban_matcher_workers 1$/m);
   assert.match(text, /^fail2ban_pattern_matches_total\{pattern="dovecot-auth-failed",severity="4"\} 9$/m);
   // the built-in set (no pattern configured)
   assert.match(text, new RegExp(`^fail2ban_config_patterns_loaded ${builtin.length}$`, 'm'));

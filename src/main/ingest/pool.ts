@@ -16,6 +16,11 @@ export interface Quarantine {
   reason: string;
 }
 
+/** A worker without a batch for this long ends; the next batch starts one again. */
+const WORKER_IDLE_MS = 60_000;
+/** Young generation of a matcher worker, MB (V8's default grows to 32). */
+const WORKER_YOUNG_MB = 4;
+
 /** Quarantine entries kept (patterns come from the operator; the bound is a safety net). */
 const QUARANTINE_MAX = 1024;
 
@@ -51,9 +56,13 @@ export class MatcherPool {
     this.setPatterns(opts.patterns);
     this.pool = new Piscina<MatchTask, MatchResult>({
       filename: WORKER_URL.href,
-      minThreads: this.threads,
+      // started with the first batch and ended after a minute without one: an isolate is ~10 MB
+      // that a process no log line reaches yet (or any more) need not hold
+      minThreads: 0,
       maxThreads: this.threads,
-      idleTimeout: 60_000,
+      idleTimeout: WORKER_IDLE_MS,
+      // a burst of lines would grow each worker's young generation to 32 MB, kept after it
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
       // the pipeline bounds what it queues; piscina's own queue stays small
       maxQueue: this.threads * 4,
     });
@@ -132,6 +141,11 @@ export class MatcherPool {
     };
     const ab = buf.buffer as ArrayBuffer;
     return this.pool.run(task, { transferList: [ab] });
+  }
+
+  /** Matcher workers running now (0 until the first batch, and again after a minute without one). */
+  get running(): number {
+    return this.pool.threads.length;
   }
 
   get queueSize(): number {

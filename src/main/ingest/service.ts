@@ -73,6 +73,14 @@ export class IngestService implements Service {
         },
       });
     }
+    if (!reg.getSingleMetric('edgeban_matcher_workers')) {
+      const w: Gauge = new Gauge({
+        name: 'edgeban_matcher_workers',
+        help: 'Matcher worker threads running (started with the first log batch, ended after a minute without one)',
+        registers: [reg],
+        collect: () => w.set(this.pool?.running ?? 0),
+      });
+    }
   }
 
   /** An operator lifts a quarantine (REST API); false when `name` is not quarantined. */
