@@ -49,6 +49,15 @@ describe('typed-column records agree with a Map', () => {
             },
             { weight: 1, arbitrary: fc.record({ op: fc.constant('compact' as const), i: fc.constant(0) }) },
             { weight: 1, arbitrary: fc.record({ op: fc.constant('step' as const), i: fc.nat(5) }) },
+            // the restore's way: find, then putNew on a miss (sometimes after finding another key)
+            {
+              weight: 4,
+              arbitrary: fc.record({
+                op: fc.constant('fresh' as const),
+                i: fc.nat(TARGETS.length - 1),
+                j: fc.option(fc.nat(TARGETS.length - 1)),
+              }),
+            },
           ),
           { maxLength: 400 },
         ),
@@ -69,6 +78,19 @@ describe('typed-column records agree with a Map', () => {
             } else if (o.op === 'del') {
               t.remove(t.find(c.bytes, c.family, c.prefixLen));
               m.delete(target);
+            } else if (o.op === 'fresh') {
+              exp += 1;
+              const r = t.find(c.bytes, c.family, c.prefixLen);
+              if (r >= 0) t.put(c.bytes, c.family, c.prefixLen, fields(o.i, exp));
+              else {
+                const j = 'j' in o ? o.j : null;
+                if (j !== null && j !== undefined) {
+                  const d = parseCidr(TARGETS[j]);
+                  t.find(d.bytes, d.family, d.prefixLen);
+                }
+                t.putNew(c.bytes, c.family, c.prefixLen, fields(o.i, exp));
+              }
+              m.set(target, exp);
             } else if (o.op === 'compact') {
               // every row dead but a few: tombstones past the threshold are squeezed out
               t.maybeCompact();

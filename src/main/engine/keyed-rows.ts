@@ -66,6 +66,13 @@ export class KeyedRows {
   private index = new Int32Array(FIRST_CAPACITY * 2);
   private mask = FIRST_CAPACITY * 2 - 1;
   private readonly seed = randomBytes(4).readUInt32LE(0);
+  /** Bumped by every change to the index: a miss's empty slot is only good while it holds. */
+  private gen = 0;
+  /** Where the last `find` that missed stopped, for the generation `missGen` (-1: none). */
+  private missSlot = -1;
+  private missGen = -1;
+  /** The key that last miss was for: words, prefix length, family. */
+  private readonly missKw = new Uint32Array(6);
   private readonly kw = new Uint32Array(4);
   private readonly cursors = new Set<RowCursor>();
   /** Bytes of the key last written by `keyBytes` (16; the first 4 for IPv4). */
@@ -99,7 +106,14 @@ export class KeyedRows {
     const rest = this.rest;
     for (let i = this.hash(prefixLen) & this.mask; ; i = (i + 1) & this.mask) {
       const r = this.index[i] - 1;
-      if (r < 0) return -1;
+      if (r < 0) {
+        this.missSlot = i;
+        this.missGen = this.gen;
+        this.missKw.set(kw);
+        this.missKw[4] = prefixLen;
+        this.missKw[5] = family;
+        return -1;
+      }
       if (key0[r] !== kw[0] || this.plen[r] !== prefixLen || this.fam[r] !== family) continue;
       if (family === 4) return r;
       const o = r * 3;
@@ -117,6 +131,28 @@ export class KeyedRows {
   protected upsert(bytes: Uint8Array, family: 4 | 6, prefixLen: number): { row: number; added: boolean } {
     const found = this.find(bytes, family, prefixLen);
     if (found >= 0) return { row: found, added: false };
+    return { row: this.appendNew(bytes, family, prefixLen), added: true };
+  }
+
+  /**
+   * Appends a key that is not held (a `find` of it just missed, or the caller knows), in the
+   * index slot where that find stopped when it was for this key and nothing changed the index
+   * since: one probe per new key instead of two.
+   */
+  protected appendNew(bytes: Uint8Array, family: 4 | 6, prefixLen: number): number {
+    this.words(bytes, family);
+    const kw = this.kw;
+    const m = this.missKw;
+    const slot =
+      this.missGen === this.gen &&
+      m[0] === kw[0] &&
+      m[1] === kw[1] &&
+      m[2] === kw[2] &&
+      m[3] === kw[3] &&
+      m[4] === prefixLen &&
+      m[5] === family
+        ? this.missSlot
+        : -1;
     if (this.high === this.cap) this.makeRoom();
     const r = this.high++;
     this.live++;
@@ -129,8 +165,12 @@ export class KeyedRows {
     }
     this.plen[r] = prefixLen;
     this.fam[r] = family;
-    this.place(r);
-    return { row: r, added: true };
+    // makeRoom changes the generation: the slot is then looked for again
+    if (slot >= 0 && this.missGen === this.gen) {
+      this.index[slot] = r + 1;
+      this.gen++;
+    } else this.place(r);
+    return r;
   }
 
   /**
@@ -176,6 +216,7 @@ export class KeyedRows {
       for (let r = 0; r < from; r++) if (this.fam[r] !== 0) this.place(r);
     }
     let dropped = 0;
+    this.gen++;
     for (let r = from; r < this.high; r++) {
       if (this.fam[r] === 0) continue;
       let i = this.hash(this.plen[r], r) & this.mask;
@@ -214,6 +255,7 @@ export class KeyedRows {
   /** Drops a live row (its columns are left for the subclass to release first). */
   protected removeRow(r: number): void {
     if (this.fam[r] === 0) return;
+    this.gen++;
     let i = this.hash(this.plen[r], r) & this.mask;
     while (this.index[i] !== r + 1) i = (i + 1) & this.mask;
     // backward-shift deletion: later entries of the probe run move up into the hole
@@ -344,6 +386,7 @@ export class KeyedRows {
   }
 
   private place(r: number): void {
+    this.gen++;
     let i = this.hash(this.plen[r], r) & this.mask;
     while (this.index[i] !== 0) i = (i + 1) & this.mask;
     this.index[i] = r + 1;
@@ -398,6 +441,7 @@ export class KeyedRows {
   }
 
   private reindex(): void {
+    this.gen++;
     let n = 1;
     while (n < this.cap * 2) n <<= 1;
     if (this.index.length === n) this.index.fill(0);

@@ -76,6 +76,13 @@ export class TempBans extends KeyedRows {
     return row;
   }
 
+  /** `put` for a key that is not held (a `find` of it just missed): no second lookup. */
+  putNew(bytes: Uint8Array, family: 4 | 6, prefixLen: number, f: TempBanFields): number {
+    const row = this.appendNew(bytes, family, prefixLen);
+    this.write(row, f);
+    return row;
+  }
+
   /** A snapshot's ban by its key words, indexed by `endLoad` (KeyedRows.appendUnindexed). */
   loadRow(
     family: 4 | 6,

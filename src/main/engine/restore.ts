@@ -264,7 +264,8 @@ export class Restorer {
     const b16 = this.b16;
     const prevMask = prev >= 0 ? st.temp.maskOf(prev) : 0;
     if (prev >= 0) this.host.metrics?.currentBans.dec({ pattern: st.temp.pattern(prev) ?? 'manual' });
-    st.temp.put(b16, family, prefixLen, f);
+    if (prev >= 0) st.temp.put(b16, family, prefixLen, f);
+    else st.temp.putNew(b16, family, prefixLen, f);
     this.host.syncTable(b16, family, prefixLen, f.mask | prevMask, f.mask === 0 || prevMask === 0);
     const label = f.pattern ?? 'manual';
     added.set(label, (added.get(label) ?? 0) + 1);

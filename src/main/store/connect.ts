@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { EdgebanError } from '../../shared/errors.js';
 import { mysqlModule, pgModule } from './drivers.js';
 import type { Database } from './schema.js';
-import { type ColumnarResult, WorkerSqliteDialect } from './sqlite-dialect.js';
+import { type BulkReader, type ColumnarResult, WorkerSqliteDialect } from './sqlite-dialect.js';
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
 
@@ -24,6 +24,8 @@ export interface Connection {
   close(): Promise<void>;
   /** SQLite only: a compiled SELECT's rows column by column (bulk reads across the thread boundary). */
   columns?: (q: CompiledQuery) => Promise<ColumnarResult>;
+  /** SQLite only: a second connection on its own thread for one bulk read (close it after). */
+  openReader?: () => Promise<BulkReader>;
 }
 
 export interface ConnectOptions {
@@ -193,6 +195,7 @@ export function openDatabase(driver: string, dsn: string, opts: ConnectOptions =
       db,
       dialect,
       columns: (q) => sqlite.columns(q),
+      openReader: () => sqlite.openReader(),
       active: () => (open ? 1 : 0),
       close: async () => {
         open = false;

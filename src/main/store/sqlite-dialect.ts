@@ -43,6 +43,12 @@ export interface ColumnarResult {
   columns: Record<string, Column>;
 }
 
+/** A connection for bulk column reads only (WorkerSqliteDialect.openReader). */
+export interface BulkReader {
+  columns(q: CompiledQuery): Promise<ColumnarResult>;
+  close(): Promise<void>;
+}
+
 /** Value `i` of a column. */
 export function cell(c: Column, i: number): string | number | null {
   if (c.kind === 'number') {
@@ -95,6 +101,21 @@ export class WorkerSqliteDialect implements Dialect {
   async columns(q: CompiledQuery): Promise<ColumnarResult> {
     if (!this.driver) throw new SqliteWorkerError('SQLite driver not initialised', 'SQLITE_GONE');
     return this.driver.columns(q);
+  }
+  /**
+   * A second connection on a thread of its own, for one bulk read beside the main connection's
+   * (the restore reads offences there while bans come through the first): closed by the caller,
+   * so its thread and heap are gone once the read is done.
+   */
+  async openReader(): Promise<BulkReader> {
+    const d = new WorkerSqliteDriver(this.config);
+    try {
+      await d.init();
+    } catch (err) {
+      await d.destroy();
+      throw err;
+    }
+    return { columns: (q) => d.columns(q), close: () => d.destroy() };
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
