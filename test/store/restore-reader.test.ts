@@ -54,7 +54,7 @@ describe('the restore reads offences on a second SQLite connection', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('every row of both tables arrives; the second connection opens once and is closed after', async () => {
+  test('every row of both tables arrives, the first page with their totals; the second connection opens once and is closed after', async () => {
     const conn = await connected();
     const open = conn.openReader;
     assert.ok(open, 'SQLite connections offer a second reader');
@@ -77,8 +77,10 @@ describe('the restore reads offences on a second SQLite connection', () => {
     const { log } = memoryLogger();
     let bans = 0;
     let offences = 0;
+    const totals: unknown[] = [];
     const counts = await readState(linkOver(conn), log, now, (p) => {
       assert.deepEqual(events, ['open'], 'pages arrive while the reader is open');
+      totals.push(p.totals);
       bans += p.bans.length;
       offences += p.offences.length;
     });
@@ -86,8 +88,10 @@ describe('the restore reads offences on a second SQLite connection', () => {
     assert.equal(bans, BANS);
     assert.equal(offences, OFFENCES);
     assert.deepEqual(events, ['open', 'close']);
-    // offences only: one full page and the rest
-    assert.equal(reads, 2);
+    // the first page says what the whole read brings (the engine sizes for it once)
+    assert.deepEqual(totals, [{ bans: BANS, offences: OFFENCES }, undefined]);
+    // the count, then offences: one full page and the rest
+    assert.equal(reads, 3);
     await conn.close();
   });
 

@@ -816,6 +816,13 @@ export class BanEngine implements BanEngineApi {
     this.restorer.rows(bans, offences, from, to, skip);
   }
 
+  reserveRestore(bans: number, offences: number, jail: string): void {
+    this.offences.reserve(Math.max(0, offences));
+    this.holder(jail).temp.reserve(Math.max(0, bans));
+    // IPv4 for all: IPv6 rows, if any, grow their half of the table as they come
+    this.table.reserve(Math.max(0, bans), 0);
+  }
+
   /** The temporary bans (shadow ones aside) and offence memory as a snapshot file (snapshot.ts). */
   snapshotState(database: string, digest: string | null = null): Buffer {
     return encodeSnapshot(

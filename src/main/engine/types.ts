@@ -232,6 +232,8 @@ export interface BanEngineApi {
     to?: number,
     skip?: ReadonlySet<string>,
   ): void;
+  /** Before a restore of about this many rows: room for them in `jail`'s bans, offences and the table. */
+  reserveRestore(bans: number, offences: number, jail: string): void;
   /**
    * The temporary bans and offence memory as a snapshot file's bytes, for `database` (whose
    * state fingerprint is `digest`).

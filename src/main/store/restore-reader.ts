@@ -1,4 +1,4 @@
-import { type CompiledQuery, sql } from 'kysely';
+import { type CompiledQuery, type Kysely, sql } from 'kysely';
 import { EdgebanError } from '../../shared/errors.js';
 import { BanRecordRows, type BanRows, OffenceRecordRows, type OffenceRows } from '../engine/restore-rows.js';
 import type { Logger } from '../log/logger.js';
@@ -8,7 +8,7 @@ import { StoreUnavailableError } from './errors.js';
 import type { Link } from './link.js';
 import { ColumnBanRows, ColumnOffenceRows } from './restore-columns.js';
 import { banRecordFrom, offenceFrom } from './rows.js';
-import { BAN_DETAIL_COLUMNS } from './schema.js';
+import { BAN_DETAIL_COLUMNS, type Database } from './schema.js';
 import type { BulkReader } from './sqlite-dialect.js';
 import type { StatePage } from './types.js';
 
@@ -77,10 +77,13 @@ export async function readState(
     p.catch(() => {});
     return p;
   };
+  // what the read will bring, counted on the second connection's covering indexes (~30 ms at 1M)
+  const totals = reader ? await countRows(reader, db, nowMs, log) : undefined;
   let nextBans: Promise<BanRows> | null = quiet(fetchBans({ ip: '', jail: '' }));
   let nextOffences: Promise<OffenceRows> | null = quiet(fetchOffences(''));
   let nb = 0;
   let no = 0;
+  let first = true;
   try {
     while (nextBans !== null || nextOffences !== null) {
       const b: BanRows = nextBans ? await nextBans : NO_BANS;
@@ -92,7 +95,8 @@ export async function readState(
       nextOffences = o.length === PAGE ? quiet(fetchOffences(o.target(o.length - 1))) : null;
       nb += b.length;
       no += o.length;
-      await onPage({ bans: b, offences: o });
+      await onPage(first && totals ? { bans: b, offences: o, totals } : { bans: b, offences: o });
+      first = false;
     }
     link.op('load_state', 'success');
     return { bans: nb, offences: no };
@@ -104,6 +108,32 @@ export async function readState(
     // a prefetch still with the reader when a page failed: settled before its thread ends
     await nextOffences?.catch(() => {});
     await reader?.close();
+  }
+}
+
+/** Active bans and offences in the database, or undefined (logged) when the count fails. */
+async function countRows(
+  reader: BulkReader,
+  db: Kysely<Database>,
+  nowMs: number,
+  log: Logger,
+): Promise<{ bans: number; offences: number } | undefined> {
+  try {
+    // two index ranges, not an OR: SQLite answers `> ? OR IS NULL` by building a rowset (0.7 s)
+    const q = sql<{
+      bans: number;
+      offences: number;
+    }>`select (select count(*) from bans where expires_at_ms > ${nowMs}) + (select count(*) from bans where expires_at_ms is null) as bans, (select count(*) from offences) as offences`.compile(
+      db,
+    );
+    const r = await reader.columns(q);
+    const b = r.columns.bans;
+    const o = r.columns.offences;
+    if (r.length !== 1 || b?.kind !== 'number' || o?.kind !== 'number') return undefined;
+    return { bans: b.values[0], offences: o.values[0] };
+  } catch (err) {
+    log.debug({ err: asError(err) }, 'counting the rows to restore failed: the engine grows as they come');
+    return undefined;
   }
 }
 

@@ -104,6 +104,11 @@ export interface PolicySnapshot {
 export interface StatePage {
   bans: BanRows;
   offences: OffenceRows;
+  /**
+   * On the first page, when the database could count them cheaply: the rows the whole read will
+   * bring, so the engine sizes its columns and the table once instead of doubling on the way.
+   */
+  totals?: { bans: number; offences: number };
 }
 
 /**

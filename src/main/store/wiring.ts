@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
-import type { BanRows, OffenceRows } from '../engine/restore-rows.js';
 import type { BanEngineApi, BanEvent, BanRecord, OffenceRecord } from '../engine/types.js';
 import { claimPatterns, conflictText, mergeJails, resolveJail, sameJails } from '../jails/resolve.js';
 import type { JailSpec } from '../jails/types.js';
@@ -15,7 +14,7 @@ import { DatabaseOpenError, sqliteOpenProblem } from './open-hint.js';
 import { policyOf, specOf } from './rows.js';
 import { SqlStore } from './sql-store.js';
 import { StateSnapshotFile } from './state-snapshot.js';
-import type { PolicySnapshot, Store } from './types.js';
+import type { PolicySnapshot, StatePage, Store } from './types.js';
 
 /** The last good copy of a remote database's policy, in the working folder. */
 export const POLICY_CACHE_FILE = 'edgeban-policy-cache.json';
@@ -35,6 +34,7 @@ export interface StoreWiringDeps {
     | 'onBanEnded'
     | 'restore'
     | 'restoreRows'
+    | 'reserveRestore'
     | 'snapshotState'
     | 'loadSnapshot'
     | 'dropUnconfirmed'
@@ -232,7 +232,10 @@ export class StoreBinding {
     const t0 = performance.now();
     const skip = this.touched;
     let announced = false;
-    const page = async (p: { bans: BanRows; offences: OffenceRows }) => {
+    const page = async (p: StatePage) => {
+      // the most bans are in the first page's jail (one jail: all of them)
+      if (p.totals && p.bans.length > 0)
+        this.deps.engine.reserveRestore(p.totals.bans, p.totals.offences, p.bans.jail(0));
       if (!announced && p.bans.length >= RESTORE_CHUNK) {
         announced = true;
         if (!this.fromSnapshot)
