@@ -233,8 +233,9 @@ export class StoreBinding {
     const skip = this.touched;
     let announced = false;
     const page = async (p: StatePage) => {
-      // the most bans are in the first page's jail (one jail: all of them)
-      if (p.totals && p.bans.length > 0)
+      // the most bans are in the first page's jail (one jail: all of them); after a snapshot the
+      // rows mostly confirm what is held already, and sizing for them again would double it
+      if (p.totals && p.bans.length > 0 && !this.fromSnapshot)
         this.deps.engine.reserveRestore(p.totals.bans, p.totals.offences, p.bans.jail(0));
       if (!announced && p.bans.length >= RESTORE_CHUNK) {
         announced = true;
