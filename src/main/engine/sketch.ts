@@ -21,14 +21,14 @@ export class FrequencySketch {
   private readonly seed: number;
   private samples = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, seed?: number) {
     let words = MIN_WORDS;
     while (words < 2 * capacity) words <<= 1;
     this.table = new Uint32Array(words);
     this.blockMask = words / BLOCK_WORDS - 1;
     this.period = 10 * Math.max(1, capacity);
     // seeded apart from the tracker's index, so nobody outside can aim addresses at one counter
-    this.seed = randomBytes(4).readUInt32LE(0);
+    this.seed = seed ?? randomBytes(4).readUInt32LE(0);
   }
 
   /** Counts one sighting of the key (`k[off..off+3]`, family) and returns its estimate after it. */

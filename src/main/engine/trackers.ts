@@ -38,8 +38,8 @@ function age(nowW: number, w: number): number {
  * Admission when full (TinyLFU): every failure of an untracked address is counted in a frequency
  * sketch that outlives the slots (a tracked one's failures are counted exactly in its slot). The
  * least recently seen slot gives way to a newcomer unless it failed more often than the newcomer
- * (and more than once), by its own count or the sketch's when it got the slot: then it gets another lap and the next
- * oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
+ * (and more than once), counting the sketch's estimate when it got the slot plus the failures
+ * its slot counted since: then it gets another lap and the next oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
  * A flood of one-shot addresses thus churns only among itself, and an address that keeps failing,
  * however slowly, keeps (or wins back) its slot.
  */
@@ -88,7 +88,8 @@ export class FailureTrackers {
   /** Newcomers turned away by the admission (counted in `evictions` too). */
   rejected = 0;
 
-  constructor(capacity: number, maxAttempts: number, windowMs: number) {
+  /** `seed` fixes the hashes (tests that must replay one layout); a random one by default. */
+  constructor(capacity: number, maxAttempts: number, windowMs: number, seed?: number) {
     this.capacity = Math.max(1, Math.floor(capacity));
     this.maxAttempts = Math.max(1, maxAttempts);
     this.window = Math.min(windowMs, MAX_WINDOW_MS);
@@ -108,8 +109,11 @@ export class FailureTrackers {
     this.buckets = new Int32Array(b);
     this.mask = b - 1;
     // seeded so that nobody outside can aim addresses at one bucket
-    this.seed = randomBytes(4).readUInt32LE(0);
-    this.sketch = new FrequencySketch(this.capacity);
+    this.seed = seed ?? randomBytes(4).readUInt32LE(0);
+    this.sketch = new FrequencySketch(
+      this.capacity,
+      seed === undefined ? undefined : Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) >>> 0,
+    );
     if (this.maxAttempts > this.stride) this.allocOverflow();
   }
 
@@ -370,7 +374,10 @@ export class FailureTrackers {
   private victim(seen: number): number {
     for (let i = 0; i < VICTIM_TRIES; i++) {
       const v = this.tail;
-      const weight = Math.max(this.count[v], this.seen[v]);
+      // the sketch counted its failures until it got the slot (this one included), the slot
+      // counts them since: their sum is how often it was seen, so a slot's weight keeps growing
+      // with every lap it survives instead of stalling where the sketch left it
+      const weight = this.seen[v] + this.count[v] - 1;
       if (weight <= 1 || seen > weight) return v;
       // it failed repeatedly: another lap, and the next oldest is weighed
       this.touch(v);
