@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { BanTable } from '../../shared/bantable/table.js';
 import { type ErrorCode, statusOf } from '../../shared/error-codes.js';
@@ -144,9 +144,20 @@ export class HttpService implements Service {
         return this.server;
       },
     });
-    this.app.setValidatorCompiler(({ schema, httpPart }) =>
-      (httpPart === 'body' ? strict : coercing).compile(schema),
-    );
+    // compiled on a route's first request, not at start: most routes of an idle agent are never
+    // called, and every compiled validator is generated code kept on the heap
+    this.app.setValidatorCompiler(({ schema, httpPart }) => {
+      const ajv = httpPart === 'body' ? strict : coercing;
+      let check: ValidateFunction | undefined;
+      const lazy = (data: unknown): boolean => {
+        check ??= ajv.compile(schema);
+        const ok = check(data);
+        lazy.errors = check.errors;
+        return ok;
+      };
+      lazy.errors = null as ErrorObject[] | null | undefined;
+      return lazy;
+    });
     this.app.setErrorHandler((err: FastifyError, req, reply) => {
       if (err instanceof InvalidAddressError) {
         return reply.code(err.statusCode).send({
