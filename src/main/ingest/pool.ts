@@ -65,6 +65,8 @@ export class MatcherPool {
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
       // the pipeline bounds what it queues; piscina's own queue stays small
       maxQueue: this.threads * 4,
+      // its run- and wait-time histograms (~360 KB each) are read by nothing here
+      recordTiming: false,
     });
   }
 
