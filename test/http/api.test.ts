@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { type HttpHarness, startHttp } from './harness.js';
 
@@ -240,6 +241,43 @@ describe('REST API routes', () => {
     const ui = await h.call('GET', '/api/docs/');
     assert.equal(ui.status, 200);
     assert.match(ui.text, /swagger/i);
+  });
+
+  test('the docs page answers for itself only: paths that climb out of it reach no API route', async () => {
+    h.engine.ban('192.0.2.77', { durationMs: 3_600_000, reason: 'docs probe' });
+    // sent as written (node:http does not resolve dot segments the way URL parsers do)
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: h.port, path, method: 'GET' }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of [
+      '/api/docs/../temp-bans',
+      '/api/docs/%2e%2e/temp-bans',
+      '/api/docs/static/../../temp-bans',
+      '/api/docs/static/%2e%2e/%2e%2e/temp-bans',
+      '/api/docs//api/temp-bans',
+    ]) {
+      const r = await raw(path);
+      assert.equal(r.status, 404, path);
+      assert.doesNotMatch(r.body, /192\.0\.2\.77/, path);
+    }
+    // the page's own files, the same bytes when served again from memory
+    const a = await h.call('GET', '/api/docs/static/swagger-ui-bundle.js');
+    const b = await h.call('GET', '/api/docs/static/swagger-ui-bundle.js');
+    assert.equal(a.status, 200);
+    assert.match(String(a.headers['content-type']), /javascript/);
+    assert.ok(a.text.length > 100_000);
+    assert.equal(b.text, a.text);
+    assert.equal((await h.call('POST', '/api/docs/json')).status, 404, 'GET only');
   });
 
   test('unknown paths are 404, as the reference', async () => {

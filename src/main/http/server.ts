@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { BanTable } from '../../shared/bantable/table.js';
 import { type ErrorCode, statusOf } from '../../shared/error-codes.js';
 import { EdgebanError, InvalidAddressError } from '../../shared/errors.js';
@@ -21,6 +19,7 @@ import { feedProxyMetrics } from '../metrics/verdicts.js';
 import type { AppContext, Service } from '../service.js';
 import type { Store } from '../store/types.js';
 import type { ApiDeps } from './api/context.js';
+import { ApiDocs, DOCS_PREFIX } from './api/docs.js';
 import { eventRoutes } from './api/events.js';
 import { withErrorResponses } from './api/openapi-errors.js';
 import { banRoutes } from './api/routes-bans.js';
@@ -80,6 +79,8 @@ export class HttpService implements Service {
   private readonly authLog: LogThrottle;
   private apiEnabled: boolean;
   readonly console: Console | null;
+  /** The OpenAPI document and page, built on their first request. */
+  private docs: ApiDocs | null = null;
 
   constructor(
     private readonly ctx: AppContext,
@@ -244,7 +245,26 @@ export class HttpService implements Service {
         cache: 100_000,
       });
     }
-    this.app.register(swagger, {
+    const consoleDeps = this.console
+      ? {
+          console: this.console,
+          assets: new Assets(),
+          ready: this.deps.ready,
+          canWrite: (req: FastifyRequest) => gate.canWrite(req.caller?.user ?? null),
+          version: PACKAGE_VERSION,
+          startedAt: Date.now(),
+        }
+      : null;
+    const routes = (api: FastifyInstance): void => {
+      banRoutes(api, apiDeps);
+      listRoutes(api, apiDeps);
+      historyRoutes(api, apiDeps);
+      policyRoutes(api, apiDeps);
+      jailRoutes(api, apiDeps);
+      eventRoutes(api, apiDeps);
+      if (consoleDeps) consoleRoutes(api, apiDeps, consoleDeps);
+    };
+    const docs = new ApiDocs(routes, {
       transform: withErrorResponses,
       openapi: {
         info: {
@@ -263,24 +283,13 @@ export class HttpService implements Service {
         security: [{ basicAuth: [] }, { bearerAuth: [] }],
       },
     });
-    this.app.register(swaggerUi, { routePrefix: '/api/docs' });
+    this.docs = docs;
     this.app.register(async (api) => {
-      banRoutes(api, apiDeps);
-      listRoutes(api, apiDeps);
-      historyRoutes(api, apiDeps);
-      policyRoutes(api, apiDeps);
-      jailRoutes(api, apiDeps);
-      eventRoutes(api, apiDeps);
-      if (this.console)
-        consoleRoutes(api, apiDeps, {
-          console: this.console,
-          assets: new Assets(),
-          ready: this.deps.ready,
-          canWrite: (req) => gate.canWrite(req.caller?.user ?? null),
-          version: PACKAGE_VERSION,
-          startedAt: Date.now(),
-        });
-      api.get('/api/openapi.json', { schema: { hide: true } }, async () => this.app.swagger());
+      routes(api);
+      const hide = { schema: { hide: true } };
+      api.get('/api/openapi.json', hide, async () => docs.document());
+      api.get(DOCS_PREFIX, hide, (req, reply) => docs.page(req, reply));
+      api.get(`${DOCS_PREFIX}/*`, hide, (req, reply) => docs.page(req, reply));
     });
   }
 
@@ -357,7 +366,7 @@ export class HttpService implements Service {
     this.authLog.close();
     // SSE streams and idle keep-alive sockets must not hold the shutdown
     this.server?.closeIdleConnections();
-    const closing = this.app.close();
+    const closing = Promise.all([this.app.close(), this.docs?.close()]);
     const t = setTimeout(() => this.server?.closeAllConnections(), 5_000);
     await closing;
     clearTimeout(t);
