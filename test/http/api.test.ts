@@ -277,6 +277,8 @@ describe('REST API routes', () => {
     assert.match(String(a.headers['content-type']), /javascript/);
     assert.ok(a.text.length > 100_000);
     assert.equal(b.text, a.text);
+    const c = await h.call('GET', '/api/docs/static/swagger-ui-bundle.js?v=2');
+    assert.equal(c.text, a.text, 'a query does not change the file');
     assert.equal((await h.call('POST', '/api/docs/json')).status, 404, 'GET only');
   });
 

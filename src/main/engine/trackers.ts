@@ -39,7 +39,8 @@ function age(nowW: number, w: number): number {
  * sketch that outlives the slots (a tracked one's failures are counted exactly in its slot). The
  * least recently seen slot gives way to a newcomer unless it failed more often than the newcomer
  * (and more than once), counting the sketch's estimate when it got the slot plus the failures
- * its slot counted since: then it gets another lap and the next oldest is weighed, up to VICTIM_TRIES, after which the newcomer's failure is not tracked.
+ * its slot counted since: then it gets another lap and the next oldest is weighed, up to
+ * VICTIM_TRIES, after which the newcomer's failure is not tracked.
  * A flood of one-shot addresses thus churns only among itself, and an address that keeps failing,
  * however slowly, keeps (or wins back) its slot.
  */

@@ -10,9 +10,12 @@ interface Answer {
   body: Buffer;
 }
 
-/** Static files of the page kept once fetched: a few files, the largest about 1.5 MB. */
+/**
+ * Static files of the page kept once fetched (a few files, the largest about 1.7 MB), keyed by
+ * path without the query and bounded in bytes, so that no client can make it hold more.
+ */
 const STATIC_PREFIX = `${DOCS_PREFIX}/static/`;
-const STATIC_CACHE_MAX = 32;
+const STATIC_CACHE_BYTES = 8 * 1024 * 1024;
 
 /**
  * The OpenAPI document and its browsable page, built on their first request in a Fastify app of
@@ -24,6 +27,7 @@ const STATIC_CACHE_MAX = 32;
 export class ApiDocs {
   private app: Promise<FastifyInstance> | null = null;
   private readonly statics = new Map<string, Answer>();
+  private staticBytes = 0;
   private closed = false;
 
   constructor(
@@ -39,15 +43,20 @@ export class ApiDocs {
   /** GET /api/docs and below: the page, answered by the docs app. */
   async page(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const url = req.url;
-    const cached = this.statics.get(url);
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const cached = path.startsWith(STATIC_PREFIX) ? this.statics.get(path) : undefined;
     const a = cached ?? (await this.answer(req.method === 'HEAD' ? 'HEAD' : 'GET', url));
     // the API's own 404, whichever app found nothing
     if (a.status === 404) {
       reply.callNotFound();
       return reply;
     }
-    if (cached === undefined && a.status === 200 && req.method === 'GET' && url.startsWith(STATIC_PREFIX))
-      if (this.statics.size < STATIC_CACHE_MAX) this.statics.set(url, a);
+    if (cached === undefined && a.status === 200 && req.method === 'GET' && path.startsWith(STATIC_PREFIX))
+      if (this.staticBytes + a.body.length <= STATIC_CACHE_BYTES) {
+        this.statics.set(path, a);
+        this.staticBytes += a.body.length;
+      }
     for (const [k, v] of Object.entries(a.headers))
       if (v !== undefined && k !== 'connection' && k !== 'transfer-encoding' && k !== 'keep-alive')
         reply.header(k, v);
@@ -59,6 +68,7 @@ export class ApiDocs {
     const app = this.app;
     this.app = null;
     this.statics.clear();
+    this.staticBytes = 0;
     if (app) await (await app.catch(() => null))?.close();
   }
 
