@@ -83,6 +83,8 @@ describe('the ban state snapshot across a restart', () => {
       assert.match(edge.out(), /"snapshot_dropped":\{"bans":1,"offences":\d+\}/);
       // changed in SQL: the SPOA waited for the database's restore, as without a snapshot
       assert.match(edge.out(), /"database_unchanged":false/);
+      // the SPOA's line follows the restore's by a few milliseconds: wait for it, then compare
+      await edge.waitFor('"msg":"spoa started"', 20_000);
       assert.ok(
         edge.out().indexOf('persisted bans restored') < edge.out().indexOf('"msg":"spoa started"'),
         `the SPOA opened after the restore:\n${edge.out().slice(-4000)}`,
