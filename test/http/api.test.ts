@@ -280,6 +280,19 @@ describe('REST API routes', () => {
     const c = await h.call('GET', '/api/docs/static/swagger-ui-bundle.js?v=2');
     assert.equal(c.text, a.text, 'a query does not change the file');
     assert.equal((await h.call('POST', '/api/docs/json')).status, 404, 'GET only');
+    // one name per file: the spellings a static server would resolve to it are not the page's
+    for (const path of [
+      '/api/docs/static/./swagger-ui-bundle.js',
+      '/api/docs/static/x/../swagger-ui-bundle.js',
+      '/api/docs/static/%73wagger-ui-bundle.js',
+      '/api/docs/static/swagger-ui-bundle%2ejs',
+    ])
+      assert.equal((await raw(path)).status, 404, path);
+    // a burst for one file, answered alike
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, () => h.call('GET', '/api/docs/static/swagger-ui.css')),
+    );
+    assert.ok(burst.every((r) => r.status === 200 && r.text === burst[0].text && r.text.length > 10_000));
   });
 
   test('unknown paths are 404, as the reference', async () => {

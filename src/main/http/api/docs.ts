@@ -11,23 +11,25 @@ interface Answer {
 }
 
 /**
- * Static files of the page kept once fetched (a few files, the largest about 1.7 MB), keyed by
- * path without the query and bounded in bytes, so that no client can make it hold more.
+ * The page's paths as the docs app names them: plain segments, no dot segments, no escapes, no
+ * empty segments. The docs' static server resolves `./x`, `a/../x` and `%73x` to the same file;
+ * refusing those keeps the set of paths that answer 200 finite, so every answer can be kept.
  */
-const STATIC_PREFIX = `${DOCS_PREFIX}/static/`;
-const STATIC_CACHE_BYTES = 8 * 1024 * 1024;
+const PAGE_PATH = /^\/api\/docs(?:\/[A-Za-z0-9][A-Za-z0-9._-]*)*\/?$/;
+/** The page's answers once fetched (its files are ~2.5 MB in all): a bound should that grow. */
+const CACHE_BYTES = 8 * 1024 * 1024;
 
 /**
  * The OpenAPI document and its browsable page, built on their first request in a Fastify app of
  * their own: swagger, its YAML and schema resolvers and the page's static server are a few MB of
  * heap that an agent nobody browses need not hold. That app registers the same routes (`routes`)
  * so the document describes them, but no request reaches one of its handlers: only the page's
- * own routes answer there, GET and HEAD, anything else is a 404.
+ * own routes answer there, GET only, anything else is a 404.
  */
 export class ApiDocs {
   private app: Promise<FastifyInstance> | null = null;
-  private readonly statics = new Map<string, Answer>();
-  private staticBytes = 0;
+  private readonly answers = new Map<string, Promise<Answer>>();
+  private bytes = 0;
   private closed = false;
 
   constructor(
@@ -40,40 +42,57 @@ export class ApiDocs {
     return (await this.docsApp()).swagger();
   }
 
-  /** GET /api/docs and below: the page, answered by the docs app. */
+  /** GET /api/docs and below: the page, answered by the docs app (HEAD: Fastify drops the body). */
   async page(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const url = req.url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const cached = path.startsWith(STATIC_PREFIX) ? this.statics.get(path) : undefined;
-    const a = cached ?? (await this.answer(req.method === 'HEAD' ? 'HEAD' : 'GET', url));
+    const a = PAGE_PATH.test(path) ? await this.fetch(path) : null;
     // the API's own 404, whichever app found nothing
-    if (a.status === 404) {
+    if (a === null || a.status === 404) {
       reply.callNotFound();
       return reply;
     }
-    if (cached === undefined && a.status === 200 && req.method === 'GET' && path.startsWith(STATIC_PREFIX))
-      if (this.staticBytes + a.body.length <= STATIC_CACHE_BYTES) {
-        this.statics.set(path, a);
-        this.staticBytes += a.body.length;
-      }
     for (const [k, v] of Object.entries(a.headers))
       if (v !== undefined && k !== 'connection' && k !== 'transfer-encoding' && k !== 'keep-alive')
         reply.header(k, v);
     return reply.code(a.status).send(a.body);
   }
 
+  /**
+   * The docs app's answer for `path`, shared: requests for one path while it is fetched wait for
+   * the same answer, and a 200 is kept, so a burst of pipelined requests holds one copy of it.
+   */
+  private fetch(path: string): Promise<Answer> {
+    let p = this.answers.get(path);
+    if (p === undefined) {
+      p = this.answer(path).then(
+        (a) => {
+          if (a.status === 200 && this.bytes + a.body.length <= CACHE_BYTES) this.bytes += a.body.length;
+          else this.answers.delete(path);
+          return a;
+        },
+        (err: unknown) => {
+          this.answers.delete(path);
+          throw err;
+        },
+      );
+      this.answers.set(path, p);
+    }
+    return p;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const app = this.app;
     this.app = null;
-    this.statics.clear();
-    this.staticBytes = 0;
+    this.answers.clear();
+    this.bytes = 0;
     if (app) await (await app.catch(() => null))?.close();
   }
 
-  private async answer(method: 'GET' | 'HEAD', url: string): Promise<Answer> {
-    const r = await (await this.docsApp()).inject({ method, url });
+  private async answer(path: string): Promise<Answer> {
+    const r = await (await this.docsApp()).inject({ method: 'GET', url: path });
     return { status: r.statusCode, headers: r.headers, body: r.rawPayload };
   }
 
