@@ -32,6 +32,15 @@ const V6_FULL = { family: 6, prefixLen: 128 } as const;
 type Column = Float64Array<ArrayBuffer> | Uint32Array<ArrayBuffer> | Uint8Array<ArrayBuffer>;
 
 const FIRST_CAPACITY = 64;
+/**
+ * Index entries hold row + 1 in their low 24 bits and 7 bits of the key's hash above them, so a
+ * probe rules out another key's entry without reading that row's columns (a restore's lookups
+ * are mostly misses, each probe otherwise a cache miss per column). Past 2^23 rows the whole
+ * word is the row and every probe compares the key.
+ */
+const TAGGED_ROWS = 0xffffff;
+const UNTAGGED_ROWS = 0x7fffffff;
+const TAGGED_INDEX_MAX = 1 << 24;
 /** Tombstones are squeezed out once they are this many and at least as many as the live rows. */
 const COMPACT_MIN_DEAD = 1024;
 
@@ -49,6 +58,8 @@ export interface RowCursor {
  * Subclasses declare their columns with `column` and read and write them by row.
  */
 export class KeyedRows {
+  /** Largest index that carries tags (tests lower it to run the untagged layout on few rows). */
+  static taggedIndexMax = TAGGED_INDEX_MAX;
   private cap = FIRST_CAPACITY;
   /** Rows used so far (live and tombstones). */
   private high = 0;
@@ -62,9 +73,14 @@ export class KeyedRows {
   private plen = new Uint8Array(FIRST_CAPACITY);
   /** 0 = tombstone, else the family. */
   private fam = new Uint8Array(FIRST_CAPACITY);
-  /** Row + 1, 0 = empty. */
-  private index = new Int32Array(FIRST_CAPACITY * 2);
-  private mask = FIRST_CAPACITY * 2 - 1;
+  /** Row + 1 (its low `rowMask` bits) and a tag of the key's hash (the bits above), 0 = empty. */
+  private index = new Int32Array(0);
+  private mask = 0;
+  private rowMask = TAGGED_ROWS;
+  /** The entry's tag bits (0 once the index is too large to carry one). */
+  private tagMask = 0;
+  /** The tag of the key the last miss was for. */
+  private missTag = 0;
   private readonly seed = randomBytes(4).readUInt32LE(0);
   /** Bumped by every change to the index: a miss's empty slot is only good while it holds. */
   private gen = 0;
@@ -80,6 +96,7 @@ export class KeyedRows {
   private readonly parsed = new Uint8Array(16);
 
   constructor() {
+    this.newIndex(FIRST_CAPACITY * 2);
     this.columns.push(
       { get: () => this.key0, set: (c) => (this.key0 = c as Uint32Array<ArrayBuffer>), stride: 1 },
       { get: () => this.plen, set: (c) => (this.plen = c as Uint8Array<ArrayBuffer>), stride: 1 },
@@ -104,16 +121,23 @@ export class KeyedRows {
     const kw = this.kw;
     const key0 = this.key0;
     const rest = this.rest;
-    for (let i = this.hash(prefixLen) & this.mask; ; i = (i + 1) & this.mask) {
-      const r = this.index[i] - 1;
-      if (r < 0) {
+    const h = this.hash(prefixLen);
+    const tag = h & this.tagMask;
+    const rowMask = this.rowMask;
+    const tagMask = this.tagMask;
+    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+      const e = this.index[i];
+      if (e === 0) {
         this.missSlot = i;
+        this.missTag = tag;
         this.missGen = this.gen;
         this.missKw.set(kw);
         this.missKw[4] = prefixLen;
         this.missKw[5] = family;
         return -1;
       }
+      if ((e & tagMask) !== tag) continue;
+      const r = (e & rowMask) - 1;
       if (key0[r] !== kw[0] || this.plen[r] !== prefixLen || this.fam[r] !== family) continue;
       if (family === 4) return r;
       const o = r * 3;
@@ -167,7 +191,7 @@ export class KeyedRows {
     this.fam[r] = family;
     // makeRoom changes the generation: the slot is then looked for again
     if (slot >= 0 && this.missGen === this.gen) {
-      this.index[slot] = r + 1;
+      this.index[slot] = (r + 1) | this.missTag;
       this.gen++;
     } else this.place(r);
     return r;
@@ -211,25 +235,28 @@ export class KeyedRows {
     while (n < this.cap * 2) n <<= 1;
     if (this.index.length !== n) {
       // grown on the way: the rows before `from` are indexed again first
-      this.index = new Int32Array(n);
-      this.mask = n - 1;
+      this.newIndex(n);
       for (let r = 0; r < from; r++) if (this.fam[r] !== 0) this.place(r);
     }
     let dropped = 0;
     this.gen++;
+    const rowMask = this.rowMask;
+    const tagMask = this.tagMask;
     for (let r = from; r < this.high; r++) {
       if (this.fam[r] === 0) continue;
-      let i = this.hash(this.plen[r], r) & this.mask;
+      const h = this.hash(this.plen[r], r);
+      const tag = h & tagMask;
+      let i = h & this.mask;
       let dup = false;
-      for (let o = this.index[i] - 1; o >= 0; o = this.index[i] - 1) {
-        if (this.sameKey(o, r)) {
+      for (let e = this.index[i]; e !== 0; e = this.index[i]) {
+        if ((e & tagMask) === tag && this.sameKey((e & rowMask) - 1, r)) {
           dup = true;
           break;
         }
         i = (i + 1) & this.mask;
       }
       if (!dup) {
-        this.index[i] = r + 1;
+        this.index[i] = (r + 1) | tag;
         continue;
       }
       drop(r);
@@ -256,12 +283,14 @@ export class KeyedRows {
   protected removeRow(r: number): void {
     if (this.fam[r] === 0) return;
     this.gen++;
+    const rowMask = this.rowMask;
     let i = this.hash(this.plen[r], r) & this.mask;
-    while (this.index[i] !== r + 1) i = (i + 1) & this.mask;
+    while ((this.index[i] & rowMask) !== r + 1) i = (i + 1) & this.mask;
     // backward-shift deletion: later entries of the probe run move up into the hole
     let hole = i;
     for (let j = (i + 1) & this.mask; this.index[j] !== 0; j = (j + 1) & this.mask) {
-      const home = this.hash(this.plen[this.index[j] - 1], this.index[j] - 1) & this.mask;
+      const o = (this.index[j] & rowMask) - 1;
+      const home = this.hash(this.plen[o], o) & this.mask;
       if (((j - home) & this.mask) >= ((j - hole) & this.mask)) {
         this.index[hole] = this.index[j];
         hole = j;
@@ -387,9 +416,18 @@ export class KeyedRows {
 
   private place(r: number): void {
     this.gen++;
-    let i = this.hash(this.plen[r], r) & this.mask;
+    const h = this.hash(this.plen[r], r);
+    let i = h & this.mask;
     while (this.index[i] !== 0) i = (i + 1) & this.mask;
-    this.index[i] = r + 1;
+    this.index[i] = (r + 1) | (h & this.tagMask);
+  }
+
+  /** An empty index of `n` slots; tagged while its rows fit beside a tag. */
+  private newIndex(n: number): void {
+    this.index = new Int32Array(n);
+    this.mask = n - 1;
+    this.rowMask = n <= KeyedRows.taggedIndexMax ? TAGGED_ROWS : UNTAGGED_ROWS;
+    this.tagMask = UNTAGGED_ROWS & ~this.rowMask;
   }
 
   /** Room for `n` more rows without growing on the way (a bulk load sizes once, indexes once). */
@@ -445,8 +483,7 @@ export class KeyedRows {
     let n = 1;
     while (n < this.cap * 2) n <<= 1;
     if (this.index.length === n) this.index.fill(0);
-    else this.index = new Int32Array(n);
-    this.mask = n - 1;
+    else this.newIndex(n);
     for (let r = 0; r < this.high; r++) if (this.fam[r] !== 0) this.place(r);
   }
 }
