@@ -66,6 +66,7 @@ function tenJails(): JailSpec[] {
     sourceJails: [],
     mode: 'enforce',
     subnet: null,
+    logpath: [],
     origin: 'config',
   }));
 }

@@ -8,6 +8,7 @@ import { createHttpService } from './http/server.js';
 import { patternHealthOf } from './ingest/health.js';
 import { IngestService } from './ingest/service.js';
 import { createJailBansService } from './jails/service.js';
+import { asError } from './log/logger.js';
 import { createMetricsService } from './metrics/server.js';
 import { createNotifyService } from './notify/service.js';
 import { type ReadinessReport, readinessReport, type ServiceState } from './readiness.js';
@@ -58,6 +59,19 @@ export class App {
     const lookups = { table, services: table.services, reasonText: (id: number) => table.reasonText(id) };
     this.ingest = new IngestService(ctx, engine);
     this.files = new FileSourcesService(ctx, () => this.ingest.pipeline);
+    // a jail's logpath is a file source whose lines only that jail's patterns read (routes.ts)
+    const follow = () =>
+      this.files
+        .setJailPaths(this.ingest.routes.paths)
+        .catch((err: unknown) =>
+          ctx.log.error(
+            { err: asError(err), subsystem: 'files' },
+            "files: the jails' log files could not be followed",
+          ),
+        );
+    this.ingest.onRoutesChanged(follow);
+    engine.onJailsChanged((jails) => this.ingest.setJails(jails));
+    void follow();
     const store = wireStore({ ctx, engine, ingest: this.ingest });
     this.store = config.database.enabled ? store.store : null;
     this.restored = () => store.binding.isRestored;

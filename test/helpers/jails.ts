@@ -20,6 +20,7 @@ export function jail(name: string, over: Partial<JailSpec> = {}): JailSpec {
     sourceJails: [],
     mode: 'enforce',
     subnet: null,
+    logpath: [],
     origin: 'config',
     ...over,
   };

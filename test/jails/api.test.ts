@@ -244,6 +244,7 @@ test('without a database: GET lists the config jails, writes are 503 E_DB_DISABL
         sourceJails: [],
         mode: 'enforce',
         subnet: null,
+        logpath: [],
         origin: 'config',
       },
     ];

@@ -61,6 +61,7 @@ jails:
     weight: severity
     mode: shadow
     subnet: {prefix: 24, addresses: 5, window: 1h}
+    logpath: [/var/log/auth.log, /var/log/auth.log, '/var/log/sshd/*.log']
   nginx-botsearch:
     patterns: [nginx-404]
     services: [http, https]
@@ -96,8 +97,10 @@ jails:
     sourceJails: [],
     mode: 'shadow',
     subnet: { prefixV4: 24, addresses: 5, window: H },
+    logpath: ['/var/log/auth.log', '/var/log/sshd/*.log'],
     origin: 'config',
   });
+  assert.deepEqual(nginx.logpath, [], 'no logpath: syslog and the files no jail reads');
   // unset: ban: as finally set (file for max_attempts, environment for time_window)
   assert.equal(nginx.maxAttempts, 7);
   assert.equal(nginx.timeWindow, 20 * M);
@@ -140,6 +143,8 @@ test('jail errors name the key, the file and the line, all of them at once', () 
   recidive:
     source: bans
     patterns: [sshd-*]
+  files:
+    logpath: [var/log/auth.log]
 `);
   const has = (prefix: string) =>
     assert.ok(
@@ -154,7 +159,8 @@ test('jail errors name the key, the file and the line, all of them at once', () 
   has(`${path}:16: jails.web.time_window: expected a positive duration`);
   has(`${path}:17: jails.web.subnet.prefix: expected an IPv4 prefix length 8..31, found number 40`);
   has(`${path}:20: jails.recidive.patterns: expected no patterns for a jail with source: bans`);
-  assert.equal(lines.length, 8, lines.join('\n'));
+  has(`${path}:22: jails.files.logpath[0]: expected an absolute path or glob`);
+  assert.equal(lines.length, 9, lines.join('\n'));
   const list = problems('jails: [sshd]\n');
   assert.deepEqual(list.lines, [
     `${list.path}:1: jails: expected a mapping of jail name to its keys (jails: {sshd: {patterns: [sshd-*]}}), found a list`,

@@ -26,6 +26,7 @@ export function jail(over: Partial<JailSpec> & { name: string }): JailSpec {
     sourceJails: [],
     mode: 'enforce',
     subnet: null,
+    logpath: [],
     origin: 'config',
     ...over,
   };

@@ -40,6 +40,7 @@ function configJail(name: string, over: Partial<JailSpec> = {}): JailSpec {
     sourceJails: [],
     mode: 'enforce',
     subnet: null,
+    logpath: [],
     origin: 'config',
     ...over,
   };

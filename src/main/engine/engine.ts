@@ -112,6 +112,7 @@ export class BanEngine implements BanEngineApi {
   private readonly failureListeners = new Set<FailureListener>();
   private readonly endings = new BanEndings((err) => this.log?.error({ err }, 'ended-ban listener failed'));
   private jails: readonly JailSpec[] = [];
+  private readonly jailListeners: ((jails: readonly JailSpec[]) => void)[] = [];
   private readonly out = new LookupResult();
   /** The counted target (IPv4 address or masked IPv6 prefix) of the failure being recorded. */
   private readonly targetBytes = new Uint8Array(16);
@@ -648,6 +649,12 @@ export class BanEngine implements BanEngineApi {
       this.defaultJail,
     );
     this.jails = jails;
+    for (const f of this.jailListeners) f(jails);
+  }
+
+  /** Called with the jails in force each time they are set (the file sources follow their logpath). */
+  onJailsChanged(fn: (jails: readonly JailSpec[]) => void): void {
+    this.jailListeners.push(fn);
   }
 
   /**

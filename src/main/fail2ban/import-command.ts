@@ -42,19 +42,6 @@ export function ignoreIps(imp: Fail2banImport): string[] {
   return out;
 }
 
-/**
- * The log files the imported jails read (their `logpath`, absolute paths and globs), as file
- * sources; a jail on the systemd journal has none.
- */
-export function logFiles(imp: Fail2banImport): string[] {
-  const out: string[] = [];
-  for (const j of imp.jails) {
-    if (j.jail.backend?.startsWith('systemd')) continue;
-    for (const p of j.jail.logpath) if (p.startsWith('/') && !out.includes(p)) out.push(p);
-  }
-  return out;
-}
-
 /** The edgeban configuration (YAML text) for an import. */
 export function configYaml(imp: Fail2banImport): string {
   const patterns = imp.jails.flatMap((j) => j.patterns);
@@ -70,8 +57,7 @@ export function configYaml(imp: Fail2banImport): string {
   }
   if (imp.whitelist.length > 0) ban.ignore_ips = ignoreIps(imp);
   if (Object.keys(ban).length > 0) doc.ban = ban;
-  const files = logFiles(imp);
-  if (files.length > 0) doc.files = files.map((path) => ({ path }));
+  // the jails that are written carry their logpath; a jail without patterns reads nothing
   const head = `# imported from the fail2ban tree ${imp.dir} by edgeban import-fail2ban\n`;
   return head + yaml.dump(doc, { lineWidth: -1, noRefs: true }) + jailsYaml(imp);
 }

@@ -75,7 +75,12 @@ export async function importToDatabase(imp: Fail2banImport, config: Config): Pro
       if (x.error !== null || written.size === 0) continue;
       const t = translateJail(x);
       // the jail names the patterns that made it into the table
-      const jail = { ...t.jail, patterns: t.jail.patterns.filter((p) => written.has(p)) };
+      // a database jail reads no file (only the config file says which files are read)
+      const jail = { ...t.jail, patterns: t.jail.patterns.filter((p) => written.has(p)), logpath: [] };
+      if (t.jail.logpath.length > 0)
+        out.notes.push(
+          `jail ${jail.name}: logpath ${t.jail.logpath.join(' ')} not in the database: send those lines to edgeban's syslog, or name the files in the config file (files:, or the jail's logpath)`,
+        );
       const had = (await store.listJails()).some((j) => j.name === jail.name);
       if (had) {
         const { name: _n, ...fields } = jail;

@@ -113,8 +113,30 @@ export function translateJail(x: ImportedJail): JailTranslation {
       notes.push(`port ${j.port}: ${ports.unmapped.join(', ')} is no known service: banned on every service`);
     else notes.push(`port ${j.port} -> services ${ports.services.join(', ')}`);
   }
+  jail.logpath = logpathOf(j.logpath, j.backend);
+  for (const p of j.logpath)
+    if (!jail.logpath.includes(logpathEntry(p)) && !j.backend?.startsWith('systemd'))
+      notes.push(`logpath ${p}: not an absolute path, not read`);
+  if (j.backend?.startsWith('systemd'))
+    notes.push(`backend ${j.backend}: the journal is not read; send its lines to edgeban's syslog`);
   if (jailNameProblem(name) !== null) notes.push(`name ${name} is not usable`);
   return { jail, notes };
+}
+
+/** A logpath line without fail2ban's `tail` / `head` option after the path. */
+function logpathEntry(line: string): string {
+  return line.replace(/\s+(tail|head)$/i, '').trim();
+}
+
+/** The files a jail reads (absolute paths and globs); none for a jail on the systemd journal. */
+export function logpathOf(lines: readonly string[], backend: string | null): string[] {
+  if (backend?.startsWith('systemd')) return [];
+  const out: string[] = [];
+  for (const l of lines) {
+    const p = logpathEntry(l);
+    if (p.startsWith('/') && !out.includes(p)) out.push(p);
+  }
+  return out;
 }
 
 function q(s: string): string {
@@ -143,6 +165,8 @@ export function jailsYaml(imp: Fail2banImport): string {
     if (j.max_ban_time !== null) out.push(`    max_ban_time: ${duration(j.max_ban_time)}`);
     if (j.escalation_factor !== null) out.push(`    escalation_factor: ${j.escalation_factor}`);
     if (j.services.length > 0) out.push(`    services: [${j.services.map(q).join(', ')}]`);
+    // its patterns read these files alone, as the fail2ban jail did
+    if (j.logpath.length > 0) out.push(`    logpath: [${j.logpath.map(q).join(', ')}]`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -23,6 +23,8 @@ interface Source {
   spec: FileSourceSpec;
   counters: FileSourceCounters;
   prefix: Buffer | null;
+  /** Which patterns read its lines (a jail's logpath: that jail's; else syslog's, route 0). */
+  route: number;
 }
 
 export function positionsFile(config: Config, cwd = process.cwd()): string {
@@ -42,7 +44,10 @@ export class FileSourcesService implements Service {
   /** By file path; each belongs to the first source that named it. */
   private readonly followers = new Map<string, { f: FileFollower; source: Source }>();
   private readonly watchers = new Map<string, FSWatcher>();
-  private batcher: LineBatcher | null = null;
+  /** One batcher per route in use: a batch holds the lines of one route only. */
+  private readonly batchers = new Map<number, LineBatcher>();
+  /** Route of each jail logpath entry (IngestService.routes). */
+  private routes: ReadonlyMap<string, number> = new Map();
   private positions: PositionStore | null = null;
   private timer: NodeJS.Timeout | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
@@ -70,6 +75,29 @@ export class FileSourcesService implements Service {
       ctx.metrics.registry,
       () => new Map([...this.sources].map(([k, s]) => [k, s.counters])),
       () => this.followers.size,
+    );
+  }
+
+  /**
+   * The jails' logpath entries and their routes: each becomes a source (read from its end at
+   * first, as fail2ban does) whose lines only the jail's patterns read. A source whose route
+   * changed is followed again from its remembered position with the new route.
+   */
+  async setJailPaths(routes: ReadonlyMap<string, number>): Promise<void> {
+    this.routes = routes;
+    for (const [path, src] of this.sources) {
+      const route = routes.get(path) ?? 0;
+      if (route === src.route) continue;
+      src.route = route;
+      // its files follow on the next scan, from where they stopped, into the new route's batches
+      for (const [file, e] of this.followers)
+        if (e.source === src) {
+          this.followers.delete(file);
+          await e.f.close();
+        }
+    }
+    await this.setFileSources(
+      [...routes.keys()].map((path) => ({ path, format: 'syslog', tag: '', from: 'end' }) as const),
     );
   }
 
@@ -119,17 +147,29 @@ export class FileSourcesService implements Service {
   private addSource(spec: FileSourceSpec): void {
     if (this.sources.has(spec.path)) return;
     const prefix = spec.format === 'plain' ? Buffer.from(`<13>${spec.tag}: `) : null;
-    this.sources.set(spec.path, { spec, counters: new FileSourceCounters(), prefix });
+    const route = this.routes.get(spec.path) ?? 0;
+    this.sources.set(spec.path, { spec, counters: new FileSourceCounters(), prefix, route });
+  }
+
+  /** The batcher of a route, made when its first file is followed. */
+  private batcherFor(route: number): LineBatcher | null {
+    const had = this.batchers.get(route);
+    if (had !== undefined) return had;
+    const pipeline = this.pipeline();
+    if (pipeline === null || !this.started) return null;
+    const cfg = this.config.syslog;
+    const b = new LineBatcher(cfg.batch_size, cfg.batch_delay, (buf, count, timeMs) =>
+      pipeline.submitFlowControlled(buf, count, timeMs, route),
+    );
+    b.setIdleCheck(() => pipeline.idleNow);
+    pipeline.onDrained(() => b.kick());
+    this.batchers.set(route, b);
+    return b;
   }
 
   start(): void {
     const pipeline = this.pipeline();
     if (pipeline === null) throw new Error('files: the ingest pipeline is not running');
-    const cfg = this.config.syslog;
-    this.batcher = new LineBatcher(cfg.batch_size, cfg.batch_delay, pipeline.submitFlowControlled);
-    const b = this.batcher;
-    b.setIdleCheck(() => pipeline.idleNow);
-    pipeline.onDrained(() => b.kick());
     const file = positionsFile(this.config);
     this.positions = new PositionStore(file, SAVE_EVERY_MS, (err) =>
       this.throttle.warn(
@@ -140,6 +180,7 @@ export class FileSourcesService implements Service {
       ),
     );
     this.started = true;
+    this.batcherFor(0);
     this.scan(true);
     this.timer = setInterval(() => this.tick(), POLL_MS);
     this.timer.unref();
@@ -211,7 +252,7 @@ export class FileSourcesService implements Service {
 
   private follow(file: string, src: Source, fromEnd: boolean): void {
     const pipeline = this.pipeline();
-    const batcher = this.batcher;
+    const batcher = this.batcherFor(src.route);
     const positions = this.positions;
     if (pipeline === null || batcher === null || positions === null) return;
     const f = new FileFollower(file, fromEnd, {
@@ -276,7 +317,7 @@ export class FileSourcesService implements Service {
   /** Reads every followed file to its current end and hands the lines on (tests, drain). */
   async pollAll(): Promise<void> {
     await Promise.all([...this.followers.values()].map(({ f }) => f.poll()));
-    this.batcher?.flush();
+    for (const b of this.batchers.values()) b.flush();
   }
 
   async stop(): Promise<void> {
@@ -289,7 +330,8 @@ export class FileSourcesService implements Service {
     this.watchers.clear();
     await Promise.all([...this.followers.values()].map(({ f }) => f.close()));
     this.followers.clear();
-    this.batcher?.close();
+    for (const b of this.batchers.values()) b.close();
+    this.batchers.clear();
     this.positions?.close();
     this.throttle.close();
   }

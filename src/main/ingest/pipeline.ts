@@ -61,6 +61,8 @@ interface Pending {
   count: number;
   timeMs: number;
   seq: number;
+  /** Which patterns read these lines (MatcherPool.setRoutes); 0: syslog's. */
+  route: number;
 }
 
 /**
@@ -102,13 +104,13 @@ export class IngestPipeline {
   }
 
   /** Hands a batch over; returns false when it was shed. Never blocks. */
-  readonly submit = (buf: Uint8Array, count: number, timeMs: number): boolean => {
+  readonly submit = (buf: Uint8Array, count: number, timeMs: number, route = 0): boolean => {
     if (this.busy < this.maxInFlight) {
-      this.dispatch({ buf, count, timeMs, seq: this.seq++ });
+      this.dispatch({ buf, count, timeMs, seq: this.seq++, route });
       return true;
     }
     if (this.queue.length < this.o.maxQueued) {
-      this.queue.push({ buf, count, timeMs, seq: this.seq++ });
+      this.queue.push({ buf, count, timeMs, seq: this.seq++, route });
       return true;
     }
     this.shed(count);
@@ -119,9 +121,9 @@ export class IngestPipeline {
    * Queues a batch even above the limit: for flow-controlled sources (TCP), which pause while the
    * pipeline is congested, so the overshoot is bounded by one read per connection.
    */
-  readonly submitFlowControlled = (buf: Uint8Array, count: number, timeMs: number): boolean => {
-    if (this.busy < this.maxInFlight) this.dispatch({ buf, count, timeMs, seq: this.seq++ });
-    else this.queue.push({ buf, count, timeMs, seq: this.seq++ });
+  readonly submitFlowControlled = (buf: Uint8Array, count: number, timeMs: number, route = 0): boolean => {
+    if (this.busy < this.maxInFlight) this.dispatch({ buf, count, timeMs, seq: this.seq++, route });
+    else this.queue.push({ buf, count, timeMs, seq: this.seq++, route });
     return true;
   };
 
@@ -173,7 +175,7 @@ export class IngestPipeline {
 
   private dispatch(p: Pending): void {
     this.inFlight++;
-    this.o.pool.run(p.buf, p.count, p.timeMs, this.o.lineTime === true, this.o.maxLen ?? 0).then(
+    this.o.pool.run(p.buf, p.count, p.timeMs, this.o.lineTime === true, this.o.maxLen ?? 0, p.route).then(
       (r) => this.finish(p.seq, r),
       (err: unknown) => {
         this.o.log.error({ err }, 'matcher batch failed');

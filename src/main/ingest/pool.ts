@@ -48,6 +48,8 @@ export class MatcherPool {
    * is unchanged, so a reload never lets a pattern that stalled the workers run again.
    */
   readonly quarantined = new Map<string, Quarantine>();
+  /** Which patterns read which lines (PatternSetPayload.routes); one route = every pattern everywhere. */
+  private routes: string[][] = [];
 
   constructor(opts: { threads?: number; patterns: readonly PatternSpec[] }) {
     enableLinearRegexpEngine();
@@ -90,13 +92,30 @@ export class MatcherPool {
 
   private activate(set: PatternSet, specs: readonly PatternSpec[], skip: number[]): PatternVersion {
     const version = this.nextVersion++;
-    const payload: PatternSetPayload = { version, specs: [...specs], skip };
+    const payload: PatternSetPayload = {
+      version,
+      specs: [...specs],
+      skip,
+      ...(this.routes.length > 1 ? { routes: this.routes } : {}),
+    };
     const v: PatternVersion = { version, set, json: JSON.stringify(payload), skip };
     this.versions.set(version, v);
     this.current = v;
     // keep older versions a little for batches in flight
     for (const k of this.versions.keys()) if (k < version - 4) this.versions.delete(k);
     return v;
+  }
+
+  /**
+   * Which patterns read which lines: `routes[r]` names the patterns a batch of route r runs (route
+   * 0: syslog and the files no jail reads). A change re-issues the current set.
+   */
+  setRoutes(routes: readonly (readonly string[])[]): void {
+    const next = routes.map((r) => [...r]);
+    if (JSON.stringify(next) === JSON.stringify(this.routes)) return;
+    this.routes = next;
+    const payload = JSON.parse(this.current.json) as PatternSetPayload;
+    this.activate(new PatternSet(this.nextVersion, payload.specs), payload.specs, this.current.skip);
   }
 
   /** Re-issues the current set with pattern `id` skipped (run-time ReDoS guard). */
@@ -128,9 +147,17 @@ export class MatcherPool {
     return this.versions.get(version);
   }
 
-  run(buf: Uint8Array, count: number, timeMs: number, lineTime: boolean, maxLen = 0): Promise<MatchResult> {
+  run(
+    buf: Uint8Array,
+    count: number,
+    timeMs: number,
+    lineTime: boolean,
+    maxLen = 0,
+    route = 0,
+  ): Promise<MatchResult> {
     const v = this.current;
     const task: MatchTask = {
+      route,
       version: v.version,
       patterns: v.json,
       buf,

@@ -2,6 +2,7 @@ import { Gauge } from 'prom-client';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { effectivePatterns } from '../../shared/patterns/presets/index.js';
 import type { Config } from '../config/types.js';
+import type { JailSpec } from '../jails/types.js';
 import type { Logger } from '../log/logger.js';
 import type { AppContext, Service } from '../service.js';
 import { parseListenAddress, transports, unprivilegedFallback } from '../syslog/address.js';
@@ -12,6 +13,7 @@ import { registerSyslogMetrics, SyslogStats } from '../syslog/stats.js';
 import { registerPatternHealth } from './health.js';
 import { type FailureSink, IngestPipeline, type MatchEvent } from './pipeline.js';
 import { MatcherPool } from './pool.js';
+import { type LogRoutes, logRoutes } from './routes.js';
 
 export interface IngestOptions {
   /** Overrides `workers.count` (tests). */
@@ -43,6 +45,10 @@ export class IngestService implements Service {
   private tcp: TcpReceiver | null = null;
   private patterns: readonly PatternSpec[];
   private readonly log: Logger;
+  private jails: readonly JailSpec[] = [];
+  /** Which patterns read which lines (jails' logpath); see routes.ts. */
+  routes: LogRoutes = { patterns: [], paths: new Map() };
+  private readonly routeListeners: ((r: LogRoutes) => void)[] = [];
 
   constructor(
     private readonly ctx: AppContext,
@@ -54,6 +60,8 @@ export class IngestService implements Service {
     this.sources = new SourceFilter(ctx.config.syslog.allowed_sources);
     this.patterns = effectivePatterns(ctx.config.syslog.patterns);
     sink?.setPatterns?.(this.patterns);
+    this.jails = ctx.config.jails ?? [];
+    this.updateRoutes();
     registerSyslogMetrics(ctx.metrics.registry, () => this.stats);
     if (sink !== null)
       registerPatternHealth(sink, {
@@ -83,6 +91,34 @@ export class IngestService implements Service {
     }
   }
 
+  /** The jails in force (config file and database): their logpath decides the routes. */
+  setJails(jails: readonly JailSpec[]): void {
+    this.jails = jails;
+    this.updateRoutes();
+  }
+
+  /** Called with the new routes whenever they change (the file sources follow the jails' logpath). */
+  onRoutesChanged(fn: (r: LogRoutes) => void): void {
+    this.routeListeners.push(fn);
+  }
+
+  private updateRoutes(): void {
+    const names = this.patterns.filter((p) => p.enabled !== false).map((p) => p.name);
+    const r = logRoutes(this.jails, names);
+    if (r.dropped.length > 0)
+      this.log.warn(
+        { dropped: r.dropped, max: r.paths.size },
+        'jails name more log files than edgeban follows; the rest are not read',
+      );
+    const same =
+      JSON.stringify(r.patterns) === JSON.stringify(this.routes.patterns) &&
+      JSON.stringify([...r.paths]) === JSON.stringify([...this.routes.paths]);
+    if (same) return;
+    this.routes = { patterns: r.patterns, paths: r.paths };
+    this.pool?.setRoutes(r.patterns);
+    for (const f of this.routeListeners) f(this.routes);
+  }
+
   /** An operator lifts a quarantine (REST API); false when `name` is not quarantined. */
   liftQuarantine(name: string): boolean {
     if (!this.pool?.lift(name)) return false;
@@ -99,6 +135,7 @@ export class IngestService implements Service {
       threads: this.opts.threads ?? ctx.config.workers.count,
       patterns: this.patterns,
     });
+    this.pool.setRoutes(this.routes.patterns);
     ctx.metrics.configPatternsLoaded.set(this.pool.current.set.patterns.length);
     this.pipeline = new IngestPipeline({
       pool: this.pool,
@@ -196,6 +233,7 @@ export class IngestService implements Service {
     this.patterns = eff;
     // the engine routes each pattern to its jail, with its weight and `success` flag
     this.sink?.setPatterns?.(eff);
+    this.updateRoutes();
   }
 
   reload(config: Config): void {

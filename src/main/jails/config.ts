@@ -55,7 +55,7 @@ export function checkJailsSection(v: unknown): { jails: JailInput[]; problems: J
       continue;
     }
     seen.add(name.toLowerCase());
-    const r = checkJailFields(name, body);
+    const r = checkJailFields(name, body, false, true);
     const at = (f: string) => (f ? `${key}.${f}` : key);
     for (const p of r.problems)
       problems.push({ key: at(p.field), expected: p.expected, found: p.found, hint: p.hint });

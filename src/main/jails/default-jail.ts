@@ -18,6 +18,7 @@ export function defaultJail(p: BanPolicy): JailSpec {
     sourceJails: [],
     mode: 'enforce',
     subnet: null,
+    logpath: [],
     origin: 'default',
   };
 }

@@ -23,6 +23,8 @@ export interface JailInput {
   source_jails: string[];
   mode: JailMode;
   subnet: SubnetInput | null;
+  /** Log files (absolute paths or globs) whose lines alone the jail's patterns read; config file only. */
+  logpath: string[];
 }
 
 export interface SubnetInput {
@@ -47,6 +49,7 @@ export const JAIL_FIELDS = [
   'source_jails',
   'mode',
   'subnet',
+  'logpath',
 ] as const;
 
 export const SUBNET_FIELDS = ['prefix', 'addresses', 'window'] as const;
@@ -56,6 +59,8 @@ export const MAX_JAIL_PATTERNS = 1000;
 export const MAX_SOURCE_JAILS = 100;
 export const MAX_JAILS = 1000;
 export const MAX_JAIL_NAME = 64;
+export const MAX_LOGPATHS = 64;
+const MAX_PATH = 4096;
 const MAX_GLOB = 255;
 
 /** Letters, digits, `-`, `_`, `.`: fail2ban's jail names (`nginx-http-auth`, `postfix-sasl`). */
@@ -111,6 +116,8 @@ export function checkJailFields(
   name: string,
   raw: unknown,
   partial = false,
+  /** The config file: `logpath` makes the process read files, so only its owner may set it. */
+  fromFile = false,
 ): { value: Partial<JailInput>; problems: JailProblem[] } {
   const problems: JailProblem[] = [];
   const out: Partial<JailInput> = { name };
@@ -165,6 +172,7 @@ export function checkJailFields(
     patterns: `a pattern name or glob (sshd-*), at most ${MAX_GLOB} characters`,
     services: 'a service name (letters, digits, -, _; at most 32), such as ssh, imap, smtp, http',
     source_jails: 'a jail name',
+    logpath: 'an absolute path or glob (/var/log/auth.log, /var/log/nginx/*.log)',
   };
 
   if (has('patterns'))
@@ -179,6 +187,14 @@ export function checkJailFields(
       s.length <= MAX_JAIL_NAME && NAME_RE.test(s) ? s : null,
     );
   else if (!partial) out.source_jails = [];
+  const noFiles = o.logpath === null || (Array.isArray(o.logpath) && o.logpath.length === 0);
+  if (has('logpath') && !fromFile && !noFiles)
+    bad('logpath', 'no logpath here (only the config file sets which files a jail reads)', o.logpath);
+  else if (has('logpath'))
+    out.logpath = strings('logpath', MAX_LOGPATHS, (s) =>
+      s.startsWith('/') && s.length <= MAX_PATH && !s.includes('\0') ? s : null,
+    );
+  else if (!partial) out.logpath = [];
 
   if (has('enabled')) {
     if (typeof o.enabled === 'boolean') out.enabled = o.enabled;
@@ -287,6 +303,8 @@ export function checkJailWhole(j: JailInput): JailProblem[] {
     });
   if (j.source_jails.length > 0 && j.source !== 'bans')
     out.push({ field: 'source_jails', expected: 'only with source: bans', found: 'a list' });
+  if (j.logpath.length > 0 && j.source === 'bans')
+    out.push({ field: 'logpath', expected: 'no logpath for a jail with source: bans', found: 'a list' });
   if (j.source_jails.includes(j.name))
     out.push({ field: 'source_jails', expected: 'other jails than itself', found: JSON.stringify(j.name) });
   return out;
@@ -309,5 +327,6 @@ export function completeJail(v: Partial<JailInput>): JailInput {
     source_jails: v.source_jails ?? [],
     mode: v.mode ?? 'enforce',
     subnet: v.subnet ?? null,
+    logpath: v.logpath ?? [],
   };
 }

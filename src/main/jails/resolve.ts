@@ -33,6 +33,7 @@ export function resolveJail(j: JailInput, d: JailDefaults, origin: JailSpec['ori
     subnet: j.subnet
       ? { prefixV4: j.subnet.prefix, addresses: j.subnet.addresses, window: j.subnet.window ?? timeWindow }
       : null,
+    logpath: [...j.logpath],
     origin,
   };
 }

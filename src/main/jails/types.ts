@@ -50,6 +50,8 @@ export interface JailSpec {
   sourceJails: string[];
   mode: JailMode;
   subnet: SubnetAggregation | null;
+  /** Log files (paths or globs) whose lines alone its patterns read; empty = syslog and unclaimed files. */
+  logpath: string[];
   /** Where it came from, for error messages and for the API (`config` entries are read-only there). */
   origin: 'config' | 'database' | 'default';
 }

@@ -6,6 +6,7 @@ import {
   patternText,
   SyslogHeader,
 } from '../syslog/parse.js';
+import { normalizeSpec } from './compile.js';
 import {
   type MatchResult,
   type MatchTask,
@@ -58,6 +59,23 @@ class RecordWriter {
   }
 }
 
+/**
+ * One route's patterns of a version: a matcher over those alone, and the id each of its patterns
+ * has in the whole set (records, tallies and quarantines speak the whole set's ids).
+ */
+interface RouteMatcher {
+  matcher: LineMatcher;
+  /** Null: the whole set (no id to translate). */
+  ids: Int32Array | null;
+}
+
+/** A version as the worker keeps it: the whole set's matcher and each route's, made on first use. */
+interface VersionMatchers {
+  payload: PatternSetPayload;
+  whole: LineMatcher;
+  routes: (RouteMatcher | undefined)[];
+}
+
 /** Per-batch tallies, kept across the batch's chunks. */
 interface Tally {
   lines: number;
@@ -72,34 +90,74 @@ interface Tally {
  * in flight across a reload still resolve) and a per-instance profiling flag for the time budget.
  */
 export class BatchMatcher {
-  private readonly versions = new Map<number, LineMatcher>();
+  private readonly versions = new Map<number, VersionMatchers>();
   private readonly header = new SyslogHeader();
   private profileNext = false;
+  /** The running batch's route ids in the whole set (null: the whole set runs). */
+  private ids: Int32Array | null = null;
 
-  matcherFor(version: number, payloadJson: string): LineMatcher {
-    let m = this.versions.get(version);
-    if (m === undefined) {
+  private versionFor(version: number, payloadJson: string): VersionMatchers {
+    let v = this.versions.get(version);
+    if (v === undefined) {
       const payload = JSON.parse(payloadJson) as PatternSetPayload;
-      m = new LineMatcher(new PatternSet(payload.version, payload.specs));
-      for (const id of payload.skip) if (id < m.skip.length) m.skip[id] = 1;
-      this.versions.set(version, m);
+      const whole = new LineMatcher(new PatternSet(payload.version, payload.specs));
+      for (const id of payload.skip) if (id < whole.skip.length) whole.skip[id] = 1;
+      v = { payload, whole, routes: [] };
+      this.versions.set(version, v);
       if (this.versions.size > 2) {
         const oldest = Math.min(...this.versions.keys());
         this.versions.delete(oldest);
       }
+    }
+    return v;
+  }
+
+  /** The whole set's matcher of a version (compiled on first use). */
+  matcherFor(version: number, payloadJson: string): LineMatcher {
+    return this.versionFor(version, payloadJson).whole;
+  }
+
+  /** The matcher of one route of a version: its patterns alone, their ids in the whole set. */
+  routeFor(version: number, payloadJson: string, route: number): RouteMatcher {
+    const v = this.versionFor(version, payloadJson);
+    const routes = v.payload.routes;
+    if (routes === undefined || routes.length <= 1) return { matcher: v.whole, ids: null };
+    const r = route >= 0 && route < routes.length ? route : 0;
+    let m = v.routes[r];
+    if (m === undefined) {
+      const names = new Set(routes[r]);
+      const specs = [];
+      const ids: number[] = [];
+      let id = 0;
+      for (const raw of v.payload.specs) {
+        const s = normalizeSpec(raw);
+        if (!s.enabled) continue;
+        if (names.has(s.name)) {
+          specs.push(s);
+          ids.push(id);
+        }
+        id++;
+      }
+      const matcher = new LineMatcher(new PatternSet(v.payload.version, specs));
+      for (let k = 0; k < ids.length; k++) matcher.skip[k] = v.whole.skip[ids[k]];
+      m = { matcher, ids: Int32Array.from(ids) };
+      v.routes[r] = m;
     }
     return m;
   }
 
   run(task: MatchTask): MatchResult {
     // a version's first batch compiles it: that is not the patterns' matching time
-    const matcher = this.matcherFor(task.version, task.patterns);
+    const whole = this.matcherFor(task.version, task.patterns);
+    const { matcher, ids } = this.routeFor(task.version, task.patterns, task.route ?? 0);
     const t0 = performance.now();
-    const n = matcher.set.patterns.length;
+    const n = whole.set.patterns.length;
+    const own = matcher.set.patterns.length;
     const profiling = this.profileNext;
-    matcher.profile = profiling ? new Float64Array(n) : null;
+    matcher.profile = profiling ? new Float64Array(own) : null;
     const out = new RecordWriter();
     const tally: Tally = { lines: 0, truncated: 0, parseFailures: 0, perPattern: new Uint32Array(n) };
+    this.ids = ids;
     const bytes = task.buf;
     let from = 0;
     while (from < bytes.length) {
@@ -120,7 +178,7 @@ export class BatchMatcher {
     const slow: number[] = [];
     if (profiling && matcher.profile !== null) {
       const limitNs = (task.budgetMs / 2) * 1e6;
-      for (let k = 0; k < n; k++) if (matcher.profile[k] > limitNs) slow.push(k);
+      for (let k = 0; k < own; k++) if (matcher.profile[k] > limitNs) slow.push(ids === null ? k : ids[k]);
       matcher.profile = null;
     }
     this.profileNext = elapsedMs > task.budgetMs;
@@ -179,8 +237,9 @@ export class BatchMatcher {
             tsTo = h.tsEnd - ls;
           }
         }
-        const id = matcher.match(body, raw, ids, line, tsFrom, tsTo);
-        if (id >= 0) {
+        const own = matcher.match(body, raw, ids, line, tsFrom, tsTo);
+        if (own >= 0) {
+          const id = this.ids === null ? own : this.ids[own];
           let t = task.timeMs;
           if (task.lineTime) {
             const own = lineTimeMs(s, h, task.timeMs);

@@ -10,6 +10,12 @@ export interface PatternSetPayload {
   specs: import('./compile.js').PatternSpec[];
   /** Ids (positions among enabled patterns) quarantined in this version. */
   skip: number[];
+  /**
+   * Which patterns read which lines (a jail's `logpath`): route r's batches run only the patterns
+   * named in `routes[r]`. Absent (or one route): every batch runs every pattern. Route 0 is
+   * syslog and the files no jail reads.
+   */
+  routes?: string[][];
 }
 
 export interface MatchTask {
@@ -29,6 +35,8 @@ export interface MatchTask {
   lineTime: boolean;
   /** Longest the batch may take (ms) before the worker profiles its patterns. */
   budgetMs: number;
+  /** Where the lines come from (PatternSetPayload.routes); 0 when absent. */
+  route?: number;
 }
 
 /** Bytes per match record: u16 pattern id, u8 family, u8 0, 16 address bytes, u32 line, f64 time. */

@@ -122,6 +122,7 @@ function jailView(j: JailSpec, row?: StoredJail): Record<string, unknown> {
           window_seconds: s(j.subnet.window),
         }
       : null,
+    logpath: j.logpath,
     ...(row ? { id: row.id, created_at: row.created_at, updated_at: row.updated_at } : {}),
   };
 }
