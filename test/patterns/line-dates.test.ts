@@ -49,8 +49,15 @@ const lines = sampleLines();
 function agree(seq: readonly string[]): void {
   const ld = new LineDates();
   const dl = lists.map((ts) => ld.list(ts));
-  const last = new Int32Array(lists.length).fill(-1);
-  const states: DateState[] = lists.map(() => ({ last: -1, text: '', template: -1, timeMs: 0 }));
+  const last = new Int32Array(lists.length * 3).fill(-1);
+  const states: DateState[] = lists.map(() => ({
+    last: -1,
+    at: -1,
+    end: -1,
+    text: '',
+    template: -1,
+    timeMs: 0,
+  }));
   for (const line of seq) {
     ld.reset(line);
     for (let k = 0; k < lists.length; k++) {

@@ -51,7 +51,7 @@ export class Fail2banFilter {
   private readonly quarantined = new Set<CompiledRegex>();
   /** Longest one run of a backtracking regex may take before it is quarantined. */
   budgetMs = 50;
-  private readonly dateState: DateState = { last: -1, text: '', template: -1, timeMs: 0 };
+  private readonly dateState: DateState = { last: -1, at: -1, end: -1, text: '', template: -1, timeMs: 0 };
 
   /** `nowMs`: the reference for dates without a year or a day (default: the clock). */
   constructor(

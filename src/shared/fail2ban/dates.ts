@@ -262,6 +262,9 @@ export interface DateMatch {
 export interface DateState {
   /** Template that found the last date. */
   last: number;
+  /** Where its match started and ended in that line (-1: none yet). */
+  at: number;
+  end: number;
   /** The last date's matched text and template, and the time they made. */
   text: string;
   template: number;
@@ -270,8 +273,10 @@ export interface DateState {
 
 /**
  * Finds the line's date as fail2ban's detector does (matchTime): the template that found the
- * last line's date is tried first (logs keep one format), then all in order, where an anchored
- * match or one at the line's start ends the search and otherwise the earliest match wins.
+ * last line's date is tried first (logs keep one format) and kept when it matches anchored, at
+ * the line's start, or where it matched last time (the same start and end: a log's lines put
+ * their date at one place); else all are tried in order, where an anchored match or one at the
+ * line's start ends the search and otherwise the earliest match wins.
  * `state.last` is updated with the template used.
  */
 export function findDate(
@@ -279,13 +284,18 @@ export function findDate(
   line: string,
   /** The reference time of year-less dates; NaN: only the span is wanted (no time is made). */
   nowMs: number = Date.now(),
-  state: DateState = { last: -1, text: '', template: -1, timeMs: 0 },
+  state: DateState = { last: -1, at: -1, end: -1, text: '', template: -1, timeMs: 0 },
 ): DateMatch | null {
   let best: { m: RegExpExecArray; i: number } | null = null;
   const hinted = state.last >= 0 && state.last < templates.length ? templates[state.last] : null;
   if (hinted !== null) {
     const m = hinted.re.exec(line);
-    if (m !== null && m[1] !== undefined && (hinted.anchored || m.index <= 1)) best = { m, i: state.last };
+    if (
+      m !== null &&
+      m[1] !== undefined &&
+      (hinted.anchored || m.index <= 1 || (m.index === state.at && m.index + m[0].length === state.end))
+    )
+      best = { m, i: state.last };
   }
   if (best === null) {
     for (let i = 0; i < templates.length; i++) {
@@ -303,6 +313,8 @@ export function findDate(
   const { m, i } = best;
   const t = templates[i];
   state.last = i;
+  state.at = m.index;
+  state.end = m.index + m[0].length;
   const start = m.index + m[0].indexOf(m[1]);
   // consecutive lines often share their second: the same text gives the same time
   if (Number.isNaN(nowMs)) state.timeMs = Number.NaN;

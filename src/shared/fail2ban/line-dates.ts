@@ -158,6 +158,8 @@ export class LineDates {
   private at = new Int32Array(0);
   private from = new Int32Array(0);
   private to = new Int32Array(0);
+  /** Per slot: where its match ends (its whole match, as `at` is where it starts). */
+  private endAt = new Int32Array(0);
   private stamp = 0;
   private line = '';
   private bracket = UNSEEN;
@@ -186,6 +188,7 @@ export class LineDates {
     this.at = new Int32Array(n);
     this.from = new Int32Array(n);
     this.to = new Int32Array(n);
+    this.endAt = new Int32Array(n);
     this.stamp = 0;
     return { slots, anchored: Uint8Array.from(templates, (t) => (t.anchored ? 1 : 0)) };
   }
@@ -224,6 +227,7 @@ export class LineDates {
     // the date is group 1, found in the match's text as findDate finds it
     const from = m.index + m[0].indexOf(m[1]);
     this.at[slot] = m.index;
+    this.endAt[slot] = m.index + m[0].length;
     this.from[slot] = from;
     this.to[slot] = from + m[1].length;
     return m.index;
@@ -261,16 +265,22 @@ export class LineDates {
 
   /**
    * Finds the date of the line (`reset`) with `templates` (their `slots`): true with its span in
-   * `start`, `end`. `last` holds each list's last template, at `k`: updated as findDate does.
+   * `start`, `end`. `last` holds, at 3k, 3k+1, 3k+2, each list's last template and where its
+   * match started and ended: updated as findDate does.
    */
   find(list: DateList, last: Int32Array, k: number): boolean {
     const { slots, anchored } = list;
     const n = slots.length;
     let best = -1;
-    let bi = last[k];
+    let bi = last[k * 3];
     if (bi >= 0 && bi < n) {
-      const at = this.exec(slots[bi]);
-      if (at >= 0 && (anchored[bi] === 1 || at <= 1)) best = at;
+      const s = slots[bi];
+      const at = this.exec(s);
+      if (
+        at >= 0 &&
+        (anchored[bi] === 1 || at <= 1 || (at === last[k * 3 + 1] && this.endAt[s] === last[k * 3 + 2]))
+      )
+        best = at;
     }
     if (best < 0) {
       for (let i = 0; i < n; i++) {
@@ -288,7 +298,9 @@ export class LineDates {
       }
     }
     if (best < 0) return false;
-    last[k] = bi;
+    last[k * 3] = bi;
+    last[k * 3 + 1] = best;
+    last[k * 3 + 2] = this.endAt[slots[bi]];
     this.start = this.from[slots[bi]];
     this.end = this.to[slots[bi]];
     return true;

@@ -160,7 +160,8 @@ export class LineMatcher {
       this.cutOf[p.id] = k;
     }
     this.cutLine = new Float64Array(this.cutTemplates.length).fill(-1);
-    this.cutLast = new Int32Array(this.cutTemplates.length).fill(-1);
+    // per cut: the template that found the last date, and where its match started and ended
+    this.cutLast = new Int32Array(this.cutTemplates.length * 3).fill(-1);
     this.spanLine = new Float64Array(this.cutTemplates.length).fill(-1);
     this.cutFrom = new Int32Array(this.cutTemplates.length);
     this.cutTo = new Int32Array(this.cutTemplates.length);
