@@ -21,7 +21,9 @@ const times = (n: number, line: string) => Array.from({ length: n }, () => line)
 function config(dir: string, mailReadsItsLog: boolean): void {
   writeFileSync(
     join(dir, 'config.yaml'),
-    `jails:
+    // a files: glob that names sshd's log too: the jail's logpath claims it
+    `files: ['${join(dir, 'a*.log')}']
+jails:
   sshd:
     patterns: [sshd-*]
     max_attempts: 3

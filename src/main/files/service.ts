@@ -202,7 +202,9 @@ export class FileSourcesService implements Service {
     this.scanning = true;
     try {
       const seen = new Set<string>();
-      for (const src of this.sources.values()) {
+      // a jail's logpath claims its files before a `files:` glob that names them too
+      const order = [...this.sources.values()].sort((a, b) => (b.route > 0 ? 1 : 0) - (a.route > 0 ? 1 : 0));
+      for (const src of order) {
         const room = MAX_FILES - this.followers.size;
         const { files, more } = expandGlob(src.spec.path, Math.max(0, room) + this.countOf(src));
         if (more || (room <= 0 && files.some((f) => !this.followers.has(f))))
