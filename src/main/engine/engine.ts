@@ -1,13 +1,8 @@
 import { Counter, Gauge } from 'prom-client';
 import { type BanTable, Kind, type KindCode, LookupResult } from '../../shared/bantable/index.js';
 import { normalizeService } from '../../shared/bantable/services.js';
-import {
-  canonicalCidr as canonical,
-  cidrText,
-  cidrCovers as covers,
-  prefixEquals,
-} from '../../shared/ip/cidr.js';
-import { formatIp, maskInPlace, type ParsedCidr, parseCidr, parseIp } from '../../shared/ip/parse.js';
+import { canonicalCidr as canonical, cidrCovers as covers, prefixEquals } from '../../shared/ip/cidr.js';
+import { formatIp, maskInPlace, type ParsedCidr, parseCidr } from '../../shared/ip/parse.js';
 import type { Config } from '../config/types.js';
 import { JailRouter, type PatternInfo } from '../jails/registry.js';
 import type { JailSpec } from '../jails/types.js';
@@ -35,11 +30,11 @@ import {
   type BanRecord,
   DEFAULT_JAIL,
   type FailureListener,
-  type JailStatus,
   type ListPage,
   type ListQuery,
   type OffenceRecord,
 } from './types.js';
+import { EngineViews, type ListSource, stripSource } from './views.js';
 
 export interface BanEngineOptions {
   table: BanTable;
@@ -58,8 +53,6 @@ export interface BanEngineOptions {
   log?: Logger;
   metrics?: Metrics;
 }
-
-type ListSource = 'api' | 'config' | 'database';
 
 const KIND_CODE: Record<BanKind, KindCode> = {
   temp: Kind.TEMP_BAN,
@@ -118,6 +111,8 @@ export class BanEngine implements BanEngineApi {
   private readonly targetBytes = new Uint8Array(16);
   /** Start-up from the database's rows or the last stop's snapshot. */
   private readonly restorer: Restorer;
+  /** Pages and the explain view for the API. */
+  private readonly views: EngineViews;
   private timer: NodeJS.Timeout | null = null;
   /** The sweep pass under way: where each part of it stands. */
   private pass: SweepPass | null = null;
@@ -154,6 +149,15 @@ export class BanEngine implements BanEngineApi {
       syncTable: (bytes, family, prefixLen, mask, unscoped) =>
         this.syncTable(bytes, family, prefixLen, mask, unscoped),
       states: () => this.states,
+    });
+    this.views = new EngineViews({
+      table: this.table,
+      offences: this.offences,
+      recent: this.recent,
+      lists: this.lists,
+      now: () => this.now(),
+      states: () => this.states,
+      targetOf: (addr, family) => this.targetOf(addr, family),
     });
     if (opts.metrics) {
       const registers = [opts.metrics.registry];
@@ -478,114 +482,11 @@ export class BanEngine implements BanEngineApi {
   }
 
   list(kind: BanKind, query: ListQuery): ListPage {
-    const offset = Math.max(0, query.offset ?? 0);
-    const limit = Math.max(0, query.limit ?? 100);
-    const now = this.now();
-    const filter = query.filter?.trim() ? this.filterOf(query.filter.trim()) : null;
-    const items: BanRecord[] = [];
-    let total = 0;
-    if (kind === 'temp') {
-      const shadow = query.shadow === true;
-      for (const st of this.states) {
-        if (query.jail !== undefined && st.name !== query.jail) continue;
-        const t = st.temp;
-        for (let r = 0; r < t.end; r++) {
-          // a ban under a whitelist entry is kept (it comes back when the entry goes) but not in force
-          if (!t.isLive(r) || t.expiresAt(r) <= now || t.isShadow(r) !== shadow || this.hidden(t, r))
-            continue;
-          if (filter && !filter(t.targetText(r))) continue;
-          if (total >= offset && items.length < limit) items.push(t.scopedRecord(r));
-          total++;
-        }
-      }
-      return { total, items };
-    }
-    for (const rec of this.lists[kind].values()) {
-      if (filter && !filter(rec.target)) continue;
-      if (total >= offset && items.length < limit) items.push(stripSource(rec));
-      total++;
-      // without a filter the total is known: stop walking once the page is full
-      if (!filter && items.length === limit) {
-        total = this.lists[kind].size;
-        break;
-      }
-    }
-    return { total, items };
+    return this.views.list(kind, query);
   }
 
   status(ip: string): AddressStatus {
-    const a = parseIp(ip);
-    const now = this.now();
-    const out = this.out;
-    const v = this.table.checkBytes(a.bytes, 0, a.family === 4 ? 4 : 16, Math.floor(now / 1000), out);
-    const kind: BanKind | null =
-      out.kind === Kind.WHITELIST
-        ? 'whitelist'
-        : out.kind === Kind.BLACKLIST
-          ? 'blacklist'
-          : out.kind === Kind.TEMP_BAN
-            ? 'temp'
-            : null;
-    let matched: string | null = null;
-    let reason: string | undefined;
-    let expiresAt: number | undefined;
-    if (kind) {
-      const b = a.bytes.slice();
-      maskInPlace(b, out.prefixLen);
-      matched = cidrText(b, a.family, out.prefixLen);
-      if (kind === 'temp') {
-        // the deciding ban: the latest-ending one in force of this key, in whichever jail
-        for (const st of this.states) {
-          const t = st.temp;
-          const row = t.find(b, a.family, out.prefixLen);
-          if (row < 0 || t.isShadow(row) || (expiresAt !== undefined && t.expiresAt(row) <= expiresAt))
-            continue;
-          reason = t.reasonOf(row);
-          expiresAt = t.expiresAt(row);
-        }
-      } else reason = this.lists[kind].get(matched)?.reason;
-    }
-    const target = this.targetOf(a.bytes, a.family);
-    const off = this.offences.find(target.cidr.bytes, a.family, target.cidr.prefixLen);
-    const jails: JailStatus[] = [];
-    let failures = 0;
-    for (const st of this.states) {
-      const t = st.temp;
-      const row = t.find(target.cidr.bytes, a.family, target.cidr.prefixLen);
-      const live = row >= 0 && t.expiresAt(row) > now;
-      if (st.removed && !live) continue;
-      const p = st.policy();
-      const n = st.counting ? st.trackers.failures(target.cidr.bytes, a.family, now) : 0;
-      failures += n;
-      jails.push({
-        jail: st.name,
-        failures: n,
-        threshold: p.maxAttempts,
-        window: p.timeWindow,
-        mode: st.shadow ? 'shadow' : 'enforce',
-        ban: live
-          ? {
-              expiresAt: t.expiresAt(row),
-              services: t.servicesOf(row),
-              shadow: t.isShadow(row),
-              reason: t.reasonOf(row),
-              offences: t.offencesOf(row),
-            }
-          : null,
-        lines: this.recent.get(st.name, target.cidr.bytes, a.family),
-      });
-    }
-    return {
-      ip: a.text,
-      banned: v === 1,
-      kind,
-      matched,
-      reason: reason ?? (kind ? this.table.reasonText(out.reasonId) || null : null),
-      expiresAt: kind === 'temp' ? (expiresAt ?? out.expiresAt * 1000) : null,
-      offences: off >= 0 ? this.offences.banCount(off) : 0,
-      failures,
-      jails,
-    };
+    return this.views.status(ip);
   }
 
   purgeTempBans(by: string): number {
@@ -1198,7 +1099,7 @@ export class BanEngine implements BanEngineApi {
   /** A temporary ban ends here: its history row, unless a whitelist entry had hidden it (its end then). */
   private endTemp(t: TempBans, row: number, reason: BanEndReason, by: string, now: number): void {
     // a shadow jail's would-be ban never was one
-    if (!this.endings.active || t.isShadow(row) || this.hidden(t, row)) return;
+    if (!this.endings.active || t.isShadow(row) || this.views.hidden(t, row)) return;
     this.endings.tempRow(t, row, reason, by, now);
   }
 
@@ -1221,35 +1122,4 @@ export class BanEngine implements BanEngineApi {
       }
     }
   }
-
-  /** True when a whitelist entry covers the whole of this temporary ban's target. */
-  private hidden(t: TempBans, row: number): boolean {
-    const wl = this.lists.whitelist;
-    if (wl.size === 0) return false;
-    const family = t.familyOf(row);
-    const prefixLen = t.prefixOf(row);
-    const bytes = t.keyBytes(row);
-    if (prefixLen === (family === 4 ? 32 : 128)) {
-      this.table.checkBytes(bytes, 0, family === 4 ? 4 : 16, 0, this.out);
-      return this.out.kind === Kind.WHITELIST;
-    }
-    const c: ParsedCidr = { family, bytes: bytes.slice(0, family === 4 ? 4 : 16), prefixLen, text: '' };
-    for (const w of wl.values()) if (covers(parseCidr(w.target), c)) return true;
-    return false;
-  }
-
-  /** A list filter: CIDR containment when the filter parses as an address/CIDR, else substring. */
-  private filterOf(f: string): (target: string) => boolean {
-    try {
-      const c = parseCidr(f);
-      return (t) => covers(c, parseCidr(t));
-    } catch {
-      return (t) => t.includes(f);
-    }
-  }
-}
-
-function stripSource(r: BanRecord & { source?: ListSource }): BanRecord {
-  const { source: _source, ...rest } = r;
-  return rest;
 }
