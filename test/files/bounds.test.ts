@@ -5,6 +5,9 @@ import { describe, test } from 'node:test';
 import { ConfigError, fromObject } from '../../src/main/config/load.js';
 import { type EdgeProcess, startEdge } from '../helpers/edge.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until as waitUntil } from '../helpers/wait.js';
+
+const until = (what: string, f: () => boolean | Promise<boolean>, ms = 30_000) => waitUntil(what, f, ms);
 
 const line = (ip: string) =>
   `Dec  2 10:00:00 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
@@ -16,14 +19,6 @@ async function counter(edge: EdgeProcess, name: string): Promise<number> {
   for (const l of text.split('\n'))
     if (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
   return sum;
-}
-
-async function until(what: string, f: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('file sources: bounds and bad input', () => {

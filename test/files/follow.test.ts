@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { api, type EdgeProcess, spopBanned, startEdge } from '../helpers/edge.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 
 /** Dovecot's own log line (its log_path file, no syslog host), one failure from `ip`. */
 const own = (ip: string) =>
@@ -43,14 +44,6 @@ async function counter(edge: EdgeProcess, name: string, labels = ''): Promise<nu
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
-}
-
-async function until(what: string, f: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const matches = (edge: EdgeProcess) => counter(edge, 'fail2ban_pattern_matches_total');

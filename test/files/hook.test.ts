@@ -11,17 +11,12 @@ import { Metrics } from '../../src/main/metrics/registry.js';
 import { SyslogStats } from '../../src/main/syslog/stats.js';
 import { builtin } from '../../src/shared/patterns/presets/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until as waitUntil } from '../helpers/wait.js';
+
+const until = (what: string, f: () => boolean | Promise<boolean>, ms = 10_000) => waitUntil(what, f, ms, 20);
 
 const line = (ip: string) =>
   `Dec  2 10:00:00 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=${ip}, lip=192.0.2.1`;
-
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('jails hook: addFileSource and setFileSources follow more files; a config reload keeps them and drops its own', async () => {
   const dir = tempDir('edgeban-files-hook-');

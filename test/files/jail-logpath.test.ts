@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { api, type EdgeProcess, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
+import { api, sendLines, spopBanned, startEdge } from '../helpers/edge.js';
+import { metricTotal } from '../helpers/metrics.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 
 // A jail's logpath, as in fail2ban: the jail's patterns read those files and nothing else, and
 // no other pattern reads them. A Dovecot failure written into sshd's log counts nowhere, an sshd
@@ -38,23 +40,6 @@ ${mailReadsItsLog ? `    logpath: [${join(dir, 'mail.log')}]\n` : ''}  web:
   );
 }
 
-async function counter(edge: EdgeProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${edge.metrics}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n'))
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
-}
-
-async function until(what: string, f: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test("jails' logpath: each jail's patterns read its own files only, syslog keeps the rest; a reload moves them", async () => {
   const dir = tempDir('edgeban-logpath-');
   const auth = join(dir, 'auth.log');
@@ -65,7 +50,10 @@ test("jails' logpath: each jail's patterns read its own files only, syslog keeps
   const edge = await startEdge(dir);
   try {
     await edge.waitFor('edgeban started', 20_000);
-    await until('both files followed', async () => (await counter(edge, 'edgeban_files_followed')) === 2);
+    await until(
+      'both files followed',
+      async () => (await metricTotal(edge.metrics, 'edgeban_files_followed')) === 2,
+    );
     // first what must count nowhere, then what must ban: once the bans are in, the lines before
     // them in the same file or stream were read too
     appendFileSync(auth, `${times(5, dovecot('198.51.100.1')).join('\n')}\n`);
@@ -87,7 +75,7 @@ test("jails' logpath: each jail's patterns read its own files only, syslog keeps
     assert.equal(await jailOf('198.51.100.12'), 'mail');
     assert.equal(await jailOf('198.51.100.13'), 'web');
     // exactly the nine lines that count were matched: none of the fifteen others
-    assert.equal(await counter(edge, 'fail2ban_pattern_matches_total'), 9);
+    assert.equal(await metricTotal(edge.metrics, 'fail2ban_pattern_matches_total'), 9);
     for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
       assert.equal(await spopBanned(edge.spoa, ip), 0, ip);
     const listed = (await api<{ jails: { name: string; logpath: string[] }[] }>(edge, '/api/jails')).jails;
@@ -97,7 +85,10 @@ test("jails' logpath: each jail's patterns read its own files only, syslog keeps
     config(dir, false);
     edge.proc.kill('SIGHUP');
     await edge.waitFor('"msg":"configuration reloaded"', 10_000);
-    await until('mail.log let go', async () => (await counter(edge, 'edgeban_files_followed')) === 1);
+    await until(
+      'mail.log let go',
+      async () => (await metricTotal(edge.metrics, 'edgeban_files_followed')) === 1,
+    );
     await sendLines(edge.syslog, times(3, syslog(dovecot('198.51.100.14'))));
     await until(
       'dovecot over syslog bans again',
@@ -125,7 +116,7 @@ test("logpath is the config file's: the jails API refuses it (400), and the data
       body: JSON.stringify({ name: 'shadowfile', patterns: ['sshd-*'], logpath: ['/etc/shadow'] }),
     });
     assert.equal(res.status, 400, await res.text());
-    assert.equal(await counter(edge, 'edgeban_files_followed'), 0);
+    assert.equal(await metricTotal(edge.metrics, 'edgeban_files_followed'), 0);
   } finally {
     edge.proc.kill('SIGTERM');
     await edge.exited;
