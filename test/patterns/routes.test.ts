@@ -101,6 +101,37 @@ describe('log routes: a jail with a logpath reads its files alone', () => {
     );
   });
 
+  test('a logpath entry keeps the route it was given (a reload never hands its number to another file)', () => {
+    const kept = new Map([['/var/log/mail.log', 7]]);
+    let next = 8;
+    const r = logRoutes(
+      [
+        jail('mail', { patterns: ['dovecot-*'], logpath: ['/var/log/mail.log'] }),
+        jail('a-sshd', { patterns: ['sshd-*'], logpath: ['/var/log/auth.log'] }),
+      ],
+      names,
+      (path) => kept.get(path) ?? next++,
+    );
+    assert.deepEqual(
+      [...r.paths],
+      [
+        ['/var/log/auth.log', 8],
+        ['/var/log/mail.log', 7],
+      ],
+    );
+    assert.equal(r.patterns.length, 9);
+    // the numbers no entry holds run nothing
+    for (let k = 1; k < 7; k++) assert.deepEqual(r.patterns[k], [], `route ${k}`);
+    assert.deepEqual(
+      r.patterns[7],
+      names.filter((n) => n.startsWith('dovecot-')),
+    );
+    assert.deepEqual(
+      r.patterns[8],
+      names.filter((n) => n.startsWith('sshd-')),
+    );
+  });
+
   test(`at most ${MAX_ROUTES} log files, the rest named as dropped`, () => {
     const many = Array.from({ length: MAX_ROUTES + 3 }, (_, i) => `/var/log/f${i}.log`);
     const r = logRoutes([jail('big', { patterns: ['sshd-*'], logpath: many })], names);

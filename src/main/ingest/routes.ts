@@ -25,22 +25,33 @@ export const MAX_ROUTES = 256;
 export function logRoutes(
   jails: readonly JailSpec[],
   patterns: readonly string[],
+  /**
+   * The route of a logpath entry (≥ 1; distinct entries, distinct routes): by default their
+   * order. IngestService keeps an entry's route across reloads, so lines already batched for it
+   * never meet another entry's patterns.
+   */
+  routeOf: (path: string, order: number) => number = (_p, order) => order + 1,
 ): LogRoutes & { dropped: string[] } {
   const claimers = jails
     .filter((j) => j.name !== DEFAULT_JAIL && j.source !== 'bans')
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const paths = new Map<string, number>();
   const dropped: string[] = [];
+  let top = 0;
   for (const j of claimers) {
     if (!j.enabled) continue;
     for (const p of j.logpath) {
       if (paths.has(p) || dropped.includes(p)) continue;
-      if (paths.size < MAX_ROUTES) paths.set(p, paths.size + 1);
-      else dropped.push(p);
+      if (paths.size < MAX_ROUTES) {
+        const r = routeOf(p, paths.size);
+        paths.set(p, r);
+        top = Math.max(top, r);
+      } else dropped.push(p);
     }
   }
-  const out: string[][] = [[]];
-  for (let r = 0; r < paths.size; r++) out.push([]);
+  // a route no entry holds any more stays empty: its lines run no pattern
+  const out: string[][] = [];
+  for (let r = 0; r <= top; r++) out.push([]);
   for (const name of patterns) {
     const owner = claimers.find((j) => j.patterns.some((g) => globMatches(g, name)));
     if (owner === undefined || owner.logpath.length === 0) {

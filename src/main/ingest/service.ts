@@ -13,7 +13,7 @@ import { registerSyslogMetrics, SyslogStats } from '../syslog/stats.js';
 import { registerPatternHealth } from './health.js';
 import { type FailureSink, IngestPipeline, type MatchEvent } from './pipeline.js';
 import { MatcherPool } from './pool.js';
-import { type LogRoutes, logRoutes } from './routes.js';
+import { type LogRoutes, logRoutes, MAX_ROUTES } from './routes.js';
 
 export interface IngestOptions {
   /** Overrides `workers.count` (tests). */
@@ -48,6 +48,9 @@ export class IngestService implements Service {
   private jails: readonly JailSpec[] = [];
   /** Which patterns read which lines (jails' logpath); see routes.ts. */
   routes: LogRoutes = { patterns: [], paths: new Map() };
+  /** Each logpath entry's route, kept across reloads (a route never changes its file). */
+  private routeIds = new Map<string, number>();
+  private nextRouteId = 1;
   private readonly routeListeners: ((r: LogRoutes) => void)[] = [];
 
   constructor(
@@ -104,7 +107,14 @@ export class IngestService implements Service {
 
   private updateRoutes(): void {
     const names = this.patterns.filter((p) => p.enabled !== false).map((p) => p.name);
-    const r = logRoutes(this.jails, names);
+    let r = logRoutes(this.jails, names, (path) => this.routeIds.get(path) ?? this.nextRouteId++);
+    if (this.nextRouteId > 2 * MAX_ROUTES) {
+      // many reloads with new files: numbered afresh (lines batched just before may meet the
+      // new numbering's patterns once)
+      r = logRoutes(this.jails, names);
+      this.nextRouteId = r.paths.size + 1;
+    }
+    this.routeIds = new Map(r.paths);
     if (r.dropped.length > 0)
       this.log.warn(
         { dropped: r.dropped, max: r.paths.size },
