@@ -6,7 +6,7 @@ import {
   patternText,
   SyslogHeader,
 } from '../syslog/parse.js';
-import { normalizeSpec } from './compile.js';
+import { normalizeSpec, type PatternSpec } from './compile.js';
 import {
   type MatchResult,
   type MatchTask,
@@ -70,10 +70,17 @@ interface RouteMatcher {
   ids: Int32Array | null;
 }
 
-/** A version as the worker keeps it: the whole set's matcher and each route's, made on first use. */
+/**
+ * A version as the worker keeps it: the whole set's matcher (without routes) or each route's,
+ * made on first use; a routed version never compiles the whole set.
+ */
 interface VersionMatchers {
   payload: PatternSetPayload;
-  whole: LineMatcher;
+  /** The enabled specs, in id order (an id is a position here). */
+  enabled: PatternSpec[];
+  /** 1 for each id quarantined in this version. */
+  skip: Uint8Array;
+  whole: LineMatcher | null;
   routes: (RouteMatcher | undefined)[];
 }
 
@@ -101,9 +108,10 @@ export class BatchMatcher {
     let v = this.versions.get(version);
     if (v === undefined) {
       const payload = JSON.parse(payloadJson) as PatternSetPayload;
-      const whole = new LineMatcher(new PatternSet(payload.version, payload.specs));
-      for (const id of payload.skip) if (id < whole.skip.length) whole.skip[id] = 1;
-      v = { payload, whole, routes: [] };
+      const enabled = payload.specs.map((s) => normalizeSpec(s)).filter((s) => s.enabled);
+      const skip = new Uint8Array(enabled.length);
+      for (const id of payload.skip) if (id >= 0 && id < skip.length) skip[id] = 1;
+      v = { payload, enabled, skip, whole: null, routes: [] };
       this.versions.set(version, v);
       if (this.versions.size > 2) {
         const oldest = Math.min(...this.versions.keys());
@@ -115,32 +123,33 @@ export class BatchMatcher {
 
   /** The whole set's matcher of a version (compiled on first use). */
   matcherFor(version: number, payloadJson: string): LineMatcher {
-    return this.versionFor(version, payloadJson).whole;
+    const v = this.versionFor(version, payloadJson);
+    if (v.whole === null) {
+      v.whole = new LineMatcher(new PatternSet(v.payload.version, v.enabled));
+      v.whole.skip.set(v.skip);
+    }
+    return v.whole;
   }
 
   /** The matcher of one route of a version: its patterns alone, their ids in the whole set. */
   routeFor(version: number, payloadJson: string, route: number): RouteMatcher {
     const v = this.versionFor(version, payloadJson);
     const routes = v.payload.routes;
-    if (routes === undefined || routes.length <= 1) return { matcher: v.whole, ids: null };
+    if (routes === undefined || routes.length <= 1)
+      return { matcher: this.matcherFor(version, payloadJson), ids: null };
     const r = route >= 0 && route < routes.length ? route : 0;
     let m = v.routes[r];
     if (m === undefined) {
       const names = new Set(routes[r]);
-      const specs = [];
+      const specs: PatternSpec[] = [];
       const ids: number[] = [];
-      let id = 0;
-      for (const raw of v.payload.specs) {
-        const s = normalizeSpec(raw);
-        if (!s.enabled) continue;
-        if (names.has(s.name)) {
-          specs.push(s);
-          ids.push(id);
-        }
-        id++;
-      }
+      v.enabled.forEach((s, id) => {
+        if (!names.has(s.name)) return;
+        specs.push(s);
+        ids.push(id);
+      });
       const matcher = new LineMatcher(new PatternSet(v.payload.version, specs));
-      for (let k = 0; k < ids.length; k++) matcher.skip[k] = v.whole.skip[ids[k]];
+      for (let k = 0; k < ids.length; k++) matcher.skip[k] = v.skip[ids[k]];
       m = { matcher, ids: Int32Array.from(ids) };
       v.routes[r] = m;
     }
@@ -149,10 +158,9 @@ export class BatchMatcher {
 
   run(task: MatchTask): MatchResult {
     // a version's first batch compiles it: that is not the patterns' matching time
-    const whole = this.matcherFor(task.version, task.patterns);
     const { matcher, ids } = this.routeFor(task.version, task.patterns, task.route ?? 0);
     const t0 = performance.now();
-    const n = whole.set.patterns.length;
+    const n = this.versionFor(task.version, task.patterns).enabled.length;
     const own = matcher.set.patterns.length;
     const profiling = this.profileNext;
     matcher.profile = profiling ? new Float64Array(own) : null;
