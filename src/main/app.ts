@@ -60,14 +60,12 @@ export class App {
     this.ingest = new IngestService(ctx, engine);
     this.files = new FileSourcesService(ctx, () => this.ingest.pipeline);
     // a jail's logpath is a file source whose lines only that jail's patterns read (routes.ts)
+    const filesLog = ctx.log.child({ subsystem: 'files' });
     const follow = () =>
       this.files
         .setJailPaths(this.ingest.routes.paths)
         .catch((err: unknown) =>
-          ctx.log.error(
-            { err: asError(err), subsystem: 'files' },
-            "files: the jails' log files could not be followed",
-          ),
+          filesLog.error({ err: asError(err) }, "files: the jails' log files could not be followed"),
         );
     this.ingest.onRoutesChanged(follow);
     engine.onJailsChanged((jails) => this.ingest.setJails(jails));
