@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LookupResult, Verdict } from '../../shared/bantable/api.js';
+import type { BanTableReader } from '../../shared/bantable/reader.js';
 import {
   MAX_SERVICE_NAME,
   SERVICE_ANY,
   SERVICE_UNSCOPED,
   type ServiceNames,
 } from '../../shared/bantable/services.js';
-import type { BanTableReader } from '../../shared/bantable/table.js';
 import { CidrFilter } from '../../shared/ip/cidr-filter.js';
 import { type AddressNotes, parseHop, resolveClientAddress } from '../../shared/ip/forwarding.js';
 import { FAMILY_INVALID, type Family, formatIp } from '../../shared/ip/parse.js';

@@ -1,4 +1,5 @@
 export { Kind, type KindCode, LookupResult, Verdict, type VerdictCode } from './api.js';
+export { type BanTableHandle, BanTableReader } from './reader.js';
 export {
   MAX_SERVICES,
   normalizeService,
@@ -7,10 +8,4 @@ export {
   SERVICE_UNSCOPED,
   ServiceNames,
 } from './services.js';
-export {
-  BanTable,
-  type BanTableEntry,
-  type BanTableHandle,
-  BanTableReader,
-  type BanTableStats,
-} from './table.js';
+export { BanTable, type BanTableEntry, type BanTableStats } from './table.js';
