@@ -114,8 +114,10 @@ export class MatcherPool {
     const next = routes.map((r) => [...r]);
     if (JSON.stringify(next) === JSON.stringify(this.routes)) return;
     this.routes = next;
+    // the same patterns: the compiled set is the current one's (a recompile on the main thread
+    // held the event loop on every jail change)
     const payload = JSON.parse(this.current.json) as PatternSetPayload;
-    this.activate(new PatternSet(this.nextVersion, payload.specs), payload.specs, this.current.skip);
+    this.activate(this.current.set, payload.specs, this.current.skip);
   }
 
   /** Re-issues the current set with pattern `id` skipped (run-time ReDoS guard). */

@@ -1,5 +1,5 @@
-import { globMatches } from '../jails/registry.js';
-import { DEFAULT_JAIL, type JailSpec } from '../jails/types.js';
+import { claimOrder, claims } from '../jails/registry.js';
+import type { JailSpec } from '../jails/types.js';
 
 /**
  * Which patterns read which lines. A jail with a `logpath` reads those files alone, as a fail2ban
@@ -32,28 +32,26 @@ export function logRoutes(
    */
   routeOf: (path: string, order: number) => number = (_p, order) => order + 1,
 ): LogRoutes & { dropped: string[] } {
-  const claimers = jails
-    .filter((j) => j.name !== DEFAULT_JAIL && j.source !== 'bans')
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const claimers = claimOrder(jails, (j) => j);
   const paths = new Map<string, number>();
-  const dropped: string[] = [];
+  const dropped = new Set<string>();
   let top = 0;
   for (const j of claimers) {
     if (!j.enabled) continue;
     for (const p of j.logpath) {
-      if (paths.has(p) || dropped.includes(p)) continue;
+      if (paths.has(p) || dropped.has(p)) continue;
       if (paths.size < MAX_ROUTES) {
         const r = routeOf(p, paths.size);
         paths.set(p, r);
         top = Math.max(top, r);
-      } else dropped.push(p);
+      } else dropped.add(p);
     }
   }
   // a route no entry holds any more stays empty: its lines run no pattern
   const out: string[][] = [];
   for (let r = 0; r <= top; r++) out.push([]);
   for (const name of patterns) {
-    const owner = claimers.find((j) => j.patterns.some((g) => globMatches(g, name)));
+    const owner = claimers.find((j) => claims(j, name));
     if (owner === undefined || owner.logpath.length === 0) {
       out[0].push(name);
       continue;
@@ -65,5 +63,5 @@ export function logRoutes(
       if (r !== undefined) out[r].push(name);
     }
   }
-  return { patterns: out, paths, dropped };
+  return { patterns: out, paths, dropped: [...dropped] };
 }

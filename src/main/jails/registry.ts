@@ -1,3 +1,4 @@
+import { globMatch } from './resolve.js';
 import { DEFAULT_JAIL, type JailSpec } from './types.js';
 
 /** What the registry needs to know of a pattern (PatternSpec's fields, `success` optional). */
@@ -17,15 +18,25 @@ export interface PatternRoute<J> {
 }
 
 /** `sshd-*` as a whole-name match; `*` any run of characters, `?` one character. */
-export function globMatches(glob: string, name: string): boolean {
-  if (glob.indexOf('*') < 0 && glob.indexOf('?') < 0) return glob === name;
-  let re = '^';
-  for (const ch of glob) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`).test(name);
+export const globMatches: (glob: string, name: string) => boolean = globMatch;
+
+/**
+ * The jails that claim patterns, in the order they claim them: by name, `source: logs` ones
+ * only, the `default` jail apart (it holds what no jail claims).
+ */
+export function claimOrder<T>(items: readonly T[], specOf: (t: T) => JailSpec): T[] {
+  return items
+    .filter((t) => specOf(t).name !== DEFAULT_JAIL && specOf(t).source !== 'bans')
+    .sort((a, b) => {
+      const x = specOf(a).name;
+      const y = specOf(b).name;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+}
+
+/** The jail names the pattern, or a glob matching it. */
+export function claims(spec: JailSpec, pattern: string): boolean {
+  return spec.patterns.some((g) => globMatch(g, pattern));
 }
 
 /**
@@ -44,10 +55,7 @@ export class JailRouter<J> {
 
   /** The jails (with the engine's state for each) and the default jail. */
   setJails(jails: readonly { spec: JailSpec; jail: J }[], defaultJail: J): void {
-    this.ordered = jails
-      .filter((j) => j.spec.name !== DEFAULT_JAIL && j.spec.source !== 'bans')
-      .slice()
-      .sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
+    this.ordered = claimOrder(jails, (j) => j.spec);
     this.defaultJail = defaultJail;
     this.cache.clear();
   }
@@ -72,7 +80,7 @@ export class JailRouter<J> {
     const info = this.patterns.get(pattern);
     const success = info?.success === true;
     for (const { spec, jail } of this.ordered) {
-      if (!spec.patterns.some((g) => globMatches(g, pattern))) continue;
+      if (!claims(spec, pattern)) continue;
       if (!spec.enabled) return null;
       const sev = Math.max(1, Math.floor(info?.severity ?? 1));
       const weight = spec.weight === 'severity' ? Math.min(sev, spec.maxAttempts) : 1;
