@@ -60,7 +60,9 @@ test('a jail.local with overrides imports to the same thresholds fail2ban would 
   const report = importReport(imp);
   assert.match(report, /jail sshd: filter sshd: \d+ of \d+ failregexes imported/);
   assert.match(report, /backtracking {2}#\d+: .*lookahead/);
-  assert.match(report, /not imported {2}#\d+: context line/);
+  // sshd's context lines (`<F-NOFAIL>`, `<F-MLFGAINED>`) are imported: its sessions need them
+  assert.match(report, /filter sshd: (\d+) of \1 failregexes imported/);
+  assert.doesNotMatch(report, /context line/);
 });
 
 test('the written configuration passes edgeban check-config and matches sshd failures', () => {
@@ -90,12 +92,14 @@ test('the written configuration passes edgeban check-config and matches sshd fai
   const line = 'sshd: Failed password for invalid user admin from 203.0.113.9 port 50273 ssh2';
   const hit = doc.syslog.patterns.map((p) => new RegExp(p.regex).exec(line)).find((m) => m !== null);
   assert.equal(hit?.groups?.ip, '203.0.113.9');
-  const none = doc.syslog.patterns.map((p) =>
+  // a login matches only as what forgives the session (its `mlfgained` group), never as a failure
+  const login = doc.syslog.patterns.map((p) =>
     new RegExp(p.regex).exec('sshd: Accepted password for admin from 203.0.113.9 port 1 ssh2'),
   );
   assert.ok(
-    none.every((m) => m === null),
+    login.every((m) => m === null || m.groups?.mlfgained !== undefined),
     'a successful login is not a failure',
   );
+  assert.ok(login.some((m) => m !== null));
   assert.equal(configYaml(importFail2ban(dir, ['sshd'])), text);
 });

@@ -5,23 +5,17 @@ import { filtersWithSamples } from './parity.js';
 
 /**
  * The imported patterns in the live path (the matcher the workers run, on lines as a file source
- * or syslog hands them over), on fail2ban's own sample logs. Measured 2026-12-03 on fail2ban
- * 1.0.2's corpus: 1005 of 1111 checks (90.5 %); every filter passes completely except the eight
- * whose verdicts need several lines (`maxlines`, `<SKIPLINES>`, sessions tied by `<F-MLFID>`):
- * the import leaves those regexes out and says so, and `edgeban replay` gives their verdicts.
+ * or syslog hands them over, and the main thread's session rules), on fail2ban's own sample logs.
+ * Measured 2026-12-08 on fail2ban 1.0.2's corpus: 1097 of 1111 checks (98.7 %). Every filter
+ * passes completely, sessions tied by `<F-MLFID>` included (sshd, sendmail-*), except the four
+ * whose regexes span several lines (`maxlines`, `<SKIPLINES>`): the import leaves those regexes
+ * out and says so, and `edgeban replay` gives their verdicts. And sshd's two lines checked with
+ * `logtype = rfc5424`: the live path hands an RFC 5424 line's patterns its message, not the
+ * header that logtype's prefix expects.
  */
-const OVERALL_FLOOR = 0.9;
-/** Filters whose verdicts depend on earlier lines of the same session or buffer. */
-const MULTI_LINE = new Set([
-  'ejabberd-auth',
-  'exim-spam',
-  'guacamole',
-  'mongodb-auth',
-  'sendmail-auth',
-  'sendmail-reject',
-  'slapd',
-  'sshd',
-]);
+const OVERALL_FLOOR = 0.98;
+/** Filters whose regexes span several lines (`maxlines` > 1). */
+const MULTI_LINE = new Set(['ejabberd-auth', 'guacamole', 'mongodb-auth', 'slapd']);
 
 test("imported filters in the live matcher give fail2ban's verdict on every single-line sample", () => {
   const filters = filtersWithSamples();
@@ -40,11 +34,15 @@ test("imported filters in the live matcher give fail2ban's verdict on every sing
         (r.notImported.length > 0 ? `  (${r.notImported.length} regexes not imported)` : ''),
     );
     if (MULTI_LINE.has(f)) {
-      // the import says why it left regexes out: several lines, or context lines
-      assert.ok(r.notImported.length > 0, `${f}: expected regexes left out as multi-line`);
+      // the import says why it left regexes out: they span several lines
+      assert.ok(
+        r.notImported.some((x) => x.includes('spans several lines')),
+        `${f}: expected regexes left out as multi-line`,
+      );
       continue;
     }
-    if (r.passed < r.checked) wrong.push(`${f}: ${JSON.stringify(r.failures.slice(0, 2))}`);
+    const failures = r.failures.filter((x) => x.options.logtype !== 'rfc5424');
+    if (failures.length > 0) wrong.push(`${f}: ${JSON.stringify(failures.slice(0, 2))}`);
   }
   console.log(
     `fail2ban filters imported, live matcher (match and host per annotated line):\n${rows.join('\n')}\n` +

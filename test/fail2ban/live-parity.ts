@@ -1,5 +1,6 @@
 import { readFilter } from '../../src/main/fail2ban/filter.js';
 import { filterPatterns } from '../../src/main/fail2ban/import.js';
+import { LiveSessions, sessionScope } from '../../src/main/ingest/sessions.js';
 import { canonicalIp, formatIp } from '../../src/shared/ip/parse.js';
 import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
 import { REC_ADDR, REC_FAMILY, REC_LINE, RECORD_SIZE } from '../../src/shared/patterns/protocol.js';
@@ -47,7 +48,10 @@ export function liveParityOf(
     skipped: log.skipped,
     failures: [],
   };
-  const matchers = new Map<string, { m: BatchMatcher; version: number; payload: string }>();
+  const matchers = new Map<
+    string,
+    { m: BatchMatcher; version: number; payload: string; names: string[]; sessions: LiveSessions }
+  >();
   const notImported = new Set<string>();
   const matcherFor = (opts: Record<string, string>) => {
     const pure = Object.fromEntries(Object.entries(opts).filter(([k]) => !k.startsWith('test.')));
@@ -62,6 +66,8 @@ export function liveParityOf(
         m: new BatchMatcher(),
         version: v,
         payload: JSON.stringify({ version: v, specs: made.patterns, skip: [] }),
+        names: made.patterns.map((p) => p.name),
+        sessions: new LiveSessions(),
       };
       matchers.set(key, e);
     }
@@ -95,9 +101,21 @@ export function liveParityOf(
       let host: string | null = null;
       if (r.matches > 0) {
         const rec = r.records;
-        const fam = rec[REC_FAMILY] as 4 | 6;
-        host = formatIp(rec.subarray(REC_ADDR, REC_ADDR + 16), fam);
-        if (rec.length > RECORD_SIZE || rec[REC_LINE] !== 0) host = `${host} (+${r.matches - 1})`;
+        const ses = r.sessions?.[0] ?? '';
+        // a session's line is decided as the main thread decides it, with the lines before
+        if (ses === '') host = formatIp(rec.subarray(REC_ADDR, REC_ADDR + 16), rec[REC_FAMILY] as 4 | 6);
+        else if (
+          e.sessions.resolve(
+            sessionScope(e.names[rec[0] | (rec[1] << 8)]),
+            ses,
+            rec[REC_FAMILY],
+            rec,
+            REC_ADDR,
+          )
+        )
+          host = formatIp(e.sessions.addr, e.sessions.family);
+        if (host !== null && (rec.length > RECORD_SIZE || rec[REC_LINE] !== 0))
+          host = `${host} (+${r.matches - 1})`;
       }
       const match = host !== null;
       res.checked++;

@@ -116,6 +116,62 @@ test("serve --fail2ban: a line its filter's ignoreregex matches does not count, 
   }
 });
 
+// sshd's sessions (`<F-MLFID>`), live: a line that names no address counts for the address its
+// session's earlier line gave; the same line in a session nobody opened counts for nobody; a key
+// that failed and then logged in is not a failure (`<F-NOFAIL>`, `<F-MLFGAINED>`). fail2ban-regex
+// (the real peer, same filter, same lines) matches 2 lines, one of them without an address.
+const sessionLog = [
+  'Dec  2 10:00:01 gw sshd[5151]: Connection from 198.51.100.40 port 40000 on 10.0.0.1 port 22 rdomain ""',
+  'Dec  2 10:00:02 gw sshd[5151]: Failed publickey for git from 198.51.100.40 port 40000 ssh2: RSA SHA256:abcdef',
+  'Dec  2 10:00:03 gw sshd[5151]: Disconnecting: Too many authentication failures for root [preauth]',
+  'Dec  2 10:00:04 gw sshd[6262]: Disconnecting: Too many authentication failures for root [preauth]',
+  'Dec  2 10:00:05 gw sshd[7373]: Failed publickey for git from 198.51.100.41 port 40001 ssh2: RSA SHA256:abcdef',
+  'Dec  2 10:00:06 gw sshd[7373]: Accepted publickey for git from 198.51.100.41 port 40001 ssh2: RSA SHA256:abcdef',
+];
+
+test("serve --fail2ban: sshd's sessions decide a line with the session's earlier lines, as fail2ban-regex does", {
+  skip,
+}, async () => {
+  const dir = tempDir('edgeban-f2b-session-');
+  const tree = join(dir, 'fail2ban');
+  execFileSync('cp', ['-r', TREE, tree]);
+  writeFileSync(join(dir, 'sample.log'), `${sessionLog.join('\n')}\n`);
+  const peer = execFileSync(
+    'fail2ban-regex',
+    ['--no-check-all', '--print-all-matched', join(dir, 'sample.log'), join(TREE, 'filter.d', 'sshd.conf')],
+    { encoding: 'utf8' },
+  );
+  assert.match(peer, /Lines: 6 lines, 0 ignored, 2 matched, 4 missed/);
+  assert.match(peer, /\|\s+Dec {2}2 10:00:03 gw sshd\[5151\]: Disconnecting/);
+  const log = join(dir, 'auth.log');
+  writeFileSync(log, '');
+  writeFileSync(
+    join(tree, 'jail.local'),
+    `[sshd]\nenabled = true\nbackend = auto\nlogpath = ${log}\nmaxretry = 1\nfindtime = 10m\nbantime = 1h\n`,
+  );
+  const edge = await startEdge(dir, {}, ['--fail2ban', tree]);
+  try {
+    await edge.waitFor('"msg":"edgeban started"', 30_000);
+    // a plain failure after them: once it is banned, every line before it has been decided
+    appendFileSync(log, `${sessionLog.join('\n')}\n${line('198.51.100.42', 7)}`);
+    const end = Date.now() + 15_000;
+    while (!(await api<Status>(edge, '/api/bans/198.51.100.42')).banned && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await api<Status>(edge, '/api/bans/198.51.100.42')).banned, true, edge.out().slice(-2000));
+    const opened = await api<Status>(edge, '/api/bans/198.51.100.40');
+    assert.equal(opened.banned, true, `the session's address: ${JSON.stringify(opened)}`);
+    const forgiven = await api<Status>(edge, '/api/bans/198.51.100.41');
+    assert.equal(forgiven.banned, false, JSON.stringify(forgiven));
+    assert.equal(forgiven.jails.find((j) => j.jail === 'sshd')?.failures ?? 0, 0, JSON.stringify(forgiven));
+    // exactly the two failures with an address ban: nobody was banned for sshd[6262]'s line
+    const stats = await api<{ stats: { currently_banned: number } }>(edge, '/api/radix-stats');
+    assert.equal(stats.stats.currently_banned, 2, JSON.stringify(stats));
+  } finally {
+    edge.proc.kill('SIGTERM');
+    await edge.exited;
+  }
+});
+
 test('serve --fail2ban with --config is refused, naming both', async () => {
   const dir = tempDir('edgeban-f2b-serve-usage-');
   const r = (() => {

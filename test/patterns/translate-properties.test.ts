@@ -141,7 +141,9 @@ describe('pattern translation and compilation (properties)', () => {
         const set = new PatternSet(1, [spec(regex, named ? 'ip' : 1)]);
         const m = new LineMatcher(set);
         if (m.match(line, line) < 0) return;
-        const got = formatIp(m.addr, m.family);
+        // not a session pattern: a match always names an address
+        assert.notEqual(m.family, 0);
+        const got = formatIp(m.addr, m.family as 4 | 6);
         // some substring of the line is an address whose canonical form is what was yielded
         const ex = set.patterns[0].re.exec(line);
         assert.ok(ex);

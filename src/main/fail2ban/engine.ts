@@ -1,6 +1,7 @@
 import { type DateState, type DateTemplate, findDate, templatesFor } from '../../shared/fail2ban/dates.js';
 import type { FilterDef } from './filter.js';
 import { type CompiledRegex, compileRegex, execRegex, type RegexProblem } from './regex.js';
+import { type Fail, SessionCache } from './sessions.js';
 
 /** What fail2ban decides for one line. */
 export interface LineVerdict {
@@ -27,11 +28,6 @@ export interface LineVerdict {
   groups: Record<string, unknown>;
 }
 
-type Fail = Record<string, unknown>;
-
-/** Bounded like fail2ban's mlfid cache: the oldest entries go first. */
-const MLFID_MAX = 1000;
-
 /**
  * A fail2ban filter with fail2ban's line semantics (its findFailure): the date is
  * cut out, prefregex must match and hands its `content` to the failregexes, the first
@@ -46,7 +42,8 @@ export class Fail2banFilter {
   readonly problems: RegexProblem[] = [];
   readonly templates: DateTemplate[];
   private buffer: [string, string, string][] = [];
-  private readonly mlfid = new Map<string, Fail>();
+  /** Bounded like fail2ban's mlfid cache: the oldest entries go first. */
+  private readonly sessions = new SessionCache(1000);
   private lastDateMs: number | null = null;
   private readonly quarantined = new Set<CompiledRegex>();
   /** Longest one run of a backtracking regex may take before it is quarantined. */
@@ -202,7 +199,7 @@ export class Fail2banFilter {
       if (pre !== null) fail = withPre(pre, fail);
       const mlfid = fail.mlfid as string | undefined;
       if (mlfid !== undefined) {
-        fail = this.merge(mlfid, fail);
+        fail = this.sessions.merge(mlfid, fail);
         if (fail.nofail) {
           v.regex = r.index;
           v.nofail = true;
@@ -229,41 +226,6 @@ export class Fail2banFilter {
       return v;
     }
     return v;
-  }
-
-  /** _mergeFailure: the session's groups, with fail2ban's nofail / forget / gained flags. */
-  private merge(mlfid: string, failIn: Fail): Fail {
-    let fail = failIn;
-    const known = this.mlfid.get(mlfid);
-    let users: Set<unknown> | undefined;
-    let nf = 0;
-    if (fail.mlfgained) {
-      nf |= 8 | 1;
-      if (!fail.nofail) fail.nofail = fail.mlfgained;
-    } else if (fail.nofail) nf |= 1;
-    if (fail.mlfforget) nf |= 2;
-    delete fail.mlfforget;
-    if (known !== undefined) {
-      users = addUser(known, fail.user);
-      if (known.nofail) nf |= 4;
-      delete known.nofail;
-      if (known.mlfgained) nf |= 4;
-      delete known.mlfgained;
-      if (nf & 8) delete known.mlfpending;
-      for (const [k, val] of Object.entries(fail)) if (val !== undefined) known[k] = val;
-      fail = known;
-      if (nf & 2) this.mlfid.delete(mlfid);
-    } else if (!(nf & 2)) {
-      users = addUser(fail, fail.user);
-      if (this.mlfid.size >= MLFID_MAX) this.mlfid.delete(this.mlfid.keys().next().value as string);
-      this.mlfid.set(mlfid, fail);
-    }
-    if (fail.mlfpending || (users !== undefined && users.size > 1)) {
-      delete fail.mlfpending;
-      delete fail.nofail;
-      delete fail.mlfgained;
-    }
-    return fail;
   }
 
   /** The buffer without the lines the match used (the lines `<SKIPLINES>` skipped stay). */
@@ -306,18 +268,6 @@ function matchedText(buf: string, m: RegExpExecArray): string {
   const start = buf.lastIndexOf('\n', m.index) + 1;
   const endNl = buf.indexOf('\n', m.index + Math.max(0, m[0].length - 1));
   return buf.slice(start, endNl < 0 ? buf.length : endNl + 1);
-}
-
-function addUser(fail: Fail, user: unknown): Set<unknown> | undefined {
-  let users = fail.users as Set<unknown> | undefined;
-  if (user) {
-    if (users === undefined) {
-      users = new Set();
-      fail.users = users;
-    }
-    users.add(user);
-  }
-  return users;
 }
 
 /** `alt_user` / `alt_user_2` groups fill `user` when it is empty (fail2ban's ALT_ names). */

@@ -2,6 +2,7 @@ import { expandConditionals, pyToJs, topLevelBar } from '../../shared/fail2ban/p
 import { compilePattern, type PatternSpec } from '../../shared/patterns/compile.js';
 import { type FilterDef, readFilter } from './filter.js';
 import { type JailDef, readJails } from './jails.js';
+import { linearOk } from './regex.js';
 import { expandTags } from './tags.js';
 
 /** What happened to one failregex of a filter. */
@@ -37,10 +38,19 @@ export interface Fail2banImport {
 }
 
 /** A failregex as one edgeban pattern source per conditional variant (prefregex folded in). */
+/** Capture tags a session filter's patterns keep: what the live session rules read. */
+const SESSION_GROUPS: ReadonlySet<string> = new Set(['mlfid', 'user', 'alt_user', 'mlfforget', 'mlfgained']);
+
+/** The filter ties lines into sessions (`<F-MLFID>`): its lines are decided with the ones before. */
+export function isSessionFilter(def: FilterDef): boolean {
+  return (def.prefregex ?? '').includes('<F-MLFID>') || def.failregex.some((r) => r.includes('<F-MLFID>'));
+}
+
 function translateFailregex(
   def: FilterDef,
   regex: string,
   needAddress = true,
+  session = false,
 ): { sources: string[]; backtracking: string[] } {
   let combined = regex;
   if (def.prefregex !== null) {
@@ -53,8 +63,9 @@ function translateFailregex(
       combined = def.prefregex.slice(0, m.index) + wrapped + def.prefregex.slice(m.index + m[0].length);
     }
   }
-  const tags = expandTags(combined, 'edgeban');
-  if (needAddress && !tags.hasAddress)
+  const tags = expandTags(combined, 'edgeban', true, session ? SESSION_GROUPS : undefined);
+  // a session's failure may name no address: it comes from the session's other lines
+  if (needAddress && !session && !tags.hasAddress)
     throw new Error('no address tag (<HOST>, <ADDR>, <IP4>, <IP6>): edgeban bans addresses');
   const back = new Set<string>();
   const variants = expandConditionals(tags.source);
@@ -62,6 +73,8 @@ function translateFailregex(
   const sources = variants.map((v) => {
     const js = pyToJs(v.source);
     for (const b of js.backtracking) back.add(b);
+    // counts nested past what the linear engine takes: run on the backtracking one, guarded
+    if (js.backtracking.length === 0 && !linearOk(js.source, '')) back.add('nested counted repetition');
     return js.source;
   });
   return { sources, backtracking: [...back] };
@@ -101,10 +114,12 @@ function importRegex(
 ): { r: RegexImport; specs: PatternSpec[] } {
   const r: RegexImport = { index, regex, patterns: [], backtracking: [], reason: null };
   const specs: PatternSpec[] = [];
-  // a <F-NOFAIL> / <F-MLFGAINED> part marks lines that are not failures: that branch is cut
-  // (never matches); a regex that is nothing but such a line is not imported
-  const cut = regex.replace(/<F-(NOFAIL|MLFGAINED)>[\s\S]*?<\/F-\1>/g, '(?!)');
-  if (/^\^?(?:<F-[A-Z]+>)*\(\?!\)/.test(cut)) {
+  // a <F-NOFAIL> / <F-MLFGAINED> part marks lines that are not failures; a regex that is
+  // nothing but such a line is not imported
+  // nothing but such a line is not imported, unless the filter has sessions, which it informs
+  const session = isSessionFilter(def);
+  const context = regex.replace(/<F-(NOFAIL|MLFGAINED)>[\s\S]*?<\/F-\1>/g, '(?!)');
+  if (!session && /^\^?(?:<F-[A-Z]+>)*\(\?!\)/.test(context)) {
     r.reason = 'context line (<F-NOFAIL>/<F-MLFGAINED>): fail2ban does not count it as a failure';
     return { r, specs };
   }
@@ -113,7 +128,17 @@ function importRegex(
     return { r, specs };
   }
   try {
-    const t = translateFailregex(def, cut);
+    // inside a regex, a NOFAIL part that matches makes the line no failure, as in fail2ban, where
+    // it is tried before the branches beside it (`(?:<F-NOFAIL>publickey</F-NOFAIL>|\S+)`): it
+    // becomes a `nofail` group, which the matcher reads so. Without sessions a MLFGAINED part
+    // never matches; with them it is a group the session rules read.
+    let k = 0;
+    let marked = regex.replace(
+      /<F-NOFAIL>([\s\S]*?)<\/F-NOFAIL>/g,
+      (_m, body: string) => `(?P<nofail_${k++}>${body})`,
+    );
+    if (!session) marked = marked.replace(/<F-MLFGAINED>[\s\S]*?<\/F-MLFGAINED>/g, '(?!)');
+    const t = translateFailregex(def, marked, true, session);
     r.backtracking = t.backtracking;
     t.sources.forEach((source, k) => {
       const name = `${prefix}-${index + 1}${t.sources.length > 1 ? String.fromCharCode(97 + k) : ''}`;

@@ -23,7 +23,8 @@ export interface RegexProblem {
   reason: string;
 }
 
-function linearOk(source: string, flags: string): boolean {
+/** V8's linear-time engine takes the regex (no backreference, lookaround or too deep a count). */
+export function linearOk(source: string, flags: string): boolean {
   enableLinearRegexpEngine();
   try {
     new RegExp(source, `${flags}l`);

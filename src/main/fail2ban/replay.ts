@@ -98,16 +98,19 @@ export async function replayFilter(o: FilterReplayOptions): Promise<FilterReplay
         const name = v.dateTemplate;
         if (dates.size < 64 || dates.has(name)) dates.set(name, (dates.get(name) ?? 0) + 1);
       }
-      if (v.verdict === 'matched') s.failregex[failIdx.get(v.regex) ?? 0].hits++;
-      if (v.verdict === 'ignored') s.ignoreregex[ignIdx.get(v.regex) ?? 0].hits++;
-      s[v.verdict]++;
-      const ex = s.examples[v.verdict];
-      if (o.keepAll[v.verdict] || ex.length < EXAMPLES) ex.push(line);
+      // a failure that waits for its session's address matched its regex: fail2ban-regex counts
+      // it matched (no host, so no ban)
+      const verdict = v.pending ? 'matched' : v.verdict;
+      if (verdict === 'matched') s.failregex[failIdx.get(v.regex) ?? 0].hits++;
+      if (verdict === 'ignored') s.ignoreregex[ignIdx.get(v.regex) ?? 0].hits++;
+      s[verdict]++;
+      const ex = s.examples[verdict];
+      if (o.keepAll[verdict] || ex.length < EXAMPLES) ex.push(line);
       if (s.records.length < o.perLine) {
-        const decided = v.verdict === 'missed' && !v.nofail && !v.pending ? 0 : v.regex + 1;
-        s.records.push({ file, line: n, verdict: v.verdict, regex: decided, host: v.host });
+        const decided = verdict === 'missed' && !v.nofail ? 0 : v.regex + 1;
+        s.records.push({ file, line: n, verdict, regex: decided, host: v.host });
       }
-      if (v.verdict === 'matched' && v.host !== null) countFailure(s, recent, v.host, v.timeMs, o);
+      if (verdict === 'matched' && v.host !== null) countFailure(s, recent, v.host, v.timeMs, o);
     }
   }
   s.dates = [...dates].map(([template, hits]) => ({ template, hits })).sort((a, b) => b.hits - a.hits);

@@ -16,7 +16,7 @@ const DNS = String.raw`[\w\-.^_]*\w`;
 
 export type TagMode = 'fail2ban' | 'edgeban';
 
-function hostTags(mode: TagMode, useDns: boolean, firstIp: () => boolean): Record<string, () => string> {
+function hostTags(mode: TagMode, useDns: boolean, nextIp: () => number): Record<string, () => string> {
   if (mode === 'fail2ban') {
     const ip4 = `(?:::f{4,6}:)?(?P<ip4>${IP4})`;
     const ip6 = `(?P<ip6>${IP6})`;
@@ -33,9 +33,13 @@ function hostTags(mode: TagMode, useDns: boolean, firstIp: () => boolean): Recor
       SUBNET: () => String.raw`\[?(?:${ip4}|${ip6})(?:/${cidr})?\]?`,
     };
   }
-  // edgeban bans addresses: one `ip` group (the first address tag), v4-mapped folded by the
+  // edgeban bans addresses: the first address tag is the `ip` group, later ones (`(?:IPv6:<IP6>|
+  // <IP4>)`) `ip_1`, `ip_2`…, the first that matched is the address; v4-mapped folded by the
   // matcher's parser, host names not matched
-  const g = (body: string) => (firstIp() ? `(?P<ip>${body})` : `(?:${body})`);
+  const g = (body: string) => {
+    const n = nextIp();
+    return `(?P<${n === 0 ? 'ip' : `ip_${n}`}>${body})`;
+  };
   const any = `(?:::f{4,6}:)?${IP4}|${IP6}`;
   return {
     HOST: () => String.raw`\[?${g(any)}\]?`,
@@ -60,19 +64,27 @@ export interface ExpandedRegex {
 }
 
 /** Replaces fail2ban's tags as Regex._resolveHostTag does, then its global-flag rewrite. */
-export function expandTags(regex: string, mode: TagMode = 'fail2ban', useDns = true): ExpandedRegex {
+/**
+ * `keep` (edgeban mode): the capture tags kept as groups (lower case: `mlfid`, `user`…) for the
+ * live session rules; a name's second group is `name_1` and so on (JavaScript wants them unique).
+ */
+export function expandTags(
+  regex: string,
+  mode: TagMode = 'fail2ban',
+  useDns = true,
+  keep: ReadonlySet<string> = new Set(),
+): ExpandedRegex {
   const open = new Set<string>();
   const kept = new Set<string>();
+  const seen = new Map<string, number>();
   const groups: string[] = [];
-  let ipSeen = false;
+  let ips = 0;
   let hasAddress = false;
-  const firstIp = () => {
+  const nextIp = () => {
     hasAddress = true;
-    if (ipSeen) return false;
-    ipSeen = true;
-    return true;
+    return ips++;
   };
-  const host = hostTags(mode, useDns, firstIp);
+  const host = hostTags(mode, useDns, nextIp);
   let skip = 0;
   const out = regex.replace(/<\/?[\w-]+\/?>/g, (tag) => {
     const tn = tag.slice(1, -1);
@@ -100,6 +112,11 @@ export function expandTags(regex: string, mode: TagMode = 'fail2ban', useDns = t
     if (mode === 'edgeban' && regex.includes(`(?P=${name})`) && !kept.has(name)) {
       kept.add(name);
       return `(?P<${name}>`;
+    }
+    if (mode === 'edgeban' && keep.has(lower)) {
+      const n = seen.get(lower) ?? 0;
+      seen.set(lower, n + 1);
+      return `(?P<${n === 0 ? lower : `${lower}_${n}`}>`;
     }
     return mode === 'fail2ban' ? `(?P<${name}>` : '(?:';
   });

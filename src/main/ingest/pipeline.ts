@@ -10,6 +10,7 @@ import type { BanRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { SyslogStats } from '../syslog/stats.js';
 import type { MatcherPool } from './pool.js';
+import { LiveSessions, sessionScope } from './sessions.js';
 
 /**
  * Where failures go: the ban engine (`BanEngineApi.recordFailure`). `addr` is reused for the
@@ -86,6 +87,8 @@ export class IngestPipeline {
   /** Reused address bytes (4 or 16, as the family has) when no onMatch listener keeps them. */
   private readonly addr4 = new Uint8Array(4);
   private readonly addr16 = new Uint8Array(16);
+  /** fail2ban sessions (`<F-MLFID>`) of the session patterns' matches. */
+  private readonly sessions = new LiveSessions();
   private idleWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
   private readonly drainedListeners: (() => void)[] = [];
@@ -244,7 +247,10 @@ export class IngestPipeline {
     o.stats.parseFailures += r.parseFailures;
     o.stats.truncated += r.truncated;
     this.linesProcessed += r.lines;
-    this.linesMatched += r.matches;
+    // a session's line counts when it is decided a failure (deliverRange)
+    let undecided = 0;
+    if (r.sessions !== undefined) for (const x of r.sessions) if (x !== '') undecided++;
+    this.linesMatched += r.matches - undecided;
     const v = o.pool.versionInfo(r.version);
     if (v === undefined) return;
     const pats = v.set.patterns;
@@ -269,21 +275,32 @@ export class IngestPipeline {
     const rec = r.records;
     const times = new Float64Array(rec.buffer, rec.byteOffset, (r.matches * RECORD_SIZE) / 8);
     const texts = r.texts;
+    const sessions = r.sessions;
     const keep = o.onMatch !== undefined;
     for (let k = from; k < to; k++) {
       const off = k * RECORD_SIZE;
       const id = rec[off + REC_PATTERN] | (rec[off + REC_PATTERN + 1] << 8);
-      const family = rec[off + REC_FAMILY] as 4 | 6;
+      const name = pats[id]?.name ?? `#${id}`;
+      let family = rec[off + REC_FAMILY] as 0 | 4 | 6;
+      let src = rec;
+      let at = off + REC_ADDR;
+      if (sessions !== undefined && sessions[k] !== '') {
+        // a session's line: a failure only with what the session's earlier lines said
+        if (!this.sessions.resolve(sessionScope(name), sessions[k], family, rec, at)) continue;
+        family = this.sessions.family;
+        src = this.sessions.addr;
+        at = 0;
+        this.linesMatched++;
+        const p = pats[id];
+        if (o.matchesCounter && p !== undefined)
+          o.matchesCounter.inc({ pattern: p.name, severity: String(p.severity) });
+      }
+      if (family === 0) continue;
       const n = family === 4 ? 4 : 16;
       // the engine copies the bytes it keeps; only a listener that may keep them gets its own
-      const addr = keep
-        ? rec.slice(off + REC_ADDR, off + REC_ADDR + n)
-        : family === 4
-          ? this.addr4
-          : this.addr16;
-      if (!keep) for (let i = 0; i < n; i++) addr[i] = rec[off + REC_ADDR + i];
+      const addr = keep ? src.slice(at, at + n) : family === 4 ? this.addr4 : this.addr16;
+      if (!keep) for (let i = 0; i < n; i++) addr[i] = src[at + i];
       const timeMs = times[k * 4 + 3];
-      const name = pats[id]?.name ?? `#${id}`;
       let ban: BanRecord | null = null;
       if (o.sink !== null) {
         try {

@@ -2,6 +2,7 @@ import { EdgebanError } from '../../shared/errors.js';
 import { canonicalTarget } from '../../shared/ip/cidr.js';
 import type { PatternSpec } from '../../shared/patterns/compile.js';
 import { PatternError } from '../../shared/patterns/errors.js';
+import { ipGroupIndex, namedGroupIndex } from '../../shared/patterns/groups.js';
 import type { BanPolicy, BanRecord, OffenceRecord } from '../engine/types.js';
 import { DEFAULT_JAIL } from '../jails/types.js';
 import type { ListName } from './schema.js';
@@ -136,45 +137,19 @@ export function specOf(p: PatternRow): PatternSpec {
   };
 }
 
-/**
- * Number of the capture group called `name` in `regex` (the table's `ip_group` is an integer):
- * counts the capturing groups that open before it. Throws PatternError when there is none.
- */
-export function ipGroupIndex(patternName: string, regex: string, name: string): number {
-  let n = 0;
-  let inClass = false;
-  for (let i = 0; i < regex.length; i++) {
-    const c = regex[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      continue;
-    }
-    if (c !== '(') continue;
-    if (regex[i + 1] !== '?') {
-      n++;
-      continue;
-    }
-    const m = /^\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(regex.slice(i, i + 40 + name.length));
-    if (m) {
-      n++;
-      if (m[1] === name) return n;
-    }
-  }
-  throw new PatternError(patternName, `ip_group "${name}" is not a named group of the regex`);
-}
+export { ipGroupIndex };
 
 /** A pattern spec as a `patterns` row to insert (named ip_group turned into its number). */
 export function rowOfSpec(s: PatternSpec): Omit<PatternRow, 'id' | 'created_at' | 'updated_at'> {
   const g = s.ip_group;
-  const ipGroup = typeof g === 'number' ? g : /^\d+$/.test(g) ? Number(g) : ipGroupIndex(s.name, s.regex, g);
+  // a session pattern that names no address (it comes from the session) is stored with group 0
+  const ipGroup =
+    typeof g === 'number'
+      ? g
+      : /^\d+$/.test(g)
+        ? Number(g)
+        : (namedGroupIndex(s.regex, g) ??
+          (namedGroupIndex(s.regex, 'mlfid') !== null ? 0 : ipGroupIndex(s.name, s.regex, g)));
   return {
     name: s.name,
     regex: s.regex,

@@ -35,9 +35,17 @@ class RecordWriter {
   readonly texts: string[] = [];
   records = new Uint8Array(16 * RECORD_SIZE);
   private times = new Float64Array(this.records.buffer);
+  /** Per record: a session pattern's session ('' for the others); null until a batch has one. */
+  sessions: string[] | null = null;
   count = 0;
 
-  add(pattern: number, family: 4 | 6, addr: Uint8Array, line: number, timeMs: number): void {
+  /** The session of the record just added. */
+  session(s: string): void {
+    if (this.sessions === null) this.sessions = new Array<string>(this.count - 1).fill('');
+    this.sessions.push(s);
+  }
+
+  add(pattern: number, family: 0 | 4 | 6, addr: Uint8Array, line: number, timeMs: number): void {
     if ((this.count + 1) * RECORD_SIZE > this.records.length) {
       const bigger = new Uint8Array(this.records.length * 2);
       bigger.set(this.records);
@@ -198,6 +206,7 @@ export class BatchMatcher {
       records: out.records.subarray(0, out.count * RECORD_SIZE),
       matches: out.count,
       texts: out.texts,
+      ...(out.sessions !== null ? { sessions: out.sessions } : {}),
       perPattern: tally.perPattern,
       parseFailures: tally.parseFailures,
       elapsedMs,
@@ -256,7 +265,12 @@ export class BatchMatcher {
           }
           out.add(id, matcher.family, matcher.addr, tally.lines, t);
           out.texts.push(s.slice(i, Math.min(e, i + MATCH_TEXT_CHARS)));
-          tally.perPattern[id]++;
+          // a session's line counts once the main thread has decided it is a failure
+          if (matcher.session !== '') out.session(matcher.session);
+          else {
+            if (out.sessions !== null) out.sessions.push('');
+            tally.perPattern[id]++;
+          }
         }
       }
       tally.lines++;

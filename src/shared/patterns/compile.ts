@@ -1,5 +1,6 @@
 import { type DateTemplate, templatesFor } from '../fail2ban/dates.js';
 import { PatternError } from './errors.js';
+import { namedGroupIndex } from './groups.js';
 import { enableLinearRegexpEngine } from './regexp-engine.js';
 import { translatePattern } from './translate.js';
 
@@ -55,9 +56,14 @@ export interface CompiledPattern {
   /** A success line (the count is reset, nothing is added). */
   readonly success: boolean;
   readonly re: RegExp;
-  /** Capture index of the address, or -1 when `ipName` is used. */
+  /** Capture index of the address; -1 when `ipName` is used, or a session pattern names none. */
   readonly ipIndex: number;
   readonly ipName: string | null;
+  /**
+   * With `ipName` `ip`: the groups `ip_1`, `ip_2`… in order, read when `ip` did not take part
+   * (a fail2ban regex's second address tag, `(?:IPv6:<IP6>|<IP4>)`); null when there are none.
+   */
+  readonly ipMore: readonly string[] | null;
   /**
    * A substring every match contains, checked with indexOf before the regex runs. Anchored
    * patterns too: the tag already picked them, so most lines they see share their prefix, and
@@ -72,12 +78,43 @@ export interface CompiledPattern {
    * prefix (`^(?:nginx: )?(?:\d…)?\[` → n, digits, `[`); null: any.
    */
   readonly firstChars: ReadonlySet<number> | null;
+  /**
+   * Groups named `nofail` or `nofail_N`: a match that fills one is not a failure (fail2ban's
+   * `<F-NOFAIL>`); null when the regex has none.
+   */
+  readonly nofail: readonly string[] | null;
+  /**
+   * A pattern with a group named `mlfid` ties lines into sessions (fail2ban's `<F-MLFID>`): each
+   * match goes out with the session's id and flags, whether or not it names an address, and the
+   * main thread decides with the session's earlier lines. Null: every match is a failure.
+   */
+  readonly session: SessionGroups | null;
   /** Compiled `ignoreregex` entries; null when it has none. */
   readonly ignores: readonly RegExp[] | null;
   /** The date templates cut out of a line without a syslog header; null: none. */
   readonly dates: readonly DateTemplate[] | null;
   /** `datepattern` as a key: patterns of one filter share one cut per line. */
   readonly datesKey: string | null;
+}
+
+/** The groups a session pattern's match is read through (names as the regex has them). */
+export interface SessionGroups {
+  readonly mlfid: string;
+  /** `user` groups, then `alt_user` ones (fail2ban fills an empty user from its alt_user). */
+  readonly users: readonly string[];
+  readonly forget: readonly string[];
+  readonly gained: readonly string[];
+}
+
+function sessionGroups(names: readonly string[]): SessionGroups | null {
+  if (!names.includes('mlfid')) return null;
+  const of = (base: string) => names.filter((n) => n === base || new RegExp(`^${base}_\\d+$`).test(n));
+  return {
+    mlfid: 'mlfid',
+    users: [...of('user'), ...of('alt_user')],
+    forget: of('mlfforget'),
+    gained: of('mlfgained'),
+  };
 }
 
 /** Fill in the optional fields of a loosely written pattern (config, API, JSON). */
@@ -188,13 +225,22 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
   let ipIndex = -1;
   let ipName: string | null = null;
   const g = spec.ip_group;
+  const session = names.includes('mlfid');
   if (typeof g === 'number' || /^\d+$/.test(g)) {
     ipIndex = Number(g);
     if (!Number.isInteger(ipIndex) || ipIndex < 0 || ipIndex > groups) {
       throw new PatternError(name, `ip_group ${g} is out of range: the regex has ${groups} capture group(s)`);
     }
+    // as stored (an index): a session pattern's 0 is "no address group", the `ip` group's index
+    // is read by name, so that its `ip_1`… stand in when it did not take part
+    if (session && ipIndex === 0) ipIndex = -1;
+    else if (names.includes('ip') && namedGroupIndex(spec.regex, 'ip') === ipIndex) {
+      ipIndex = -1;
+      ipName = 'ip';
+    }
   } else {
-    if (!names.includes(g)) {
+    // a session pattern may name no address: the session's other lines give it
+    if (!names.includes(g) && !session) {
       throw new PatternError(
         name,
         `ip_group "${g}" is not a named group of the regex (named groups: ${names.join(', ') || 'none'})`,
@@ -202,6 +248,11 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     }
     ipName = g;
   }
+  const ipMore =
+    ipName === 'ip'
+      ? names.filter((n) => /^ip_\d+$/.test(n)).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))
+      : [];
+  const nofail = names.filter((n) => /^nofail(?:_\d+)?$/.test(n));
   const plain = !t.caseInsensitive && !t.flags.includes('m');
   const literal = plain ? requiredLiteral(t.source) : null;
   const prefix = plain ? anchoredPrefix(t.source) : null;
@@ -216,9 +267,12 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     re,
     ipIndex,
     ipName,
+    ipMore: ipMore.length > 0 ? ipMore : null,
     literal,
     prefix,
     firstChars,
+    nofail: nofail.length > 0 ? nofail : null,
+    session: sessionGroups(names),
     ignores: compileIgnores(spec),
     dates: compileDates(spec),
     datesKey: spec.datepattern && spec.datepattern.length > 0 ? JSON.stringify(spec.datepattern) : null,

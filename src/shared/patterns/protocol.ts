@@ -39,7 +39,7 @@ export interface MatchTask {
   route?: number;
 }
 
-/** Bytes per match record: u16 pattern id, u8 family, u8 0, 16 address bytes, u32 line, f64 time. */
+/** Bytes per match record: u16 pattern id, u8 family (0: none, session records only), u8 0, 16 address bytes, u32 line, f64 time. */
 export const RECORD_SIZE = 32;
 export const REC_PATTERN = 0;
 export const REC_FAMILY = 2;
@@ -57,6 +57,13 @@ export interface MatchResult {
   matches: number;
   /** The matched lines (at most 200 characters each), one per record; absent from older workers. */
   texts?: string[];
+  /**
+   * Per record, the session of a session pattern's match (`flags \0 mlfid \0 user`; '' for the
+   * other records; absent when the batch has none). Such a record is not yet a failure: the main
+   * thread decides it with the session's earlier lines, and its family is 0 when the line names
+   * no address. `perPattern` leaves these records out.
+   */
+  sessions?: string[];
   /** Matches per pattern id. */
   perPattern: Uint32Array;
   /** Lines without a recognisable syslog header (matched as plain text). */

@@ -2,7 +2,13 @@ import { type DateTemplate, LEAD_NONE, LEAD_NONWORD, leadOf } from '../fail2ban/
 import { wordAt } from '../fail2ban/first-chars.js';
 import { type DateList, LineDates, needsBracket } from '../fail2ban/line-dates.js';
 import { FAMILY_INVALID, parseIpInto } from '../ip/parse.js';
-import { type CompiledPattern, compilePattern, normalizeSpec, type PatternSpec } from './compile.js';
+import {
+  type CompiledPattern,
+  compilePattern,
+  normalizeSpec,
+  type PatternSpec,
+  type SessionGroups,
+} from './compile.js';
 import { Prefilter } from './prefilter.js';
 
 /**
@@ -33,6 +39,37 @@ export class PatternSet {
 function sameAt(s: string, at: number, t: string): boolean {
   for (let k = 0; k < t.length; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return false;
   return true;
+}
+
+function firstOf(names: readonly string[], g: Record<string, string | undefined>): string {
+  for (let k = 0; k < names.length; k++) {
+    const v = g[names[k]];
+    if (v) return v;
+  }
+  return '';
+}
+
+function anyOf(names: readonly string[], g: Record<string, string | undefined>): boolean {
+  for (let k = 0; k < names.length; k++) if (g[names[k]] !== undefined) return true;
+  return false;
+}
+
+/**
+ * Characters of a session id and of a user name the session rules keep: the main thread holds
+ * thousands of sessions, and a line may be 8 KiB long.
+ */
+const SESSION_ID_CHARS = 256;
+const SESSION_USER_CHARS = 128;
+
+/** A session pattern's match as the main thread's session rules read it. */
+function sessionOf(s: SessionGroups, nofail: readonly string[] | null, m: RegExpExecArray): string {
+  const g = m.groups ?? {};
+  const flags =
+    (nofail !== null && anyOf(nofail, g) ? 1 : 0) |
+    (anyOf(s.forget, g) ? 2 : 0) |
+    (anyOf(s.gained, g) ? 4 : 0);
+  const id = (g[s.mlfid] ?? '').slice(0, SESSION_ID_CHARS);
+  return `${flags}\0${id}\0${firstOf(s.users, g).slice(0, SESSION_USER_CHARS)}`;
 }
 
 function ignored(res: readonly RegExp[], text: string): boolean {
@@ -79,7 +116,13 @@ const TAG_SLOTS = 256;
  */
 export class LineMatcher {
   readonly addr = new Uint8Array(16);
-  family: 4 | 6 = 4;
+  /** 0: a session pattern matched a line that names no address (the session gives it). */
+  family: 0 | 4 | 6 = 4;
+  /**
+   * The last match's session (a session pattern's: `flags \0 mlfid \0 user`, flags 1 nofail,
+   * 2 forget, 4 gained), '' for any other pattern.
+   */
+  session = '';
   /** Patterns to skip (quarantined), by id. */
   readonly skip: Uint8Array;
   /** Cumulative ns per pattern while profiling (null when not profiling). */
@@ -359,14 +402,24 @@ export class LineMatcher {
         m = p.re.exec(text);
       }
       if (m === null) continue;
-      const cap = p.ipName !== null ? m.groups?.[p.ipName] : m[p.ipIndex];
-      if (cap === undefined) continue;
-      let a = 0;
-      let b = cap.length;
-      while (a < b && cap.charCodeAt(a) <= 32) a++;
-      while (b > a && cap.charCodeAt(b - 1) <= 32) b--;
-      const fam = parseIpInto(cap, this.addr, a, b);
-      if (fam === FAMILY_INVALID) continue;
+      const ses = p.session;
+      // a session's context line (nofail) still informs the session
+      if (ses === null && p.nofail !== null && anyOf(p.nofail, m.groups ?? {})) continue;
+      let cap = p.ipName !== null ? m.groups?.[p.ipName] : p.ipIndex >= 0 ? m[p.ipIndex] : undefined;
+      if (cap === undefined && p.ipMore !== null) cap = firstOf(p.ipMore, m.groups ?? {}) || undefined;
+      let fam: number = FAMILY_INVALID;
+      if (cap !== undefined) {
+        let a = 0;
+        let b = cap.length;
+        while (a < b && cap.charCodeAt(a) <= 32) a++;
+        while (b > a && cap.charCodeAt(b - 1) <= 32) b--;
+        fam = parseIpInto(cap, this.addr, a, b);
+      }
+      if (fam === FAMILY_INVALID) {
+        if (ses === null) continue;
+        fam = 0;
+        this.addr.fill(0);
+      }
       // fail2ban's ignoreregex: the line matched, but is not a failure of this pattern
       if (p.ignores !== null) {
         // timed with the pattern: a slow ignoreregex is quarantined with it
@@ -375,7 +428,8 @@ export class LineMatcher {
         if (prof !== null) prof[i] += (performance.now() - t0) * 1e6;
         if (skip) continue;
       }
-      this.family = fam;
+      this.family = fam as 0 | 4 | 6;
+      this.session = ses === null ? '' : sessionOf(ses, p.nofail, m);
       return i;
     }
     return -1;
