@@ -5,9 +5,9 @@ import { filterPatterns } from '../../src/main/fail2ban/import.js';
 import { LIVE_SESSIONS_MAX, LiveSessions, sessionScope } from '../../src/main/ingest/sessions.js';
 import { rowOfSpec } from '../../src/main/store/rows.js';
 import { formatIp } from '../../src/shared/ip/parse.js';
-import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
 import { REC_ADDR, REC_FAMILY, REC_PATTERN, RECORD_SIZE } from '../../src/shared/patterns/protocol.js';
+import { runBatch } from '../patterns/helpers.js';
 import { FAIL2BAN_DIR } from './oracle.js';
 
 const skip = (() => {
@@ -19,25 +19,12 @@ const skip = (() => {
   }
 })();
 
-let version = 1;
-
 /**
  * Lines through the worker's matcher and the main thread's session rules, as the pipeline runs
  * them: per line the address counted as a failure, or null.
  */
 function live(specs: PatternSpec[], lines: string[], sessions = new LiveSessions()): (string | null)[] {
-  const m = new BatchMatcher();
-  const v = version++;
-  const r = m.run({
-    version: v,
-    patterns: JSON.stringify({ version: v, specs, skip: [] }),
-    buf: new TextEncoder().encode(lines.join('\n')),
-    count: lines.length,
-    timeMs: Date.now(),
-    lineTime: false,
-    maxLen: 0,
-    budgetMs: 1000,
-  });
+  const r = runBatch(specs, lines, false, Date.now());
   const out: (string | null)[] = lines.map(() => null);
   const rec = r.records;
   for (let k = 0; k < r.matches; k++) {

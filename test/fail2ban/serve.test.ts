@@ -19,6 +19,14 @@ const skip = (() => {
   }
 })();
 
+/** A copy of Debian's fail2ban tree in a temporary directory, to write a jail.local into. */
+function copyTree(prefix: string): { dir: string; tree: string } {
+  const dir = tempDir(prefix);
+  const tree = join(dir, 'fail2ban');
+  execFileSync('cp', ['-r', TREE, tree]);
+  return { dir, tree };
+}
+
 interface Status {
   banned: boolean;
   jails: { jail: string; failures: number; threshold: number }[];
@@ -30,9 +38,7 @@ const line = (ip: string, n: number) =>
 test('serve --fail2ban: the sshd jail of jail.local bans from its logpath at its maxretry', {
   skip,
 }, async () => {
-  const dir = tempDir('edgeban-f2b-serve-');
-  const tree = join(dir, 'fail2ban');
-  execFileSync('cp', ['-r', TREE, tree]);
+  const { dir, tree } = copyTree('edgeban-f2b-serve-');
   const log = join(dir, 'auth.log');
   writeFileSync(log, '');
   writeFileSync(
@@ -74,9 +80,7 @@ const rcLine = (ip: string, rest: string) =>
 test("serve --fail2ban: a line its filter's ignoreregex matches does not count, as fail2ban-regex says", {
   skip,
 }, async () => {
-  const dir = tempDir('edgeban-f2b-ignore-');
-  const tree = join(dir, 'fail2ban');
-  execFileSync('cp', ['-r', TREE, tree]);
+  const { dir, tree } = copyTree('edgeban-f2b-ignore-');
   const log = join(dir, 'errors.log');
   const counted = rcLine('192.0.2.71', 'AUTHENTICATE PLAIN: A0002 NO Login failed.');
   const ignored = rcLine('192.0.2.72', 'Could not connect to imap.example: Connection refused');
@@ -132,9 +136,7 @@ const sessionLog = [
 test("serve --fail2ban: sshd's sessions decide a line with the session's earlier lines, as fail2ban-regex does", {
   skip,
 }, async () => {
-  const dir = tempDir('edgeban-f2b-session-');
-  const tree = join(dir, 'fail2ban');
-  execFileSync('cp', ['-r', TREE, tree]);
+  const { dir, tree } = copyTree('edgeban-f2b-session-');
   writeFileSync(join(dir, 'sample.log'), `${sessionLog.join('\n')}\n`);
   const peer = execFileSync(
     'fail2ban-regex',

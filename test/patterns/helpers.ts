@@ -1,7 +1,13 @@
 import { formatIp } from '../../src/shared/ip/parse.js';
 import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
 import type { PatternSpec } from '../../src/shared/patterns/compile.js';
-import { REC_ADDR, REC_FAMILY, REC_PATTERN, RECORD_SIZE } from '../../src/shared/patterns/protocol.js';
+import {
+  type MatchResult,
+  REC_ADDR,
+  REC_FAMILY,
+  REC_PATTERN,
+  RECORD_SIZE,
+} from '../../src/shared/patterns/protocol.js';
 import { PatternSet } from '../../src/shared/patterns/set.js';
 
 export interface Found {
@@ -13,17 +19,16 @@ export interface Found {
 
 let version = 1000;
 
-/** Runs `lines` through the worker's matcher in this thread; returns the match records decoded. */
-export function matchLines(
+/** Runs `lines` through the worker's matcher in this thread, as one batch. */
+export function runBatch(
   specs: readonly PatternSpec[],
   lines: string[],
   lineTime = false,
   timeMs = 1_000,
-): Found[] {
-  const set = new PatternSet(0, specs);
+): MatchResult {
   const m = new BatchMatcher();
   const v = version++;
-  const r = m.run({
+  return m.run({
     version: v,
     patterns: JSON.stringify({ version: v, specs, skip: [] }),
     buf: new TextEncoder().encode(lines.join('\n')),
@@ -33,6 +38,17 @@ export function matchLines(
     maxLen: 0,
     budgetMs: 10_000,
   });
+}
+
+/** Runs `lines` through the worker's matcher in this thread; returns the match records decoded. */
+export function matchLines(
+  specs: readonly PatternSpec[],
+  lines: string[],
+  lineTime = false,
+  timeMs = 1_000,
+): Found[] {
+  const set = new PatternSet(0, specs);
+  const r = runBatch(specs, lines, lineTime, timeMs);
   const out: Found[] = [];
   const times = new Float64Array(r.records.buffer, r.records.byteOffset, (r.matches * RECORD_SIZE) / 8);
   for (let k = 0; k < r.matches; k++) {
