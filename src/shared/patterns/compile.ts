@@ -1,6 +1,6 @@
 import { type DateTemplate, templatesFor } from '../fail2ban/dates.js';
 import { PatternError } from './errors.js';
-import { namedGroupIndex } from './groups.js';
+import { namedGroupIndex, unnamedSource } from './groups.js';
 import { enableLinearRegexpEngine } from './regexp-engine.js';
 import { translatePattern } from './translate.js';
 
@@ -55,15 +55,21 @@ export interface CompiledPattern {
   readonly raw: boolean;
   /** A success line (the count is reset, nothing is added). */
   readonly success: boolean;
+  /** The regex as written (JS syntax): its group names, for analysis. */
   readonly re: RegExp;
-  /** Capture index of the address; -1 when `ipName` is used, or a session pattern names none. */
-  readonly ipIndex: number;
-  readonly ipName: string | null;
   /**
-   * With `ipName` `ip`: the groups `ip_1`, `ip_2`… in order, read when `ip` did not take part
-   * (a fail2ban regex's second address tag, `(?:IPv6:<IP6>|<IP4>)`); null when there are none.
+   * What the matcher runs: `re` with its group names dropped, so that a match builds no `groups`
+   * object (a third of a matching call's cost); captures are read by number.
    */
-  readonly ipMore: readonly string[] | null;
+  readonly exec: RegExp;
+  /** Capture number of the address; -1 when a session pattern names none. */
+  readonly ipIndex: number;
+  /**
+   * When the address group is the one named `ip`: the groups `ip_1`, `ip_2`… (their numbers, in
+   * order), read when `ip` did not take part (a fail2ban regex's second address tag,
+   * `(?:IPv6:<IP6>|<IP4>)`); null when there are none.
+   */
+  readonly ipMore: readonly number[] | null;
   /**
    * A substring every match contains, checked with indexOf before the regex runs. Anchored
    * patterns too: the tag already picked them, so most lines they see share their prefix, and
@@ -82,7 +88,7 @@ export interface CompiledPattern {
    * Groups named `nofail` or `nofail_N`: a match that fills one is not a failure (fail2ban's
    * `<F-NOFAIL>`); null when the regex has none.
    */
-  readonly nofail: readonly string[] | null;
+  readonly nofail: readonly number[] | null;
   /**
    * A pattern with a group named `mlfid` ties lines into sessions (fail2ban's `<F-MLFID>`): each
    * match goes out with the session's id and flags, whether or not it names an address, and the
@@ -97,24 +103,62 @@ export interface CompiledPattern {
   readonly datesKey: string | null;
 }
 
-/** The groups a session pattern's match is read through (names as the regex has them). */
+/** The groups a session pattern's match is read through (capture numbers). */
 export interface SessionGroups {
-  readonly mlfid: string;
+  readonly mlfid: number;
   /** `user` groups, then `alt_user` ones (fail2ban fills an empty user from its alt_user). */
-  readonly users: readonly string[];
-  readonly forget: readonly string[];
-  readonly gained: readonly string[];
+  readonly users: readonly number[];
+  readonly forget: readonly number[];
+  readonly gained: readonly number[];
 }
 
-function sessionGroups(names: readonly string[]): SessionGroups | null {
-  if (!names.includes('mlfid')) return null;
-  const of = (base: string) => names.filter((n) => n === base || new RegExp(`^${base}_\\d+$`).test(n));
+/** The numbers of the groups named `base` or `base_N`, in N's order. */
+function numbered(index: ReadonlyMap<string, number>, base: string): number[] {
+  const out: [number, number][] = [];
+  for (const [name, at] of index) {
+    if (name === base) out.push([0, at]);
+    else if (name.startsWith(`${base}_`) && /^\d+$/.test(name.slice(base.length + 1)))
+      out.push([Number(name.slice(base.length + 1)), at]);
+  }
+  return out.sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+}
+
+function sessionGroups(index: ReadonlyMap<string, number>): SessionGroups | null {
+  const mlfid = index.get('mlfid');
+  if (mlfid === undefined) return null;
   return {
-    mlfid: 'mlfid',
-    users: [...of('user'), ...of('alt_user')],
-    forget: of('mlfforget'),
-    gained: of('mlfgained'),
+    mlfid,
+    users: [...numbered(index, 'user'), ...numbered(index, 'alt_user')],
+    forget: numbered(index, 'mlfforget'),
+    gained: numbered(index, 'mlfgained'),
   };
+}
+
+/**
+ * The regex the matcher runs (group names dropped when they can be, checked against V8's own
+ * count) and each group name's number.
+ */
+function runnable(
+  name: string,
+  source: string,
+  flags: string,
+  re: RegExp,
+  probe: RegExpExecArray,
+): { exec: RegExp; index: Map<string, number> } {
+  const names = probe.groups ? Object.keys(probe.groups) : [];
+  const un = names.length > 0 ? unnamedSource(source) : null;
+  if (un !== null && un.index.size === names.length) {
+    const exec = new RegExp(un.source, flags);
+    const check = new RegExp(`${un.source}|`, flags).exec('') as RegExpExecArray;
+    if (check.length === probe.length && check.groups === undefined) return { exec, index: un.index };
+  }
+  const index = new Map<string, number>();
+  for (const n of names) {
+    const at = namedGroupIndex(source, n);
+    if (at === null) throw new PatternError(name, `group "${n}" could not be numbered`);
+    index.set(n, at);
+  }
+  return { exec: re, index };
 }
 
 /** Fill in the optional fields of a loosely written pattern (config, API, JSON). */
@@ -222,6 +266,7 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
   const probe = new RegExp(`${t.source}|`, t.flags).exec('') as RegExpExecArray;
   const groups = probe.length - 1;
   const names = probe.groups ? Object.keys(probe.groups) : [];
+  const { exec, index } = runnable(name, t.source, t.flags, re, probe);
   let ipIndex = -1;
   let ipName: string | null = null;
   const g = spec.ip_group;
@@ -234,10 +279,7 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     // as stored (an index): a session pattern's 0 is "no address group", the `ip` group's index
     // is read by name, so that its `ip_1`… stand in when it did not take part
     if (session && ipIndex === 0) ipIndex = -1;
-    else if (names.includes('ip') && namedGroupIndex(spec.regex, 'ip') === ipIndex) {
-      ipIndex = -1;
-      ipName = 'ip';
-    }
+    else if (index.get('ip') === ipIndex) ipName = 'ip';
   } else {
     // a session pattern may name no address: the session's other lines give it
     if (!names.includes(g) && !session) {
@@ -247,12 +289,10 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
       );
     }
     ipName = g;
+    ipIndex = index.get(g) ?? -1;
   }
-  const ipMore =
-    ipName === 'ip'
-      ? names.filter((n) => /^ip_\d+$/.test(n)).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))
-      : [];
-  const nofail = names.filter((n) => /^nofail(?:_\d+)?$/.test(n));
+  const ipMore = ipName === 'ip' ? numbered(index, 'ip').slice(1) : [];
+  const nofail = numbered(index, 'nofail');
   const plain = !t.caseInsensitive && !t.flags.includes('m');
   const literal = plain ? requiredLiteral(t.source) : null;
   const prefix = plain ? anchoredPrefix(t.source) : null;
@@ -265,14 +305,14 @@ export function compilePattern(spec: PatternSpec, id: number): CompiledPattern {
     raw: spec.raw,
     success: spec.success === true,
     re,
+    exec,
     ipIndex,
-    ipName,
     ipMore: ipMore.length > 0 ? ipMore : null,
     literal,
     prefix,
     firstChars,
     nofail: nofail.length > 0 ? nofail : null,
-    session: sessionGroups(names),
+    session: sessionGroups(index),
     ignores: compileIgnores(spec),
     dates: compileDates(spec),
     datesKey: spec.datepattern && spec.datepattern.length > 0 ? JSON.stringify(spec.datepattern) : null,

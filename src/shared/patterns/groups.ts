@@ -1,5 +1,10 @@
 import { PatternError } from './errors.js';
 
+/** `(?<name>` / `(?P<name>` at the start (a JavaScript group name). */
+const NAMED_OPEN = /^\(\?P?<([$_\p{ID_Start}](?:[$\p{ID_Continue}]|\u200C|\u200D)*)>/u;
+/** `\k<name>` at the start. */
+const BACKREF = /^\\k<([$_\p{ID_Start}](?:[$\p{ID_Continue}]|\u200C|\u200D)*)>/u;
+
 /**
  * Number of the capture group called `name` in `regex` (the table's `ip_group` is an integer):
  * counts the capturing groups that open before it; null when there is none.
@@ -26,7 +31,7 @@ export function namedGroupIndex(regex: string, name: string): number | null {
       n++;
       continue;
     }
-    const m = /^\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(regex.slice(i, i + 40 + name.length));
+    const m = NAMED_OPEN.exec(regex.slice(i, i + 40 + name.length));
     if (m) {
       n++;
       if (m[1] === name) return n;
@@ -40,4 +45,57 @@ export function ipGroupIndex(patternName: string, regex: string, name: string): 
   const n = namedGroupIndex(regex, name);
   if (n === null) throw new PatternError(patternName, `ip_group "${name}" is not a named group of the regex`);
   return n;
+}
+
+/**
+ * The regex with its groups' names dropped (`(?<ip>…)` → `(…)`, `\k<ip>` → `(?:\N)`), numbered
+ * as before, and each name's number. A match of it builds no `groups` object: the matcher reads
+ * its captures by number. Null when a name cannot be dropped (a backreference to a group not yet
+ * opened).
+ */
+export function unnamedSource(regex: string): { source: string; index: Map<string, number> } | null {
+  let out = '';
+  let n = 0;
+  let inClass = false;
+  const index = new Map<string, number>();
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i];
+    if (c === '\\') {
+      const k = inClass ? null : BACKREF.exec(regex.slice(i, i + 200));
+      if (k !== null) {
+        const at = index.get(k[1]);
+        if (at === undefined) return null;
+        out += `(?:\\${at})`;
+        i += k[0].length - 1;
+        continue;
+      }
+      out += regex.slice(i, i + 2);
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      out += c;
+      continue;
+    }
+    if (c === '(') {
+      if (regex[i + 1] !== '?') n++;
+      else {
+        const m = NAMED_OPEN.exec(regex.slice(i, i + 200));
+        if (m !== null) {
+          index.set(m[1], ++n);
+          out += '(';
+          i += m[0].length - 1;
+          continue;
+        }
+      }
+    }
+    out += c;
+  }
+  return { source: out, index };
 }

@@ -41,16 +41,18 @@ function sameAt(s: string, at: number, t: string): boolean {
   return true;
 }
 
-function firstOf(names: readonly string[], g: Record<string, string | undefined>): string {
-  for (let k = 0; k < names.length; k++) {
-    const v = g[names[k]];
+/** The first of the captures (by number) that is not empty, or ''. */
+function firstOf(at: readonly number[], m: RegExpExecArray): string {
+  for (let k = 0; k < at.length; k++) {
+    const v = m[at[k]];
     if (v) return v;
   }
   return '';
 }
 
-function anyOf(names: readonly string[], g: Record<string, string | undefined>): boolean {
-  for (let k = 0; k < names.length; k++) if (g[names[k]] !== undefined) return true;
+/** One of the captures (by number) took part in the match. */
+function anyOf(at: readonly number[], m: RegExpExecArray): boolean {
+  for (let k = 0; k < at.length; k++) if (m[at[k]] !== undefined) return true;
   return false;
 }
 
@@ -62,14 +64,13 @@ const SESSION_ID_CHARS = 256;
 const SESSION_USER_CHARS = 128;
 
 /** A session pattern's match as the main thread's session rules read it. */
-function sessionOf(s: SessionGroups, nofail: readonly string[] | null, m: RegExpExecArray): string {
-  const g = m.groups ?? {};
+function sessionOf(s: SessionGroups, nofail: readonly number[] | null, m: RegExpExecArray): string {
   const flags =
-    (nofail !== null && anyOf(nofail, g) ? 1 : 0) |
-    (anyOf(s.forget, g) ? 2 : 0) |
-    (anyOf(s.gained, g) ? 4 : 0);
-  const id = (g[s.mlfid] ?? '').slice(0, SESSION_ID_CHARS);
-  return `${flags}\0${id}\0${firstOf(s.users, g).slice(0, SESSION_USER_CHARS)}`;
+    (nofail !== null && anyOf(nofail, m) ? 1 : 0) |
+    (anyOf(s.forget, m) ? 2 : 0) |
+    (anyOf(s.gained, m) ? 4 : 0);
+  const id = (m[s.mlfid] ?? '').slice(0, SESSION_ID_CHARS);
+  return `${flags}\0${id}\0${firstOf(s.users, m).slice(0, SESSION_USER_CHARS)}`;
 }
 
 function ignored(res: readonly RegExp[], text: string): boolean {
@@ -394,19 +395,19 @@ export class LineMatcher {
         // the date cut is timed with the pattern: a slow datepattern is quarantined with it
         const t0 = performance.now();
         text = cutting ? this.cut(cut, line) : p.raw ? raw : body;
-        m = p.literal !== null && text.indexOf(p.literal) < 0 ? null : p.re.exec(text);
+        m = p.literal !== null && text.indexOf(p.literal) < 0 ? null : p.exec.exec(text);
         prof[i] += (performance.now() - t0) * 1e6;
       } else {
         text = cutting ? this.cut(cut, line) : p.raw ? raw : body;
         if (p.literal !== null && text.indexOf(p.literal) < 0) continue;
-        m = p.re.exec(text);
+        m = p.exec.exec(text);
       }
       if (m === null) continue;
       const ses = p.session;
       // a session's context line (nofail) still informs the session
-      if (ses === null && p.nofail !== null && anyOf(p.nofail, m.groups ?? {})) continue;
-      let cap = p.ipName !== null ? m.groups?.[p.ipName] : p.ipIndex >= 0 ? m[p.ipIndex] : undefined;
-      if (cap === undefined && p.ipMore !== null) cap = firstOf(p.ipMore, m.groups ?? {}) || undefined;
+      if (ses === null && p.nofail !== null && anyOf(p.nofail, m)) continue;
+      let cap = p.ipIndex >= 0 ? m[p.ipIndex] : undefined;
+      if (cap === undefined && p.ipMore !== null) cap = firstOf(p.ipMore, m) || undefined;
       let fam: number = FAMILY_INVALID;
       if (cap !== undefined) {
         let a = 0;

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { compilePattern } from '../../src/shared/patterns/compile.js';
+import { unnamedSource } from '../../src/shared/patterns/groups.js';
+
+const RUN = { seed: 0x6a0b, numRuns: 3000, interruptAfterTimeLimit: 4000 };
+
+/** Pieces with named and plain groups, classes holding parentheses, escapes and backreferences. */
+const atom = fc.constantFrom(
+  'a',
+  'b',
+  '1',
+  ' ',
+  '\\d',
+  '[(]',
+  '[^)]',
+  '\\(',
+  '\\)',
+  '[a-b(?<x>]',
+  '.',
+  '\\\\',
+);
+const named: fc.Arbitrary<string> = fc.letrec<{ seq: string; item: string }>((tie) => ({
+  item: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    atom,
+    fc.tuple(atom, fc.constantFrom('*', '+', '?', '{1,2}')).map(([a, q]) => a + q),
+    tie('seq').map((s) => `(?:${s})`),
+    tie('seq').map((s) => `(${s})`),
+    tie('seq').map((s) => `(?=${s})`),
+    fc
+      .tuple(fc.constantFrom('ip', 'user', 'ip_1', 'mlfid', 'nofail_0'), tie('seq'))
+      .map(([n, s]) => `(?<${n}>${s})`),
+    fc.tuple(tie('seq'), tie('seq')).map(([a, b]) => `(?:${a}|${b})`),
+  ),
+  seq: fc.array(tie('item'), { maxLength: 4 }).map((a) => a.join('')),
+})).seq;
+const text = fc.string({ maxLength: 12, unit: fc.constantFrom('a', 'b', '1', ' ', '(', ')', 'x', '\\') });
+
+function compiles(source: string): RegExp | null {
+  try {
+    return new RegExp(source);
+  } catch {
+    return null;
+  }
+}
+
+test('a regex without its group names matches alike, each name at the number it had', () => {
+  fc.assert(
+    fc.property(named, text, (source, s) => {
+      const re = compiles(source);
+      if (re === null) return; // a name used twice
+      const un = unnamedSource(source);
+      assert.ok(un !== null);
+      const plain = new RegExp(un.source);
+      const a = re.exec(s);
+      const b = plain.exec(s);
+      assert.equal(b?.groups, undefined);
+      if (a === null) return assert.equal(b, null);
+      assert.ok(b !== null);
+      assert.deepEqual([...b], [...a]);
+      for (const [name, at] of un.index)
+        assert.equal(a.groups?.[name], b[at], `${name} at ${at} in ${source}`);
+      assert.equal(un.index.size, Object.keys(a.groups ?? {}).length);
+    }),
+    RUN,
+  );
+});
+
+test('backreferences by name become numbers; one to a later group keeps the names', () => {
+  const un = unnamedSource('(?<a>x)-\\k<a>');
+  assert.deepEqual(un && [un.source, [...un.index]], ['(x)-(?:\\1)', [['a', 1]]]);
+  assert.equal(unnamedSource('\\k<a>(?<a>x)'), null);
+  // the compiled pattern runs the unnamed form, and still finds the address by its name
+  const p = compilePattern(
+    {
+      name: 'p',
+      regex: 'from (?P<ip>[0-9.]+) user (?P<user>\\w+)',
+      ip_group: 'ip',
+      severity: 1,
+      description: '',
+      enabled: true,
+      raw: false,
+    },
+    0,
+  );
+  const m = p.exec.exec('from 192.0.2.1 user bob');
+  assert.equal(m?.groups, undefined);
+  assert.equal(m?.[p.ipIndex], '192.0.2.1');
+});
