@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
 import { compilePattern } from '../../src/shared/patterns/compile.js';
 import { unnamedSource } from '../../src/shared/patterns/groups.js';
 
@@ -88,4 +89,57 @@ test('backreferences by name become numbers; one to a later group keeps the name
   const m = p.exec.exec('from 192.0.2.1 user bob');
   assert.equal(m?.groups, undefined);
   assert.equal(m?.[p.ipIndex], '192.0.2.1');
+});
+
+test('consecutive versions run regexes of different sources that match alike', () => {
+  const spec = {
+    name: 'p',
+    regex: '^sshd: Failed \\w+ for (?P<user>\\S+) from (?P<ip>[0-9.]+)|^x (?P<ip_1>[0-9.]+)',
+    ip_group: 'ip',
+    severity: 1,
+    description: '',
+    enabled: true,
+    raw: false,
+  };
+  const line = 'sshd: Failed password for root from 192.0.2.9 port 22';
+  const seen = new Set<string>();
+  for (const v of [1, 2, 3, 4]) {
+    const p = compilePattern(spec, 0, v);
+    seen.add(p.exec.source);
+    const m = p.exec.exec(line);
+    assert.equal(m?.[p.ipIndex], '192.0.2.9');
+    assert.equal(p.exec.exec('x 198.51.100.1')?.[p.ipMore?.[0] ?? -1], '198.51.100.1');
+    assert.equal(p.exec.exec('sshd: Failed password for root'), null);
+  }
+  // versions 1, 2 and 3 differ from each other; 4 is 1 again, never beside it
+  assert.equal(seen.size, 3);
+});
+
+test('a batch of the version before still resolves after the newer one ran', () => {
+  const spec = {
+    name: 'p',
+    regex: 'from (?P<ip>[0-9.]+)',
+    ip_group: 'ip',
+    severity: 1,
+    description: '',
+    enabled: true,
+    raw: false,
+  };
+  const m = new BatchMatcher();
+  const run = (version: number, specs: (typeof spec)[]) =>
+    m.run({
+      version,
+      patterns: JSON.stringify({ version, specs, skip: [] }),
+      buf: new TextEncoder().encode('from 192.0.2.1\nto 192.0.2.2'),
+      count: 2,
+      timeMs: 0,
+      lineTime: false,
+      maxLen: 0,
+      budgetMs: 1000,
+    }).matches;
+  assert.equal(run(1, [spec]), 1);
+  assert.equal(run(2, [spec, { ...spec, name: 'q', regex: 'to (?P<ip>[0-9.]+)' }]), 2);
+  // in flight across the reload: compiled again from its own payload
+  assert.equal(run(1, [spec]), 1);
+  assert.equal(run(2, [spec, { ...spec, name: 'q', regex: 'to (?P<ip>[0-9.]+)' }]), 2);
 });

@@ -28,7 +28,8 @@ export class PatternSet {
   constructor(version: number, specs: readonly PatternSpec[]) {
     this.version = version;
     const enabled = specs.map((s) => normalizeSpec(s)).filter((s) => s.enabled);
-    this.patterns = enabled.map((s, i) => compilePattern(s, i));
+    // consecutive versions' regexes differ in source (see compilePattern): none shares V8's code
+    this.patterns = enabled.map((s, i) => compilePattern(s, i, version));
     this.needsRaw = this.patterns.some((p) => p.raw);
     this.needsBody = this.patterns.some((p) => !p.raw);
     this.needsLine = this.patterns.some((p) => !p.raw && p.dates !== null);
