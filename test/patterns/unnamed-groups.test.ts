@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
-import { compilePattern } from '../../src/shared/patterns/compile.js';
+import { compilePattern, type PatternSpec } from '../../src/shared/patterns/compile.js';
 import { unnamedSource } from '../../src/shared/patterns/groups.js';
 
 const RUN = { seed: 0x6a0b, numRuns: 3000, interruptAfterTimeLimit: 4000 };
@@ -39,6 +39,11 @@ const named: fc.Arbitrary<string> = fc.letrec<{ seq: string; item: string }>((ti
 })).seq;
 const text = fc.string({ maxLength: 12, unit: fc.constantFrom('a', 'b', '1', ' ', '(', ')', 'x', '\\') });
 
+/** A pattern named `p` whose address is its `ip` group. */
+function specOf(regex: string): PatternSpec {
+  return { name: 'p', regex, ip_group: 'ip', severity: 1, description: '', enabled: true, raw: false };
+}
+
 function compiles(source: string): RegExp | null {
   try {
     return new RegExp(source);
@@ -74,33 +79,14 @@ test('backreferences by name become numbers; one to a later group keeps the name
   assert.deepEqual(un && [un.source, [...un.index]], ['(x)-(?:\\1)', [['a', 1]]]);
   assert.equal(unnamedSource('\\k<a>(?<a>x)'), null);
   // the compiled pattern runs the unnamed form, and still finds the address by its name
-  const p = compilePattern(
-    {
-      name: 'p',
-      regex: 'from (?P<ip>[0-9.]+) user (?P<user>\\w+)',
-      ip_group: 'ip',
-      severity: 1,
-      description: '',
-      enabled: true,
-      raw: false,
-    },
-    0,
-  );
+  const p = compilePattern(specOf('from (?P<ip>[0-9.]+) user (?P<user>\\w+)'), 0);
   const m = p.exec.exec('from 192.0.2.1 user bob');
   assert.equal(m?.groups, undefined);
   assert.equal(m?.[p.ipIndex], '192.0.2.1');
 });
 
 test('consecutive versions run regexes of different sources that match alike', () => {
-  const spec = {
-    name: 'p',
-    regex: '^sshd: Failed \\w+ for (?P<user>\\S+) from (?P<ip>[0-9.]+)|^x (?P<ip_1>[0-9.]+)',
-    ip_group: 'ip',
-    severity: 1,
-    description: '',
-    enabled: true,
-    raw: false,
-  };
+  const spec = specOf('^sshd: Failed \\w+ for (?P<user>\\S+) from (?P<ip>[0-9.]+)|^x (?P<ip_1>[0-9.]+)');
   const line = 'sshd: Failed password for root from 192.0.2.9 port 22';
   const seen = new Set<string>();
   for (const v of [1, 2, 3, 4]) {
@@ -116,17 +102,9 @@ test('consecutive versions run regexes of different sources that match alike', (
 });
 
 test('a batch of the version before still resolves after the newer one ran', () => {
-  const spec = {
-    name: 'p',
-    regex: 'from (?P<ip>[0-9.]+)',
-    ip_group: 'ip',
-    severity: 1,
-    description: '',
-    enabled: true,
-    raw: false,
-  };
+  const spec = specOf('from (?P<ip>[0-9.]+)');
   const m = new BatchMatcher();
-  const run = (version: number, specs: (typeof spec)[]) =>
+  const run = (version: number, specs: PatternSpec[]) =>
     m.run({
       version,
       patterns: JSON.stringify({ version, specs, skip: [] }),
