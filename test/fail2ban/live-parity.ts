@@ -1,6 +1,6 @@
 import { readFilter } from '../../src/main/fail2ban/filter.js';
 import { filterPatterns } from '../../src/main/fail2ban/import.js';
-import { LiveSessions, sessionScope } from '../../src/main/ingest/sessions.js';
+import { LiveSessions } from '../../src/main/ingest/sessions.js';
 import { canonicalIp, formatIp } from '../../src/shared/ip/parse.js';
 import { BatchMatcher } from '../../src/shared/patterns/batch-matcher.js';
 import { REC_ADDR, REC_FAMILY, REC_LINE, RECORD_SIZE } from '../../src/shared/patterns/protocol.js';
@@ -104,15 +104,7 @@ export function liveParityOf(
         const ses = r.sessions?.[0] ?? '';
         // a session's line is decided as the main thread decides it, with the lines before
         if (ses === '') host = formatIp(rec.subarray(REC_ADDR, REC_ADDR + 16), rec[REC_FAMILY] as 4 | 6);
-        else if (
-          e.sessions.resolve(
-            sessionScope(e.names[rec[0] | (rec[1] << 8)]),
-            ses,
-            rec[REC_FAMILY],
-            rec,
-            REC_ADDR,
-          )
-        )
+        else if (e.sessions.resolve(e.names[rec[0] | (rec[1] << 8)], ses, rec[REC_FAMILY], rec, REC_ADDR))
           host = formatIp(e.sessions.addr, e.sessions.family);
         if (host !== null && (rec.length > RECORD_SIZE || rec[REC_LINE] !== 0))
           host = `${host} (+${r.matches - 1})`;

@@ -34,7 +34,7 @@ function live(specs: PatternSpec[], lines: string[], sessions = new LiveSessions
     const ses = r.sessions?.[k] ?? '';
     if (ses === '')
       out[line] = formatIp(rec.subarray(off + REC_ADDR, off + REC_ADDR + 16), rec[off + REC_FAMILY] as 4 | 6);
-    else if (sessions.resolve(sessionScope(specs[id].name), ses, rec[off + REC_FAMILY], rec, off + REC_ADDR))
+    else if (sessions.resolve(specs[id].name, ses, rec[off + REC_FAMILY], rec, off + REC_ADDR))
       out[line] = formatIp(sessions.addr, sessions.family);
   }
   return out;

@@ -37,7 +37,6 @@ export interface Fail2banImport {
   whitelist: string[];
 }
 
-/** A failregex as one edgeban pattern source per conditional variant (prefregex folded in). */
 /** Capture tags a session filter's patterns keep: what the live session rules read. */
 const SESSION_GROUPS: ReadonlySet<string> = new Set(['mlfid', 'user', 'alt_user', 'mlfforget', 'mlfgained']);
 
@@ -46,6 +45,7 @@ export function isSessionFilter(def: FilterDef): boolean {
   return (def.prefregex ?? '').includes('<F-MLFID>') || def.failregex.some((r) => r.includes('<F-MLFID>'));
 }
 
+/** A failregex as one edgeban pattern source per conditional variant (prefregex folded in). */
 function translateFailregex(
   def: FilterDef,
   regex: string,
@@ -115,7 +115,6 @@ function importRegex(
   const r: RegexImport = { index, regex, patterns: [], backtracking: [], reason: null };
   const specs: PatternSpec[] = [];
   // a <F-NOFAIL> / <F-MLFGAINED> part marks lines that are not failures; a regex that is
-  // nothing but such a line is not imported
   // nothing but such a line is not imported, unless the filter has sessions, which it informs
   const session = isSessionFilter(def);
   const context = regex.replace(/<F-(NOFAIL|MLFGAINED)>[\s\S]*?<\/F-\1>/g, '(?!)');

@@ -63,9 +63,9 @@ export interface ExpandedRegex {
   hasAddress: boolean;
 }
 
-/** Replaces fail2ban's tags as Regex._resolveHostTag does, then its global-flag rewrite. */
 /**
- * `keep` (edgeban mode): the capture tags kept as groups (lower case: `mlfid`, `user`…) for the
+ * Replaces fail2ban's tags as Regex._resolveHostTag does, then its global-flag rewrite. `keep`
+ * (edgeban mode): the capture tags kept as groups (lower case: `mlfid`, `user`…) for the
  * live session rules; a name's second group is `name_1` and so on (JavaScript wants them unique).
  */
 export function expandTags(

@@ -10,7 +10,7 @@ import type { BanRecord } from '../engine/types.js';
 import type { Logger } from '../log/logger.js';
 import type { SyslogStats } from '../syslog/stats.js';
 import type { MatcherPool } from './pool.js';
-import { LiveSessions, sessionScope } from './sessions.js';
+import { LiveSessions } from './sessions.js';
 
 /**
  * Where failures go: the ban engine (`BanEngineApi.recordFailure`). `addr` is reused for the
@@ -286,7 +286,7 @@ export class IngestPipeline {
       let at = off + REC_ADDR;
       if (sessions !== undefined && sessions[k] !== '') {
         // a session's line: a failure only with what the session's earlier lines said
-        if (!this.sessions.resolve(sessionScope(name), sessions[k], family, rec, at)) continue;
+        if (!this.sessions.resolve(name, sessions[k], family, rec, at)) continue;
         family = this.sessions.family;
         src = this.sessions.addr;
         at = 0;

@@ -17,6 +17,8 @@ export function sessionScope(pattern: string): string {
  */
 export class LiveSessions {
   private readonly cache: SessionCache;
+  /** Pattern name → its filter (sessionScope), computed once per name: configured names only. */
+  private readonly scopes = new Map<string, string>();
   /** The address of the failure the last `resolve` decided. */
   family: 4 | 6 = 4;
   readonly addr = new Uint8Array(16);
@@ -31,12 +33,19 @@ export class LiveSessions {
   }
 
   /**
-   * A session record: true when the line is a failure of its session's address (then in
-   * `family`/`addr`); false when it is context, waits for the address or was forgiven. `session`
-   * is the worker's `flags \0 mlfid \0 user`; `family` and `rec[off…]` the line's own address
-   * (family 0: it names none).
+   * A session record of pattern `pattern`: true when the line is a failure of its session's
+   * address (then in `family`/`addr`); false when it is context, waits for the address or was
+   * forgiven. `session` is the worker's `flags \0 mlfid \0 user`; `family` and `rec[off…]` the
+   * line's own address (family 0: it names none).
    */
-  resolve(scope: string, session: string, family: number, rec: Uint8Array, off: number): boolean {
+  resolve(pattern: string, session: string, family: number, rec: Uint8Array, off: number): boolean {
+    let scope = this.scopes.get(pattern);
+    if (scope === undefined) {
+      scope = sessionScope(pattern);
+      // names come from the pattern set (bounded by it); a reload's new names add a few more
+      if (this.scopes.size >= 65_536) this.scopes.clear();
+      this.scopes.set(pattern, scope);
+    }
     const a = session.indexOf('\0');
     const b = session.indexOf('\0', a + 1);
     if (a < 0 || b < 0) return false;

@@ -144,9 +144,9 @@ function runnable(
   flags: string,
   re: RegExp,
   probe: RegExpExecArray,
+  names: readonly string[],
   variant: number,
 ): { exec: RegExp; index: Map<string, number> } {
-  const names = probe.groups ? Object.keys(probe.groups) : [];
   const un = names.length > 0 ? unnamedSource(source) : { source, index: new Map<string, number>() };
   // V8 shares one compiled regex between RegExps of the same source; a set compiled beside the
   // one before it (a reload) then matched 20-75 % slower for as long as it ran, even once the
@@ -272,7 +272,7 @@ export function compilePattern(spec: PatternSpec, id: number, variant = 0): Comp
   const probe = new RegExp(`${t.source}|`, t.flags).exec('') as RegExpExecArray;
   const groups = probe.length - 1;
   const names = probe.groups ? Object.keys(probe.groups) : [];
-  const { exec, index } = runnable(name, t.source, t.flags, re, probe, variant);
+  const { exec, index } = runnable(name, t.source, t.flags, re, probe, names, variant);
   let ipIndex = -1;
   let ipName: string | null = null;
   const g = spec.ip_group;

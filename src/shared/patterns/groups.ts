@@ -10,34 +10,7 @@ const BACKREF = /^\\k<([$_\p{ID_Start}](?:[$\p{ID_Continue}]|\u200C|\u200D)*)>/u
  * counts the capturing groups that open before it; null when there is none.
  */
 export function namedGroupIndex(regex: string, name: string): number | null {
-  let n = 0;
-  let inClass = false;
-  for (let i = 0; i < regex.length; i++) {
-    const c = regex[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      continue;
-    }
-    if (c !== '(') continue;
-    if (regex[i + 1] !== '?') {
-      n++;
-      continue;
-    }
-    const m = NAMED_OPEN.exec(regex.slice(i, i + 40 + name.length));
-    if (m) {
-      n++;
-      if (m[1] === name) return n;
-    }
-  }
-  return null;
+  return scanGroups(regex).index.get(name) ?? null;
 }
 
 /** namedGroupIndex, or a PatternError naming the pattern when the regex has no such group. */
@@ -54,7 +27,17 @@ export function ipGroupIndex(patternName: string, regex: string, name: string): 
  * opened).
  */
 export function unnamedSource(regex: string): { source: string; index: Map<string, number> } | null {
-  let out = '';
+  const g = scanGroups(regex);
+  return g.source === null ? null : { source: g.source, index: g.index };
+}
+
+/**
+ * One pass over a regex (JavaScript or Python syntax): each group name's number (the first group
+ * of that name), and the source without the names (null when a backreference by name points past
+ * the groups opened so far).
+ */
+function scanGroups(regex: string): { source: string | null; index: Map<string, number> } {
+  let out: string | null = '';
   let n = 0;
   let inClass = false;
   const index = new Map<string, number>();
@@ -64,38 +47,31 @@ export function unnamedSource(regex: string): { source: string; index: Map<strin
       const k = inClass ? null : BACKREF.exec(regex.slice(i, i + 200));
       if (k !== null) {
         const at = index.get(k[1]);
-        if (at === undefined) return null;
-        out += `(?:\\${at})`;
+        if (out !== null) out = at === undefined ? null : `${out}(?:\\${at})`;
         i += k[0].length - 1;
         continue;
       }
-      out += regex.slice(i, i + 2);
+      if (out !== null) out += regex.slice(i, i + 2);
       i++;
       continue;
     }
     if (inClass) {
       if (c === ']') inClass = false;
-      out += c;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      out += c;
-      continue;
-    }
-    if (c === '(') {
+    } else if (c === '[') inClass = true;
+    else if (c === '(') {
       if (regex[i + 1] !== '?') n++;
       else {
         const m = NAMED_OPEN.exec(regex.slice(i, i + 200));
         if (m !== null) {
-          index.set(m[1], ++n);
-          out += '(';
+          n++;
+          if (!index.has(m[1])) index.set(m[1], n);
+          if (out !== null) out += '(';
           i += m[0].length - 1;
           continue;
         }
       }
     }
-    out += c;
+    if (out !== null) out += c;
   }
   return { source: out, index };
 }
