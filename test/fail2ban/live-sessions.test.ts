@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { readFilter } from '../../src/main/fail2ban/filter.js';
 import { filterPatterns } from '../../src/main/fail2ban/import.js';
 import { LIVE_SESSIONS_MAX, LiveSessions, sessionScope } from '../../src/main/ingest/sessions.js';
@@ -139,6 +140,77 @@ describe('fail2ban sessions in the live path', { skip }, () => {
         'Feb 16 23:33:20 smtp1 sm-mta[5133]: s1GNXHYB005133: [190.5.230.178]: possible SMTP attack: command=AUTH, count=5',
       ]),
       ['190.5.230.178'],
+    );
+  });
+});
+
+describe('fail2ban sessions under hostile input', { skip }, () => {
+  // user names are the attacker's: they carry decoy addresses (203.0.113.x) and sshd's own words;
+  // the real client addresses are 198.51.100.x, and pids are sshd's
+  const user = fc.constantFrom(
+    'root',
+    'x from 203.0.113.66',
+    'y from 203.0.113.67 port 2 ssh2',
+    'invalid user z from 203.0.113.68',
+    'Connection from 203.0.113.69',
+    '',
+  );
+  const line = fc
+    .tuple(
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 1, max: 9 }),
+      user,
+      fc.integer({ min: 0, max: 6 }),
+    )
+    .map(([pid, host, u, kind]) => {
+      const a = `198.51.100.${host}`;
+      // a login names an account that exists: no spaces (sshd's filter takes `for \S+ from <HOST>`
+      // there, as fail2ban does, so an account named `x from 203.0.113.66` would be its address)
+      const account = u === '' || u.includes(' ') ? 'git' : u;
+      const msg = [
+        `Connection from ${a} port 1 on 10.0.0.1 port 22`,
+        `Failed password for ${u} from ${a} port 2 ssh2`,
+        `Failed publickey for ${u} from ${a} port 2 ssh2: RSA SHA256:x`,
+        `Disconnecting: Too many authentication failures for ${u} [preauth]`,
+        `Accepted publickey for ${account} from ${a} port 2 ssh2: RSA SHA256:x`,
+        `Invalid user ${u} from ${a} port 3`,
+        `Received disconnect from ${a} port 4:11: Bye Bye [preauth]`,
+      ][kind];
+      return { pid, address: a, text: at(pid, msg) };
+    });
+  const specs = sshd();
+
+  test('an address counted is one its own session wrote as the client, never one from a user name', () => {
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 30 }), (lines) => {
+        const got = live(
+          specs,
+          lines.map((l) => l.text),
+        );
+        got.forEach((a, i) => {
+          if (a === null) return;
+          assert.ok(!a.startsWith('203.0.113.'), `decoy ${a} from ${lines[i].text}`);
+          const own = lines
+            .slice(0, i + 1)
+            .filter((l) => l.pid === lines[i].pid)
+            .map((l) => l.address);
+          assert.ok(own.includes(a), `${a} is not an address of session ${lines[i].pid}: ${lines[i].text}`);
+        });
+      }),
+      { seed: 0x5e55, numRuns: 300, interruptAfterTimeLimit: 4000 },
+    );
+  });
+
+  test('malformed session records and any line never throw, and the cache stays bounded', () => {
+    const sessions = new LiveSessions();
+    const rec = new Uint8Array(32);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), fc.constantFrom(0, 4, 6, 7), (s, fam) => {
+        assert.equal(typeof sessions.resolve('f2b-sshd-1', s, fam, rec, 4), 'boolean');
+        live(specs, [at(7, s)], sessions);
+        assert.ok(sessions.size <= LIVE_SESSIONS_MAX);
+      }),
+      { seed: 0x5e56, numRuns: 500, interruptAfterTimeLimit: 4000 },
     );
   });
 });
